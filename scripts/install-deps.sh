@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Install every Debian package the project needs (build, tests, demo) when
+# something is missing.  Idempotent: a machine that has everything does no
+# network access at all.
+set -euo pipefail
+
+PKGS=(
+	# BPF toolchain: clang/llvm compile bpf/*.bpf.c, bpftool generates
+	# vmlinux.h and skeletons, libbpf-dev links the addon.
+	clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
+	# CRIU 4.2.1 build dependencies (see docs/criu-build.md).
+	libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev protobuf-compiler
+	libnl-3-dev libnet1-dev libcap-dev libbsd-dev libnftables-dev libdrm-dev
+	pkg-config python3-protobuf libgnutls28-dev uuid-dev
+	# Fetching and unpacking CRIU's source package.
+	xz-utils dpkg-dev ca-certificates
+	# Native addon and test programs.
+	build-essential cmake liburing-dev
+	# Real-application tests.
+	fio
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
+		missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+	echo "install-deps: installing ${missing[*]}" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

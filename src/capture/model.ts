@@ -1,0 +1,209 @@
+/*
+ * The inspect model: everything criu-uring knows about the io_uring
+ * instances of one process.  This is the stable `inspect --json` schema
+ * (docs/inspect-json.md) and the input of the dump path.  Plain data only:
+ * no methods, so it survives JSON round trips unchanged.
+ *
+ * 64-bit values that may exceed 2^53 (user_data, addresses, capability
+ * masks, kernel pointers) are decimal strings; everything else is a number.
+ */
+
+export type Source = 'bpf' | 'fdinfo';
+
+export interface ProcessRings {
+	pid: number;
+	comm: string;
+	source: Source;
+	/** Kernel features this capture could not see, in plain words. */
+	unavailable: string[];
+	rings: RingState[];
+}
+
+export type MappingKind = 'rings' | 'sqes' | 'pbuf_ring' | 'param_region' | 'zcrx' | 'unknown';
+
+export interface Mapping {
+	start: string; /* hex "0x7f..." */
+	end: string;
+	offset: string; /* mmap offset, hex */
+	kind: MappingKind;
+	prot: string; /* "rw-s" as in /proc/PID/maps */
+	/** For pbuf_ring mappings: the buffer group id encoded in the offset. */
+	bgid?: number;
+}
+
+export interface SqState {
+	head: number;
+	tail: number;
+	cached_head: number | null;
+	dropped: number;
+	flags: number;
+}
+
+export interface CqState {
+	head: number;
+	tail: number;
+	cached_tail: number | null;
+	overflow: number;
+	flags: number;
+}
+
+export interface Sqe {
+	index: number; /* position in the SQ (head-relative ring slot) */
+	opcode: number;
+	opname: string;
+	flags: number;
+	fd: number;
+	fixed: boolean; /* IOSQE_FIXED_FILE: fd is a registered-file index */
+	off: string;
+	addr: string;
+	len: number;
+	op_flags: number;
+	buf_index: number;
+	personality: number;
+	user_data: string;
+	/** SQE128 rings: the second 64 bytes, hex. */
+	cmd?: string;
+}
+
+export interface Cqe {
+	user_data: string;
+	res: number;
+	flags: number;
+	/** CQE32 / big CQEs. */
+	extra1?: string;
+	extra2?: string;
+}
+
+export interface SqpollInfo {
+	thread_pid: number | null;
+	cpu: number | null; /* pinned CPU (SQ_AFF), null when not pinned */
+	idle_ms: number | null;
+	shared_with: number[]; /* inodes of the other rings on that thread */
+}
+
+export interface RegisteredFile {
+	index: number;
+	/** fds (in this process) referring to the same open file description. */
+	fds: number[];
+	path: string;
+	type: string; /* "file", "socket", "pipe", "eventfd", "io_uring", ... */
+	flags?: number; /* f_flags, for files only the ring holds */
+	pos?: string;
+	tag?: string;
+}
+
+export interface RegisteredFiles {
+	size: number;
+	alloc_range: [number, number] | null;
+	entries: RegisteredFile[];
+}
+
+export interface RegisteredBuffer {
+	index: number;
+	addr: string;
+	len: number;
+	mapped: boolean;
+}
+
+export interface RegisteredBuffers {
+	size: number;
+	entries: RegisteredBuffer[];
+}
+
+export interface EventfdInfo {
+	fds: number[];
+	async: boolean;
+}
+
+export interface Personality {
+	id: number;
+	uid: number; euid: number; suid: number; fsuid: number;
+	gid: number; egid: number; sgid: number; fsgid: number;
+	groups: number[];
+	cap_effective: string; /* hex */
+}
+
+export interface Restrictions {
+	register_ops: number[];
+	sqe_ops: number[];
+	sqe_flags_allowed: number;
+	sqe_flags_required: number;
+}
+
+export interface ProvidedBufferRing {
+	bgid: number;
+	kind: 'ring';
+	entries: number;
+	/** User address of the ring, or null when the kernel allocated it (IOU_PBUF_RING_MMAP). */
+	addr: string | null;
+	mmap: boolean;
+	head: number; /* kernel head */
+	tail: number; /* user tail, from shared memory */
+	inc: boolean; /* IOU_PBUF_RING_INC */
+}
+
+export interface LegacyBuffer { bid: number; addr: string; len: number }
+
+export interface ProvidedBufferGroup {
+	bgid: number;
+	kind: 'legacy';
+	buffers: LegacyBuffer[]; /* in list order: the order the kernel hands them out */
+}
+
+export type ProvidedBuffers = ProvidedBufferRing | ProvidedBufferGroup;
+
+export interface InflightRequest {
+	opcode: string;
+	user_data: string;
+	fd: number | null;
+	fixed: boolean;
+	/** Where the request waits: "poll", "timeout", "linked_timeout", "futex", "waitid", "iowq", "iopoll", "deferred", "cancelable_cmd". */
+	state: string;
+}
+
+export interface NapiInfo { mode: 'dynamic' | 'static' | 'off'; busy_poll_dt: string; prefer_busy_poll: boolean }
+
+export interface MemRegion { kind: 'param_region' | 'wait_arg'; addr: string | null; size: number }
+
+export interface RingState {
+	inode: number;
+	/** Kernel address of the io_ring_ctx: identity within one capture only. */
+	ctx: string | null;
+	fds: number[];
+	registered_slots: { tid: number; index: number }[];
+	mappings: Mapping[];
+	setup_flags: number;
+	flags: string[];
+	sq_entries: number;
+	cq_entries: number;
+	submitter_tid: number | null;
+	disabled: boolean;
+	sq: SqState;
+	cq: CqState;
+	pending_sqes: Sqe[];
+	cqes: Cqe[];
+	overflow_cqes: Cqe[];
+	sqpoll: SqpollInfo | null;
+	registered_files: RegisteredFiles;
+	registered_buffers: RegisteredBuffers;
+	eventfd: EventfdInfo | null;
+	personalities: Personality[];
+	restrictions: Restrictions | null;
+	iowq_max_workers: [number, number] | null;
+	iowq_affinity?: number[] | null;
+	provided_buffers: ProvidedBuffers[];
+	napi: NapiInfo | null;
+	clock: { clockid: number; offset: string } | null;
+	mem_regions: MemRegion[];
+	inflight: InflightRequest[];
+}
+
+/** One line of `criu-uring inspect` without a PID. */
+export interface ProcessSummary {
+	pid: number;
+	comm: string;
+	rings: number;
+	registered_files: number;
+	registered_buffers: number;
+	inflight: number;
+}
