@@ -85,7 +85,7 @@ int main(int argc, char **argv)
 		unsigned int n = (r->flags & IORING_SETUP_R_DISABLED) ? 0 : (i + 1) * 3;
 
 		truth_obj(t, NULL);
-		truth_str(t, "name", cases[i].name);
+		truth_str(t, "_name", cases[i].name);
 		truth_ring_common(t, r, &r->fd, 1, n, n);
 		if (r->flags & IORING_SETUP_SQPOLL)
 			write_sqpoll(t);

@@ -1,0 +1,176 @@
+/*
+ * Start a test program from build/test-progs and read its truth file.
+ *
+ * Every program under test/progs writes one JSON object (its "truth") to
+ * $TRUTH_FILE once its io_uring state is set up, then sleeps until SIGUSR1
+ * or SIGTERM.  startProg() runs it detached (its own process group, so a
+ * forked child goes down with it), waits for the truth with a deadline, and
+ * registers a teardown that kills whatever is left.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Test } from 'tap';
+
+/** Repository root: dist/test/lib/progs.js or test/lib/progs.ts, both three levels down. */
+export const REPO = resolve(__dirname, existsSync(resolve(__dirname, '../../package.json')) ? '../..' : '../../..');
+export const PROGS_DIR = join(REPO, 'build', 'test-progs');
+export const CLI = join(REPO, 'bin', 'criu-uring');
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Truth = Record<string, any>;
+
+export interface Prog {
+	pid: number;
+	truth: Truth;
+	/** Ask the program to finish (SIGUSR1 by default) and wait for its exit code. */
+	stop(signal?: NodeJS.Signals): Promise<number | null>;
+	/** Resolves with the exit code (null when killed by a signal). */
+	exited: Promise<number | null>;
+	stderr(): string;
+	/** The truth file, for programs that rewrite it (insp_hammer writes a verdict at exit). */
+	truthFile: string;
+	readTruth(): Truth;
+}
+
+/** The part of a tap Test this helper needs. */
+export interface Teardownable { teardown(fn: () => void | Promise<void>): void }
+
+export interface StartOptions {
+	args?: string[];
+	env?: Record<string, string>;
+	timeoutMs?: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function killGroup(pid: number, sig: NodeJS.Signals): void {
+	try {
+		process.kill(-pid, sig);
+	} catch {
+		/* already gone */
+	}
+}
+
+export function progPath(name: string): string {
+	const p = join(PROGS_DIR, name);
+	if (!existsSync(p))
+		throw new Error(`test program ${name} is not built: ${p} is missing (run make -C test/progs)`);
+	return p;
+}
+
+export async function startProg(t: Teardownable, name: string, opts: StartOptions = {}): Promise<Prog> {
+	const bin = progPath(name);
+	const dir = mkdtempSync(join(tmpdir(), `criu-uring-${name}-`));
+	const truthFile = join(dir, 'truth.json');
+	const child = spawn(bin, opts.args ?? [], {
+		detached: true,
+		stdio: ['ignore', 'ignore', 'pipe'],
+		env: { ...process.env, ...opts.env, TRUTH_FILE: truthFile },
+	});
+	let err = '';
+	child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+	let exitCode: number | null | undefined;
+	const exited = new Promise<number | null>((res) => {
+		child.on('exit', (code) => { exitCode = code; res(code); });
+	});
+	const pid = child.pid!;
+	t.teardown(async () => {
+		if (exitCode === undefined) {
+			killGroup(pid, 'SIGKILL');
+			await exited;
+		} else {
+			killGroup(pid, 'SIGKILL'); /* a forked child may outlive its parent */
+		}
+		rmSync(dir, { recursive: true, force: true });
+	});
+
+	const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
+	while (!existsSync(truthFile)) {
+		if (exitCode !== undefined)
+			throw new Error(`${name} exited with ${exitCode} before writing its truth file: ${err.trim()}`);
+		if (Date.now() > deadline)
+			throw new Error(`${name} wrote no truth file within ${opts.timeoutMs ?? 10_000} ms (pid ${pid}): ${err.trim()}`);
+		await sleep(20);
+	}
+	const truth = JSON.parse(readFileSync(truthFile, 'utf8')) as Truth;
+	return {
+		pid,
+		truth,
+		exited,
+		stderr: () => err,
+		truthFile,
+		readTruth: () => JSON.parse(readFileSync(truthFile, 'utf8')) as Truth,
+		async stop(signal: NodeJS.Signals = 'SIGUSR1') {
+			if (exitCode !== undefined)
+				return exitCode;
+			killGroup(pid, signal);
+			return exited;
+		},
+	};
+}
+
+/* ---- the CLI under test ---- */
+
+function runCli(args: string[], timeoutMs: number): string {
+	try {
+		return execFileSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 << 20 });
+	} catch (e) {
+		const x = e as { status?: number; stderr?: string; message: string };
+		throw new Error(`criu-uring ${args.join(' ')} failed (status ${x.status ?? '?'}): ${(x.stderr ?? x.message).trim()}`);
+	}
+}
+
+/** `criu-uring inspect -t PID --json`, parsed (src/capture/model.ts ProcessRings). */
+export function inspectPid(pid: number, timeoutMs = 30_000): Truth {
+	return JSON.parse(runCli(['inspect', '-t', String(pid), '--json'], timeoutMs)) as Truth;
+}
+
+/** `criu-uring inspect --json` without a pid: { processes: ProcessSummary[], source }. */
+export function inspectAll(timeoutMs = 60_000): Truth {
+	return JSON.parse(runCli(['inspect', '--json'], timeoutMs)) as Truth;
+}
+
+/** The inspected ring with this inode, or undefined. */
+export function ringByInode(inspected: Truth, inode: number): Truth | undefined {
+	return (inspected.rings as Truth[] | undefined)?.find((r) => r.inode === inode);
+}
+
+/** What a truth-vs-inspect comparison needs from a tap Test. */
+export type Asserts = Pick<Test, 'equal' | 'same' | 'ok'>;
+
+/**
+ * Compare every field the truth states with the inspected value, one
+ * assertion per leaf, named by its path.  Keys starting with "_" are the
+ * program's own notes, not model fields, and are skipped.  Arrays are
+ * compared whole (order matters: the model fixes it).
+ */
+export function expectFields(t: Asserts, actual: unknown, truth: unknown, path: string): void {
+	if (truth === null || typeof truth !== 'object' || Array.isArray(truth)) {
+		if (Array.isArray(truth))
+			t.same(actual, truth, `${path} is ${JSON.stringify(truth)}`);
+		else
+			t.equal(actual, truth, `${path} is ${JSON.stringify(truth)}`);
+		return;
+	}
+	if (actual === null || typeof actual !== 'object') {
+		t.ok(false, `${path} should be an object like ${JSON.stringify(truth)}, inspect has ${JSON.stringify(actual)}`);
+		return;
+	}
+	for (const [k, v] of Object.entries(truth as Truth)) {
+		if (k.startsWith('_'))
+			continue;
+		expectFields(t, (actual as Truth)[k], v, `${path}.${k}`);
+	}
+}
+
+/** Find the inspected ring for a truth ring (by inode) and compare all stated fields. */
+export function expectRing(t: Asserts, inspected: Truth, truthRing: Truth): Truth | undefined {
+	const label = `ring ${truthRing._name ?? ''} (inode ${truthRing.inode})`.replace('  ', ' ');
+	const ring = ringByInode(inspected, truthRing.inode);
+	if (!t.ok(ring, `${label} is listed by inspect`))
+		return undefined;
+	expectFields(t, ring, truthRing, label);
+	return ring;
+}
