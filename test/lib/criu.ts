@@ -1,0 +1,256 @@
+/*
+ * Test helpers for anything that runs CRIU on a real process:
+ *
+ *   const s = await scratch(t);                  // temp dir + teardown
+ *   const pid = s.spawnProg('plain_sleeper', [s.file('progress')]);
+ *   const dump = await criuDump({ pid, imagesDir: s.dir('img'), plugins: true });
+ *   await waitForExit(pid);                      // before any restore
+ *   const rst = await criuRestore({ imagesDir: s.dir('img'), plugins: true });
+ *
+ * Every process a scratch spawns is SIGKILLed at teardown (also after a
+ * restore, where it has the same pid but is no longer our child), and the
+ * temp dir is removed, even when the test failed half way.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { CRIU_BIN, PLUGIN_DIR, TEST_PROGS } from '../../src/util/paths';
+
+export { CRIU_BIN, PLUGIN_DIR, TEST_PROGS };
+
+/** The part of tap's Test that the helpers use. */
+export interface Teardownable {
+	teardown(fn: () => void | Promise<void>): void;
+}
+
+/** Error line CRIU prints on every run here (CAP_SYS_RESOURCE is withheld). */
+const HARMLESS_ERRORS = [/rlimit: Can't setup RLIMIT_NOFILE/];
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Poll @cond every 20 ms until it returns true; throw "timed out waiting for @what". */
+export async function waitFor(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+	const deadline = Date.now() + timeoutMs;
+	while (!cond()) {
+		if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+		await sleep(20);
+	}
+}
+
+/** True while /proc/PID exists and is not a zombie. */
+export function isAlive(pid: number): boolean {
+	try {
+		const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+		return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+	} catch {
+		return false;
+	}
+}
+
+/** Resolved /proc/PID/exe, or undefined if the process is gone. */
+export function exeOf(pid: number): string | undefined {
+	try {
+		return readlinkSync(`/proc/${pid}/exe`);
+	} catch {
+		return undefined;
+	}
+}
+
+/**
+ * Wait until /proc/PID is gone entirely (not even a zombie): a restore that
+ * starts while the dumped pid still exists fails with "File exists".
+ */
+export async function waitForExit(pid: number, timeoutMs = 10_000): Promise<void> {
+	await waitFor(() => !existsSync(`/proc/${pid}`), `pid ${pid} to disappear`, timeoutMs);
+}
+
+/** Path of a program built from test/progs/NAME.c; throws if it is not built. */
+export function progPath(name: string): string {
+	const p = path.join(TEST_PROGS, name);
+	if (!existsSync(p)) throw new Error(`${p} missing: run npm run build (make -C test/progs)`);
+	return p;
+}
+
+export interface Scratch {
+	/** The temp dir itself. */
+	readonly root: string;
+	/** Path of a file in the temp dir (not created). */
+	file(name: string): string;
+	/** A (created) subdirectory of the temp dir. */
+	dir(name: string): string;
+	/**
+	 * Start @cmd detached (own session, stdin /dev/null, stdout/stderr to
+	 * NAME.out/NAME.err in the temp dir) and return its pid.  Killed at teardown.
+	 */
+	spawn(cmd: string, args: string[], name?: string): number;
+	/** spawn() of build/test-progs/NAME. */
+	spawnProg(name: string, args: string[]): number;
+	/** Contents of the stderr file of a spawned program. */
+	stderrOf(name: string): string;
+}
+
+/** A temp dir and process tracker whose cleanup is registered on @t. */
+export function scratch(t: Teardownable): Scratch {
+	const root = mkdtempSync(path.join(os.tmpdir(), 'criu-uring-test-'));
+	const started: { pid: number; exe: string }[] = [];
+
+	t.teardown(() => {
+		for (const { pid, exe } of started) {
+			// Only the process we started (or its restored self): pids get reused.
+			if (exeOf(pid) !== exe) continue;
+			try {
+				process.kill(pid, 'SIGKILL');
+			} catch {
+				/* already gone */
+			}
+		}
+		rmSync(root, { recursive: true, force: true });
+	});
+
+	const s: Scratch = {
+		root,
+		file: (name) => path.join(root, name),
+		dir: (name) => {
+			const d = path.join(root, name);
+			mkdirSync(d, { recursive: true });
+			return d;
+		},
+		spawn: (cmd, args, name = path.basename(cmd)) => {
+			const out = openSync(s.file(`${name}.out`), 'a');
+			const err = openSync(s.file(`${name}.err`), 'a');
+			try {
+				const child = spawn(cmd, args, { detached: true, stdio: ['ignore', out, err], cwd: root });
+				if (child.pid === undefined) throw new Error(`cannot start ${cmd}`);
+				child.on('error', () => undefined);
+				child.unref();
+				started.push({ pid: child.pid, exe: path.resolve(cmd) });
+				return child.pid;
+			} finally {
+				closeSync(out);
+				closeSync(err);
+			}
+		},
+		spawnProg: (name, args) => s.spawn(progPath(name), args, name),
+		stderrOf: (name) => readText(s.file(`${name}.err`)),
+	};
+	return s;
+}
+
+function readText(p: string): string {
+	try {
+		return readFileSync(p, 'utf8');
+	} catch {
+		return '';
+	}
+}
+
+export interface CriuResult {
+	/** Exit status, or null if CRIU was killed (timeout). */
+	code: number | null;
+	/** Full -v4 log. */
+	log: string;
+	logPath: string;
+	stderr: string;
+}
+
+export interface CriuRunOptions {
+	imagesDir: string;
+	/** true: -L build/plugins; a string: -L that dir; absent/false: no plugins. */
+	plugins?: boolean | string;
+	/** Appended to the command line. */
+	extraArgs?: string[];
+	/** Log file name inside imagesDir (default dump.log / restore.log). */
+	logName?: string;
+	/** Kill CRIU after this long (default 60 s). */
+	timeoutMs?: number;
+}
+
+function pluginArgs(plugins: boolean | string | undefined): string[] {
+	if (plugins === true) return ['-L', PLUGIN_DIR];
+	if (typeof plugins === 'string') return ['-L', path.resolve(plugins)];
+	return [];
+}
+
+/** Run build/criu/criu with @args; never rejects on a non-zero exit. */
+export function runCriu(args: string[], logPath: string, cwd: string, timeoutMs = 60_000): Promise<CriuResult> {
+	if (!existsSync(CRIU_BIN)) throw new Error(`${CRIU_BIN} missing: run npm run build`);
+	const env = { ...process.env };
+	delete env.CRIU_LIBS_DIR; // plugins only when a test asks for them
+	return new Promise((resolve) => {
+		execFile(CRIU_BIN, args, { cwd, env, timeout: timeoutMs, killSignal: 'SIGKILL' }, (error, _stdout, stderr) => {
+			let code: number | null = 0;
+			if (error) code = typeof error.code === 'number' ? error.code : null;
+			resolve({ code, log: readText(logPath), logPath, stderr: String(stderr) });
+		});
+	});
+}
+
+/** criu dump -t PID -D DIR -v4 -o DIR/dump.log [-L plugins]. */
+export function criuDump(opts: CriuRunOptions & { pid: number }): Promise<CriuResult> {
+	const logPath = path.join(opts.imagesDir, opts.logName ?? 'dump.log');
+	const args = ['dump', '-t', String(opts.pid), '-D', opts.imagesDir, '-v4', '-o', logPath,
+		...pluginArgs(opts.plugins), ...(opts.extraArgs ?? [])];
+	return runCriu(args, logPath, opts.imagesDir, opts.timeoutMs);
+}
+
+/** cd / && criu restore -D DIR -d -v4 -o DIR/restore.log [-L plugins]. */
+export function criuRestore(opts: CriuRunOptions): Promise<CriuResult> {
+	const logPath = path.join(opts.imagesDir, opts.logName ?? 'restore.log');
+	const args = ['restore', '-D', opts.imagesDir, '-d', '-v4', '-o', logPath,
+		...pluginArgs(opts.plugins), ...(opts.extraArgs ?? [])];
+	return runCriu(args, logPath, '/', opts.timeoutMs);
+}
+
+/** CRIU's "Error (file:line): ..." lines, minus the ones every run prints here. */
+export function criuErrors(log: string): string[] {
+	return log
+		.split('\n')
+		.filter((l) => /Error \(/.test(l))
+		.filter((l) => !HARMLESS_ERRORS.some((re) => re.test(l)));
+}
+
+/** One-line summary of a failed CRIU run for assertion messages. */
+export function describeRun(what: string, r: CriuResult): string {
+	const errs = criuErrors(r.log);
+	return `${what} exited ${r.code}; errors: ${errs.slice(0, 5).join(' | ') || '(none)'} (log ${r.logPath})`;
+}
+
+/** A "PID COUNT" line written by plain_sleeper / ring_min. */
+export interface ProgressLine {
+	pid: number;
+	count: number;
+}
+
+/** Parse a progress file; a torn last line (no newline yet) is ignored. */
+export function readProgress(file: string): ProgressLine[] {
+	const text = readText(file);
+	const complete = text.slice(0, text.lastIndexOf('\n') + 1);
+	return complete
+		.split('\n')
+		.filter((l) => l !== '')
+		.map((l) => {
+			const m = /^(\d+) (\d+)$/.exec(l);
+			if (!m) throw new Error(`${file}: malformed progress line "${l}"`);
+			return { pid: Number(m[1]), count: Number(m[2]) };
+		});
+}
+
+/** Last count in a progress file, or -1 when nothing is written yet. */
+export function lastCount(file: string): number {
+	const lines = readProgress(file);
+	return lines.length ? lines[lines.length - 1].count : -1;
+}
+
+/**
+ * Check that a progress file is exactly 0, 1, 2, ... written by @pid: no
+ * restart, no gap, no repeat.  Returns a description of the first problem,
+ * or undefined when the sequence is intact.
+ */
+export function progressProblem(lines: ProgressLine[], pid: number): string | undefined {
+	for (let i = 0; i < lines.length; i++) {
+		if (lines[i].pid !== pid) return `line ${i + 1} written by pid ${lines[i].pid}, expected ${pid}`;
+		if (lines[i].count !== i) return `line ${i + 1} has count ${lines[i].count}, expected ${i}`;
+	}
+	return undefined;
+}
