@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "uring.h"
 
@@ -106,4 +107,20 @@ int find_threads(const char *prefix, pid_t *out, int max)
 	}
 	closedir(d);
 	return n;
+}
+
+/* A file name next to the truth file (a per-run temp dir), or in /tmp. */
+const char *scratch_path(const char *name)
+{
+	static char buf[8][4096];
+	static int next;
+	const char *truth = getenv("TRUTH_FILE");
+	char *out = buf[next++ % 8];
+	const char *slash = truth ? strrchr(truth, '/') : NULL;
+
+	if (slash)
+		snprintf(out, sizeof(buf[0]), "%.*s/%s", (int)(slash - truth), truth, name);
+	else
+		snprintf(out, sizeof(buf[0]), "/tmp/%s.%d", name, (int)getpid());
+	return out;
 }

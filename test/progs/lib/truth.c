@@ -189,3 +189,30 @@ void truth_ring_common(struct truth *t, struct ring *r, const int *fds, int nfds
 	truth_int(t, "overflow", *r->cq_overflow);
 	truth_end(t);
 }
+
+void truth_cqe(struct truth *t, const struct io_uring_cqe *cqe)
+{
+	truth_obj(t, NULL);
+	truth_u64s(t, "user_data", cqe->user_data);
+	truth_int(t, "res", cqe->res);
+	truth_int(t, "flags", cqe->flags);
+	truth_end(t);
+}
+
+void truth_sqe(struct truth *t, const struct io_uring_sqe *sqe, unsigned int slot)
+{
+	truth_obj(t, NULL);
+	truth_int(t, "_slot", slot);
+	truth_int(t, "opcode", sqe->opcode);
+	truth_int(t, "flags", sqe->flags);
+	truth_int(t, "fd", sqe->fd);
+	truth_bool(t, "fixed", (sqe->flags & IOSQE_FIXED_FILE) != 0);
+	truth_u64s(t, "off", sqe->off);
+	truth_u64s(t, "addr", sqe->addr);
+	truth_int(t, "len", sqe->len);
+	truth_int(t, "op_flags", sqe->rw_flags);
+	truth_int(t, "buf_index", sqe->buf_index);
+	truth_int(t, "personality", sqe->personality);
+	truth_u64s(t, "user_data", sqe->user_data);
+	truth_end(t);
+}

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +116,9 @@ bool stop_requested(void);
 /* Threads of this process whose comm starts with @prefix; returns count. */
 int find_threads(const char *prefix, pid_t *out, int max);
 
+/* A file name in the per-run scratch dir (the truth file's directory). */
+const char *scratch_path(const char *name);
+
 /* ---- truth: one JSON object written to $TRUTH_FILE ---- */
 
 /*
@@ -135,6 +139,10 @@ void truth_u64s(struct truth *t, const char *key, uint64_t v);	/* "123" */
 void truth_hex(struct truth *t, const char *key, uint64_t v);	/* "0x7b" */
 /* Close everything, write to $TRUTH_FILE.tmp and rename it into place. */
 void truth_write(struct truth *t);
+
+/* One CQE / SQE as the inspect model spells them (SQE: "_slot" = ring slot). */
+void truth_cqe(struct truth *t, const struct io_uring_cqe *cqe);
+void truth_sqe(struct truth *t, const struct io_uring_sqe *sqe, unsigned int slot);
 
 /* Common ring fields: inode, fds, setup_flags, disabled, sizes, sq/cq indices. */
 void truth_ring_common(struct truth *t, struct ring *r, const int *fds, int nfds,
