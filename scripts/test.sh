@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Build, then run every compiled test (dist/test/**/*.test.js) under tap.
+#   bash scripts/test.sh           the regular suite
+#   bash scripts/test.sh --slow    also the slow tests (they read SLOW_TESTS=1)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+for arg in "$@"; do
+	case $arg in
+	--slow) export SLOW_TESTS=1 ;;
+	*)
+		echo "test: error: unknown argument $arg (only --slow)" >&2
+		exit 2
+		;;
+	esac
+done
+
+bash scripts/build.sh
+
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+set +e
+npx tap --disable-coverage --timeout=600 "dist/test/**/*.test.js" 2>&1 | tee "$out"
+rc=${PIPESTATUS[0]}
+set -e
+
+# tap closes with "# { total: N, pass: N, fail: N, ... }"; repeat it as a
+# plain "N passed, N failed" line that any CI log reader understands.
+node -e '
+const lines = require("fs").readFileSync(process.argv[1], "utf8").split("\n");
+const last = lines.filter((l) => /^# \{ total: \d+/.test(l)).pop();
+if (!last) { console.log("tests: tap printed no summary"); process.exit(0); }
+const get = (k) => Number((new RegExp(k + ": (\\d+)").exec(last) || [0, 0])[1]);
+let s = `tests: ${get("pass")} passed, ${get("fail")} failed`;
+if (get("skip") + get("todo")) s += `, ${get("skip") + get("todo")} skipped`;
+console.log(s);
+' "$out"
+exit "$rc"
