@@ -216,3 +216,27 @@ void truth_sqe(struct truth *t, const struct io_uring_sqe *sqe, unsigned int slo
 	truth_u64s(t, "user_data", sqe->user_data);
 	truth_end(t);
 }
+
+void truth_mapping(struct truth *t, const void *start, size_t len, uint64_t off,
+		   const char *kind)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+
+	truth_obj(t, NULL);
+	truth_hex(t, "start", (uintptr_t)start);
+	truth_hex(t, "end", ((uintptr_t)start + len + pg - 1) & ~(uintptr_t)(pg - 1));
+	truth_hex(t, "offset", off);
+	truth_str(t, "kind", kind);
+	truth_str(t, "prot", "rw-s");
+	truth_end(t);
+}
+
+void truth_ring_mappings(struct truth *t, const struct ring *r)
+{
+	truth_arr(t, "mappings");
+	if (r->ring_mem && !r->user_mem) {
+		truth_mapping(t, r->ring_mem, r->ring_len, IORING_OFF_SQ_RING, "rings");
+		truth_mapping(t, r->sqe_mem, r->sqe_len, IORING_OFF_SQES, "sqes");
+	}
+	truth_end(t);
+}

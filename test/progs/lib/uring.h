@@ -144,6 +144,12 @@ void truth_write(struct truth *t);
 void truth_cqe(struct truth *t, const struct io_uring_cqe *cqe);
 void truth_sqe(struct truth *t, const struct io_uring_sqe *sqe, unsigned int slot);
 
+/* A mapping of a ring fd, and a ring's own two mappings (in address order
+ * as mmap placed them: rings first, then SQEs, below it). */
+void truth_mapping(struct truth *t, const void *start, size_t len, uint64_t off,
+		   const char *kind);
+void truth_ring_mappings(struct truth *t, const struct ring *r);
+
 /* Common ring fields: inode, fds, setup_flags, disabled, sizes, sq/cq indices. */
 void truth_ring_common(struct truth *t, struct ring *r, const int *fds, int nfds,
 		       unsigned int cached_sq_head, unsigned int cached_cq_tail);
