@@ -1,0 +1,1140 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * uring_iter: read the io_uring state of processes without touching them.
+ *
+ * Three generic iterators find every ring a process can reach:
+ *   iter/task_file  rings held through fds (and every fd's struct file, so
+ *                   user space can match registered files and the eventfd
+ *                   to fds by open file description, not by path),
+ *   iter/task       per-thread registered ring slots, io-wq state, SQPOLL,
+ *   iter/task_vma   rings reachable only through a mapping, and all ring
+ *                   mappings.
+ * The first time a ring (keyed by ctx pointer and tgid) is seen in a run, its
+ * whole state is dumped.  Everything is read with CO-RE probe reads; the
+ * target is never stopped, signalled or entered.
+ *
+ * Output goes to the "events" ring buffer, not to the seq_file: a ring with
+ * 32k CQEs or thousands of registered files produces far more than the
+ * seq_file's page budget for one object, and an object whose output
+ * overflows the seq page would be shown again (duplicating records).  The
+ * seq_file stays empty; user space reads the iterator to EOF (which runs the
+ * programs) and then drains the ring buffer.  Records are described in
+ * uring_records.h and docs/bpf.md.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include "uring_records.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Set by user space before each run. */
+__u32 target_tgid;	/* 0: every process, summary mode */
+__u32 run_gen;		/* makes the "seen" map forget earlier runs */
+__u64 dropped;		/* records lost because the ring buffer was full */
+
+extern int CONFIG_HZ __kconfig __weak;
+/* io_uring_fops is not in kallsyms without KALLSYMS_ALL; its mmap is. */
+extern const void io_uring_mmap __ksym __weak;
+
+#define IORING_SETUP_SQE128	(1u << 10)
+#define IORING_SETUP_CQE32	(1u << 11)
+#define IORING_SETUP_NO_SQARRAY	(1u << 16)
+#define IORING_SETUP_CQE_MIXED	(1u << 18)
+#define IOBL_BUF_RING		1
+#define FFS_FLAG_BITS		7ULL	/* low bits of io_rsrc_node.file_ptr */
+#define REGISTERED_RINGS	16
+#define MAX_CHAIN		65536	/* longest list we follow */
+#define MAX_PATH_STEPS		48
+#define XA_CHUNK_SHIFT		6
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20);	/* user space may enlarge before load */
+} events SEC(".maps");
+
+struct seen_key {
+	__u64 ctx;
+	__u32 tgid;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct seen_key);
+	__type(value, __u32);
+} seen SEC(".maps");
+
+#define REC_NEW(T, TYPE) ({						\
+	T *__r = bpf_ringbuf_reserve(&events, sizeof(T), 0);		\
+	if (__r) {							\
+		__builtin_memset(__r, 0, sizeof(T));			\
+		__r->hdr.type = (TYPE);					\
+		__r->hdr.size = sizeof(T);				\
+	} else {							\
+		__sync_fetch_and_add(&dropped, 1);			\
+	}								\
+	__r;								\
+})
+#define REC_SEND(r) bpf_ringbuf_submit((r), BPF_RB_NO_WAKEUP)
+
+static __always_inline __u64 read_u64(__u64 addr)
+{
+	__u64 v = 0;
+
+	bpf_probe_read_kernel(&v, sizeof(v), (void *)addr);
+	return v;
+}
+
+static __always_inline __u32 read_u32(__u64 addr)
+{
+	__u32 v = 0;
+
+	bpf_probe_read_kernel(&v, sizeof(v), (void *)addr);
+	return v;
+}
+
+static __always_inline bool summary_mode(void)
+{
+	return target_tgid == 0;
+}
+
+/*
+ * An io_uring file is recognised by its mmap method (the address of
+ * io_uring_mmap comes from kallsyms); if that symbol cannot be resolved, by
+ * the anon inode name every ring file carries.
+ */
+static __always_inline bool is_uring_file(struct file *file)
+{
+	char name[12] = {};
+	const unsigned char *p;
+
+	if (!file)
+		return false;
+	if ((__u64)&io_uring_mmap)
+		return (__u64)BPF_CORE_READ(file, f_op, mmap) == (__u64)&io_uring_mmap;
+	p = BPF_CORE_READ(file, f_path.dentry, d_name.name);
+	if (bpf_probe_read_kernel_str(name, sizeof(name), p) != 11)
+		return false;
+	return name[0] == '[' && name[1] == 'i' && name[2] == 'o' &&
+	       name[3] == '_' && name[4] == 'u' && name[5] == 'r' &&
+	       name[6] == 'i' && name[7] == 'n' && name[8] == 'g' &&
+	       name[9] == ']';
+}
+
+/* ------------------------------------------------------------------ */
+/* In-flight requests                                                  */
+
+/*
+ * A generic walker for the kernel's linked lists: list_head, hlist and
+ * io_wq_work_list all keep the next pointer at offset 0 of the node.  The
+ * request is either the node's container (node - node_off) or a pointer
+ * stored in that container (deref_off >= 0), minus req_off.
+ */
+struct chain_walk {
+	__u64 cur;
+	__u64 stop;		/* list head address, or 0 for NULL-terminated */
+	__u64 ctx;		/* ring the request belongs to, 0: read req->ctx */
+	__s64 node_off;
+	__s64 deref_off;
+	__s64 req_off;
+	__u32 state;
+	__u32 tid;
+	__u32 count;
+	__u32 pad;
+};
+
+static __always_inline void emit_req(struct chain_walk *w, __u64 req_addr)
+{
+	struct io_kiocb *req = (void *)req_addr;
+	struct rec_req *r;
+
+	w->count++;
+	r = REC_NEW(struct rec_req, REC_REQ);
+	if (!r)
+		return;
+	r->ctx = w->ctx ? w->ctx : (__u64)BPF_CORE_READ(req, ctx);
+	r->req = req_addr;
+	r->user_data = BPF_CORE_READ(req, cqe.user_data);
+	r->fd = BPF_CORE_READ(req, cqe.fd);
+	r->flags = BPF_CORE_READ(req, flags);
+	r->opcode = BPF_CORE_READ(req, opcode);
+	r->state = w->state;
+	r->tid = w->tid;
+	REC_SEND(r);
+}
+
+static int chain_step(__u32 i, struct chain_walk *w)
+{
+	__u64 node = w->cur, req;
+
+	if (!node || node == w->stop)
+		return 1;
+	w->cur = read_u64(node);
+	req = node - w->node_off;
+	if (w->deref_off >= 0) {
+		req = read_u64(req + w->deref_off);
+		if (!req)
+			return 0;
+		req -= w->req_off;
+	}
+	emit_req(w, req);
+	return 0;
+}
+
+static __noinline __u32 run_chain(struct chain_walk *w)
+{
+	bpf_loop(MAX_CHAIN, chain_step, w, 0);
+	return w->count;
+}
+
+#define walk_chain(FIRST, STOP, CTX, NODE_OFF, DEREF_OFF, REQ_OFF, STATE, TID) ({ \
+	struct chain_walk __w = {						\
+		.cur = (FIRST), .stop = (STOP), .ctx = (CTX),			\
+		.node_off = (NODE_OFF), .deref_off = (DEREF_OFF),		\
+		.req_off = (REQ_OFF), .state = (STATE), .tid = (TID),		\
+	};									\
+	run_chain(&__w);							\
+})
+
+/* Requests on a list_head threaded through io_timeout.list in req->cmd. */
+static __always_inline __u32 walk_timeouts(struct io_ring_ctx *ctx, __u64 head,
+					   __u32 state)
+{
+	__s64 off = bpf_core_field_offset(struct io_kiocb, cmd) +
+		    bpf_core_field_offset(struct io_timeout, list);
+
+	return walk_chain(read_u64(head), head, (__u64)ctx, off, -1, 0, state, 0);
+}
+
+/* Requests on an hlist threaded through req->hash_node. */
+static __always_inline __u32 walk_hash_list(struct io_ring_ctx *ctx, __u64 head,
+					    __u32 state)
+{
+	__s64 off = bpf_core_field_offset(struct io_kiocb, hash_node);
+
+	return walk_chain(read_u64(head), 0, (__u64)ctx, off, -1, 0, state, 0);
+}
+
+struct bucket_walk {
+	__u64 ctx;
+	__u64 hbs;
+	__u64 bucket_size;
+	__u32 count;
+};
+
+static int bucket_step(__u32 i, struct bucket_walk *b)
+{
+	__u64 head = b->hbs + i * b->bucket_size +
+		     bpf_core_field_offset(struct io_hash_bucket, list);
+
+	b->count += walk_hash_list((void *)b->ctx, head, REQ_POLL);
+	return 0;
+}
+
+static __noinline __u32 walk_inflight(struct io_ring_ctx *ctx)
+{
+	struct bucket_walk b = { .ctx = (__u64)ctx };
+	__u32 bits;
+	__s64 off;
+
+	if (bpf_core_field_exists(ctx->cancel_table)) {
+		b.hbs = (__u64)BPF_CORE_READ(ctx, cancel_table.hbs);
+		bits = BPF_CORE_READ(ctx, cancel_table.hash_bits);
+		b.bucket_size = bpf_core_type_size(struct io_hash_bucket);
+		if (b.hbs && bits < 20)
+			bpf_loop(1u << bits, bucket_step, &b, 0);
+	}
+	b.count += walk_timeouts(ctx, (__u64)&ctx->timeout_list, REQ_TIMEOUT);
+	b.count += walk_timeouts(ctx, (__u64)&ctx->ltimeout_list, REQ_LTIMEOUT);
+	if (bpf_core_field_exists(ctx->futex_list))
+		b.count += walk_hash_list(ctx, (__u64)&ctx->futex_list, REQ_FUTEX);
+	if (bpf_core_field_exists(ctx->waitid_list))
+		b.count += walk_hash_list(ctx, (__u64)&ctx->waitid_list, REQ_WAITID);
+	if (bpf_core_field_exists(ctx->cancelable_uring_cmd))
+		b.count += walk_hash_list(ctx, (__u64)&ctx->cancelable_uring_cmd,
+					  REQ_URING_CMD);
+	off = bpf_core_field_offset(struct io_kiocb, comp_list);
+	b.count += walk_chain((__u64)BPF_CORE_READ(ctx, iopoll_list.first), 0,
+			      (__u64)ctx, off, -1, 0, REQ_IOPOLL, 0);
+	if (bpf_core_type_exists(struct io_defer_entry)) {
+		__u64 head = (__u64)&ctx->defer_list;
+
+		b.count += walk_chain(read_u64(head), head, (__u64)ctx,
+				      bpf_core_field_offset(struct io_defer_entry, list),
+				      bpf_core_field_offset(struct io_defer_entry, req),
+				      0, REQ_DEFERRED, 0);
+	}
+	return b.count;
+}
+
+/* ------------------------------------------------------------------ */
+/* SQ and CQ contents                                                  */
+
+struct ring_walk {
+	__u64 ctx;
+	__u64 array;		/* sq_array (u32[]), 0 with NO_SQARRAY */
+	__u64 base;		/* SQE array or CQE array */
+	__u32 head;
+	__u32 mask;
+	__u32 entries;
+	__u32 big;		/* SQE128 / CQE32 */
+	__u32 mixed;		/* CQE_MIXED: also copy the next 16-byte slot */
+	__u32 pad;
+};
+
+static int sqe_step(__u32 i, struct ring_walk *w)
+{
+	__u32 pos = w->head + i, idx;
+	struct rec_sqe *r;
+
+	idx = w->array ? read_u32(w->array + (__u64)(pos & w->mask) * 4)
+		       : pos & w->mask;
+	if (idx >= w->entries)
+		return 0;	/* the kernel will drop this one */
+	r = REC_NEW(struct rec_sqe, REC_SQE);
+	if (!r)
+		return 1;
+	r->ctx = w->ctx;
+	r->pos = pos;
+	r->sqe_idx = idx;
+	if (w->big) {
+		r->len = 128;
+		bpf_probe_read_kernel(r->data, 128, (void *)(w->base + ((__u64)idx << 7)));
+	} else {
+		r->len = 64;
+		bpf_probe_read_kernel(r->data, 64, (void *)(w->base + ((__u64)idx << 6)));
+	}
+	REC_SEND(r);
+	return 0;
+}
+
+static int cqe_step(__u32 i, struct ring_walk *w)
+{
+	__u32 pos = w->head + i;
+	struct rec_cqe *r;
+
+	r = REC_NEW(struct rec_cqe, REC_CQE);
+	if (!r)
+		return 1;
+	r->ctx = w->ctx;
+	r->pos = pos;
+	if (w->big) {
+		bpf_probe_read_kernel(r->data, 32,
+				      (void *)(w->base + ((__u64)(pos & w->mask) << 5)));
+	} else {
+		bpf_probe_read_kernel(r->data, 16,
+				      (void *)(w->base + ((__u64)(pos & w->mask) << 4)));
+		if (w->mixed)
+			bpf_probe_read_kernel(r->data + 16, 16,
+					      (void *)(w->base + ((__u64)((pos + 1) & w->mask) << 4)));
+	}
+	REC_SEND(r);
+	return 0;
+}
+
+struct overflow_walk {
+	__u64 ctx;
+	__u64 cur;
+	__u64 stop;
+	__u32 big;
+	__u32 n;
+};
+
+static int overflow_step(__u32 i, struct overflow_walk *w)
+{
+	__u64 node = w->cur, cqe;
+	struct rec_cqe *r;
+
+	if (!node || node == w->stop)
+		return 1;
+	w->cur = read_u64(node);
+	cqe = node - bpf_core_field_offset(struct io_overflow_cqe, list) +
+	      bpf_core_field_offset(struct io_overflow_cqe, cqe);
+	r = REC_NEW(struct rec_cqe, REC_CQE);
+	if (!r)
+		return 1;
+	r->ctx = w->ctx;
+	r->pos = w->n++;
+	r->overflow = 1;
+	if (w->big)
+		bpf_probe_read_kernel(r->data, 32, (void *)cqe);
+	else
+		bpf_probe_read_kernel(r->data, 16, (void *)cqe);
+	REC_SEND(r);
+	return 0;
+}
+
+static __noinline void dump_queues(struct io_ring_ctx *ctx, struct rec_ring *rr)
+{
+	struct io_rings *rings = (void *)rr->rings;
+	struct ring_walk w = { .ctx = (__u64)ctx };
+	struct overflow_walk ow = { .ctx = (__u64)ctx };
+	__u32 n;
+
+	/* Pending SQEs: between the kernel's SQ head and the user's tail. */
+	w.array = rr->setup_flags & IORING_SETUP_NO_SQARRAY ? 0 : rr->sq_array;
+	w.base = rr->sq_sqes;
+	w.head = rr->sq_head;
+	w.mask = rr->sq_mask;
+	w.entries = rr->sq_entries;
+	w.big = !!(rr->setup_flags & IORING_SETUP_SQE128);
+	n = rr->sq_tail - rr->sq_head;
+	if (n > rr->sq_entries)
+		n = rr->sq_entries;
+	if (w.base)
+		bpf_loop(n, sqe_step, &w, 0);
+
+	/* Unconsumed CQEs: between the user's CQ head and the kernel's tail. */
+	w.array = 0;
+	w.base = (__u64)rings + bpf_core_field_offset(struct io_rings, cqes);
+	w.head = rr->cq_head;
+	w.mask = rr->cq_mask;
+	w.entries = rr->cq_entries;
+	w.big = !!(rr->setup_flags & IORING_SETUP_CQE32);
+	w.mixed = !!(rr->setup_flags & IORING_SETUP_CQE_MIXED);
+	n = rr->cq_tail - rr->cq_head;
+	if (n > rr->cq_entries)
+		n = rr->cq_entries;
+	if (rings)
+		bpf_loop(n, cqe_step, &w, 0);
+
+	ow.stop = (__u64)&ctx->cq_overflow_list;
+	ow.cur = read_u64(ow.stop);
+	ow.big = w.big || w.mixed;
+	bpf_loop(MAX_CHAIN, overflow_step, &ow, 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* Registered files and buffers                                        */
+
+struct path_walk {
+	__u64 ctx;
+	__u64 dentry;
+	__u64 mnt;		/* struct mount * */
+	__u32 index;
+	__u32 depth;
+};
+
+/*
+ * Emit the dentry names from the file up to the root of the mount tree,
+ * crossing mount points.  Pseudo files (sockets, pipes, anon inodes) have a
+ * dentry that is its own parent and produce nothing.
+ */
+static int path_step(__u32 i, struct path_walk *p)
+{
+	struct dentry *d = (void *)p->dentry, *parent;
+	struct mount *mnt = (void *)p->mnt, *mparent;
+	struct rec_rfile_name *r;
+
+	if (!d)
+		return 1;
+	if (mnt && (__u64)BPF_CORE_READ(mnt, mnt.mnt_root) == (__u64)d) {
+		mparent = BPF_CORE_READ(mnt, mnt_parent);
+		if (!mparent || mparent == mnt)
+			return 1;
+		p->dentry = (__u64)BPF_CORE_READ(mnt, mnt_mountpoint);
+		p->mnt = (__u64)mparent;
+		return 0;
+	}
+	parent = BPF_CORE_READ(d, d_parent);
+	if (!parent || parent == d)
+		return 1;
+	r = REC_NEW(struct rec_rfile_name, REC_RFILE_NAME);
+	if (!r)
+		return 1;
+	r->ctx = p->ctx;
+	r->index = p->index;
+	r->depth = p->depth++;
+	r->len = BPF_CORE_READ(d, d_name.len);
+	bpf_probe_read_kernel_str(r->name, sizeof(r->name), BPF_CORE_READ(d, d_name.name));
+	REC_SEND(r);
+	p->dentry = (__u64)parent;
+	return 0;
+}
+
+struct table_walk {
+	__u64 ctx;
+	__u64 nodes;
+	__u32 count;
+	__u32 summary;
+};
+
+static int rfile_step(__u32 i, struct table_walk *t)
+{
+	struct io_rsrc_node *node = (void *)read_u64(t->nodes + (__u64)i * 8);
+	struct path_walk p = { .ctx = t->ctx, .index = i };
+	struct rec_rfile *r;
+	struct file *file;
+	struct inode *inode;
+	struct dentry *d;
+
+	if (!node)
+		return 0;
+	file = (void *)(BPF_CORE_READ(node, file_ptr) & ~FFS_FLAG_BITS);
+	if (!file)
+		return 0;
+	t->count++;
+	if (t->summary)
+		return 0;
+	r = REC_NEW(struct rec_rfile, REC_RFILE);
+	if (!r)
+		return 1;
+	inode = BPF_CORE_READ(file, f_inode);
+	d = BPF_CORE_READ(file, f_path.dentry);
+	r->ctx = t->ctx;
+	r->index = i;
+	r->file = (__u64)file;
+	r->private_data = (__u64)BPF_CORE_READ(file, private_data);
+	r->tag = BPF_CORE_READ(node, tag);
+	r->f_flags = BPF_CORE_READ(file, f_flags);
+	r->pos = BPF_CORE_READ(file, f_pos);
+	r->ino = BPF_CORE_READ(inode, i_ino);
+	r->i_mode = BPF_CORE_READ(inode, i_mode);
+	r->rdev = BPF_CORE_READ(inode, i_rdev);
+	r->s_magic = BPF_CORE_READ(inode, i_sb, s_magic);
+	r->name_len = BPF_CORE_READ(d, d_name.len);
+	bpf_probe_read_kernel_str(r->name, sizeof(r->name), BPF_CORE_READ(d, d_name.name));
+	REC_SEND(r);
+
+	p.dentry = (__u64)d;
+	p.mnt = (__u64)BPF_CORE_READ(file, f_path.mnt) -
+		bpf_core_field_offset(struct mount, mnt);
+	bpf_loop(MAX_PATH_STEPS, path_step, &p, 0);
+	return 0;
+}
+
+static int rbuf_step(__u32 i, struct table_walk *t)
+{
+	struct io_rsrc_node *node = (void *)read_u64(t->nodes + (__u64)i * 8);
+	struct io_mapped_ubuf *buf;
+	struct rec_rbuf *r;
+
+	if (!node)
+		return 0;
+	buf = BPF_CORE_READ(node, buf);
+	if (!buf)
+		return 0;
+	t->count++;
+	if (t->summary)
+		return 0;
+	r = REC_NEW(struct rec_rbuf, REC_RBUF);
+	if (!r)
+		return 1;
+	r->ctx = t->ctx;
+	r->index = i;
+	r->ubuf = BPF_CORE_READ(buf, ubuf);
+	r->len = BPF_CORE_READ(buf, len);
+	r->tag = BPF_CORE_READ(node, tag);
+	if (bpf_core_field_exists(buf->is_kbuf))
+		r->is_kbuf = BPF_CORE_READ(buf, is_kbuf);
+	REC_SEND(r);
+	return 0;
+}
+
+static __noinline __u32 walk_files(struct io_ring_ctx *ctx, __u32 nr, bool summary)
+{
+	struct table_walk t = { .ctx = (__u64)ctx, .summary = summary };
+
+	if (!bpf_core_field_exists(ctx->file_table.data))
+		return 0;
+	t.nodes = (__u64)BPF_CORE_READ(ctx, file_table.data.nodes);
+	if (t.nodes)
+		bpf_loop(nr, rfile_step, &t, 0);
+	return t.count;
+}
+
+static __noinline __u32 walk_bufs(struct io_ring_ctx *ctx, __u32 nr, bool summary)
+{
+	struct table_walk t = { .ctx = (__u64)ctx, .summary = summary };
+
+	if (!bpf_core_field_exists(ctx->buf_table))
+		return 0;
+	t.nodes = (__u64)BPF_CORE_READ(ctx, buf_table.nodes);
+	if (t.nodes)
+		bpf_loop(nr, rbuf_step, &t, 0);
+	return t.count;
+}
+
+/* ------------------------------------------------------------------ */
+/* XArrays: personalities and provided buffer groups                   */
+
+static __always_inline bool xa_is_internal(__u64 e)
+{
+	return (e & 3) == 2;
+}
+
+static __always_inline bool xa_is_node(__u64 e)
+{
+	return xa_is_internal(e) && e > 4096;
+}
+
+/* Highest index the tree rooted at head can hold (capped: IDs are u16). */
+static __always_inline __u32 xa_index_limit(__u64 head)
+{
+	struct xa_node *node = (void *)(head - 2);
+	__u32 shift;
+
+	if (!head)
+		return 0;
+	if (!xa_is_node(head))
+		return 1;
+	shift = BPF_CORE_READ(node, shift);
+	if (shift >= 16 - XA_CHUNK_SHIFT + 1)
+		return 65536;
+	return 64u << shift;
+}
+
+static __always_inline __u64 xa_entry_at(__u64 head, __u32 index)
+{
+	__u64 entry = head;
+	int level;
+
+	if (!xa_is_node(entry))
+		return index == 0 && !xa_is_internal(entry) ? entry : 0;
+	for (level = 0; level < 4; level++) {
+		struct xa_node *node = (void *)(entry - 2);
+		__u32 shift = BPF_CORE_READ(node, shift);
+		__u32 slot = (index >> (shift & 63)) & 63;
+
+		entry = read_u64((__u64)node + bpf_core_field_offset(struct xa_node, slots) +
+				 slot * 8);
+		if (!xa_is_node(entry))
+			return xa_is_internal(entry) ? 0 : entry;
+	}
+	return 0;
+}
+
+struct xa_walk {
+	__u64 ctx;
+	__u64 head;
+};
+
+static int pers_step(__u32 i, struct xa_walk *x)
+{
+	struct cred *cred = (void *)xa_entry_at(x->head, i);
+	struct group_info *gi;
+	struct rec_pers *r;
+	__u32 n;
+
+	if (!cred)
+		return 0;
+	r = REC_NEW(struct rec_pers, REC_PERS);
+	if (!r)
+		return 1;
+	r->ctx = x->ctx;
+	r->id = i;
+	r->uid = BPF_CORE_READ(cred, uid.val);
+	r->gid = BPF_CORE_READ(cred, gid.val);
+	r->suid = BPF_CORE_READ(cred, suid.val);
+	r->sgid = BPF_CORE_READ(cred, sgid.val);
+	r->euid = BPF_CORE_READ(cred, euid.val);
+	r->egid = BPF_CORE_READ(cred, egid.val);
+	r->fsuid = BPF_CORE_READ(cred, fsuid.val);
+	r->fsgid = BPF_CORE_READ(cred, fsgid.val);
+	bpf_probe_read_kernel(&r->cap_effective, 8, &cred->cap_effective);
+	gi = BPF_CORE_READ(cred, group_info);
+	n = BPF_CORE_READ(gi, ngroups);
+	r->ngroups = n;
+	if (n > PERS_MAX_GROUPS)
+		n = PERS_MAX_GROUPS;
+	if (n > 0 && gi)
+		bpf_probe_read_kernel(r->groups, (n & 127) * 4,
+				      (void *)gi + bpf_core_field_offset(struct group_info, gid));
+	REC_SEND(r);
+	return 0;
+}
+
+struct legacy_walk {
+	__u64 ctx;
+	__u64 cur;
+	__u64 stop;
+	__u32 bgid;
+	__u32 n;
+};
+
+static int legacy_step(__u32 i, struct legacy_walk *w)
+{
+	struct io_buffer *buf;
+	struct rec_pbuf_buf *r;
+	__u64 node = w->cur;
+
+	if (!node || node == w->stop)
+		return 1;
+	w->cur = read_u64(node);
+	buf = (void *)(node - bpf_core_field_offset(struct io_buffer, list));
+	r = REC_NEW(struct rec_pbuf_buf, REC_PBUF_BUF);
+	if (!r)
+		return 1;
+	r->ctx = w->ctx;
+	r->bgid = w->bgid;
+	r->seq = w->n++;
+	r->addr = BPF_CORE_READ(buf, addr);
+	r->len = BPF_CORE_READ(buf, len);
+	r->bid = BPF_CORE_READ(buf, bid);
+	REC_SEND(r);
+	return 0;
+}
+
+static int pbuf_step(__u32 i, struct xa_walk *x)
+{
+	struct io_buffer_list *bl = (void *)xa_entry_at(x->head, i);
+	struct legacy_walk lw = { .ctx = x->ctx };
+	struct rec_pbuf_list *r;
+	__u64 ring;
+
+	if (!bl)
+		return 0;
+	r = REC_NEW(struct rec_pbuf_list, REC_PBUF_LIST);
+	if (!r)
+		return 1;
+	r->ctx = x->ctx;
+	r->bgid = BPF_CORE_READ(bl, bgid);
+	r->flags = BPF_CORE_READ(bl, flags);
+	r->nr_entries = BPF_CORE_READ(bl, nr_entries);
+	r->head = BPF_CORE_READ(bl, head);
+	r->mask = BPF_CORE_READ(bl, mask);
+	r->nbufs = BPF_CORE_READ(bl, nbufs);
+	if (bpf_core_field_exists(bl->region)) {
+		r->region_flags = BPF_CORE_READ(bl, region.flags);
+		r->region_nr_pages = BPF_CORE_READ(bl, region.nr_pages);
+	}
+	if (r->flags & IOBL_BUF_RING) {
+		ring = (__u64)BPF_CORE_READ(bl, buf_ring);
+		r->buf_ring = ring;
+		if (ring)
+			r->tail = BPF_CORE_READ((struct io_uring_buf_ring *)ring, tail);
+		REC_SEND(r);
+		return 0;
+	}
+	lw.bgid = r->bgid;
+	REC_SEND(r);
+	lw.stop = (__u64)bl + bpf_core_field_offset(struct io_buffer_list, buf_list);
+	lw.cur = read_u64(lw.stop);
+	bpf_loop(MAX_CHAIN, legacy_step, &lw, 0);
+	return 0;
+}
+
+static __noinline void walk_xarrays(struct io_ring_ctx *ctx)
+{
+	struct xa_walk x = { .ctx = (__u64)ctx };
+
+	if (bpf_core_field_exists(ctx->personalities)) {
+		x.head = (__u64)BPF_CORE_READ(ctx, personalities.xa_head);
+		bpf_loop(xa_index_limit(x.head), pers_step, &x, 0);
+	}
+	if (bpf_core_field_exists(ctx->io_bl_xa)) {
+		x.head = (__u64)BPF_CORE_READ(ctx, io_bl_xa.xa_head);
+		bpf_loop(xa_index_limit(x.head), pbuf_step, &x, 0);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Ring core state                                                     */
+
+static __always_inline void read_core(struct io_ring_ctx *ctx, struct rec_ring *r)
+{
+	struct io_rings *rings = BPF_CORE_READ(ctx, rings);
+	struct io_sq_data *sqd;
+	struct task_struct *t;
+	struct io_ev_fd *ev;
+	__u32 bits = 0;
+
+	r->setup_flags = BPF_CORE_READ(ctx, flags);
+	if (BPF_CORE_READ_BITFIELD_PROBED(ctx, restricted))
+		bits |= RING_BIT_RESTRICTED;
+	if (BPF_CORE_READ_BITFIELD_PROBED(ctx, has_evfd))
+		bits |= RING_BIT_HAS_EVFD;
+	if (BPF_CORE_READ_BITFIELD_PROBED(ctx, task_complete))
+		bits |= RING_BIT_TASK_COMPLETE;
+	if (BPF_CORE_READ_BITFIELD_PROBED(ctx, lockless_cq))
+		bits |= RING_BIT_LOCKLESS_CQ;
+	if (BPF_CORE_READ_BITFIELD_PROBED(ctx, compat))
+		bits |= RING_BIT_COMPAT;
+	if (BPF_CORE_READ_BITFIELD_PROBED(ctx, drain_active))
+		bits |= RING_BIT_DRAIN_ACTIVE;
+	if (bpf_core_field_exists(ctx->iowq_limits_set)) {
+		if (BPF_CORE_READ_BITFIELD_PROBED(ctx, iowq_limits_set))
+			bits |= RING_BIT_IOWQ_LIMITS;
+	}
+	r->bits = bits;
+
+	r->submitter_tid = -1;
+	if (bpf_core_field_exists(ctx->submitter_task)) {
+		t = BPF_CORE_READ(ctx, submitter_task);
+		if (t)
+			r->submitter_tid = BPF_CORE_READ(t, pid);
+	} else {
+		r->missing |= MISS_SUBMITTER;
+	}
+
+	r->rings = (__u64)rings;
+	r->sq_array = (__u64)BPF_CORE_READ(ctx, sq_array);
+	r->sq_sqes = (__u64)BPF_CORE_READ(ctx, sq_sqes);
+	r->cached_sq_head = BPF_CORE_READ(ctx, cached_sq_head);
+	r->sq_entries = BPF_CORE_READ(ctx, sq_entries);
+	r->cached_cq_tail = BPF_CORE_READ(ctx, cached_cq_tail);
+	r->cq_entries = BPF_CORE_READ(ctx, cq_entries);
+	r->check_cq = BPF_CORE_READ(ctx, check_cq);
+	if (rings) {
+		r->sq_head = BPF_CORE_READ(rings, sq.head);
+		r->sq_tail = BPF_CORE_READ(rings, sq.tail);
+		r->cq_head = BPF_CORE_READ(rings, cq.head);
+		r->cq_tail = BPF_CORE_READ(rings, cq.tail);
+		r->sq_mask = BPF_CORE_READ(rings, sq_ring_mask);
+		r->cq_mask = BPF_CORE_READ(rings, cq_ring_mask);
+		r->sq_dropped = BPF_CORE_READ(rings, sq_dropped);
+		r->sq_flags = BPF_CORE_READ(rings, sq_flags.counter);
+		r->cq_flags = BPF_CORE_READ(rings, cq_flags);
+		r->cq_overflow = BPF_CORE_READ(rings, cq_overflow);
+	}
+
+	if (bpf_core_field_exists(ctx->clockid)) {
+		r->clockid = BPF_CORE_READ(ctx, clockid);
+		r->clock_offset = BPF_CORE_READ(ctx, clock_offset);
+	} else {
+		r->missing |= MISS_CLOCK;
+	}
+	r->sq_thread_idle = BPF_CORE_READ(ctx, sq_thread_idle);
+	r->hz = CONFIG_HZ;
+
+	if (bpf_core_field_exists(ctx->file_table.data))
+		r->nr_files = BPF_CORE_READ(ctx, file_table.data.nr);
+	else
+		r->missing |= MISS_FILE_TABLE;
+	if (bpf_core_field_exists(ctx->buf_table))
+		r->nr_bufs = BPF_CORE_READ(ctx, buf_table.nr);
+	else
+		r->missing |= MISS_BUF_TABLE;
+	if (bpf_core_field_exists(ctx->file_alloc_start)) {
+		r->file_alloc_start = BPF_CORE_READ(ctx, file_alloc_start);
+		r->file_alloc_end = BPF_CORE_READ(ctx, file_alloc_end);
+	} else {
+		r->missing |= MISS_FILE_ALLOC;
+	}
+
+	if (bpf_core_field_exists(ctx->restrictions.registered)) {
+		bpf_probe_read_kernel(&r->restr_register_op, 8, &ctx->restrictions.register_op);
+		bpf_probe_read_kernel(&r->restr_sqe_op, 8, &ctx->restrictions.sqe_op);
+		r->restr_flags_allowed = BPF_CORE_READ(ctx, restrictions.sqe_flags_allowed);
+		r->restr_flags_required = BPF_CORE_READ(ctx, restrictions.sqe_flags_required);
+		r->restr_registered = BPF_CORE_READ(ctx, restrictions.registered);
+	} else {
+		r->missing |= MISS_RESTRICTIONS;
+	}
+
+	if (bpf_core_field_exists(ctx->iowq_limits)) {
+		r->iowq_limits[0] = BPF_CORE_READ(ctx, iowq_limits[0]);
+		r->iowq_limits[1] = BPF_CORE_READ(ctx, iowq_limits[1]);
+	} else {
+		r->missing |= MISS_IOWQ_LIMITS;
+	}
+
+	if (bpf_core_field_exists(ctx->napi_track_mode)) {
+		r->napi_mode = BPF_CORE_READ(ctx, napi_track_mode);
+		r->napi_busy_poll_dt = BPF_CORE_READ(ctx, napi_busy_poll_dt);
+		r->napi_prefer = BPF_CORE_READ(ctx, napi_prefer_busy_poll);
+	} else {
+		r->missing |= MISS_NAPI;
+	}
+
+	if (bpf_core_field_exists(ctx->pers_next))
+		r->pers_next = BPF_CORE_READ(ctx, pers_next);
+	if (!bpf_core_field_exists(ctx->personalities))
+		r->missing |= MISS_PERSONALITIES;
+	if (!bpf_core_field_exists(ctx->io_bl_xa))
+		r->missing |= MISS_PBUF;
+
+	if (bpf_core_field_exists(ctx->param_region)) {
+		r->param_ptr = (__u64)BPF_CORE_READ(ctx, param_region.ptr);
+		r->param_nr_pages = BPF_CORE_READ(ctx, param_region.nr_pages);
+		r->param_flags = BPF_CORE_READ(ctx, param_region.flags);
+	} else {
+		r->missing |= MISS_PARAM_REGION;
+	}
+	if (bpf_core_field_exists(ctx->cq_wait_arg)) {
+		r->cq_wait_arg = (__u64)BPF_CORE_READ(ctx, cq_wait_arg);
+		r->cq_wait_size = BPF_CORE_READ(ctx, cq_wait_size);
+	} else {
+		r->missing |= MISS_WAIT_ARG;
+	}
+
+	r->sqd_thread_tid = -1;
+	r->sqd_cpu = -1;
+	sqd = BPF_CORE_READ(ctx, sq_data);
+	r->sq_data = (__u64)sqd;
+	if (sqd) {
+		t = BPF_CORE_READ(sqd, thread);
+		if (t)
+			r->sqd_thread_tid = BPF_CORE_READ(t, pid);
+		r->sqd_cpu = BPF_CORE_READ(sqd, sq_cpu);
+		r->sqd_idle = BPF_CORE_READ(sqd, sq_thread_idle);
+		r->sqd_task_tgid = BPF_CORE_READ(sqd, task_tgid);
+	}
+
+	if (bpf_core_field_exists(ctx->io_ev_fd)) {
+		ev = BPF_CORE_READ(ctx, io_ev_fd);
+		if (ev) {
+			r->evfd_ctx = (__u64)BPF_CORE_READ(ev, cq_ev_fd);
+			r->evfd_async = BPF_CORE_READ(ev, eventfd_async);
+		}
+	} else {
+		r->missing |= MISS_EVENTFD;
+	}
+
+	if (!bpf_core_field_exists(ctx->futex_list))
+		r->missing |= MISS_FUTEX;
+	if (!bpf_core_field_exists(ctx->waitid_list))
+		r->missing |= MISS_WAITID;
+	if (!bpf_core_field_exists(ctx->cancelable_uring_cmd))
+		r->missing |= MISS_URING_CMD;
+	if (!bpf_core_field_exists(ctx->cancel_table))
+		r->missing |= MISS_CANCEL_TABLE;
+}
+
+static __noinline void dump_ring(struct io_ring_ctx *ctx, __u32 tgid, __u64 ino,
+				 __u32 via)
+{
+	bool summary = summary_mode();
+	struct rec_counts *c;
+	struct rec_ring *r;
+	__u32 nfiles, nbufs;
+
+	r = REC_NEW(struct rec_ring, REC_RING);
+	if (!r)
+		return;
+	r->ctx = (__u64)ctx;
+	r->ino = ino;
+	r->tgid = tgid;
+	r->via = via;
+	read_core(ctx, r);
+	nfiles = r->nr_files;
+	nbufs = r->nr_bufs;
+	if (!summary)
+		dump_queues(ctx, r);
+	REC_SEND(r);
+
+	nfiles = walk_files(ctx, nfiles, summary);
+	nbufs = walk_bufs(ctx, nbufs, summary);
+	if (!summary)
+		walk_xarrays(ctx);
+	walk_inflight(ctx);
+
+	if (!summary)
+		return;
+	c = REC_NEW(struct rec_counts, REC_COUNTS);
+	if (!c)
+		return;
+	c->ctx = (__u64)ctx;
+	c->tgid = tgid;
+	c->files = nfiles;
+	c->bufs = nbufs;
+	REC_SEND(c);
+}
+
+/* Dump a ring the first time this run sees it in this process. */
+static __always_inline void dump_ring_once(struct io_ring_ctx *ctx, __u32 tgid,
+					   __u64 ino, __u32 via)
+{
+	struct seen_key key = { .ctx = (__u64)ctx, .tgid = tgid };
+	__u32 gen = run_gen, *old;
+
+	if (!ctx)
+		return;
+	old = bpf_map_lookup_elem(&seen, &key);
+	if (old && *old == gen)
+		return;
+	bpf_map_update_elem(&seen, &key, &gen, BPF_ANY);
+	dump_ring(ctx, tgid, ino, via);
+}
+
+/* ------------------------------------------------------------------ */
+/* Iterator programs                                                   */
+
+SEC("iter/task_file")
+int uring_files(struct bpf_iter__task_file *it)
+{
+	struct task_struct *task = it->task;
+	struct file *file = it->file;
+	struct rec_file *r;
+	bool uring;
+	__u32 tgid;
+
+	if (!task || !file)
+		return 0;
+	tgid = BPF_CORE_READ(task, tgid);
+	if (target_tgid && tgid != target_tgid)
+		return 0;
+	uring = is_uring_file(file);
+	if (summary_mode() && !uring)
+		return 0;
+	r = REC_NEW(struct rec_file, REC_FILE);
+	if (!r)
+		return 0;
+	r->tgid = tgid;
+	r->fd = it->fd;
+	r->file = (__u64)file;
+	r->private_data = (__u64)BPF_CORE_READ(file, private_data);
+	r->ino = BPF_CORE_READ(file, f_inode, i_ino);
+	r->f_flags = BPF_CORE_READ(file, f_flags);
+	r->i_mode = BPF_CORE_READ(file, f_inode, i_mode);
+	r->is_uring = uring;
+	REC_SEND(r);
+	if (uring)
+		dump_ring_once(BPF_CORE_READ(file, private_data), tgid,
+			       BPF_CORE_READ(file, f_inode, i_ino), VIA_FD);
+	return 0;
+}
+
+struct slot_walk {
+	__u64 tctx;
+	__u32 tgid;
+	__u32 tid;
+};
+
+static int slot_step(__u32 i, struct slot_walk *s)
+{
+	struct io_uring_task *tctx = (void *)s->tctx;
+	struct rec_rslot *r;
+	struct file *file;
+	__u64 ino;
+
+	if (i >= REGISTERED_RINGS)
+		return 1;
+	file = (void *)read_u64((__u64)tctx +
+				bpf_core_field_offset(struct io_uring_task, registered_rings) +
+				i * 8);
+	if (!file)
+		return 0;
+	ino = BPF_CORE_READ(file, f_inode, i_ino);
+	r = REC_NEW(struct rec_rslot, REC_RSLOT);
+	if (r) {
+		r->ctx = (__u64)BPF_CORE_READ(file, private_data);
+		r->file = (__u64)file;
+		r->ino = ino;
+		r->tgid = s->tgid;
+		r->tid = s->tid;
+		r->index = i;
+		REC_SEND(r);
+	}
+	dump_ring_once(BPF_CORE_READ(file, private_data), s->tgid, ino, VIA_RSLOT);
+	return 0;
+}
+
+/* Queued and running io-wq work of one task, and its limits and affinity. */
+static __noinline void read_iowq(struct io_uring_task *tctx, struct rec_task *r)
+{
+	struct io_wq *wq = BPF_CORE_READ(tctx, io_wq);
+	__u64 acct, size;
+	int i;
+
+	if (!wq || !bpf_core_field_exists(wq->acct))
+		return;
+	r->has_iowq = 1;
+	size = bpf_core_type_size(struct io_wq_acct);
+	for (i = 0; i < 2; i++) {
+		acct = (__u64)wq + bpf_core_field_offset(struct io_wq, acct) + i * size;
+		r->nr_workers[i] = read_u32(acct + bpf_core_field_offset(struct io_wq_acct, nr_workers));
+		r->max_workers[i] = read_u32(acct + bpf_core_field_offset(struct io_wq_acct, max_workers));
+	}
+	if (bpf_core_field_exists(wq->cpu_mask))
+		bpf_probe_read_kernel(r->cpumask, sizeof(r->cpumask), &wq->cpu_mask);
+}
+
+static __noinline void walk_iowq(struct io_uring_task *tctx, __u32 tid)
+{
+	struct io_wq *wq = BPF_CORE_READ(tctx, io_wq);
+	__s64 work_off = bpf_core_field_offset(struct io_kiocb, work);
+	__u64 acct, size, head;
+	int i;
+
+	if (!wq || !bpf_core_field_exists(wq->acct))
+		return;
+	size = bpf_core_type_size(struct io_wq_acct);
+	for (i = 0; i < 2; i++) {
+		acct = (__u64)wq + bpf_core_field_offset(struct io_wq, acct) + i * size;
+		head = acct + bpf_core_field_offset(struct io_wq_acct, work_list);
+		walk_chain(read_u64(head), 0, 0, work_off, -1, 0, REQ_IOWQ_QUEUED, tid);
+		head = acct + bpf_core_field_offset(struct io_wq_acct, all_list);
+		walk_chain(read_u64(head), head, 0,
+			   bpf_core_field_offset(struct io_worker, all_list),
+			   bpf_core_field_offset(struct io_worker, cur_work),
+			   work_off, REQ_IOWQ_RUNNING, tid);
+	}
+}
+
+SEC("iter/task")
+int uring_tasks(struct bpf_iter__task *it)
+{
+	struct task_struct *task = it->task;
+	struct io_uring_task *tctx;
+	struct slot_walk s = {};
+	struct rec_task *r;
+	__u32 tgid, tid;
+
+	if (!task)
+		return 0;
+	tgid = BPF_CORE_READ(task, tgid);
+	tid = BPF_CORE_READ(task, pid);
+	if (target_tgid && tgid != target_tgid)
+		return 0;
+	tctx = BPF_CORE_READ(task, io_uring);
+	if (summary_mode() && !tctx && tid != tgid)
+		return 0;
+
+	r = REC_NEW(struct rec_task, REC_TASK);
+	if (!r)
+		return 0;
+	r->tgid = tgid;
+	r->tid = tid;
+	r->pf_flags = BPF_CORE_READ(task, flags);
+	bpf_probe_read_kernel_str(r->comm, sizeof(r->comm), &task->comm);
+	r->has_tctx = !!tctx;
+	if (tctx)
+		read_iowq(tctx, r);
+	REC_SEND(r);
+	if (!tctx)
+		return 0;
+
+	s.tctx = (__u64)tctx;
+	s.tgid = tgid;
+	s.tid = tid;
+	bpf_loop(REGISTERED_RINGS, slot_step, &s, 0);
+	walk_iowq(tctx, tid);
+	return 0;
+}
+
+SEC("iter/task_vma")
+int uring_vmas(struct bpf_iter__task_vma *it)
+{
+	struct task_struct *task = it->task;
+	struct vm_area_struct *vma = it->vma;
+	struct rec_vma *r;
+	struct file *file;
+	__u32 tgid;
+	__u64 ino;
+
+	if (!task || !vma)
+		return 0;
+	tgid = BPF_CORE_READ(task, tgid);
+	if (target_tgid && tgid != target_tgid)
+		return 0;
+	file = BPF_CORE_READ(vma, vm_file);
+	if (!is_uring_file(file))
+		return 0;
+	ino = BPF_CORE_READ(file, f_inode, i_ino);
+	r = REC_NEW(struct rec_vma, REC_VMA);
+	if (r) {
+		r->ctx = (__u64)BPF_CORE_READ(file, private_data);
+		r->ino = ino;
+		r->start = BPF_CORE_READ(vma, vm_start);
+		r->end = BPF_CORE_READ(vma, vm_end);
+		r->pgoff = BPF_CORE_READ(vma, vm_pgoff);
+		r->vm_flags = BPF_CORE_READ(vma, vm_flags);
+		r->tgid = tgid;
+		REC_SEND(r);
+	}
+	dump_ring_once(BPF_CORE_READ(file, private_data), tgid, ino, VIA_VMA);
+	return 0;
+}
