@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -123,4 +124,43 @@ const char *scratch_path(const char *name)
 	else
 		snprintf(out, sizeof(buf[0]), "/tmp/%s.%d", name, (int)getpid());
 	return out;
+}
+
+/* readlink of /proc/self/fd/@fd: the path inspect reports for a file. */
+const char *fd_path(int fd)
+{
+	static char buf[4][4096];
+	static int next;
+	char link[64], *out = buf[next++ % 4];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, out, sizeof(buf[0]) - 1);
+	if (n < 0)
+		die("readlink %s", link);
+	out[n] = '\0';
+	return out;
+}
+
+/* The open file's f_flags as fdinfo shows them, without the fd's O_CLOEXEC. */
+unsigned int fd_file_flags(int fd)
+{
+	char path[64], line[256];
+	unsigned int flags = 0;
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "r");
+	if (!f)
+		die("open %s", path);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "flags: %o", &flags) == 1) {
+			found = true;
+			break;
+		}
+	fclose(f);
+	if (!found)
+		die_err(ENOENT, "no flags line in %s", path);
+	return flags & ~(unsigned int)O_CLOEXEC;
 }

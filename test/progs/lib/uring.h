@@ -119,6 +119,10 @@ int find_threads(const char *prefix, pid_t *out, int max);
 /* A file name in the per-run scratch dir (the truth file's directory). */
 const char *scratch_path(const char *name);
 
+/* readlink of /proc/self/fd/@fd; f_flags of its file (no O_CLOEXEC). */
+const char *fd_path(int fd);
+unsigned int fd_file_flags(int fd);
+
 /* ---- truth: one JSON object written to $TRUTH_FILE ---- */
 
 /*
