@@ -17,6 +17,7 @@ prog=build/test-progs/ring_min
 work=$(mktemp -d)
 setsid "$prog" "$work/progress" </dev/null >"$work/out" 2>"$work/err" &
 pid=$!
+disown "$pid" # no "Killed" job notice when the trap ends it
 trap 'kill -KILL "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 
 # Wait until the ring has completed a few NOPs.
