@@ -218,7 +218,7 @@ void truth_sqe(struct truth *t, const struct io_uring_sqe *sqe, unsigned int slo
 }
 
 void truth_mapping(struct truth *t, const void *start, size_t len, uint64_t off,
-		   const char *kind)
+		   const char *kind, int bgid)
 {
 	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
 
@@ -228,6 +228,8 @@ void truth_mapping(struct truth *t, const void *start, size_t len, uint64_t off,
 	truth_hex(t, "offset", off);
 	truth_str(t, "kind", kind);
 	truth_str(t, "prot", "rw-s");
+	if (bgid >= 0)
+		truth_int(t, "bgid", bgid);
 	truth_end(t);
 }
 
@@ -235,8 +237,8 @@ void truth_ring_mappings(struct truth *t, const struct ring *r)
 {
 	truth_arr(t, "mappings");
 	if (r->ring_mem && !r->user_mem) {
-		truth_mapping(t, r->ring_mem, r->ring_len, IORING_OFF_SQ_RING, "rings");
-		truth_mapping(t, r->sqe_mem, r->sqe_len, IORING_OFF_SQES, "sqes");
+		truth_mapping(t, r->ring_mem, r->ring_len, IORING_OFF_SQ_RING, "rings", -1);
+		truth_mapping(t, r->sqe_mem, r->sqe_len, IORING_OFF_SQES, "sqes", -1);
 	}
 	truth_end(t);
 }

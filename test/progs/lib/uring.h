@@ -151,7 +151,7 @@ void truth_sqe(struct truth *t, const struct io_uring_sqe *sqe, unsigned int slo
 /* A mapping of a ring fd, and a ring's own two mappings (in address order
  * as mmap placed them: rings first, then SQEs, below it). */
 void truth_mapping(struct truth *t, const void *start, size_t len, uint64_t off,
-		   const char *kind);
+		   const char *kind, int bgid /* pbuf_ring only, else -1 */);
 void truth_ring_mappings(struct truth *t, const struct ring *r);
 
 /* Common ring fields: inode, fds, setup_flags, disabled, sizes, sq/cq indices. */
