@@ -1,21 +1,48 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * io_uring plugin for CRIU: registration and hook table.
+ * io_uring plugin for CRIU: the hooks CRIU calls, and what each one does.
  *
- * This file only wires the plugin into CRIU's plugin ABI (criu-plugin.h of
- * the exact CRIU we build, installed to build/criu/include).  Every hook is a
- * stub answering -ENOTSUP, which CRIU reads as "not mine" and moves on; the
- * real work lands in the other C files of plugin-c/ as it is written.
+ * Dump:    init            start the Node helper (capture, images)
+ *          PAUSE_DEVICES   before the freeze: drain requests that complete
+ *                          by themselves, refuse those that never would
+ *          CHECKPOINT_DEVICES  tree frozen: capture rings, write images
+ *          DUMP_EXT_VMA    ring mappings are ours (CRIU skips them)
+ *          DUMP_EXT_FILE   ring fds are ours (remember id -> ring)
+ *          fini            finish the images, or remove them on failure
+ * Restore: init            validate every io_uring image before CRIU
+ *                          restores anything; learn which files are rings
+ *          RESTORE_EXT_FILE  a placeholder at each ring fd number
+ *          RESUME_DEVICES_LATE  rebuild the rings inside the stopped tasks
+ *                          (plan from the helper, executed by plan.c)
  *
  * Logging goes through print_on_level(), which the criu binary exports to
  * the plugins it dlopen()s; LOG_PREFIX makes every line start "io_uring: ".
  */
 #define LOG_PREFIX "io_uring: "
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "criu-plugin.h"
 #include "criu-log.h"
+#include "helper.h"
+#include "plan.h"
+
+#define IO_URING_NAME "anon_inode:[io_uring]"
+#define MAX_RING_FILES 4096
+
+static bool helper_running;
+
+/* CRIU file ids of ring fds, learnt at restore init (before CRIU forks). */
+static int ring_file_ids[MAX_RING_FILES];
+static int nr_ring_file_ids;
 
 static const char *stage_name(int stage)
 {
@@ -31,32 +58,137 @@ static const char *stage_name(int stage)
 	}
 }
 
+/* Restore needs the helper only when the dump wrote io_uring images. */
+static bool images_have_rings(void)
+{
+	int dfd = dup(criu_get_image_dir());
+	struct dirent *de;
+	bool found = false;
+	DIR *d;
+
+	if (dfd < 0)
+		return false;
+	d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return false;
+	}
+	rewinddir(d);
+	while ((de = readdir(d)))
+		if (!strncmp(de->d_name, "io_uring-", 9)) {
+			found = true;
+			break;
+		}
+	closedir(d);
+	return found;
+}
+
+/* Ask the helper which external-file ids are ring fds: "ok ID ID ...". */
+static int load_ring_file_ids(void)
+{
+	static char reply[65536];
+	char *tok, *save;
+
+	if (helper_call(reply, sizeof(reply), "extfiles") < 0)
+		return -1;
+	for (tok = strtok_r(reply, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+		if (nr_ring_file_ids == MAX_RING_FILES) {
+			pr_err("too many ring fds in the images\n");
+			return -1;
+		}
+		ring_file_ids[nr_ring_file_ids++] = atoi(tok);
+	}
+	return 0;
+}
+
 static int io_uring_plugin_init(int stage)
 {
 	pr_info("plugin initialised for %s\n", stage_name(stage));
+	switch (stage) {
+	case CR_PLUGIN_STAGE__DUMP:
+		break;
+	case CR_PLUGIN_STAGE__RESTORE:
+		if (!images_have_rings())
+			return 0;
+		break;
+	default:
+		/* pre-dump: ring mappings are skipped (DUMP_EXT_VMA), nothing else */
+		return 0;
+	}
+	if (helper_start(stage_name(stage)))
+		return -1;
+	helper_running = true;
+	if (stage == CR_PLUGIN_STAGE__RESTORE)
+		return load_ring_file_ids();
 	return 0;
 }
 
 static void io_uring_plugin_fini(int stage, int ret)
 {
+	char reply[256];
+
+	if (helper_running && stage == CR_PLUGIN_STAGE__DUMP)
+		helper_call(reply, sizeof(reply), "finish %d", ret);
+	helper_stop();
+	helper_running = false;
 	pr_info("plugin finished for %s (ret %d)\n", stage_name(stage), ret);
 }
 
 CR_PLUGIN_REGISTER("io_uring", io_uring_plugin_init, io_uring_plugin_fini)
 
+static bool fd_is_ring(int fd, struct stat *st)
+{
+	char path[64], link[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return false;
+	link[n] = '\0';
+	return !strcmp(link, IO_URING_NAME) && !fstat(fd, st);
+}
+
 /* Dump: an fd CRIU does not know; claim it if it is a ring. */
 static int io_uring_dump_ext_file(int fd, int id)
 {
-	(void)fd;
-	(void)id;
-	return -ENOTSUP;
+	char reply[256];
+	struct stat st;
+
+	if (!helper_running || !fd_is_ring(fd, &st))
+		return -ENOTSUP;
+	return helper_call(reply, sizeof(reply), "extfile %d %lu", id, (unsigned long)st.st_ino) ? -1 : 0;
 }
 CR_PLUGIN_REGISTER_HOOK(CR_PLUGIN_HOOK__DUMP_EXT_FILE, io_uring_dump_ext_file)
 
-/* Restore: hand back an fd for an external file we dumped. */
+/* Dump (and pre-dump): ring mappings are recreated by us, not by CRIU. */
+static int io_uring_dump_ext_vma(int pid, uint64_t start, uint64_t end, uint64_t pgoff, const char *path)
+{
+	(void)pid;
+	(void)start;
+	(void)end;
+	(void)pgoff;
+	return strcmp(path, IO_URING_NAME) ? -ENOTSUP : 0;
+}
+CR_PLUGIN_REGISTER_HOOK(CR_PLUGIN_HOOK__DUMP_EXT_VMA, io_uring_dump_ext_vma)
+
+/*
+ * Restore: runs in the restoring task itself, after CRIU forked it, so it
+ * must not talk to the helper (the pipe is shared by every task).  The
+ * placeholder only holds the fd number; RESUME_DEVICES_LATE replaces it
+ * with the rebuilt ring.
+ */
 static int io_uring_restore_ext_file(int id)
 {
-	(void)id;
+	for (int i = 0; i < nr_ring_file_ids; i++) {
+		if (ring_file_ids[i] != id)
+			continue;
+		int fd = open("/dev/null", O_RDWR);
+
+		if (fd < 0)
+			pr_perror("placeholder for ring file %d", id);
+		return fd < 0 ? -errno : fd;
+	}
 	return -ENOTSUP;
 }
 CR_PLUGIN_REGISTER_HOOK(CR_PLUGIN_HOOK__RESTORE_EXT_FILE, io_uring_restore_ext_file)
@@ -64,28 +196,39 @@ CR_PLUGIN_REGISTER_HOOK(CR_PLUGIN_HOOK__RESTORE_EXT_FILE, io_uring_restore_ext_f
 /* Restore: tasks are in their final layout and still ptrace-stopped. */
 static int io_uring_resume_devices_late(int pid)
 {
-	(void)pid;
-	return -ENOTSUP;
+	char reply[256];
+	int ret;
+
+	if (!helper_running)
+		return -ENOTSUP;
+	ret = helper_call(reply, sizeof(reply), "plan %d", pid);
+	if (ret == 1)
+		return -ENOTSUP; /* no rings in this process */
+	if (ret < 0)
+		return -1;
+	pr_info("rebuilding the rings of %d (%s steps)\n", pid, reply);
+	return plan_execute(pid);
 }
 CR_PLUGIN_REGISTER_HOOK(CR_PLUGIN_HOOK__RESUME_DEVICES_LATE, io_uring_resume_devices_late)
 
-/* Dump: runs while collecting the tree, before CRIU freezes the task. */
+/* Dump: before CRIU freezes the tree. */
 static int io_uring_pause_devices(int pid)
 {
-	(void)pid;
-	return -ENOTSUP;
+	char reply[256];
+
+	if (!helper_running)
+		return -ENOTSUP;
+	return helper_call(reply, sizeof(reply), "pause %d", pid) ? -1 : 0;
 }
 CR_PLUGIN_REGISTER_HOOK(CR_PLUGIN_HOOK__PAUSE_DEVICES, io_uring_pause_devices)
 
 /* Dump: the whole tree is frozen; capture ring state here. */
 static int io_uring_checkpoint_devices(int pid)
 {
-	(void)pid;
-	return -ENOTSUP;
+	char reply[256];
+
+	if (!helper_running)
+		return -ENOTSUP;
+	return helper_call(reply, sizeof(reply), "checkpoint %d", pid) ? -1 : 0;
 }
 CR_PLUGIN_REGISTER_HOOK(CR_PLUGIN_HOOK__CHECKPOINT_DEVICES, io_uring_checkpoint_devices)
-
-/*
- * RESTORE_INIT does not exist in CRIU 4.2.1's plugin ABI (hooks end at
- * POST_FORKING); it is registered here once a criu-patches/ patch adds it.
- */

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+#ifndef CRIU_URING_HELPER_H
+#define CRIU_URING_HELPER_H
+
+#include <stddef.h>
+
+/*
+ * The plugin's channel to its Node helper process (src/plugin/helper.ts),
+ * which does the io_uring logic: capture, images, restore planning.
+ * Requests and replies are single text lines; see docs/plugin-protocol.md.
+ */
+int helper_start(const char *stage);
+void helper_stop(void);
+
+/*
+ * Send one request line (no newline) and read one reply line into @reply.
+ * Returns 0 for "ok ...", 1 for "notmine", -1 for "err ..." (the message is
+ * logged) or a broken helper.  @reply gets the text after the status word.
+ */
+int helper_call(char *reply, size_t size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/*
+ * Read the next line of a multi-line reply (a restore plan); NULL if the
+ * helper died.  The line is valid until the next read.
+ */
+char *helper_read_line(void);
+
+/* Send one line without waiting for a reply (plan results). */
+int helper_send(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

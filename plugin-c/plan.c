@@ -1,0 +1,348 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The restore plan executor: performs, inside restored tasks, the steps
+ * the TypeScript planner chose (src/restore/planner.ts).  It knows no
+ * io_uring policy; it parses a step, resolves its arguments and calls the
+ * remote-task engine (inject.c, place.c, advance.c).
+ */
+#define LOG_PREFIX "io_uring: "
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "criu-plugin.h"
+#include "criu-log.h"
+#include "advance.h"
+#include "helper.h"
+#include "inject.h"
+#include "place.h"
+#include "plan.h"
+
+#define MAX_VARS	128
+#define MAX_ARGS	16
+#define MAX_PARTS	16
+
+struct plan_var {
+	char name[32];
+	unsigned long value;
+};
+
+struct plan_state {
+	struct remote task;
+	bool task_open;
+	struct plan_var vars[MAX_VARS];
+	int nr_vars;
+	int step;
+	char err[512];
+};
+
+static int fail(struct plan_state *ps, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int fail(struct plan_state *ps, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(ps->err, sizeof(ps->err), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static struct plan_var *find_var(struct plan_state *ps, const char *name, size_t len)
+{
+	for (int i = 0; i < ps->nr_vars; i++)
+		if (strlen(ps->vars[i].name) == len && !strncmp(ps->vars[i].name, name, len))
+			return &ps->vars[i];
+	return NULL;
+}
+
+static int set_var(struct plan_state *ps, const char *name, unsigned long value)
+{
+	struct plan_var *v = find_var(ps, name, strlen(name));
+
+	if (!v) {
+		if (ps->nr_vars == MAX_VARS || strlen(name) >= sizeof(v->name))
+			return fail(ps, "too many plan variables");
+		v = &ps->vars[ps->nr_vars++];
+		strcpy(v->name, name);
+	}
+	v->value = value;
+	return 0;
+}
+
+/* "123", "0x7f00", "$name" or "$name+16" */
+static int eval(struct plan_state *ps, const char *tok, unsigned long *out)
+{
+	const char *plus;
+	struct plan_var *v;
+	char *end;
+
+	if (tok[0] != '$') {
+		*out = strtoull(tok, &end, 0);
+		if (*end)
+			return fail(ps, "bad number '%s'", tok);
+		return 0;
+	}
+	plus = strchr(tok, '+');
+	v = find_var(ps, tok + 1, plus ? (size_t)(plus - tok - 1) : strlen(tok + 1));
+	if (!v)
+		return fail(ps, "unknown variable '%s'", tok);
+	*out = v->value;
+	if (plus) {
+		*out += strtoull(plus + 1, &end, 0);
+		if (*end)
+			return fail(ps, "bad offset in '%s'", tok);
+	}
+	return 0;
+}
+
+/* Split "verb a b c -- what" into tokens and the description. */
+static int tokenize(char *line, char **tok, int max, const char **what)
+{
+	char *sep = strstr(line, " -- ");
+	int n = 0;
+
+	*what = "";
+	if (sep) {
+		*sep = '\0';
+		*what = sep + 4;
+	}
+	for (char *t = strtok(line, " "); t; t = strtok(NULL, " ")) {
+		if (n == max)
+			return -1;
+		tok[n++] = t;
+	}
+	return n;
+}
+
+static int step_task(struct plan_state *ps, char **tok, int n)
+{
+	unsigned long tid;
+
+	if (n != 2 || eval(ps, tok[1], &tid))
+		return fail(ps, "task: bad arguments");
+	if (ps->task_open && ps->task.tid == (pid_t)tid)
+		return 0;
+	if (ps->task_open) {
+		ps->task_open = false;
+		if (remote_close(&ps->task))
+			return fail(ps, "leaving task %d: %s", ps->task.tid, remote_error(&ps->task));
+	}
+	if (remote_open(&ps->task, tid))
+		return fail(ps, "entering task %lu: %s", tid, remote_error(&ps->task));
+	ps->task_open = true;
+	return 0;
+}
+
+static int need_task(struct plan_state *ps)
+{
+	return ps->task_open ? 0 : fail(ps, "no task selected");
+}
+
+static int step_alloc(struct plan_state *ps, char **tok, int n)
+{
+	unsigned long len, addr;
+
+	if (n != 3 || eval(ps, tok[2], &len) || need_task(ps))
+		return fail(ps, "alloc: bad arguments");
+	if (remote_alloc(&ps->task, len ? len : 1, 0, &addr))
+		return fail(ps, "scratch memory: %s", remote_error(&ps->task));
+	return set_var(ps, tok[1], addr);
+}
+
+static int step_free(struct plan_state *ps, char **tok, int n)
+{
+	unsigned long addr;
+
+	if (n != 2 || eval(ps, tok[1], &addr) || need_task(ps))
+		return fail(ps, "free: bad arguments");
+	if (remote_free(&ps->task, addr))
+		return fail(ps, "freeing scratch memory: %s", remote_error(&ps->task));
+	return 0;
+}
+
+static int unhex(const char *hex, uint8_t **out, size_t *len)
+{
+	size_t n = strlen(hex);
+
+	if (n % 2)
+		return -1;
+	*len = n / 2;
+	*out = malloc(*len ? *len : 1);
+	if (!*out)
+		return -1;
+	for (size_t i = 0; i < *len; i++) {
+		unsigned int b;
+
+		if (sscanf(hex + 2 * i, "%2x", &b) != 1) {
+			free(*out);
+			return -1;
+		}
+		(*out)[i] = b;
+	}
+	return 0;
+}
+
+static int step_write(struct plan_state *ps, char **tok, int n)
+{
+	unsigned long addr;
+	uint8_t *data;
+	size_t len;
+	int ret;
+
+	if (n != 3 || eval(ps, tok[1], &addr) || need_task(ps))
+		return fail(ps, "write: bad arguments");
+	if (unhex(tok[2], &data, &len))
+		return fail(ps, "write: bad hex data");
+	ret = remote_write(&ps->task, addr, data, len);
+	free(data);
+	if (ret)
+		return fail(ps, "writing %zu bytes at %#lx: %s", len, addr, remote_error(&ps->task));
+	return 0;
+}
+
+static int step_sys(struct plan_state *ps, char **tok, int n, const char *what)
+{
+	unsigned long nr, a[6];
+	long ret;
+
+	if (n != 9 || eval(ps, tok[2], &nr) || need_task(ps))
+		return fail(ps, "sys: bad arguments");
+	for (int i = 0; i < 6; i++)
+		if (eval(ps, tok[3 + i], &a[i]))
+			return -1;
+	ret = remote_syscall(&ps->task, nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+	if (ret < 0)
+		return fail(ps, "%s: %s%s%s", what, strerror(-ret),
+			    remote_error(&ps->task)[0] ? ": " : "", remote_error(&ps->task));
+	return set_var(ps, tok[1], ret);
+}
+
+/* "start-end:prot" */
+static int parse_part(struct plan_state *ps, const char *tok, struct place_part *part)
+{
+	if (sscanf(tok, "%lx-%lx:%d", &part->start, &part->end, &part->prot) != 3)
+		return fail(ps, "place: bad part '%s'", tok);
+	return 0;
+}
+
+static int step_place(struct plan_state *ps, char **tok, int n, const char *what)
+{
+	struct place_part parts[MAX_PARTS];
+	struct place_req req = { 0 };
+	struct place_stats stats = { 0 };
+	unsigned long v[6];
+
+	if (n < 8 || n - 8 > MAX_PARTS || need_task(ps))
+		return fail(ps, "place: bad arguments");
+	for (int i = 0; i < 6; i++)
+		if (eval(ps, tok[2 + i], &v[i]))
+			return -1;
+	req.fd = v[0];
+	req.addr = v[1];
+	req.len = v[2];
+	req.prot = v[3];
+	req.flags = v[4];
+	req.offset = v[5];
+	for (int i = 8; i < n; i++)
+		if (parse_part(ps, tok[i], &parts[i - 8]))
+			return -1;
+	if (n > 8) {
+		req.parts = parts;
+		req.nr_parts = n - 8;
+	}
+	if (place_mapping(&ps->task, &req, &stats))
+		return fail(ps, "%s: %s", what, remote_error(&ps->task));
+	pr_debug("%s: placed with %d placeholder(s)\n", what, stats.placeholders);
+	return set_var(ps, tok[1], req.addr);
+}
+
+static void log_progress(void *priv, uint64_t done, uint64_t total, double ops_per_sec)
+{
+	(void)priv;
+	pr_info("advancing indices: %llu of %llu operations (%.1f M ops/s)\n",
+		(unsigned long long)done, (unsigned long long)total, ops_per_sec / 1e6);
+}
+
+/*
+ * "advance FD SQ CQ RINGS SQES PARAMS": PARAMS is the io_uring_params the
+ * kernel filled in at setup (still in the task's scratch memory); it gives
+ * the engine the ring's geometry.
+ */
+static int step_advance(struct plan_state *ps, char **tok, int n, const char *what)
+{
+	unsigned long fd, sq, cq, rings, sqes, params;
+	struct advance_opts opts = { .progress_every = 1ULL << 28, .progress = log_progress };
+	struct advance_stats stats = { 0 };
+	struct advance_ring ring = { 0 };
+
+	if (n != 7 || need_task(ps) || eval(ps, tok[1], &fd) || eval(ps, tok[2], &sq) ||
+	    eval(ps, tok[3], &cq) || eval(ps, tok[4], &rings) || eval(ps, tok[5], &sqes) ||
+	    eval(ps, tok[6], &params))
+		return fail(ps, "advance: bad arguments");
+	if (remote_read(&ps->task, params, &ring.params, sizeof(ring.params)))
+		return fail(ps, "%s: reading the ring parameters: %s", what, remote_error(&ps->task));
+	ring.fd = fd;
+	ring.ring_addr = rings;
+	ring.sqes_addr = sqes;
+	if (advance_ring(&ps->task, &ring, sq, cq, &opts, &stats))
+		return fail(ps, "%s: %s", what, remote_error(&ps->task));
+	if (stats.ops)
+		pr_info("%s: %llu operations in %.3f s (%.1f M ops/s)\n", what,
+			(unsigned long long)stats.ops, stats.seconds, stats.ops_per_sec / 1e6);
+	return 0;
+}
+
+static int run_step(struct plan_state *ps, char *line)
+{
+	char *tok[MAX_ARGS + MAX_PARTS];
+	const char *what;
+	int n = tokenize(line, tok, MAX_ARGS + MAX_PARTS, &what);
+
+	if (n <= 0)
+		return fail(ps, "empty or overlong step");
+	if (!strcmp(tok[0], "task"))
+		return step_task(ps, tok, n);
+	if (!strcmp(tok[0], "alloc"))
+		return step_alloc(ps, tok, n);
+	if (!strcmp(tok[0], "free"))
+		return step_free(ps, tok, n);
+	if (!strcmp(tok[0], "write"))
+		return step_write(ps, tok, n);
+	if (!strcmp(tok[0], "sys"))
+		return step_sys(ps, tok, n, what);
+	if (!strcmp(tok[0], "place"))
+		return step_place(ps, tok, n, what);
+	if (!strcmp(tok[0], "advance"))
+		return step_advance(ps, tok, n, what);
+	return fail(ps, "unknown step '%s'", tok[0]);
+}
+
+int plan_execute(int pid)
+{
+	static struct plan_state ps;
+	bool failed = false;
+	char *line;
+
+	memset(&ps, 0, sizeof(ps));
+	while ((line = helper_read_line())) {
+		if (!strcmp(line, "end"))
+			break;
+		ps.step++;
+		if (!failed && run_step(&ps, line)) {
+			pr_err("restoring rings of %d, step %d: %s\n", pid, ps.step, ps.err);
+			failed = true; /* keep reading: the protocol must stay in step */
+		}
+	}
+	if (ps.task_open && remote_close(&ps.task)) {
+		pr_err("leaving task %d: %s\n", ps.task.tid, remote_error(&ps.task));
+		failed = true;
+	}
+	return line && !failed ? 0 : -1;
+}

@@ -1,0 +1,73 @@
+/*
+ * The bytes of a ring's shared regions (io_rings header + CQEs + SQ array,
+ * and the SQE array), read without perturbing the ring: through a
+ * pidfd_getfd() copy of one of its fds mapped read-only into this helper,
+ * or through the process's own mapping with process_vm_readv().
+ */
+import type { RingState } from './model';
+import { loadNative } from '../native';
+import { decodeParams, emptyParams, encodeParams, Params, regionSizes, SETUP } from '../uring/params';
+
+export interface RingMemory {
+	params: Params; /* the geometry the kernel reports for these flags and sizes */
+	rings: Buffer;
+	sqes: Buffer;
+}
+
+export class MemoryError extends Error {}
+
+const OFF_SQES = 0x10000000n;
+
+/* Flags that change neither layout nor sizes, or that need other rings or threads to probe. */
+const NOT_LAYOUT = SETUP.SQPOLL | SETUP.SQ_AFF | SETUP.ATTACH_WQ | SETUP.IOPOLL | SETUP.HYBRID_IOPOLL |
+	SETUP.NO_MMAP | SETUP.REGISTERED_FD_ONLY;
+
+/** Ask the kernel for the geometry of a ring like `ring`, with a scratch ring of our own. */
+export function probeGeometry(ring: RingState): Params {
+	const n = loadNative();
+	const p = emptyParams();
+	p.flags = ((ring.setup_flags & ~NOT_LAYOUT) | SETUP.R_DISABLED | SETUP.CQSIZE) >>> 0;
+	p.cq_entries = ring.cq_entries;
+	const buf = encodeParams(p);
+	const fd = n.ioUringSetup(ring.sq_entries, buf);
+	n.close(fd);
+	const out = decodeParams(buf);
+	out.flags = ring.setup_flags;
+	return out;
+}
+
+function mappingOf(ring: RingState, kind: 'rings' | 'sqes'): { start: bigint; len: number } | null {
+	for (const m of ring.mappings) {
+		const off = BigInt(m.offset);
+		if (m.kind === kind && (off & 0x7ffffffn) === 0n)
+			return { start: BigInt(m.start), len: Number(BigInt(m.end) - BigInt(m.start)) };
+	}
+	return null;
+}
+
+/** Read both regions of `ring`, held by process `pid`. */
+export function readRingMemory(pid: number, ring: RingState): RingMemory {
+	if (ring.setup_flags & SETUP.NO_MMAP)
+		throw new MemoryError(`ring ${ring.inode}: NO_MMAP rings (memory owned by the application) are not supported yet`);
+	const params = probeGeometry(ring);
+	const size = regionSizes(params);
+	const n = loadNative();
+	if (ring.fds.length > 0) {
+		const pidfd = n.pidfdOpen(pid);
+		try {
+			const fd = n.pidfdGetfd(pidfd, ring.fds[0]);
+			try {
+				return { params, rings: n.mmapRead(fd, 0n, size.rings), sqes: n.mmapRead(fd, OFF_SQES, size.sqes) };
+			} finally {
+				n.close(fd);
+			}
+		} finally {
+			n.close(pidfd);
+		}
+	}
+	const r = mappingOf(ring, 'rings');
+	const s = mappingOf(ring, 'sqes');
+	if (r && s && r.len >= size.rings && s.len >= size.sqes)
+		return { params, rings: n.processVmReadv(pid, r.start, size.rings), sqes: n.processVmReadv(pid, s.start, size.sqes) };
+	throw new MemoryError(`ring ${ring.inode}: no fd and no complete mapping in process ${pid} to read its memory from (held only through a registered-ring slot or a partial mapping)`);
+}

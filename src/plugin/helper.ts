@@ -1,0 +1,66 @@
+/*
+ * The plugin's Node helper process (started by plugin-c/helper.c): serves
+ * the plugin's requests over stdin/stdout.  Verbs: docs/plugin-protocol.md.
+ */
+import { readlinkSync } from 'node:fs';
+import { DumpSession } from './dump';
+import { RestoreSession } from './restore';
+import { Reply, serve } from './protocol';
+
+let dump: DumpSession | null = null;
+let restore: RestoreSession | null = null;
+
+const int = (s: string | undefined, what: string): number => {
+	if (s === undefined || !/^-?\d+$/.test(s)) throw new Error(`protocol: ${what} must be an integer, got '${s}'`);
+	return Number(s);
+};
+
+function needDump(): DumpSession {
+	if (!dump) throw new Error('protocol: not in a dump session');
+	return dump;
+}
+
+function needRestore(): RestoreSession {
+	if (!restore) throw new Error('protocol: not in a restore session');
+	return restore;
+}
+
+async function handle(verb: string, args: string[]): Promise<Reply> {
+	switch (verb) {
+	case 'hello': {
+		/* the image directory arrives as /proc/<criu>/fd/<n>: resolve it to a path */
+		const dir = readlinkSync(args[1]);
+		if (args[0] === 'dump' || args[0] === 'pre-dump') dump = new DumpSession(dir);
+		else if (args[0] === 'restore') restore = new RestoreSession(dir);
+		else throw new Error(`protocol: unknown stage '${args[0]}'`);
+		return { status: 'ok' };
+	}
+	case 'pause':
+		await needDump().pause(int(args[0], 'pid'));
+		return { status: 'ok' };
+	case 'checkpoint':
+		return { status: 'ok', text: String(needDump().checkpoint(int(args[0], 'pid'))) };
+	case 'extfile':
+		if (dump) {
+			dump.extFile(int(args[0], 'id'), int(args[1], 'inode'));
+			return { status: 'ok' };
+		}
+		return needRestore().isRingFile(int(args[0], 'id')) === undefined ? { status: 'notmine' } : { status: 'ok' };
+	case 'extfiles':
+		return { status: 'ok', text: needRestore().ringFileIds().join(' ') };
+	case 'plan': {
+		const lines = needRestore().plan(int(args[0], 'pid'));
+		return lines ? { status: 'ok', text: String(lines.length), lines } : { status: 'notmine' };
+	}
+	case 'finish':
+		dump?.finish(int(args[0], 'ret'));
+		return { status: 'ok' };
+	default:
+		throw new Error(`protocol: unknown request '${verb}'`);
+	}
+}
+
+serve(handle).catch((e) => {
+	process.stderr.write(`criu-uring helper: ${(e as Error).message}\n`);
+	process.exit(1);
+});

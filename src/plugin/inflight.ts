@@ -1,0 +1,75 @@
+/*
+ * In-flight requests at dump time.  A request the kernel still holds has
+ * no place in a checkpoint: its completion would be lost.  Requests that
+ * complete by themselves (file I/O, short timeouts) are waited for; those
+ * that never would (poll-armed reads on sockets and pipes, long timeouts,
+ * multishot, futex/waitid waits) fail the dump before anything changed,
+ * naming each one, and the process keeps running untouched.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import type { InflightRequest, ProcessRings } from '../capture/model';
+import { captureProcess } from '../capture';
+
+export const DRAIN_MS = Number(process.env.CRIU_URING_DRAIN_MS ?? 2000);
+
+/** pid and every descendant process (the tree CRIU dumps). */
+export function processTree(root: number): number[] {
+	const out: number[] = [];
+	const walk = (pid: number): void => {
+		out.push(pid);
+		let tasks: string[] = [];
+		try {
+			tasks = readdirSync(`/proc/${pid}/task`);
+		} catch {
+			return;
+		}
+		for (const tid of tasks) {
+			let children = '';
+			try {
+				children = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8');
+			} catch {
+				continue;
+			}
+			for (const c of children.trim().split(/\s+/).filter(Boolean)) walk(Number(c));
+		}
+	};
+	walk(root);
+	return out;
+}
+
+export function describe(pid: number, ring: number, q: InflightRequest): string {
+	const target = q.fd === null ? '' : ` on ${q.fixed ? 'fixed file' : 'fd'} ${q.fd}`;
+	return `pid ${pid} ring ${ring}: ${q.opcode} user_data ${q.user_data}${target} (${q.state})`;
+}
+
+export function inflightOf(p: ProcessRings): string[] {
+	return p.rings.flatMap((r) => r.inflight.map((q) => describe(p.pid, r.inode, q)));
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((res) => setTimeout(res, ms));
+
+/**
+ * Wait (bounded) until no process of the tree has requests in flight.
+ * Returns the descriptions of those still in flight at the deadline.
+ */
+export async function drain(root: number, ms = DRAIN_MS): Promise<string[]> {
+	const deadline = Date.now() + ms;
+	for (;;) {
+		const pending = processTree(root).flatMap((pid) => {
+			try {
+				return inflightOf(captureProcess(pid));
+			} catch {
+				return []; /* exited meanwhile */
+			}
+		});
+		if (pending.length === 0 || Date.now() >= deadline) return pending;
+		await sleep(20);
+	}
+}
+
+export function inflightError(pending: string[]): Error {
+	const shown = pending.slice(0, 8).join('; ');
+	const more = pending.length > 8 ? `; and ${pending.length - 8} more` : '';
+	return new Error(`io_uring requests in flight that do not complete by themselves: ${shown}${more}; ` +
+		'the process was left running untouched (docs/inflight.md)');
+}

@@ -1,0 +1,48 @@
+/*
+ * The line protocol between the C plugin (plugin-c/helper.c) and this
+ * helper process: one request line in, one reply line out ("ok ...",
+ * "notmine", "err <one-line message>"), plus "log <level> <text>" lines
+ * the plugin copies into CRIU's log.  docs/plugin-protocol.md has the verbs.
+ */
+import { createInterface } from 'node:readline';
+
+/* CRIU's log levels */
+export const LOG_ERROR = 1;
+export const LOG_WARN = 2;
+export const LOG_INFO = 3;
+export const LOG_DEBUG = 4;
+
+export type Reply = { status: 'ok'; text?: string; lines?: string[] } | { status: 'notmine' };
+
+export class ProtocolError extends Error {}
+
+function oneLine(s: string): string {
+	return s.replace(/[\r\n]+/g, ' ').trim();
+}
+
+export function log(level: number, text: string): void {
+	for (const l of text.split('\n')) process.stdout.write(`log ${level} ${oneLine(l)}\n`);
+}
+
+export type Handler = (verb: string, args: string[]) => Promise<Reply>;
+
+/** Serve requests from stdin until EOF; handler errors become "err" replies. */
+export async function serve(handler: Handler): Promise<void> {
+	const rl = createInterface({ input: process.stdin, crlfDelay: Infinity });
+	for await (const line of rl) {
+		const [verb, ...args] = line.trim().split(/\s+/);
+		let out: string;
+		try {
+			const r = await handler(verb, args);
+			if (r.status === 'notmine') out = 'notmine\n';
+			else {
+				out = `ok${r.text ? ' ' + oneLine(r.text) : ''}\n`;
+				if (r.lines) out += r.lines.map((l) => l + '\n').join('') + 'end\n';
+			}
+		} catch (e) {
+			out = `err ${oneLine((e as Error).message || String(e))}\n`;
+			if (process.env.CRIU_URING_DEBUG) log(LOG_DEBUG, (e as Error).stack ?? '');
+		}
+		process.stdout.write(out);
+	}
+}

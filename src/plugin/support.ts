@@ -1,0 +1,34 @@
+/*
+ * What this version can restore.  Everything else is refused at dump time,
+ * before CRIU writes anything, with the reason: a checkpoint that cannot be
+ * restored exactly is worse than none.
+ */
+import type { RingState } from '../capture/model';
+import { SETUP } from '../uring/params';
+
+export function unsupported(r: RingState): string[] {
+	const why: string[] = [];
+	const flag = (bit: number, name: string): void => void (r.setup_flags & bit && why.push(`${name} rings`));
+	flag(SETUP.NO_MMAP, 'NO_MMAP');
+	flag(SETUP.REGISTERED_FD_ONLY, 'REGISTERED_FD_ONLY');
+	flag(SETUP.ATTACH_WQ, 'ATTACH_WQ (shared SQPOLL thread)');
+	if (r.fds.length === 0 && !r.mappings.some((m) => m.kind === 'rings'))
+		why.push('a ring held only through a registered-ring slot');
+	if (r.registered_slots.length) why.push('registered ring fds (IORING_REGISTER_RING_FDS)');
+	if (r.overflow_cqes.length) why.push(`${r.overflow_cqes.length} CQE(s) on the overflow list`);
+	if (r.personalities.length) why.push('personalities');
+	if (r.restrictions) why.push('restrictions');
+	if (r.provided_buffers.length || r.mappings.some((m) => m.kind === 'pbuf_ring')) why.push('provided buffers');
+	if (r.mem_regions.length || r.mappings.some((m) => m.kind === 'param_region' || m.kind === 'zcrx'))
+		why.push('registered memory regions');
+	if (r.napi && r.napi.mode !== 'off') why.push('NAPI busy polling');
+	if (r.clock) why.push('a registered clock');
+	if (r.iowq_max_workers && (r.iowq_max_workers[0] || r.iowq_max_workers[1])) why.push('io-wq worker limits');
+	for (const f of r.registered_files.entries)
+		if (f.fds.length === 0) why.push(`registered file ${f.index} (${f.path}) held only by the ring`);
+	const b = r.registered_buffers;
+	if (b.entries.some((e) => !e.mapped)) why.push('registered buffers whose memory was unmapped');
+	if (b.entries.length !== b.size || b.entries.some((e, i) => e.index !== i)) why.push('a sparse registered-buffer table');
+	if (r.eventfd && r.eventfd.fds.length === 0) why.push('a registered eventfd held only by the ring');
+	return why;
+}

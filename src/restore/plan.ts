@@ -1,0 +1,69 @@
+/*
+ * A restore plan: the steps the C plugin executes inside one restored task
+ * (plugin-c/plan.c).  TypeScript decides everything (what to create, with
+ * which bytes, in which order); C only performs the steps, so the code that
+ * runs while CRIU holds the tasks stays small.
+ *
+ * Wire format, one step per line (docs/plugin-protocol.md):
+ *   task TID                       inject into thread TID from now on
+ *   alloc VAR LEN                  scratch memory in the task -> $VAR
+ *   write ADDR HEX                 copy bytes into the task
+ *   sys VAR NR A1..A6 -- WHAT      system call; result -> $VAR; <0 fails with WHAT
+ *   place VAR FD ADDR LEN PROT FLAGS PGOFF [START-END:PROT...] -- WHAT
+ *                                  mmap(FD, PGOFF) exactly at ADDR (io_uring
+ *                                  accepts no address: the plugin leaves only
+ *                                  that hole free); optional parts (hex) are
+ *                                  the sub-ranges that stay mapped; -> $VAR
+ *   advance FD SQ CQ RINGS SQES PARAMS -- WHAT
+ *                                  bring the kernel's cached SQ head and CQ
+ *                                  tail of ring FD (mapped at RINGS/SQES in
+ *                                  the task; PARAMS: its io_uring_params as
+ *                                  the kernel filled them) to SQ and CQ (u32)
+ *   free VAR                       release scratch memory $VAR
+ * Arguments are decimal, 0x-hex, $VAR or $VAR+N.
+ */
+
+export type Expr = number | bigint | string; /* string: "$var" or "$var+off" */
+
+export type Step =
+	| { op: 'task'; tid: number }
+	| { op: 'alloc'; v: string; len: number }
+	| { op: 'write'; addr: Expr; data: Buffer }
+	| { op: 'sys'; v: string; nr: number; args: Expr[]; what: string }
+	| { op: 'place'; v: string; fd: Expr; addr: bigint; len: number; prot: number; flags: number; pgoff: bigint;
+		parts?: { start: bigint; end: bigint; prot: number }[]; what: string }
+	| { op: 'advance'; fd: Expr; sq: number; cq: number; rings: Expr; sqes: Expr; params: Expr; what: string }
+	| { op: 'free'; v: string };
+
+function expr(e: Expr): string {
+	if (typeof e === 'string') {
+		if (!/^\$[a-z_][a-z0-9_]*(\+\d+)?$/.test(e)) throw new Error(`bad plan expression ${e}`);
+		return e;
+	}
+	if (typeof e === 'bigint') return '0x' + e.toString(16);
+	if (!Number.isInteger(e)) throw new Error(`bad plan number ${e}`);
+	return String(e);
+}
+
+const what = (w: string): string => w.replace(/\s+/g, ' ').trim();
+
+export function serialize(steps: Step[]): string[] {
+	return steps.map((s) => {
+		switch (s.op) {
+		case 'task': return `task ${s.tid}`;
+		case 'alloc': return `alloc ${s.v} ${s.len}`;
+		case 'write': return `write ${expr(s.addr)} ${s.data.toString('hex')}`;
+		case 'sys': {
+			const args = [...s.args];
+			while (args.length < 6) args.push(0);
+			return `sys ${s.v} ${s.nr} ${args.map(expr).join(' ')} -- ${what(s.what)}`;
+		}
+		case 'place':
+			return `place ${s.v} ${expr(s.fd)} ${expr(s.addr)} ${s.len} ${s.prot} ${s.flags} ${expr(s.pgoff)}` +
+				(s.parts ?? []).map((p) => ` ${p.start.toString(16)}-${p.end.toString(16)}:${p.prot}`).join('') + ` -- ${what(s.what)}`;
+		case 'advance':
+			return `advance ${expr(s.fd)} ${s.sq >>> 0} ${s.cq >>> 0} ${expr(s.rings)} ${expr(s.sqes)} ${expr(s.params)} -- ${what(s.what)}`;
+		case 'free': return `free ${s.v}`;
+		}
+	});
+}
