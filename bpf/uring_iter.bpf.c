@@ -899,7 +899,7 @@ static __noinline void dump_ring(struct io_ring_ctx *ctx, __u32 tgid, __u64 ino,
 	bool summary = summary_mode();
 	struct rec_counts *c;
 	struct rec_ring *r;
-	__u32 nfiles, nbufs;
+	__u32 nfiles, nbufs, ninflight;
 
 	r = REC_NEW(struct rec_ring, REC_RING);
 	if (!r)
@@ -919,7 +919,7 @@ static __noinline void dump_ring(struct io_ring_ctx *ctx, __u32 tgid, __u64 ino,
 	nbufs = walk_bufs(ctx, nbufs, summary);
 	if (!summary)
 		walk_xarrays(ctx);
-	walk_inflight(ctx);
+	ninflight = walk_inflight(ctx);
 
 	if (!summary)
 		return;
@@ -930,6 +930,7 @@ static __noinline void dump_ring(struct io_ring_ctx *ctx, __u32 tgid, __u64 ino,
 	c->tgid = tgid;
 	c->files = nfiles;
 	c->bufs = nbufs;
+	c->inflight = ninflight;
 	REC_SEND(c);
 }
 

@@ -1,0 +1,353 @@
+/*
+ * Capture through the BPF iterators (bpf/uring_iter.bpf.c): the complete
+ * kernel state of every ring a process holds, read without stopping or
+ * entering it.  The records are joined here with what procfs shows
+ * non-intrusively (/proc/PID/maps prot strings, /proc/PID/fd links for the
+ * paths of files the process also holds).
+ */
+import { readFileSync, readlinkSync } from 'node:fs';
+import type {
+	InflightRequest, Mapping, Personality, ProcessRings, ProcessSummary, ProvidedBuffers, RegisteredFile,
+	RingState,
+} from './model';
+import { decodeRecords, type Records, type RingRec } from './bpf-records';
+import { bitmapBits, cpuList, decodeCqes, decodeSqe, fileType, filePath } from './bpf-decode';
+import { mappingKind, rangeMapped, readMaps, type MapsLine } from './maps';
+import { loadNative } from '../native';
+import { opcodeName } from '../uring/opcodes';
+import { setupFlagNames } from '../uring/flags';
+
+const SETUP_SQPOLL = 1 << 1;
+const SETUP_SQ_AFF = 1 << 2;
+const SETUP_R_DISABLED = 1 << 6;
+const SETUP_CQE32 = 1 << 11;
+const SETUP_CQE_MIXED = 1 << 18;
+const IOBL_BUF_RING = 1;
+const IOBL_INC = 2;
+const IO_REGION_F_USER_PROVIDED = 2;
+const REQ_F_FIXED_FILE = 1n;
+const PAGE_SIZE = 4096;
+
+/** rec_ring.missing bits, in bit order, as words for `unavailable`. */
+const MISSING: readonly string[] = [
+	'registered files (io_file_table layout unknown)', 'registered buffers', 'provided buffers',
+	'personalities', 'restrictions', 'NAPI settings', 'registered clock', 'parameter region',
+	'in-flight futex waits', 'in-flight waitid requests', 'cancelable uring_cmd requests',
+	'io-wq limits', 'SQPOLL details', 'eventfd', 'submitter thread', 'file allocation range',
+	'poll requests (cancel table)', 'wait argument region', 'mixed CQE sizes',
+];
+
+const STATE: Record<number, string> = {
+	1: 'poll', 2: 'timeout', 3: 'linked_timeout', 4: 'futex', 5: 'waitid', 6: 'iowq', 7: 'iowq',
+	8: 'iopoll', 9: 'deferred', 10: 'cancelable_cmd',
+};
+
+const NAPI_MODE: Record<number, 'dynamic' | 'static'> = { 0: 'dynamic', 1: 'static' };
+
+export class BpfError extends Error {}
+
+let availability: { ok: boolean; why?: string } | null = null;
+
+/** Whether the BPF capture works here; the reason when it does not. Cached. */
+export function bpfAvailable(): { ok: boolean; why?: string } {
+	if (availability) return availability;
+	try {
+		loadNative().runIter(process.pid);
+		availability = { ok: true };
+	} catch (e) {
+		availability = { ok: false, why: (e as Error).message };
+	}
+	return availability;
+}
+
+const dec = (v: bigint | number): string => v.toString();
+const hex = (v: bigint): string => '0x' + v.toString(16);
+
+/** Everything about one process that the ring builders share. */
+interface ProcessView {
+	pid: number;
+	recs: Records;
+	maps: MapsLine[];
+	/** fds by struct file address */
+	fdsByFile: Map<bigint, number[]>;
+	/** fds by the file's private_data (eventfd_ctx for eventfds) */
+	fdsByPrivate: Map<bigint, number[]>;
+	hz: number;
+}
+
+function pushTo<K, V>(m: Map<K, V[]>, k: K, v: V): void {
+	const list = m.get(k);
+	if (list) list.push(v);
+	else m.set(k, [v]);
+}
+
+function groupBy<T, K>(items: T[], key: (t: T) => K): Map<K, T[]> {
+	const m = new Map<K, T[]>();
+	for (const it of items) pushTo(m, key(it), it);
+	return m;
+}
+
+/** CONFIG_HZ from the kernel config, for kernels where BPF could not read it. */
+function kernelHz(): number {
+	try {
+		const zlib = require('node:zlib') as typeof import('node:zlib');
+		const text = zlib.gunzipSync(readFileSync('/proc/config.gz')).toString();
+		const m = /^CONFIG_HZ=(\d+)$/m.exec(text);
+		if (m) return Number(m[1]);
+	} catch {
+		/* no /proc/config.gz */
+	}
+	return 0;
+}
+
+function readlinkFd(pid: number, fd: number): string | null {
+	try {
+		return readlinkSync(`/proc/${pid}/fd/${fd}`);
+	} catch {
+		return null;
+	}
+}
+
+function ringMappingsOf(view: ProcessView, ctx: bigint): Mapping[] {
+	const seen = new Set<bigint>();
+	const out: Mapping[] = [];
+	for (const v of view.recs.vmas) {
+		if (v.ctx !== ctx || seen.has(v.start)) continue;
+		seen.add(v.start);
+		const offset = v.pgoff * BigInt(PAGE_SIZE);
+		const { kind, bgid } = mappingKind(offset);
+		const line = view.maps.find((l) => l.start === v.start);
+		const m: Mapping = { start: hex(v.start), end: hex(v.end), offset: hex(offset), kind, prot: line?.prot ?? protFromFlags(v.vm_flags) };
+		if (bgid !== undefined) m.bgid = bgid;
+		out.push(m);
+	}
+	return out.sort((a, b) => (BigInt(a.start) < BigInt(b.start) ? -1 : 1));
+}
+
+/* VM_READ 1, VM_WRITE 2, VM_EXEC 4, VM_SHARED 8: the maps prot string when maps raced. */
+function protFromFlags(f: bigint): string {
+	return (f & 1n ? 'r' : '-') + (f & 2n ? 'w' : '-') + (f & 4n ? 'x' : '-') + (f & 8n ? 's' : 'p');
+}
+
+function registeredFiles(view: ProcessView, r: RingRec): RegisteredFile[] {
+	const names = groupBy(view.recs.rfileNames.filter((n) => n.ctx === r.ctx), (n) => n.index);
+	return view.recs.rfiles
+		.filter((f) => f.ctx === r.ctx)
+		.sort((a, b) => a.index - b.index)
+		.map((f) => {
+			const fds = [...(view.fdsByFile.get(f.file) ?? [])].sort((a, b) => a - b);
+			const ident = { i_mode: f.i_mode, s_magic: f.s_magic, name: f.name, ino: f.ino };
+			const components = (names.get(f.index) ?? []).sort((a, b) => a.depth - b.depth).map((n) => n.name);
+			const linked = fds.length ? readlinkFd(view.pid, fds[0]) : null;
+			const entry: RegisteredFile = { index: f.index, fds, path: linked ?? filePath(ident, components), type: fileType(ident) };
+			if (fds.length === 0) {
+				entry.flags = f.f_flags;
+				entry.pos = dec(f.pos);
+			}
+			if (f.tag !== 0n) entry.tag = dec(f.tag);
+			return entry;
+		});
+}
+
+function personalities(view: ProcessView, ctx: bigint): Personality[] {
+	return view.recs.pers
+		.filter((p) => p.ctx === ctx)
+		.sort((a, b) => a.id - b.id)
+		.map((p) => ({
+			id: p.id, uid: p.uid, euid: p.euid, suid: p.suid, fsuid: p.fsuid,
+			gid: p.gid, egid: p.egid, sgid: p.sgid, fsgid: p.fsgid,
+			groups: p.groups.slice(0, Math.min(p.ngroups, p.groups.length)),
+			cap_effective: hex(p.cap_effective),
+		}));
+}
+
+function providedBuffers(view: ProcessView, ctx: bigint, unavailable: Set<string>): ProvidedBuffers[] {
+	const bufs = groupBy(view.recs.pbufBufs.filter((b) => b.ctx === ctx), (b) => b.bgid);
+	return view.recs.pbufLists
+		.filter((l) => l.ctx === ctx)
+		.sort((a, b) => a.bgid - b.bgid)
+		.map((l): ProvidedBuffers => {
+			if (l.flags & IOBL_BUF_RING) {
+				const mmap = (l.region_flags & IO_REGION_F_USER_PROVIDED) === 0;
+				if (!mmap) unavailable.add('user address of buffer rings in application memory');
+				return {
+					bgid: l.bgid, kind: 'ring', entries: l.nr_entries, addr: null, mmap,
+					head: l.head, tail: l.tail, inc: (l.flags & IOBL_INC) !== 0,
+				};
+			}
+			const list = (bufs.get(l.bgid) ?? []).sort((a, b) => a.seq - b.seq);
+			return { bgid: l.bgid, kind: 'legacy', buffers: list.map((b) => ({ bid: b.bid, addr: dec(b.addr), len: b.len })) };
+		});
+}
+
+function inflight(view: ProcessView, ctx: bigint): InflightRequest[] {
+	const seen = new Set<bigint>();
+	const out: InflightRequest[] = [];
+	for (const q of view.recs.reqs) {
+		if (q.ctx !== ctx || seen.has(q.req)) continue;
+		seen.add(q.req);
+		out.push({
+			opcode: opcodeName(q.opcode),
+			user_data: dec(q.user_data),
+			fd: q.fd >= 0 ? q.fd : null,
+			fixed: (q.flags & REQ_F_FIXED_FILE) !== 0n,
+			state: STATE[q.state] ?? `state_${q.state}`,
+		});
+	}
+	return out;
+}
+
+function iowqAffinity(view: ProcessView, r: RingRec): number[] | null {
+	const tid = r.submitter_tid > 0 ? r.submitter_tid : view.pid;
+	const task = view.recs.tasks.find((t) => t.tid === tid && t.has_iowq);
+	return task ? cpuList(task.cpumask) : null;
+}
+
+function buildRing(view: ProcessView, r: RingRec, unavailable: Set<string>): RingState {
+	const ctx = r.ctx;
+	const hz = r.hz || view.hz;
+	const sqpoll = (r.setup_flags & SETUP_SQPOLL) !== 0;
+	const regFiles = view.recs.rfiles.some((f) => f.ctx === ctx) || r.nr_files > 0;
+	const evfds = r.evfd_ctx ? [...(view.fdsByPrivate.get(r.evfd_ctx) ?? [])].sort((a, b) => a - b) : [];
+	const mappings = ringMappingsOf(view, ctx);
+	const paramMap = mappings.find((m) => m.kind === 'param_region');
+	MISSING.forEach((what, bit) => { if (r.missing & (1 << bit)) unavailable.add(what); });
+	if (sqpoll && !hz) unavailable.add('SQPOLL idle time (kernel HZ unknown)');
+	return {
+		inode: Number(r.ino),
+		ctx: dec(ctx),
+		fds: view.recs.files.filter((f) => f.is_uring && f.private_data === ctx).map((f) => f.fd).sort((a, b) => a - b),
+		registered_slots: view.recs.rslots
+			.filter((s) => s.ctx === ctx)
+			.map((s) => ({ tid: s.tid, index: s.index }))
+			.sort((a, b) => a.tid - b.tid || a.index - b.index),
+		mappings,
+		setup_flags: r.setup_flags,
+		flags: setupFlagNames(r.setup_flags),
+		sq_entries: r.sq_entries,
+		cq_entries: r.cq_entries,
+		submitter_tid: r.submitter_tid > 0 ? r.submitter_tid : null,
+		disabled: (r.setup_flags & SETUP_R_DISABLED) !== 0,
+		sq: { head: r.sq_head, tail: r.sq_tail, cached_head: r.cached_sq_head, dropped: r.sq_dropped, flags: r.sq_flags },
+		cq: { head: r.cq_head, tail: r.cq_tail, cached_tail: r.cached_cq_tail, overflow: r.cq_overflow, flags: r.cq_flags },
+		pending_sqes: view.recs.sqes.filter((s) => s.ctx === ctx).map((s) => decodeSqe(s.sqe_idx, s.data, s.len)),
+		cqes: decodeCqes(view.recs.cqes.filter((c) => c.ctx === ctx && !c.overflow), (r.setup_flags & SETUP_CQE32) !== 0, (r.setup_flags & SETUP_CQE_MIXED) !== 0),
+		overflow_cqes: decodeCqes(view.recs.cqes.filter((c) => c.ctx === ctx && c.overflow), (r.setup_flags & SETUP_CQE32) !== 0, false),
+		sqpoll: sqpoll
+			? {
+				thread_pid: r.sqd_thread_tid > 0 ? r.sqd_thread_tid : null,
+				cpu: r.setup_flags & SETUP_SQ_AFF && r.sqd_cpu >= 0 ? r.sqd_cpu : null,
+				idle_ms: hz ? Math.round((r.sqd_idle * 1000) / hz) : null,
+				shared_with: view.recs.rings.filter((o) => o.ctx !== ctx && o.sq_data === r.sq_data).map((o) => Number(o.ino)).sort((a, b) => a - b),
+			}
+			: null,
+		registered_files: {
+			size: r.nr_files,
+			alloc_range: regFiles && !(r.missing & (1 << 15)) ? [r.file_alloc_start, r.file_alloc_end] : null,
+			entries: registeredFiles(view, r),
+		},
+		registered_buffers: {
+			size: r.nr_bufs,
+			entries: view.recs.rbufs
+				.filter((b) => b.ctx === ctx)
+				.sort((a, b) => a.index - b.index)
+				.map((b) => ({ index: b.index, addr: dec(b.ubuf), len: b.len, mapped: rangeMapped(view.maps, b.ubuf, BigInt(b.len)) })),
+		},
+		eventfd: r.evfd_ctx ? { fds: evfds, async: r.evfd_async !== 0 } : null,
+		personalities: personalities(view, ctx),
+		restrictions: r.restr_registered
+			? {
+				register_ops: bitmapBits(r.restr_register_op),
+				sqe_ops: bitmapBits(r.restr_sqe_op),
+				sqe_flags_allowed: r.restr_flags_allowed,
+				sqe_flags_required: r.restr_flags_required,
+			}
+			: null,
+		iowq_max_workers: r.missing & (1 << 11) ? null : [r.iowq_limits[0], r.iowq_limits[1]],
+		iowq_affinity: iowqAffinity(view, r),
+		provided_buffers: providedBuffers(view, ctx, unavailable),
+		napi: r.missing & (1 << 5)
+			? null
+			: { mode: NAPI_MODE[r.napi_mode] ?? 'off', busy_poll_dt: dec(r.napi_busy_poll_dt), prefer_busy_poll: r.napi_prefer !== 0 },
+		clock: r.missing & (1 << 6) ? null : { clockid: r.clockid, offset: dec(r.clock_offset) },
+		mem_regions: memRegions(r, paramMap),
+		inflight: inflight(view, ctx),
+	};
+}
+
+function memRegions(r: RingRec, paramMap: Mapping | undefined): RingState['mem_regions'] {
+	const out: RingState['mem_regions'] = [];
+	if (r.param_ptr !== 0n)
+		out.push({ kind: 'param_region', addr: paramMap ? dec(BigInt(paramMap.start)) : null, size: r.param_nr_pages * PAGE_SIZE });
+	if (r.cq_wait_arg !== 0n) {
+		const addr = paramMap && r.param_ptr !== 0n ? dec(BigInt(paramMap.start) + (r.cq_wait_arg - r.param_ptr)) : null;
+		out.push({ kind: 'wait_arg', addr, size: Number(r.cq_wait_size) });
+	}
+	return out;
+}
+
+function commOf(recs: Records, pid: number): string | null {
+	return recs.tasks.find((t) => t.tid === pid)?.comm ?? null;
+}
+
+/** Every io_uring instance of process `pid`, captured through BPF. */
+export function captureBpf(pid: number): ProcessRings {
+	const recs = decodeRecords(loadNative().runIter(pid));
+	const comm = commOf(recs, pid);
+	if (comm === null) throw new BpfError(`process ${pid} does not exist (no task seen by the BPF iterator)`);
+	let maps: MapsLine[] = [];
+	try {
+		maps = readMaps(pid);
+	} catch {
+		/* exited after the iterator ran: mappings keep their vm_flags prot */
+	}
+	const view: ProcessView = {
+		pid, recs, maps,
+		fdsByFile: new Map(), fdsByPrivate: new Map(),
+		hz: recs.rings.some((r) => !r.hz) ? kernelHz() : 0,
+	};
+	for (const f of recs.files) {
+		if (f.tgid !== pid) continue;
+		pushTo(view.fdsByFile, f.file, f.fd);
+		pushTo(view.fdsByPrivate, f.private_data, f.fd);
+	}
+	const unavailable = new Set<string>();
+	const rings = recs.rings
+		.filter((r) => r.tgid === pid)
+		.map((r) => buildRing(view, r, unavailable))
+		.sort((a, b) => a.inode - b.inode);
+	return { pid, comm, source: 'bpf', unavailable: [...unavailable], rings };
+}
+
+/** Every process on the machine that holds io_uring instances (one BPF pass). */
+export function listBpf(): ProcessSummary[] {
+	return summariseRecords(decodeRecords(loadNative().runIter(0)));
+}
+
+/** The summary-mode records, per process. */
+export function summariseRecords(recs: Records): ProcessSummary[] {
+	const byPid = new Map<number, ProcessSummary>();
+	const tgidOfTid = new Map(recs.tasks.map((t) => [t.tid, t.tgid]));
+	const get = (pid: number): ProcessSummary => {
+		let s = byPid.get(pid);
+		if (!s) {
+			s = { pid, comm: commOf(recs, pid) ?? '', rings: 0, registered_files: 0, registered_buffers: 0, inflight: 0 };
+			byPid.set(pid, s);
+		}
+		return s;
+	};
+	for (const r of recs.rings) get(r.tgid).rings++;
+	for (const c of recs.counts) {
+		const s = get(c.tgid);
+		s.registered_files += c.files;
+		s.registered_buffers += c.bufs;
+		s.inflight += c.inflight;
+	}
+	/* io-wq work is found per task, not per ring */
+	for (const q of recs.reqs) {
+		if (!q.tid) continue;
+		const tgid = tgidOfTid.get(q.tid);
+		if (tgid !== undefined && byPid.has(tgid)) get(tgid).inflight++;
+	}
+	return [...byPid.values()].sort((a, b) => a.pid - b.pid);
+}
