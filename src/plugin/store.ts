@@ -1,0 +1,85 @@
+/*
+ * The plugin's images in CRIU's image directory: one io_uring-<pid>.img
+ * per process with rings (src/image/), and io_uring-files.img, the CRIU
+ * external-file ids that are ring fds.
+ */
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { ProcessRings } from '../capture/model';
+import { fromCapture, readImages, RingMemory, validateImage, validateImageSet, writeImage, imageName } from '../image';
+import { unwrapPayload, wrapPayload } from '../image/envelope';
+import type { RestoreRing } from '../restore/input';
+import { restoreRings } from '../restore/from-image';
+
+const EXTFILES = 'io_uring-files.img';
+const EXTFILES_MAGIC = 'criu-uring ext-files v1';
+
+function atomicWrite(file: string, data: Buffer): void {
+	const temp = `${file}.tmp-${process.pid}`;
+	const fd = openSync(temp, 'w', 0o600);
+	try {
+		writeSync(fd, data);
+		fsyncSync(fd);
+	} finally {
+		closeSync(fd);
+	}
+	renameSync(temp, file);
+}
+
+function toolVersion(): string {
+	try {
+		return JSON.parse(readFileSync(path.join(__dirname, '..', '..', '..', 'package.json'), 'utf8')).version;
+	} catch {
+		return 'unknown';
+	}
+}
+
+export class ImageStore {
+	constructor(private readonly dir: string) {}
+
+	writeProcess(p: ProcessRings, rings: RestoreRing[]): void {
+		const memory: RingMemory = new Map(rings.map((r) => [r.state.inode, { rings: r.rings, sqes: r.sqes }]));
+		const img = fromCapture({ ...p, rings: rings.map((r) => r.state) }, memory,
+			{ kernelRelease: os.release(), toolVersion: toolVersion() });
+		validateImage(img, imageName(p.pid));
+		writeImage(this.dir, p.pid, img);
+	}
+
+	/** Every process's rings, validated as a set (nothing is restored if any image is bad). */
+	readAll(): Map<number, RestoreRing[]> {
+		const images = readImages(this.dir);
+		validateImageSet(images);
+		return new Map(images.map((img) => [img.process!.pid, restoreRings(img)]));
+	}
+
+	/* "id inode" lines after a magic line, in the same checksummed envelope as the ring images */
+	writeExtFiles(ids: Map<number, number>): void {
+		const body = [EXTFILES_MAGIC, ...[...ids].map(([id, inode]) => `${id} ${inode}`)].join('\n') + '\n';
+		atomicWrite(path.join(this.dir, EXTFILES), wrapPayload(Buffer.from(body)));
+	}
+
+	readExtFiles(): Map<number, number> {
+		let raw: Buffer;
+		try {
+			raw = readFileSync(path.join(this.dir, EXTFILES));
+		} catch {
+			return new Map();
+		}
+		const text = unwrapPayload(raw, EXTFILES).toString('utf8');
+		const [magic, ...lines] = text.trimEnd().split('\n');
+		if (magic !== EXTFILES_MAGIC) throw new Error(`${EXTFILES}: not a criu-uring ext-files image`);
+		const ids = new Map<number, number>();
+		for (const l of lines) {
+			const m = /^(\d+) (\d+)$/.exec(l);
+			if (!m) throw new Error(`${EXTFILES}: damaged line '${l}'`);
+			ids.set(Number(m[1]), Number(m[2]));
+		}
+		return ids;
+	}
+
+	removeAll(pids: number[]): void {
+		for (const pid of pids) rmSync(path.join(this.dir, imageName(pid)), { force: true });
+		rmSync(path.join(this.dir, EXTFILES), { force: true });
+	}
+}

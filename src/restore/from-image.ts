@@ -1,0 +1,69 @@
+/*
+ * The planner's input from a checkpoint image: each ring the process's
+ * image carries, as the ring state it was dumped with plus its memory.
+ */
+import type { Mapping, MappingKind, RingState } from '../capture/model';
+import type * as I from '../image/types';
+import { setupFlagNames } from '../uring/flags';
+import type { RestoreRing } from './input';
+
+const KINDS: Record<I.MappingKind, MappingKind> = {
+	MAPPING_KIND_UNSPECIFIED: 'unknown', MAPPING_KIND_RINGS: 'rings', MAPPING_KIND_SQES: 'sqes',
+	MAPPING_KIND_PBUF_RING: 'pbuf_ring', MAPPING_KIND_PARAM_REGION: 'param_region', MAPPING_KIND_ZCRX: 'zcrx',
+	MAPPING_KIND_UNKNOWN: 'unknown',
+};
+
+const hex = (v: bigint): string => '0x' + v.toString(16);
+
+function mapping(m: I.Mapping): Mapping {
+	const prot = `${m.prot & 1 ? 'r' : '-'}${m.prot & 2 ? 'w' : '-'}${m.prot & 4 ? 'x' : '-'}${m.flags === 1 ? 's' : 'p'}`;
+	return { start: hex(m.start), end: hex(m.end), offset: hex(m.offset), kind: KINDS[m.kind], prot };
+}
+
+function ringState(r: I.Ring, hold: I.RingHold): RingState {
+	const s = r.setup!;
+	const ix = r.indices!;
+	const sqpoll = s.flags & 2
+		? { thread_pid: null, cpu: s.sq_thread_cpu ?? null, idle_ms: s.sq_thread_idle_ms ?? null, shared_with: [] }
+		: null;
+	return {
+		inode: Number(r.ring_id), ctx: null, fds: [...hold.fds],
+		registered_slots: hold.registered_slots.map((x) => ({ tid: x.tid, index: x.index })),
+		mappings: hold.mappings.map(mapping),
+		setup_flags: s.flags, flags: setupFlagNames(s.flags), sq_entries: s.sq_entries, cq_entries: s.cq_entries,
+		submitter_tid: s.submitter_tid || null, disabled: s.disabled,
+		sq: { head: ix.sq_head, tail: ix.sq_tail, cached_head: ix.cached_sq_head, dropped: ix.sq_dropped, flags: ix.sq_flags },
+		cq: { head: ix.cq_head, tail: ix.cq_tail, cached_tail: ix.cached_cq_tail, overflow: ix.cq_overflow, flags: ix.cq_flags },
+		pending_sqes: [], cqes: [],
+		overflow_cqes: r.overflow_cqes.map((c) => ({ user_data: c.user_data.toString(), res: c.res, flags: c.flags })),
+		sqpoll,
+		registered_files: {
+			size: r.files?.size ?? 0,
+			alloc_range: r.files?.alloc_range ? [r.files.alloc_range.start, r.files.alloc_range.end] : null,
+			entries: (r.files?.entries ?? []).map((e) => ({ index: e.index, fds: e.fd === undefined ? [] : [e.fd], path: e.path, type: e.type })),
+		},
+		registered_buffers: {
+			size: r.buffers?.size ?? 0,
+			entries: (r.buffers?.entries ?? []).map((b) => ({ index: b.index, addr: b.addr.toString(), len: b.len, mapped: b.mapped })),
+		},
+		eventfd: r.eventfd ? { fds: r.eventfd.fd >= 0 ? [r.eventfd.fd] : [], async: r.eventfd.async } : null,
+		personalities: [], restrictions: r.restrictions, iowq_max_workers: null, provided_buffers: [],
+		napi: null, clock: null, mem_regions: [], inflight: [],
+	};
+}
+
+/** The rings whose state process `img` carries, ready for planning. */
+export function restoreRings(img: I.Image): RestoreRing[] {
+	const holds = img.process?.holds ?? [];
+	return img.rings.map((r) => {
+		const hold = holds.find((h) => h.ring_id === r.ring_id);
+		if (!hold) throw new Error(`ring ${r.ring_id}: the image does not say which fds and mappings hold it`);
+		return {
+			state: ringState(r, hold),
+			rings: r.memory!.rings,
+			sqes: r.memory!.sqes,
+			/* io_uring_setup creates ring fds close-on-exec, and the image keeps no other fd flags yet */
+			cloexec: new Map(hold.fds.map((fd) => [fd, true])),
+		};
+	});
+}
