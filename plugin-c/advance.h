@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Bring a freshly created ring's kernel-private cached SQ head and cached
+ * CQ tail to exact 32-bit values.  No kernel API sets them: they only
+ * move when SQEs are consumed and CQEs posted, so the engine consumes
+ * and posts, inside the task (see docs/restore-engine.md).
+ *
+ * Afterwards the ring's shared memory holds SQ head == tail == sq_head
+ * and CQ head == tail == cq_tail, no CQE pending and nothing on the
+ * overflow list; the caller then overwrites the shared memory it has to
+ * (SQ array, SQEs, unconsumed CQEs, sq_dropped, cq_overflow, flags) with
+ * remote_write().
+ */
+#ifndef CRIU_URING_ADVANCE_H
+#define CRIU_URING_ADVANCE_H
+
+#include <stdint.h>
+
+#include "inject.h"
+#include "blob/ring_abi.h"
+
+struct advance_ring {
+	int fd;				/* ring fd inside the task */
+	struct ring_params params;	/* as filled in by io_uring_setup */
+	/*
+	 * Where the ring (SQ/CQ region) and the SQE array are mapped in the
+	 * task; 0 = not mapped, advance maps a temporary view and unmaps it.
+	 * NO_MMAP rings must pass both (their user memory).
+	 */
+	unsigned long ring_addr;
+	unsigned long sqes_addr;
+};
+
+struct advance_opts {
+	uint64_t progress_every;	/* ops between progress reports; 0 = none */
+	void (*progress)(void *priv, uint64_t done, uint64_t total,
+			 double ops_per_sec);
+	void *priv;
+};
+
+struct advance_stats {
+	uint64_t ops;			/* SQEs consumed + CQ-only posts */
+	double seconds;
+	double ops_per_sec;
+	unsigned int progress_traps;
+};
+
+/*
+ * Must run in the ring's owner thread @r (SINGLE_ISSUER/DEFER_TASKRUN);
+ * the ring must be enabled (not R_DISABLED) and empty (SQ head == tail,
+ * CQ head == tail).  Works from any current index values.
+ */
+int advance_ring(struct remote *r, const struct advance_ring *ring,
+		 uint32_t sq_head, uint32_t cq_tail,
+		 const struct advance_opts *opts, struct advance_stats *stats);
+
+/* Sizes of the two io_uring regions as the kernel lays them out. */
+unsigned long advance_ring_region_len(const struct ring_params *p);
+unsigned long advance_sqes_region_len(const struct ring_params *p);
+
+#endif
