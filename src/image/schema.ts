@@ -1,0 +1,72 @@
+/*
+ * Loads proto/io_uring.proto with protobufjs at run time and converts
+ * between the in-memory Image and its protobuf encoding.
+ *
+ * The .proto is found by walking up from this module's directory, so the
+ * same code works from src/image/ and from dist/src/image/.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import * as protobuf from 'protobufjs';
+import { Image } from './types';
+
+const PROTO_FILE = path.join('proto', 'io_uring.proto');
+const MESSAGE = 'criu_uring.UringImage';
+const U64_LIMIT = 1n << 64n;
+
+let cachedType: protobuf.Type | null = null;
+
+/** Absolute path of proto/io_uring.proto, searched upward from this module. */
+export function protoPath(): string {
+	let dir = __dirname;
+	for (let i = 0; i < 5; i++) {
+		const candidate = path.join(dir, PROTO_FILE);
+		if (fs.existsSync(candidate)) return candidate;
+		dir = path.dirname(dir);
+	}
+	throw new Error(`${PROTO_FILE} not found above ${__dirname} (installation incomplete)`);
+}
+
+/** The UringImage message type (loaded once). */
+export function imageType(): protobuf.Type {
+	if (cachedType) return cachedType;
+	if (!protobuf.util.Long) {
+		/* Without the long package 64-bit values would silently lose precision. */
+		throw new Error('protobufjs has no 64-bit integer support (the "long" package is missing)');
+	}
+	const root = new protobuf.Root().loadSync(protoPath(), { keepCase: true });
+	root.resolveAll();
+	cachedType = root.lookupType(MESSAGE);
+	return cachedType;
+}
+
+/* bigint values must fit the schema's unsigned 64-bit fields; protobufjs would truncate them. */
+function checkU64(value: unknown, where: string): void {
+	if (typeof value === 'bigint') {
+		if (value < 0n || value >= U64_LIMIT) throw new RangeError(`${where} = ${value} does not fit in 64 bits`);
+	} else if (Array.isArray(value)) {
+		value.forEach((v, i) => checkU64(v, `${where}[${i}]`));
+	} else if (value && typeof value === 'object' && !Buffer.isBuffer(value) && !(value instanceof Uint8Array)) {
+		for (const [k, v] of Object.entries(value)) checkU64(v, where ? `${where}.${k}` : k);
+	}
+}
+
+/** Protobuf encoding of an image (no envelope). */
+export function encodePayload(img: Image): Buffer {
+	checkU64(img, '');
+	const type = imageType();
+	const message = type.fromObject(img as unknown as Record<string, unknown>);
+	return Buffer.from(type.encode(message).finish());
+}
+
+/** Decodes a protobuf payload; throws protobufjs errors on malformed input. */
+export function decodePayload(payload: Uint8Array): Image {
+	const type = imageType();
+	const message = type.decode(payload);
+	return type.toObject(message, {
+		longs: BigInt,
+		enums: String,
+		defaults: true,
+		arrays: true,
+	}) as unknown as Image;
+}

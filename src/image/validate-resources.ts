@@ -1,0 +1,147 @@
+/*
+ * Semantic checks of what is registered on a ring: files, buffers,
+ * eventfd, personalities, restrictions, io-wq, provided buffers, NAPI,
+ * clock, memory regions, in-flight requests.
+ */
+import * as G from './geometry';
+import { Ring } from './types';
+
+type Problems = string[];
+
+/* Types a slot held only by the ring can be reopened as (by path). */
+const REOPENABLE_TYPES = new Set(['file', 'dir']);
+
+function duplicates(values: number[]): number[] {
+	const seen = new Set<number>();
+	const dup = new Set<number>();
+	for (const v of values) (seen.has(v) ? dup : seen).add(v);
+	return [...dup];
+}
+
+export function checkFiles(r: Ring, out: Problems): void {
+	const files = r.files;
+	if (!files) return;
+	if (files.size > G.IORING_MAX_FIXED_FILES) out.push(`registered file table of ${files.size} slots exceeds ${G.IORING_MAX_FIXED_FILES}`);
+	const range = files.alloc_range;
+	if (range && (range.start > range.end || range.end > files.size)) {
+		out.push(`file alloc range ${range.start}..${range.end} is outside the table of ${files.size}`);
+	}
+	for (const d of duplicates(files.entries.map((e) => e.index))) out.push(`registered file slot ${d} appears twice`);
+	for (const e of files.entries) {
+		const where = `registered file slot ${e.index}`;
+		if (e.index >= files.size) out.push(`${where} is outside the table of ${files.size}`);
+		if (e.fd !== undefined) {
+			if (e.fd < 0) out.push(`${where}: fd ${e.fd} is not a valid descriptor`);
+			continue;
+		}
+		if (!REOPENABLE_TYPES.has(e.type)) {
+			out.push(`${where}: ${e.type || 'file of unknown type'} ${e.path} is held only by the ring and cannot be reopened`);
+		} else if (!e.path.startsWith('/')) {
+			out.push(`${where}: held only by the ring and its path "${e.path}" is not absolute`);
+		} else if (e.flags === undefined) {
+			out.push(`${where}: held only by the ring and its open flags are unknown`);
+		}
+	}
+}
+
+export function checkBuffers(r: Ring, out: Problems): void {
+	const bufs = r.buffers;
+	if (!bufs) return;
+	if (bufs.size > G.IORING_MAX_REG_BUFFERS) out.push(`registered buffer table of ${bufs.size} slots exceeds ${G.IORING_MAX_REG_BUFFERS}`);
+	for (const d of duplicates(bufs.entries.map((e) => e.index))) out.push(`registered buffer ${d} appears twice`);
+	for (const b of bufs.entries) {
+		const where = `registered buffer ${b.index}`;
+		if (b.index >= bufs.size) out.push(`${where} is outside the table of ${bufs.size}`);
+		if (b.len === 0 || b.len > G.IORING_MAX_BUFFER_LEN) out.push(`${where}: length ${b.len} is not in 1..${G.IORING_MAX_BUFFER_LEN}`);
+		if (!b.mapped && b.contents.length !== b.len) {
+			out.push(`${where}: memory no longer mapped and ${b.contents.length} of ${b.len} content bytes saved`);
+		}
+		if (b.mapped && b.contents.length) out.push(`${where}: contents saved for a buffer that is still mapped`);
+	}
+}
+
+export function checkEventfd(r: Ring, out: Problems): void {
+	if (r.eventfd && r.eventfd.fd < -1) out.push(`eventfd fd ${r.eventfd.fd} is not a descriptor or -1`);
+}
+
+export function checkPersonalities(r: Ring, out: Problems): void {
+	for (const d of duplicates(r.personalities.map((p) => p.id))) out.push(`personality ${d} appears twice`);
+	for (const p of r.personalities) {
+		if (p.id < 1 || p.id > G.MAX_PERSONALITY_ID) out.push(`personality id ${p.id} is not in 1..${G.MAX_PERSONALITY_ID}`);
+	}
+}
+
+export function checkRestrictions(r: Ring, out: Problems): void {
+	const rs = r.restrictions;
+	if (!rs) return;
+	for (const op of rs.register_ops) {
+		if (op >= G.NR_REGISTER_OPCODES) out.push(`restriction allows unknown register opcode ${op}`);
+	}
+	for (const op of rs.sqe_ops) if (op >= G.NR_REQUEST_OPCODES) out.push(`restriction allows unknown request opcode ${op}`);
+	const bad = (rs.sqe_flags_allowed | rs.sqe_flags_required) & ~G.IOSQE_ALL_FLAGS;
+	if (bad) out.push(`restriction names unknown SQE flags 0x${bad.toString(16)}`);
+}
+
+export function checkIoWq(r: Ring, out: Problems): void {
+	const w = r.iowq;
+	if (!w) return;
+	if (w.max_workers.length !== 0 && w.max_workers.length !== 2) {
+		out.push(`io-wq max_workers has ${w.max_workers.length} values, expected 2 (bounded, unbounded)`);
+	}
+	for (const d of duplicates(w.affinity)) out.push(`io-wq affinity lists CPU ${d} twice`);
+}
+
+export function checkProvidedBuffers(r: Ring, out: Problems): void {
+	const bgids = [...r.provided_buffer_groups.map((g) => g.bgid), ...r.provided_buffer_rings.map((b) => b.bgid)];
+	for (const d of duplicates(bgids)) out.push(`buffer group ${d} appears twice`);
+	for (const g of r.provided_buffer_groups) {
+		if (g.bgid > G.MAX_BGID) out.push(`buffer group ${g.bgid} is beyond ${G.MAX_BGID}`);
+		for (const b of g.buffers) {
+			if (b.bid > G.MAX_BGID) out.push(`buffer group ${g.bgid}: buffer id ${b.bid} is beyond ${G.MAX_BGID}`);
+			if (b.len === 0) out.push(`buffer group ${g.bgid}: buffer ${b.bid} has length 0`);
+		}
+	}
+	for (const b of r.provided_buffer_rings) checkBufferRing(b, out);
+}
+
+function checkBufferRing(b: Ring['provided_buffer_rings'][number], out: Problems): void {
+	const where = `buffer ring ${b.bgid}`;
+	if (b.bgid > G.MAX_BGID) out.push(`${where}: bgid is beyond ${G.MAX_BGID}`);
+	if (!G.isPowerOfTwo(b.entries) || b.entries > G.PBUF_RING_MAX_ENTRIES) {
+		out.push(`${where}: ${b.entries} entries is not a power of two in 1..${G.PBUF_RING_MAX_ENTRIES}`);
+	}
+	const unknown = b.flags & ~(G.IOU_PBUF_RING_MMAP | G.IOU_PBUF_RING_INC);
+	if (unknown) out.push(`${where}: unknown flags 0x${unknown.toString(16)}`);
+	const mmap = !!(b.flags & G.IOU_PBUF_RING_MMAP);
+	if (mmap && b.addr !== 0n) out.push(`${where}: kernel-allocated ring with a user address`);
+	if (!mmap && b.addr === 0n) out.push(`${where}: user ring without an address`);
+	const size = b.entries * G.PBUF_RING_ENTRY_SIZE;
+	if (mmap && b.ring_memory.length !== size) out.push(`${where}: ring memory is ${b.ring_memory.length} bytes, ${b.entries} entries need ${size}`);
+	if (!mmap && b.ring_memory.length) out.push(`${where}: ring memory saved for a ring in process memory`);
+	if (((b.tail - b.head) >>> 0) > b.entries) out.push(`${where}: head ${b.head} and tail ${b.tail} are more than ${b.entries} apart`);
+}
+
+export function checkNapiClock(r: Ring, out: Problems): void {
+	if (r.napi && r.napi.mode === 'NAPI_MODE_UNSPECIFIED') out.push('NAPI registered with no tracking mode');
+	if (r.clock && r.clock.clockid !== G.CLOCK_MONOTONIC && r.clock.clockid !== G.CLOCK_BOOTTIME) {
+		out.push(`clock ${r.clock.clockid} is neither CLOCK_MONOTONIC nor CLOCK_BOOTTIME`);
+	}
+}
+
+export function checkMemRegions(r: Ring, out: Problems): void {
+	r.mem_regions.forEach((m, i) => {
+		const where = `memory region ${i}`;
+		if (m.kind === 'MEM_REGION_KIND_UNSPECIFIED') out.push(`${where}: unknown kind`);
+		if (m.size === 0n || m.size % BigInt(G.PAGE_SIZE)) out.push(`${where}: size ${m.size} is not a positive multiple of the page size`);
+		if (BigInt(m.contents.length) !== m.size) out.push(`${where}: ${m.contents.length} of ${m.size} content bytes saved`);
+	});
+}
+
+export function checkInflight(r: Ring, out: Problems): void {
+	r.inflight.forEach((q, i) => {
+		const where = `in-flight request ${i} (user_data ${q.user_data})`;
+		if (q.opcode >= G.NR_REQUEST_OPCODES) out.push(`${where}: unknown opcode ${q.opcode}`);
+		if (q.state === 'INFLIGHT_STATE_UNSPECIFIED') out.push(`${where}: unknown wait state`);
+		if (q.sqe.length && q.sqe.length !== 64 && q.sqe.length !== 128) out.push(`${where}: SQE of ${q.sqe.length} bytes`);
+	});
+}
