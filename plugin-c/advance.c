@@ -8,7 +8,9 @@
  * progress_every ops and once at the end.  A ptrace round trip per batch
  * would cost more than the batch itself.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>

@@ -9,7 +9,9 @@
  * and read rax at the resulting SIGTRAP.  Nothing is written into the
  * task's code, so there is nothing to undo but the registers.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>

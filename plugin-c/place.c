@@ -21,7 +21,9 @@
  * MAP_FIXED_NOREPLACE, so a race with another mapping fails instead of
  * clobbering it.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

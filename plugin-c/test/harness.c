@@ -13,7 +13,14 @@
  *
  *   uring-harness --setup plain|big|noarray|defer|sqpoll
  *                 [--entries N] [--sq S] [--cq C] [--progress N]
- *                 [--split] [--bench]
+ *                 [--split] [--bench] [--where hole|high|low]
+ *
+ * --where: hole (default) punches a hole the kernel would not pick by
+ * itself; high chooses an address between mmap_base and the stack, which
+ * top-down allocation never reaches (placement needs its second attempt);
+ * low chooses an address at 4 GiB, far below everything mapped.
+ * --fail place|advance: make that step fail (occupied target; disabled
+ * ring) and check the engine still leaves the task exactly as found.
  */
 #define _GNU_SOURCE
 #include <elf.h>
@@ -50,6 +57,8 @@ struct cfg {
 	uint64_t progress_every;
 	bool split;
 	bool bench;
+	const char *where;	/* hole | high | low */
+	const char *fail;	/* NULL, "place" or "advance": expect that step to fail */
 };
 
 /* What the parent tells the child after detaching. */
@@ -226,7 +235,7 @@ static void child_main(int rfd)
 			_exit(3);
 		nanosleep(&nap, NULL);
 	}
-	_exit(child_verify(&m) ? 0 : 1);
+	_exit(m.fd < 0 || child_verify(&m) ? 0 : 1);
 }
 
 /* ------------------------------------------------------ stop the child */
@@ -327,6 +336,7 @@ struct run_result {
 	struct advance_stats adv;
 	double raw_nop_rate;
 	bool regs_same, sigmask_same, xstate_same, maps_same, placed_exact;
+	bool failed_as_expected;
 	int child_status;
 };
 
@@ -360,6 +370,8 @@ static int create_ring(struct remote *r, const struct cfg *cfg, struct ring_para
 	engine_check(r, remote_alloc(r, 4096, 0, &scratch), "remote_alloc");
 	memset(p, 0, sizeof(*p));
 	p->flags = cfg->flags;
+	if (cfg->fail && !strcmp(cfg->fail, "advance"))
+		p->flags |= RING_SETUP_R_DISABLED;	/* submits give EBADFD */
 	if (cfg->flags & RING_SETUP_SQPOLL)
 		p->sq_thread_idle = 10;	/* ms: let it fall asleep so wakeups are exercised */
 	engine_check(r, remote_write(r, scratch, p, sizeof(*p)), "remote_write params");
@@ -395,6 +407,40 @@ static unsigned long make_hole(struct remote *r, unsigned long len,
 	return b + len;
 }
 
+/* A free address 16 MiB under [stack], i.e. above mmap_base. */
+static unsigned long pick_high(struct remote *r, unsigned long len)
+{
+	struct remote_vma *v;
+	unsigned long at = 0;
+	int nr, i;
+
+	nr = remote_read_maps(r, &v);
+	for (i = 0; i < nr; i++)
+		if (!strcmp(v[i].name, "[stack]"))
+			at = v[i].start - (16ul << 20);
+	for (i = 0; i < nr && at; i++)
+		if (at < v[i].end && v[i].start < at + len)
+			die("the area under the stack is not free");
+	free(v);
+	if (!at)
+		die("no [stack] mapping in the child");
+	return at;
+}
+
+static unsigned long pick_target(struct remote *r, const char *where,
+				 unsigned long len, unsigned long *b)
+{
+	*b = 0;
+	if (!strcmp(where, "hole"))
+		return make_hole(r, len, b);
+	if (!strcmp(where, "high"))
+		return pick_high(r, len);
+	if (!strcmp(where, "low"))
+		return 1ul << 32;
+	die("unknown --where %s", where);
+	return 0;
+}
+
 static void print_progress(void *priv, uint64_t done, uint64_t total, double rate)
 {
 	(void)priv;
@@ -412,14 +458,15 @@ static void run_engine(pid_t pid, const struct cfg *cfg, struct child_msg *m,
 	struct place_req req;
 	struct remote r;
 	unsigned long len, b;
-	long sqes;
+	long sqes = 0;
+	int err;
 
 	engine_check(&r, remote_open(&r, pid), "remote_open");
 	m->fd = create_ring(&r, cfg, &m->params);
 	len = advance_ring_region_len(&m->params);
 	if (cfg->split && len < 3 * 4096)
 		die("--split needs a ring region of 3+ pages (use --entries 512)");
-	res->target = make_hole(&r, len, &b);
+	res->target = pick_target(&r, cfg->where, len, &b);
 	engine_check(&r, remote_avoid(&r, res->target, len), "remote_avoid");
 	printf("engine: ring fd %d, region %#lx bytes, target %#lx\n", m->fd, len, res->target);
 
@@ -437,7 +484,15 @@ static void run_engine(pid_t pid, const struct cfg *cfg, struct child_msg *m,
 		req.parts = parts;
 		req.nr_parts = 2;
 	}
-	engine_check(&r, place_mapping(&r, &req, &res->place), "place_mapping");
+	if (cfg->fail && !strcmp(cfg->fail, "place"))
+		req.addr = b;	/* still mapped: must fail, leaving nothing */
+	err = place_mapping(&r, &req, &res->place);
+	if (err && cfg->fail && !strcmp(cfg->fail, "place")) {
+		printf("engine: place_mapping failed as expected: %s\n", remote_error(&r));
+		res->failed_as_expected = true;
+		goto out;
+	}
+	engine_check(&r, err, "place_mapping");
 	printf("engine: placed with %d placeholders, attempt %d\n",
 	       res->place.placeholders, res->place.attempts);
 
@@ -453,17 +508,29 @@ static void run_engine(pid_t pid, const struct cfg *cfg, struct child_msg *m,
 	/* a split ring's first page has the indices but not the CQEs: use a view */
 	ar.ring_addr = cfg->split ? 0 : res->target;
 	ar.sqes_addr = sqes;
-	engine_check(&r, advance_ring(&r, &ar, cfg->sq_target, cfg->cq_target, &opts,
-				      &res->adv), "advance_ring");
+	err = advance_ring(&r, &ar, cfg->sq_target, cfg->cq_target, &opts, &res->adv);
+	if (err && cfg->fail && !strcmp(cfg->fail, "advance")) {
+		printf("engine: advance_ring failed as expected: %s\n", remote_error(&r));
+		res->failed_as_expected = true;
+		goto out;
+	}
+	engine_check(&r, err, "advance_ring");
 	printf("engine: advanced %llu ops in %.3f s: %.0f ops/s, %u progress traps\n",
 	       (unsigned long long)res->adv.ops, res->adv.seconds, res->adv.ops_per_sec,
 	       res->adv.progress_traps);
 
+out:
 	/* the harness's own reservations go; the ring stays */
-	remote_syscall(&r, SYS_munmap, b, len, 0, 0, 0, 0);
-	remote_syscall(&r, SYS_munmap, b + 2 * len, 2 * len, 0, 0, 0, 0);
+	if (b) {
+		remote_syscall(&r, SYS_munmap, b, len, 0, 0, 0, 0);
+		remote_syscall(&r, SYS_munmap, b + 2 * len, 2 * len, 0, 0, 0, 0);
+	}
 	engine_check(&r, remote_close(&r), "remote_close");
 
+	if (cfg->fail && !res->failed_as_expected)
+		die("--fail %s: the step did not fail", cfg->fail);
+	if (res->failed_as_expected)
+		m->fd = -1;	/* tells the child there is nothing to check */
 	m->ring_addr = res->target;
 	m->sqes_addr = sqes;
 	m->sq_target = cfg->sq_target;
@@ -529,6 +596,7 @@ static void parse_args(int argc, char **argv, struct cfg *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->setup = "plain";
 	cfg->entries = 64;
+	cfg->where = "hole";
 	for (i = 1; i < argc; i++) {
 		const char *v = i + 1 < argc ? argv[i + 1] : "";
 
@@ -542,6 +610,10 @@ static void parse_args(int argc, char **argv, struct cfg *cfg)
 			cfg->cq_target = strtoul(v, NULL, 0), i++;
 		else if (!strcmp(argv[i], "--progress"))
 			cfg->progress_every = strtoull(v, NULL, 0), i++;
+		else if (!strcmp(argv[i], "--where"))
+			cfg->where = v, i++;
+		else if (!strcmp(argv[i], "--fail"))
+			cfg->fail = v, i++;
 		else if (!strcmp(argv[i], "--split"))
 			cfg->split = true;
 		else if (!strcmp(argv[i], "--bench"))
@@ -615,18 +687,19 @@ int main(int argc, char **argv)
 	res.child_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	if (cfg.bench)
 		res.raw_nop_rate = raw_nop_rate(&cfg, res.adv.ops > 1000000 ? res.adv.ops : 1000000);
-	printf("RESULT {\"setup\":\"%s\",\"entries\":%u,\"sq\":%u,\"cq\":%u,"
+	printf("RESULT {\"setup\":\"%s\",\"where\":\"%s\",\"entries\":%u,\"sq\":%u,\"cq\":%u,"
 	       "\"target\":%lu,\"placeholders\":%d,\"attempts\":%d,"
 	       "\"ops\":%llu,\"seconds\":%.6f,\"advance_rate\":%.0f,\"raw_nop_rate\":%.0f,"
 	       "\"progress_traps\":%u,\"regs_same\":%s,\"sigmask_same\":%s,"
-	       "\"xstate_same\":%s,\"maps_same\":%s,\"child_status\":%d}\n",
-	       cfg.setup, cfg.entries, cfg.sq_target, cfg.cq_target, res.target,
+	       "\"xstate_same\":%s,\"maps_same\":%s,\"failed_as_expected\":%s,"
+	       "\"child_status\":%d}\n",
+	       cfg.setup, cfg.where, cfg.entries, cfg.sq_target, cfg.cq_target, res.target,
 	       res.place.placeholders, res.place.attempts,
 	       (unsigned long long)res.adv.ops, res.adv.seconds, res.adv.ops_per_sec,
 	       res.raw_nop_rate, res.adv.progress_traps,
 	       res.regs_same ? "true" : "false", res.sigmask_same ? "true" : "false",
 	       res.xstate_same ? "true" : "false", res.maps_same ? "true" : "false",
-	       res.child_status);
+	       res.failed_as_expected ? "true" : "false", res.child_status);
 	return res.child_status == 0 && res.regs_same && res.sigmask_same &&
 	       res.xstate_same && res.maps_same ? 0 : 1;
 }
