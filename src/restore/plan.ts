@@ -19,7 +19,7 @@
  *                                  tail of ring FD (mapped at RINGS/SQES in
  *                                  the task; PARAMS: its io_uring_params as
  *                                  the kernel filled them) to SQ and CQ (u32)
- *   free VAR                       release scratch memory $VAR
+ *   free $VAR                      release scratch memory $VAR
  * Arguments are decimal, 0x-hex, $VAR or $VAR+N.
  */
 
@@ -63,7 +63,7 @@ export function serialize(steps: Step[]): string[] {
 				(s.parts ?? []).map((p) => ` ${p.start.toString(16)}-${p.end.toString(16)}:${p.prot}`).join('') + ` -- ${what(s.what)}`;
 		case 'advance':
 			return `advance ${expr(s.fd)} ${s.sq >>> 0} ${s.cq >>> 0} ${expr(s.rings)} ${expr(s.sqes)} ${expr(s.params)} -- ${what(s.what)}`;
-		case 'free': return `free ${s.v}`;
+		case 'free': return `free $${s.v}`;
 		}
 	});
 }

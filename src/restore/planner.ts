@@ -70,7 +70,7 @@ export function planRing(pid: number, ring: RestoreRing, id: number): Step[] {
 	p.flags = (s.setup_flags | SETUP.R_DISABLED) >>> 0;
 	p.sq_entries = s.sq_entries;
 	p.cq_entries = s.cq_entries;
-	p.flags = (p.flags | SETUP.CQSIZE) >>> 0; /* cq_entries exactly as dumped */
+	/* without CQSIZE the kernel picks 2 * sq_entries, which is what the dump saw */
 	if (s.sqpoll) {
 		if (s.sqpoll.cpu !== null) p.sq_thread_cpu = s.sqpoll.cpu;
 		if (s.sqpoll.idle_ms !== null) p.sq_thread_idle = s.sqpoll.idle_ms;
