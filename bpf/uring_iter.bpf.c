@@ -42,6 +42,7 @@ extern const void io_uring_mmap __ksym __weak;
 #define IORING_SETUP_NO_SQARRAY	(1u << 16)
 #define IORING_SETUP_CQE_MIXED	(1u << 18)
 #define IOBL_BUF_RING		1
+#define IO_REGION_F_USER_PROVIDED 2
 #define FFS_FLAG_BITS		7ULL	/* low bits of io_rsrc_node.file_ptr */
 #define REGISTERED_RINGS	16
 #define MAX_CHAIN		65536	/* longest list we follow */
@@ -121,6 +122,51 @@ static __always_inline bool is_uring_file(struct file *file)
 	       name[3] == '_' && name[4] == 'u' && name[5] == 'r' &&
 	       name[6] == 'i' && name[7] == 'n' && name[8] == 'g' &&
 	       name[9] == ']';
+}
+
+/* ------------------------------------------------------------------ */
+/* User addresses of pinned application memory                         */
+
+#define PAGE_MAPPING_ANON	1ULL
+
+/*
+ * The user address of an anonymous page the kernel pinned: an anonymous
+ * folio's index is its linear page index, which for a private anonymous
+ * mapping is the virtual page number it was faulted in at (mremap moves the
+ * mapping but keeps the index, so user space verifies the result against
+ * /proc/PID/maps and the memory's contents).  0 for other pages.
+ */
+static __always_inline __u64 page_user_addr(__u64 page)
+{
+	__u64 map_off = bpf_core_field_offset(struct page, mapping);
+	__u64 head, mapping, delta = 0;
+
+	if (!page)
+		return 0;
+	head = read_u64(page + bpf_core_field_offset(struct page, compound_head));
+	if (head & 1) {
+		head -= 1;
+		delta = (page - head) / bpf_core_type_size(struct page);
+		page = head;
+	}
+	mapping = read_u64(page + map_off);
+	if (!(mapping & PAGE_MAPPING_ANON))
+		return 0;
+	/* the index (__folio_index, formerly index) follows mapping */
+	return (read_u64(page + map_off + 8) + delta) << 12;
+}
+
+/* User address of an io_mapped_region's memory, if the application gave it. */
+static __always_inline __u64 region_user_addr(struct io_mapped_region *mr)
+{
+	struct page **pages;
+
+	if (!(BPF_CORE_READ(mr, flags) & IO_REGION_F_USER_PROVIDED))
+		return 0;
+	pages = BPF_CORE_READ(mr, pages);
+	if (!pages)
+		return 0;
+	return page_user_addr(read_u64((__u64)pages));
 }
 
 /* ------------------------------------------------------------------ */
@@ -699,6 +745,7 @@ static int pbuf_step(__u32 i, struct xa_walk *x)
 	if (bpf_core_field_exists(bl->region)) {
 		r->region_flags = BPF_CORE_READ(bl, region.flags);
 		r->region_nr_pages = BPF_CORE_READ(bl, region.nr_pages);
+		r->user_addr = region_user_addr(&bl->region);
 	}
 	if (r->flags & IOBL_BUF_RING) {
 		ring = (__u64)BPF_CORE_READ(bl, buf_ring);
@@ -846,7 +893,12 @@ static __always_inline void read_core(struct io_ring_ctx *ctx, struct rec_ring *
 	if (!bpf_core_field_exists(ctx->io_bl_xa))
 		r->missing |= MISS_PBUF;
 
+	if (bpf_core_field_exists(ctx->ring_region)) {
+		r->ring_uaddr = region_user_addr(&ctx->ring_region);
+		r->sqes_uaddr = region_user_addr(&ctx->sq_region);
+	}
 	if (bpf_core_field_exists(ctx->param_region)) {
+		r->param_uaddr = region_user_addr(&ctx->param_region);
 		r->param_ptr = (__u64)BPF_CORE_READ(ctx, param_region.ptr);
 		r->param_nr_pages = BPF_CORE_READ(ctx, param_region.nr_pages);
 		r->param_flags = BPF_CORE_READ(ctx, param_region.flags);

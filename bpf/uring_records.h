@@ -152,6 +152,11 @@ struct rec_ring {
 	__u64 rings;
 	__u64 sq_array;
 	__u64 sq_sqes;
+	/* user addresses of application-provided memory (NO_MMAP rings, memory
+	 * regions), 0 when kernel-allocated or not found */
+	__u64 ring_uaddr;
+	__u64 sqes_uaddr;
+	__u64 param_uaddr;
 };
 
 struct rec_sqe {
@@ -237,6 +242,7 @@ struct rec_pbuf_list {
 	__u32 region_nr_pages;
 	__s32 nbufs;
 	__u32 pad;
+	__u64 user_addr;	/* application memory holding the ring, 0 if none/unknown */
 };
 
 struct rec_pbuf_buf {

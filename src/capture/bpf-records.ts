@@ -99,6 +99,7 @@ const LAYOUTS = {
 		['sqd_thread_tid', 's32'], ['sqd_cpu', 's32'], ['sqd_idle', 'u32'], ['sqd_task_tgid', 's32'],
 		['evfd_ctx', 'u64'], ['evfd_async', 'u32'], ['pad2', 'u32'],
 		['rings', 'u64'], ['sq_array', 'u64'], ['sq_sqes', 'u64'],
+		['ring_uaddr', 'u64'], ['sqes_uaddr', 'u64'], ['param_uaddr', 'u64'],
 	],
 	[REC.SQE]: [
 		['ctx', 'u64'], ['pos', 'u32'], ['sqe_idx', 'u32'], ['len', 'u32'], ['pad', 'u32'],
@@ -126,7 +127,7 @@ const LAYOUTS = {
 	[REC.PBUF_LIST]: [
 		['ctx', 'u64'], ['buf_ring', 'u64'], ['bgid', 'u32'], ['flags', 'u32'], ['nr_entries', 'u32'],
 		['head', 'u32'], ['mask', 'u32'], ['tail', 'u32'], ['region_flags', 'u32'],
-		['region_nr_pages', 'u32'], ['nbufs', 's32'], ['pad', 'u32'],
+		['region_nr_pages', 'u32'], ['nbufs', 's32'], ['pad', 'u32'], ['user_addr', 'u64'],
 	],
 	[REC.PBUF_BUF]: [
 		['ctx', 'u64'], ['addr', 'u64'], ['bgid', 'u32'], ['seq', 'u32'], ['bid', 'u32'], ['len', 'u32'],
@@ -179,6 +180,7 @@ export interface RingRec {
 	param_ptr: bigint; param_flags: number; cq_wait_arg: bigint; cq_wait_size: bigint; sq_data: bigint;
 	sqd_thread_tid: number; sqd_cpu: number; sqd_idle: number; sqd_task_tgid: number;
 	evfd_ctx: bigint; evfd_async: number; rings: bigint; sq_array: bigint; sq_sqes: bigint;
+	ring_uaddr: bigint; sqes_uaddr: bigint; param_uaddr: bigint;
 }
 export interface SqeRec { ctx: bigint; pos: number; sqe_idx: number; len: number; data: Buffer }
 export interface CqeRec { ctx: bigint; pos: number; overflow: number; data: Buffer }
@@ -195,6 +197,7 @@ export interface PersRec {
 export interface PbufListRec {
 	ctx: bigint; buf_ring: bigint; bgid: number; flags: number; nr_entries: number; head: number;
 	mask: number; tail: number; region_flags: number; region_nr_pages: number; nbufs: number;
+	user_addr: bigint;
 }
 export interface PbufBufRec { ctx: bigint; addr: bigint; bgid: number; seq: number; bid: number; len: number }
 export interface ReqRec { ctx: bigint; req: bigint; user_data: bigint; flags: bigint; fd: number; state: number; opcode: number; tid: number }

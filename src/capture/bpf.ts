@@ -10,7 +10,7 @@ import type {
 	InflightRequest, Mapping, Personality, ProcessRings, ProcessSummary, ProvidedBuffers, RegisteredFile,
 	RingState,
 } from './model';
-import { decodeRecords, type Records, type RingRec } from './bpf-records';
+import { decodeRecords, type PbufListRec, type Records, type RingRec } from './bpf-records';
 import { bitmapBits, cpuList, decodeCqes, decodeSqe, fileType, filePath } from './bpf-decode';
 import { mappingKind, rangeMapped, readMaps, type MapsLine } from './maps';
 import { loadNative } from '../native';
@@ -169,15 +169,42 @@ function providedBuffers(view: ProcessView, ctx: bigint, unavailable: Set<string
 		.map((l): ProvidedBuffers => {
 			if (l.flags & IOBL_BUF_RING) {
 				const mmap = (l.region_flags & IO_REGION_F_USER_PROVIDED) === 0;
-				if (!mmap) unavailable.add('user address of buffer rings in application memory');
+				const addr = mmap ? null : verifiedRingAddr(view, l);
+				if (!mmap && addr === null) unavailable.add('user address of buffer rings in application memory');
 				return {
-					bgid: l.bgid, kind: 'ring', entries: l.nr_entries, addr: null, mmap,
+					bgid: l.bgid, kind: 'ring', entries: l.nr_entries, addr: addr === null ? null : dec(addr), mmap,
 					head: l.head, tail: l.tail, inc: (l.flags & IOBL_INC) !== 0,
 				};
 			}
 			const list = (bufs.get(l.bgid) ?? []).sort((a, b) => a.seq - b.seq);
 			return { bgid: l.bgid, kind: 'legacy', buffers: list.map((b) => ({ bid: b.bid, addr: dec(b.addr), len: b.len })) };
 		});
+}
+
+/*
+ * The user address BPF derived from the ring's pinned page, accepted only
+ * if it is mapped and the tail there is the tail the kernel sees (the
+ * derivation assumes the memory was not mremap()ed since it was touched).
+ */
+function verifiedRingAddr(view: ProcessView, l: PbufListRec): bigint | null {
+	const addr = l.user_addr;
+	if (addr === 0n || !rangeMapped(view.maps, addr, BigInt(Math.max(l.nr_entries, 1) * 16))) return null;
+	try {
+		const b = loadNative().processVmReadv(view.pid, addr + 14n, 2);
+		return b.length === 2 && b.readUInt16LE(0) === l.tail ? addr : null;
+	} catch {
+		return null;
+	}
+}
+
+/* Where a request waits, in the model's order; then by user_data: a stable order. */
+const STATE_ORDER = ['poll', 'timeout', 'linked_timeout', 'futex', 'waitid', 'iowq', 'iopoll', 'deferred', 'cancelable_cmd'];
+
+function inflightOrder(a: InflightRequest, b: InflightRequest): number {
+	const s = STATE_ORDER.indexOf(a.state) - STATE_ORDER.indexOf(b.state);
+	if (s) return s;
+	const ua = BigInt(a.user_data), ub = BigInt(b.user_data);
+	return ua < ub ? -1 : ua > ub ? 1 : 0;
 }
 
 function inflight(view: ProcessView, ctx: bigint): InflightRequest[] {
@@ -194,7 +221,7 @@ function inflight(view: ProcessView, ctx: bigint): InflightRequest[] {
 			state: STATE[q.state] ?? `state_${q.state}`,
 		});
 	}
-	return out;
+	return out.sort(inflightOrder);
 }
 
 function iowqAffinity(view: ProcessView, r: RingRec): number[] | null {
@@ -277,10 +304,11 @@ function buildRing(view: ProcessView, r: RingRec, unavailable: Set<string>): Rin
 
 function memRegions(r: RingRec, paramMap: Mapping | undefined): RingState['mem_regions'] {
 	const out: RingState['mem_regions'] = [];
+	const base = paramMap ? BigInt(paramMap.start) : r.param_uaddr || null;
 	if (r.param_ptr !== 0n)
-		out.push({ kind: 'param_region', addr: paramMap ? dec(BigInt(paramMap.start)) : null, size: r.param_nr_pages * PAGE_SIZE });
+		out.push({ kind: 'param_region', addr: base === null ? null : dec(base), size: r.param_nr_pages * PAGE_SIZE });
 	if (r.cq_wait_arg !== 0n) {
-		const addr = paramMap && r.param_ptr !== 0n ? dec(BigInt(paramMap.start) + (r.cq_wait_arg - r.param_ptr)) : null;
+		const addr = base !== null && r.param_ptr !== 0n ? dec(base + (r.cq_wait_arg - r.param_ptr)) : null;
 		out.push({ kind: 'wait_arg', addr, size: Number(r.cq_wait_size) });
 	}
 	return out;
