@@ -180,10 +180,66 @@ int remote_read(struct remote *r, unsigned long addr, void *buf, size_t len)
 	return mem_xfer(r, addr, buf, len, false);
 }
 
+static int perms_to_prot(const char *perms)
+{
+	return (perms[0] == 'r' ? PROT_READ : 0) | (perms[1] == 'w' ? PROT_WRITE : 0) |
+	       (perms[2] == 'x' ? PROT_EXEC : 0);
+}
+
+/*
+ * Write through a read-only *shared* mapping (a ring mapped PROT_READ):
+ * FOLL_FORCE only breaks COW for private mappings, so /proc/PID/mem gets
+ * EIO there.  Add PROT_WRITE for the duration of the write, one VMA at a
+ * time, and put the recorded protection back.
+ */
+static int write_via_mprotect(struct remote *r, unsigned long addr,
+			      const uint8_t *buf, size_t len)
+{
+	unsigned long end = addr + len, s, e, ps, pe;
+	struct remote_vma *v;
+	int nr, i, ret = 0, prot;
+	long err;
+
+	nr = remote_read_maps(r, &v);
+	if (nr < 0)
+		return nr;
+	for (i = 0; i < nr && !ret; i++) {
+		s = v[i].start > addr ? v[i].start : addr;
+		e = v[i].end < end ? v[i].end : end;
+		if (s >= e)
+			continue;
+		prot = perms_to_prot(v[i].perms);
+		ps = s & ~(PAGE_SZ - 1);
+		pe = (e + PAGE_SZ - 1) & ~(PAGE_SZ - 1);
+		err = prot & PROT_WRITE ? 0 :
+		      remote_syscall(r, SYS_mprotect, ps, pe - ps, prot | PROT_WRITE, 0, 0, 0);
+		if (err) {
+			ret = fail(r, err, "cannot make %#lx writable in task %d: %s", ps,
+				   r->tid, strerror((int)-err));
+			break;
+		}
+		ret = mem_xfer(r, s, (void *)(buf + (s - addr)), e - s, true);
+		if (!(prot & PROT_WRITE)) {
+			err = remote_syscall(r, SYS_mprotect, ps, pe - ps, prot, 0, 0, 0);
+			if (err && !ret)
+				ret = fail(r, err, "cannot restore protection of %#lx in task %d: %s",
+					   ps, r->tid, strerror((int)-err));
+		}
+	}
+	free(v);
+	return ret;
+}
+
 int remote_write(struct remote *r, unsigned long addr, const void *buf,
 		 size_t len)
 {
-	return mem_xfer(r, addr, (void *)buf, len, true);
+	int ret = mem_xfer(r, addr, (void *)buf, len, true);
+
+	if (ret == -EIO && r->opened)
+		ret = write_via_mprotect(r, addr, buf, len);
+	if (!ret)
+		r->err[0] = '\0';	/* an earlier path's failure is not the answer */
+	return ret;
 }
 
 /* ------------------------------------------------------ locate syscall */

@@ -132,6 +132,8 @@ t.test('split ring VMA: rw page, unmapped page, read-only rest', async (t) => {
 	assertRing(t, run, 77, 5);
 	t.match(run.output, /child: page 1 unmapped=0 \(want 0\)/);
 	t.match(run.output, /child: read-only part at page 2=1 \(want 1\)/);
+	t.match(run.output, /child: remote_write reached the read-only page=1 \(want 1\)/,
+		'remote_write into a read-only shared ring page (temporary mprotect) landed');
 });
 
 t.test('placement onto an occupied range fails and leaves nothing behind', async (t) => {

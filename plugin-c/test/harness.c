@@ -47,6 +47,7 @@
 #include "advance.h"
 
 #define NOP_USER_DATA	0x5eed5eedcafef00dull
+#define RO_MARKER	0xfeedfaceu
 
 struct cfg {
 	const char *setup;
@@ -204,6 +205,8 @@ static bool child_verify(const struct child_msg *m)
 		ok &= check_eq("page 1 unmapped", child_maps_has(m->ring_addr + 4096, NULL), 0);
 		ok &= check_eq("read-only part at page 2",
 			       child_maps_has(m->ring_addr + 8192, "r--s"), 1);
+		ok &= check_eq("remote_write reached the read-only page",
+			       *(volatile uint32_t *)(m->ring_addr + 8192) == RO_MARKER, 1);
 	}
 	ok &= check_eq("CachedSqHead", fdinfo_value(m->fd, "CachedSqHead"), m->sq_target);
 	ok &= check_eq("SqHead", fdinfo_value(m->fd, "SqHead"), m->sq_target);
@@ -520,6 +523,13 @@ static void run_engine(pid_t pid, const struct cfg *cfg, struct child_msg *m,
 	       res->adv.progress_traps);
 
 out:
+	if (cfg->split && !cfg->fail) {
+		/* process_vm_writev cannot write read-only pages: /proc/PID/mem path */
+		uint32_t marker = RO_MARKER;
+
+		engine_check(&r, remote_write(&r, res->target + 8192, &marker, 4),
+			     "remote_write to a read-only ring page");
+	}
 	/* the harness's own reservations go; the ring stays */
 	if (b) {
 		remote_syscall(&r, SYS_munmap, b, len, 0, 0, 0, 0);
