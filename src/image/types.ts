@@ -73,7 +73,8 @@ export interface RingIndices {
 	cq_flags: number;
 }
 
-export interface RingMemory { rings: Buffer; sqes: Buffer }
+/** message RingMemory (named apart from the capture-side RingMemory map of from-capture.ts). */
+export interface RingMemoryBytes { rings: Buffer; sqes: Buffer }
 
 export interface Cqe {
 	user_data: bigint;
@@ -177,7 +178,7 @@ export interface Ring {
 	ring_id: bigint;
 	setup: RingSetup | null;
 	indices: RingIndices | null;
-	memory: RingMemory | null;
+	memory: RingMemoryBytes | null;
 	overflow_cqes: Cqe[];
 	files: RegisteredFiles | null;
 	buffers: RegisteredBuffers | null;
