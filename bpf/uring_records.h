@@ -201,7 +201,7 @@ struct rec_rfile_name {
 	__u32 index;
 	__u32 depth;		/* 0 = the file's own dentry, then parents */
 	__u32 len;
-	__u32 last;		/* 1 on the component just below the root */
+	__u32 reserved;
 	char name[64];
 };
 

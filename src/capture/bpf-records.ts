@@ -112,7 +112,7 @@ const LAYOUTS = {
 		['s_magic', 'u32'], ['rdev', 'u32'], ['name_len', 'u32'], ['name', 'char[64]'],
 	],
 	[REC.RFILE_NAME]: [
-		['ctx', 'u64'], ['index', 'u32'], ['depth', 'u32'], ['len', 'u32'], ['last', 'u32'],
+		['ctx', 'u64'], ['index', 'u32'], ['depth', 'u32'], ['len', 'u32'], ['reserved', 'u32'],
 		['name', 'char[64]'],
 	],
 	[REC.RBUF]: [
@@ -157,6 +157,22 @@ const LAYOUTS = {
 const PLACED = new Map<number, { fields: Placed[]; size: number }>(
 	Object.entries(LAYOUTS).map(([t, l]) => [Number(t), placeLayout(l)]),
 );
+
+/** The C struct behind each record type (bpf/uring_records.h). */
+export const C_STRUCTS: Record<number, string> = {
+	[REC.FILE]: 'rec_file', [REC.RING]: 'rec_ring', [REC.SQE]: 'rec_sqe', [REC.CQE]: 'rec_cqe',
+	[REC.RFILE]: 'rec_rfile', [REC.RFILE_NAME]: 'rec_rfile_name', [REC.RBUF]: 'rec_rbuf',
+	[REC.PERS]: 'rec_pers', [REC.PBUF_LIST]: 'rec_pbuf_list', [REC.PBUF_BUF]: 'rec_pbuf_buf',
+	[REC.REQ]: 'rec_req', [REC.RSLOT]: 'rec_rslot', [REC.VMA]: 'rec_vma', [REC.TASK]: 'rec_task',
+	[REC.COUNTS]: 'rec_counts',
+};
+
+/** Field offsets the decoder uses for a record type, for layout checks. */
+export function recordFields(type: number): { name: string; offset: number }[] {
+	const p = PLACED.get(type);
+	if (!p) throw new Error(`unknown BPF record type ${type}`);
+	return p.fields.map((f) => ({ name: f.name, offset: f.offset }));
+}
 
 /** Size in bytes of a record type (header included). */
 export function recordSize(type: number): number {

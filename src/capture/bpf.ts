@@ -14,7 +14,7 @@ import { decodeRecords, type PbufListRec, type Records, type RingRec } from './b
 import { bitmapBits, cpuList, decodeCqes, decodeSqe, fileType, filePath } from './bpf-decode';
 import { mappingKind, rangeMapped, readMaps, type MapsLine } from './maps';
 import { loadNative } from '../native';
-import { opcodeName } from '../uring/opcodes';
+import { opcodeName, opcodeTakesFile } from '../uring/opcodes';
 import { setupFlagNames } from '../uring/flags';
 
 const SETUP_SQPOLL = 1 << 1;
@@ -216,7 +216,7 @@ function inflight(view: ProcessView, ctx: bigint): InflightRequest[] {
 		out.push({
 			opcode: opcodeName(q.opcode),
 			user_data: dec(q.user_data),
-			fd: q.fd >= 0 ? q.fd : null,
+			fd: opcodeTakesFile(q.opcode) && q.fd >= 0 ? q.fd : null,
 			fixed: (q.flags & REQ_F_FIXED_FILE) !== 0n,
 			state: STATE[q.state] ?? `state_${q.state}`,
 		});

@@ -27,3 +27,19 @@ export function opcodeNumber(name: string): number {
 	const m = /^OP_(\d+)$/.exec(name);
 	return m ? Number(m[1]) : -1;
 }
+
+/*
+ * Opcodes whose requests take no file (the kernel's needs_file is unset):
+ * for these the fd field of a request is not meaningful.
+ */
+const NO_FILE_OPS = new Set([
+	'NOP', 'POLL_REMOVE', 'TIMEOUT', 'TIMEOUT_REMOVE', 'ASYNC_CANCEL', 'LINK_TIMEOUT', 'OPENAT',
+	'FILES_UPDATE', 'STATX', 'MADVISE', 'OPENAT2', 'PROVIDE_BUFFERS', 'REMOVE_BUFFERS', 'RENAMEAT',
+	'UNLINKAT', 'MKDIRAT', 'SYMLINKAT', 'LINKAT', 'SETXATTR', 'GETXATTR', 'SOCKET', 'WAITID',
+	'FUTEX_WAIT', 'FUTEX_WAKE', 'FUTEX_WAITV', 'PIPE',
+]);
+
+/** Whether requests with this opcode operate on a file (fd or fixed-file index). */
+export function opcodeTakesFile(op: number): boolean {
+	return !NO_FILE_OPS.has(opcodeName(op));
+}
