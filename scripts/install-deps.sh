@@ -13,7 +13,7 @@ PKGS=(
 	libnl-3-dev libnet1-dev libcap-dev libbsd-dev libnftables-dev libdrm-dev
 	pkg-config python3-protobuf libgnutls28-dev uuid-dev
 	# Fetching and unpacking CRIU's source package.
-	xz-utils dpkg-dev ca-certificates
+	xz-utils dpkg-dev ca-certificates xxd
 	# Native addon and test programs.
 	build-essential cmake liburing-dev
 	# Real-application tests.

@@ -7,13 +7,14 @@
  *  1. io_uring_setup with the original flags plus R_DISABLED, so every
  *     registration happens before the ring is live and, for SINGLE_ISSUER,
  *     the owner becomes whichever thread enables it;
- *  2. registrations (files, allocation range, buffers, eventfd);
+ *  2. registrations (files, allocation range, buffers);
  *  3. ENABLE_RINGS from the owner thread;
  *  4. the recorded mappings, at their exact addresses, before any scratch
  *     mapping could take those holes;
  *  5. the index advance (needs an enabled ring), then the dumped ring bytes
  *     written over the shared regions (indices, SQ array, pending SQEs,
- *     unconsumed CQEs, dropped/overflow counters, flags);
+ *     unconsumed CQEs, dropped/overflow counters, flags), and only then
+ *     the eventfd, so the advance's completions do not signal it;
  *  6. the ring moved onto its original fd number(s), replacing CRIU's
  *     placeholders.
  */
@@ -80,6 +81,9 @@ export function planRing(pid: number, ring: RestoreRing, id: number): Step[] {
 	const params = put(encodeParams(p));
 	void PARAMS_SIZE;
 
+	const evSteps: Step[] = [];
+	const evReg = (op: number, arg: string, nr: number, what: string): void =>
+		void evSteps.push({ op: 'sys', v: v('x'), nr: NR.io_uring_register, args: [r, op, arg, nr], what });
 	const reg = (op: number, arg: string | number, nr: number, what: string): void =>
 		void regs.push({ op: 'sys', v: v('x'), nr: NR.io_uring_register, args: [r, op, arg, nr], what });
 
@@ -116,7 +120,7 @@ export function planRing(pid: number, ring: RestoreRing, id: number): Step[] {
 		if (s.eventfd.fds.length === 0) throw new PlanError(`ring ${s.inode}: the registered eventfd has no fd in the process; not supported yet`);
 		const efd = Buffer.alloc(4);
 		efd.writeInt32LE(s.eventfd.fds[0]);
-		reg(s.eventfd.async ? REG.EVENTFD_ASYNC : REG.EVENTFD, put(efd), 1, 'register the eventfd');
+		evReg(s.eventfd.async ? REG.EVENTFD_ASYNC : REG.EVENTFD, put(efd), 1, 'register the eventfd');
 	}
 	if (!s.disabled) reg(REG.ENABLE_RINGS, 0, 0, 'enable the ring from its owner');
 
@@ -153,6 +157,9 @@ export function planRing(pid: number, ring: RestoreRing, id: number): Step[] {
 		{ op: 'sys', v: v('x').slice(1), nr: NR.munmap, args: [tr, ring.rings.length], what: 'unmap the ring region scratch mapping' },
 		{ op: 'sys', v: v('x').slice(1), nr: NR.munmap, args: [ts, ring.sqes.length], what: 'unmap the SQE region scratch mapping' },
 	);
+
+	/* the eventfd last: the advance must not signal it (CRIU restored its counter) */
+	steps.push(...evSteps);
 
 	/* 6. the original fd numbers (CRIU put placeholders there) */
 	for (const fd of s.fds) {
