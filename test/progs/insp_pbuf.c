@@ -156,7 +156,7 @@ int main(int argc, char **argv)
 
 	t = truth_new();
 	truth_int(t, "pid", getpid());
-	truth_arr(t, "rings", -1);
+	truth_arr(t, "rings");
 	truth_obj(t, NULL);
 	truth_ring_common(t, &r, &r.fd, 1, 3, 3);
 	truth_arr(t, "mappings");
