@@ -8,7 +8,7 @@
 #include "uring.h"
 
 #define SQPOLL_CPU	1
-#define SQPOLL_IDLE_MS	1234
+#define SQPOLL_IDLE_MS	1500
 
 struct flag_case {
 	const char *name;
