@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Build, then run the benchmarks in bench/ (figures go into the README).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash scripts/build.sh
+node dist/bench/run.js
