@@ -140,18 +140,40 @@ export function ringByInode(inspected: Truth, inode: number): Truth | undefined 
 /** What a truth-vs-inspect comparison needs from a tap Test. */
 export type Asserts = Pick<Test, 'equal' | 'same' | 'ok'>;
 
+/*
+ * Arrays whose order the model does not fix, with the key to sort by
+ * before comparing element by element ("" = the values themselves).
+ */
+const UNORDERED: Record<string, string> = {
+	fds: '', shared_with: '', mappings: 'start', inflight: 'user_data', provided_buffers: 'bgid',
+};
+
+function sortedBy(a: unknown[], key: string): unknown[] {
+	const k = (v: unknown) => String(key ? (v as Truth)?.[key] : v).padStart(24, '0');
+	return [...a].sort((x, y) => (k(x) < k(y) ? -1 : k(x) > k(y) ? 1 : 0));
+}
+
 /**
  * Compare every field the truth states with the inspected value, one
  * assertion per leaf, named by its path.  Keys starting with "_" are the
- * program's own notes, not model fields, and are skipped.  Arrays are
- * compared whole (order matters: the model fixes it).
+ * program's own notes, not model fields, and are skipped.  Arrays must
+ * have the same length and are compared element by element (after
+ * sorting, for the arrays in UNORDERED).
  */
 export function expectFields(t: Asserts, actual: unknown, truth: unknown, path: string): void {
-	if (truth === null || typeof truth !== 'object' || Array.isArray(truth)) {
-		if (Array.isArray(truth))
-			t.same(actual, truth, `${path} is ${JSON.stringify(truth)}`);
-		else
-			t.equal(actual, truth, `${path} is ${JSON.stringify(truth)}`);
+	if (Array.isArray(truth)) {
+		if (!t.ok(Array.isArray(actual) && actual.length === truth.length,
+			`${path} has ${truth.length} entries (inspect: ${JSON.stringify(actual)})`))
+			return;
+		const name = path.slice(path.lastIndexOf('.') + 1);
+		const key = UNORDERED[name];
+		const want = key === undefined ? truth : sortedBy(truth, key);
+		const got = key === undefined ? (actual as unknown[]) : sortedBy(actual as unknown[], key);
+		want.forEach((w, i) => expectFields(t, got[i], w, `${path}[${i}]`));
+		return;
+	}
+	if (truth === null || typeof truth !== 'object') {
+		t.equal(actual, truth, `${path} is ${JSON.stringify(truth)}`);
 		return;
 	}
 	if (actual === null || typeof actual !== 'object') {
@@ -173,4 +195,20 @@ export function expectRing(t: Asserts, inspected: Truth, truthRing: Truth): Trut
 		return undefined;
 	expectFields(t, ring, truthRing, label);
 	return ring;
+}
+
+/**
+ * The common shape of an inspect test: start @name, inspect it, check the
+ * process-level fields and every ring of the truth, then stop it cleanly.
+ * Returns the program and the inspect output for extra checks.
+ */
+export async function inspectAgainstTruth(t: Test, name: string, opts: StartOptions = {}): Promise<{ prog: Prog; got: Truth }> {
+	const prog = await startProg(t, name, opts);
+	const got = inspectPid(prog.pid);
+	t.equal(got.pid, prog.pid, `${name}: inspected pid`);
+	t.equal(got.source, 'bpf', `${name}: captured with BPF`);
+	t.equal(got.rings?.length, prog.truth.rings.length, `${name}: ${prog.truth.rings.length} ring(s)`);
+	for (const want of prog.truth.rings as Truth[])
+		expectRing(t, got, want);
+	return { prog, got };
 }
