@@ -1,0 +1,18 @@
+/*
+ * The registered eventfd, bound to the process's restored eventfd.  It is
+ * registered after the index advance: the advance's completions would
+ * otherwise add to the counter CRIU restored.
+ */
+import type { RingPlan } from '../ring-plan';
+
+export const REGISTER_EVENTFD = 4;
+export const REGISTER_EVENTFD_ASYNC = 7;
+
+export function planEventfd(p: RingPlan): void {
+	const ev = p.s.eventfd;
+	if (!ev) return;
+	if (ev.fds.length === 0) p.fail('the registered eventfd has no fd in the process; not supported yet');
+	const efd = Buffer.alloc(4);
+	efd.writeInt32LE(ev.fds[0]);
+	p.register('late', ev.async ? REGISTER_EVENTFD_ASYNC : REGISTER_EVENTFD, p.put(efd), 1, 'register the eventfd');
+}

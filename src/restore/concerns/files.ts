@@ -1,0 +1,26 @@
+/*
+ * Registered files: a table of the same size with each file at its index
+ * (-1 leaves a slot empty), then the allocation range.
+ */
+import type { RingPlan } from '../ring-plan';
+
+export const REGISTER_FILES = 2;
+export const REGISTER_FILE_ALLOC_RANGE = 25;
+
+export function planFiles(p: RingPlan): void {
+	const f = p.s.registered_files;
+	if (f.size === 0) return;
+	const table = Buffer.alloc(4 * f.size, 0xff);
+	for (const e of f.entries) {
+		if (e.fds.length === 0)
+			p.fail(`registered file ${e.index} (${e.path}) has no fd in the process; files only the ring holds are not supported yet`);
+		table.writeInt32LE(e.fds[0], 4 * e.index);
+	}
+	p.register('register', REGISTER_FILES, p.put(table), f.size, `register ${f.size} files`);
+	if (f.alloc_range) {
+		const range = Buffer.alloc(16);
+		range.writeUInt32LE(f.alloc_range[0], 0);
+		range.writeUInt32LE(f.alloc_range[1] - f.alloc_range[0], 4);
+		p.register('register', REGISTER_FILE_ALLOC_RANGE, p.put(range), 0, 'set the file allocation range');
+	}
+}

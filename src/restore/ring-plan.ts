@@ -1,0 +1,88 @@
+/*
+ * The plan of one ring under construction.  Each concern of ring state
+ * (src/restore/concerns/*.ts, one file per concern, like the kernel's
+ * io_uring/ directory) adds its steps to the phase where the kernel allows
+ * them; planner.ts puts the phases in order.
+ */
+import type { RestoreRing } from './input';
+import type { Expr, Step } from './plan';
+
+export const NR = { close: 3, mmap: 9, munmap: 11, dup3: 292, io_uring_setup: 425, io_uring_enter: 426, io_uring_register: 427 } as const;
+
+export class PlanError extends Error {}
+
+/** Phases, in execution order. */
+export const PHASES = [
+	'setup',	/* io_uring_setup (ring created disabled) */
+	'disabled',	/* registrations the kernel accepts only while disabled (restrictions) */
+	'register',	/* registrations before the ring is live */
+	'enable',	/* ENABLE_RINGS from the owner thread */
+	'map',		/* the application's mappings at their exact addresses */
+	'memory',	/* index advance, ring bytes written back */
+	'late',		/* registrations that must not see the advance (eventfd) */
+	'fds',		/* the ring moved onto its original fd numbers */
+	'cleanup',
+] as const;
+export type Phase = (typeof PHASES)[number];
+
+export class RingPlan {
+	readonly steps = new Map<Phase, Step[]>(PHASES.map((p) => [p, []]));
+	/** Address expression of the io_uring_params the kernel filled in at setup. */
+	params = '';
+	private scratchSize = 0;
+	private readonly scratchWrites: Step[] = [];
+
+	constructor(readonly pid: number, readonly ring: RestoreRing, readonly id: number) {}
+
+	get s() {
+		return this.ring.state;
+	}
+
+	/** A plan variable private to this ring, as an expression ("$name<id>"). */
+	v(name: string): string {
+		return `$${name}${this.id}`;
+	}
+
+	/** The ring fd inside the task. */
+	get fd(): string {
+		return this.v('r');
+	}
+
+	/** Bytes placed in the ring's scratch memory; returns their address expression. */
+	put(data: Buffer): string {
+		const off = this.scratchSize;
+		this.scratchSize += Math.ceil(data.length / 8) * 8;
+		const addr = `${this.v('s')}+${off}`;
+		this.scratchWrites.push({ op: 'write', addr, data });
+		return addr;
+	}
+
+	add(phase: Phase, ...steps: Step[]): void {
+		this.steps.get(phase)!.push(...steps);
+	}
+
+	/** A system call whose result is not needed later. */
+	sys(phase: Phase, nr: number, args: Expr[], what: string): void {
+		this.add(phase, { op: 'sys', v: this.v('x').slice(1), nr, args, what });
+	}
+
+	register(phase: Phase, op: number, arg: Expr, nr: number, what: string): void {
+		this.sys(phase, NR.io_uring_register, [this.fd, op, arg, nr], what);
+	}
+
+	fail(why: string): never {
+		throw new PlanError(`ring ${this.s.inode}: ${why}`);
+	}
+
+	/** Scratch allocation first, then every phase in order. */
+	finish(owner: number): Step[] {
+		const scratch = this.v('s').slice(1);
+		return [
+			{ op: 'task', tid: owner },
+			{ op: 'alloc', v: scratch, len: this.scratchSize },
+			...this.scratchWrites,
+			...PHASES.flatMap((p) => this.steps.get(p)!),
+			{ op: 'free', v: scratch },
+		];
+	}
+}
