@@ -290,7 +290,8 @@ function buildRing(view: ProcessView, r: RingRec, unavailable: Set<string>): Rin
 				sqe_flags_required: r.restr_flags_required,
 			}
 			: null,
-		iowq_max_workers: r.missing & (1 << 11) ? null : [r.iowq_limits[0], r.iowq_limits[1]],
+		/* null: the application never set io-wq limits on this ring (RING_BIT_IOWQ_LIMITS clear) */
+		iowq_max_workers: r.missing & (1 << 11) || !(r.bits & (1 << 4)) ? null : [r.iowq_limits[0], r.iowq_limits[1]],
 		iowq_affinity: iowqAffinity(view, r),
 		provided_buffers: providedBuffers(view, ctx, unavailable),
 		napi: r.missing & (1 << 5)
