@@ -222,13 +222,26 @@ static int io_uring_pause_devices(int pid)
 }
 CR_PLUGIN_REGISTER_HOOK(CR_PLUGIN_HOOK__PAUSE_DEVICES, io_uring_pause_devices)
 
-/* Dump: the whole tree is frozen; capture ring state here. */
+/*
+ * Dump: the whole tree is frozen; capture ring state here.  While requests
+ * are in flight the helper answers "retry" with steps that let their
+ * completions be posted (task work run in the frozen threads, see
+ * src/plugin/completions.ts); it gives up at its own deadline.
+ */
 static int io_uring_checkpoint_devices(int pid)
 {
 	char reply[256];
 
 	if (!helper_running)
 		return -ENOTSUP;
-	return helper_call(reply, sizeof(reply), "checkpoint %d", pid) ? -1 : 0;
+	for (;;) {
+		if (helper_call(reply, sizeof(reply), "checkpoint %d", pid))
+			return -1;
+		if (strcmp(reply, "retry"))
+			return 0;
+		if (plan_execute(pid))
+			return -1;
+		usleep(5000);
+	}
 }
 CR_PLUGIN_REGISTER_HOOK(CR_PLUGIN_HOOK__CHECKPOINT_DEVICES, io_uring_checkpoint_devices)

@@ -9,7 +9,9 @@ import type { ProcessRings } from '../capture/model';
 import { captureProcess } from '../capture';
 import { readRingMemory } from '../capture/memory';
 import type { RestoreRing } from '../restore/input';
-import { drain, inflightError, inflightOf } from './inflight';
+import { completionSteps } from './completions';
+import { DRAIN_MS, drain, inflightError, inflightOf } from './inflight';
+import { serialize } from '../restore/plan';
 import { LOG_INFO, log } from './protocol';
 import { unsupported } from './support';
 import { ImageStore } from './store';
@@ -27,6 +29,7 @@ export class DumpSession {
 	private readonly owners = new Map<number, number>();
 	private readonly written: number[] = [];
 	private readonly extFiles = new Map<number, number>(); /* CRIU file id -> ring inode */
+	private readonly drainStart = new Map<number, number>(); /* pid -> first checkpoint attempt */
 
 	constructor(dir: string) {
 		this.store = new ImageStore(dir);
@@ -38,14 +41,24 @@ export class DumpSession {
 		if (pending.length) throw inflightError(pending);
 	}
 
-	/* The tree is frozen: capture one process and write its image. */
-	checkpoint(pid: number): number {
+	/*
+	 * The tree is frozen: capture one process and write its image.  While
+	 * requests are still in flight, return the steps that let their
+	 * completions be posted instead (the plugin runs them and asks again);
+	 * at the deadline, fail naming them.
+	 */
+	checkpoint(pid: number): number | { retry: string[] } {
 		const p = captureProcess(pid);
 		if (p.rings.length === 0) return 0;
 		if (p.source !== 'bpf')
 			throw new Error(`process ${pid}: dumping io_uring needs the BPF capture (${p.unavailable[0] ?? 'unavailable'})`);
 		const pending = inflightOf(p);
-		if (pending.length) throw inflightError(pending);
+		if (pending.length) {
+			const started = this.drainStart.get(pid) ?? Date.now();
+			this.drainStart.set(pid, started);
+			if (Date.now() - started >= DRAIN_MS) throw inflightError(pending);
+			return { retry: serialize(completionSteps(p)) };
+		}
 		this.refuseUnsupported(p);
 		const rings: RestoreRing[] = [];
 		const shared: number[] = [];

@@ -38,8 +38,10 @@ async function handle(verb: string, args: string[]): Promise<Reply> {
 	case 'pause':
 		await needDump().pause(int(args[0], 'pid'));
 		return { status: 'ok' };
-	case 'checkpoint':
-		return { status: 'ok', text: String(needDump().checkpoint(int(args[0], 'pid'))) };
+	case 'checkpoint': {
+		const r = needDump().checkpoint(int(args[0], 'pid'));
+		return typeof r === 'number' ? { status: 'ok', text: String(r) } : { status: 'ok', text: 'retry', lines: r.retry };
+	}
 	case 'extfile':
 		if (dump) {
 			dump.extFile(int(args[0], 'id'), int(args[1], 'inode'));

@@ -42,22 +42,33 @@ export function describe(pid: number, ring: number, q: InflightRequest): string 
 	return `pid ${pid} ring ${ring}: ${q.opcode} user_data ${q.user_data}${target} (${q.state})`;
 }
 
-export function inflightOf(p: ProcessRings): string[] {
-	return p.rings.flatMap((r) => r.inflight.map((q) => describe(p.pid, r.inode, q)));
+/*
+ * Requests that complete only when something outside the ring happens
+ * (data arrives, a timer fires, a futex is woken): while the tree still
+ * runs, the dump waits for them; they are what makes a dump fail.  The rest
+ * (io-wq work, iopoll, completions queued as task work) finish on their
+ * own and are drained after the freeze (DumpSession.checkpoint).
+ */
+const WAITS_FOR_EVENTS = new Set(['poll', 'timeout', 'linked_timeout', 'futex', 'waitid', 'cancelable_cmd']);
+
+export function inflightOf(p: ProcessRings, filter: (q: InflightRequest) => boolean = () => true): string[] {
+	return p.rings.flatMap((r) => r.inflight.filter(filter).map((q) => describe(p.pid, r.inode, q)));
 }
+
+export const waitsForEvents = (q: InflightRequest): boolean => WAITS_FOR_EVENTS.has(q.state);
 
 const sleep = (ms: number): Promise<void> => new Promise((res) => setTimeout(res, ms));
 
 /**
- * Wait (bounded) until no process of the tree has requests in flight.
- * Returns the descriptions of those still in flight at the deadline.
+ * Wait (bounded) until no process of the tree has requests in flight that
+ * wait for outside events.  Returns those still in flight at the deadline.
  */
 export async function drain(root: number, ms = DRAIN_MS): Promise<string[]> {
 	const deadline = Date.now() + ms;
 	for (;;) {
 		const pending = processTree(root).flatMap((pid) => {
 			try {
-				return inflightOf(captureProcess(pid));
+				return inflightOf(captureProcess(pid), waitsForEvents);
 			} catch {
 				return []; /* exited meanwhile */
 			}
