@@ -323,7 +323,7 @@ function commOf(recs: Records, pid: number): string | null {
 export function captureBpf(pid: number): ProcessRings {
 	const recs = decodeRecords(loadNative().runIter(pid));
 	const comm = commOf(recs, pid);
-	if (comm === null) throw new BpfError(`process ${pid} does not exist (no task seen by the BPF iterator)`);
+	if (comm === null) throw new BpfError(`process ${pid} is not visible to the BPF task iterator (exited, or outside this PID namespace)`);
 	let maps: MapsLine[] = [];
 	try {
 		maps = readMaps(pid);

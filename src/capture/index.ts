@@ -39,7 +39,15 @@ export function captureProcess(pid: number, opts: CaptureOptions = {}): ProcessR
 	const comm = readComm(pid);
 	const bpf = opts.noBpf ? { ok: false, why: 'disabled by --no-bpf' } : bpfAvailable();
 	if (bpf.ok) return captureBpf(pid);
-	return captureFdinfo(pid, comm, bpf.why ?? 'unavailable');
+	try {
+		return captureFdinfo(pid, comm, bpf.why ?? 'unavailable');
+	} catch (e) {
+		const code = (e as NodeJS.ErrnoException).code;
+		if (code === 'EACCES' || code === 'EPERM')
+			throw new CaptureError(`cannot read /proc/${pid}: permission denied (inspecting another user's process needs root)`);
+		if (code === 'ENOENT') throw new CaptureError(`process ${pid} exited while being inspected`);
+		throw e;
+	}
 }
 
 /** Every process on the machine that holds io_uring instances. */
