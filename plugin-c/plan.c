@@ -299,6 +299,26 @@ static int step_advance(struct plan_state *ps, char **tok, int n, const char *wh
 	return 0;
 }
 
+/*
+ * "store ADDR SIZE VALUE": write VALUE (a number or a plan variable, such
+ * as an fd the plan created) as a SIZE-byte (4 or 8) little-endian integer
+ * at ADDR, for arguments the kernel reads from memory (a registered fd,
+ * io_uring_params.wq_fd).
+ */
+static int step_store(struct plan_state *ps, char **tok, int n)
+{
+	unsigned long addr, size, value;
+	uint32_t v32;
+
+	if (n != 4 || need_task(ps) || eval(ps, tok[1], &addr) || eval(ps, tok[2], &size) ||
+	    eval(ps, tok[3], &value) || (size != 4 && size != 8))
+		return fail(ps, "store: bad arguments");
+	v32 = value;
+	if (remote_write(&ps->task, addr, size == 4 ? (void *)&v32 : (void *)&value, size))
+		return fail(ps, "storing at %#lx: %s", addr, remote_error(&ps->task));
+	return 0;
+}
+
 static int run_step(struct plan_state *ps, char *line)
 {
 	char *tok[MAX_ARGS + MAX_PARTS];
@@ -315,6 +335,8 @@ static int run_step(struct plan_state *ps, char *line)
 		return step_free(ps, tok, n);
 	if (!strcmp(tok[0], "write"))
 		return step_write(ps, tok, n);
+	if (!strcmp(tok[0], "store"))
+		return step_store(ps, tok, n);
 	if (!strcmp(tok[0], "sys"))
 		return step_sys(ps, tok, n, what);
 	if (!strcmp(tok[0], "place"))

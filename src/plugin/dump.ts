@@ -4,8 +4,10 @@
  * (CHECKPOINT_DEVICES), the ring fds CRIU hands over (DUMP_EXT_FILE), and
  * the images at the end (plugin fini).
  */
-import { readFileSync } from 'node:fs';
-import type { ProcessRings } from '../capture/model';
+import { existsSync } from 'node:fs';
+import type { ProcessRings, RingState } from '../capture/model';
+import { stateOwners } from '../image';
+import { SETUP } from '../uring/params';
 import { captureProcess } from '../capture';
 import { readRingMemory } from '../capture/memory';
 import type { RestoreRing } from '../restore/input';
@@ -16,17 +18,11 @@ import { LOG_INFO, log } from './protocol';
 import { unsupported } from './support';
 import { ImageStore } from './store';
 
-const O_CLOEXEC = 0o2000000;
-
-function fdCloexec(pid: number, fd: number): boolean {
-	const flags = /^flags:\s*([0-7]+)/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'))?.[1];
-	return flags !== undefined && (parseInt(flags, 8) & O_CLOEXEC) !== 0;
-}
-
 export class DumpSession {
 	private readonly store: ImageStore;
-	/* ring inode -> pid whose image carries the ring's state */
-	private readonly owners = new Map<number, number>();
+	/* every process with rings captured so far, and each ring's memory (read once) */
+	private readonly captured = new Map<number, ProcessRings>();
+	private readonly memory = new Map<number, { rings: Buffer; sqes: Buffer }>();
 	private readonly written: number[] = [];
 	private readonly extFiles = new Map<number, number>(); /* CRIU file id -> ring inode */
 	private readonly drainStart = new Map<number, number>(); /* pid -> first checkpoint attempt */
@@ -60,24 +56,38 @@ export class DumpSession {
 			return { retry: serialize(completionSteps(p)) };
 		}
 		this.refuseUnsupported(p);
-		const rings: RestoreRing[] = [];
-		const shared: number[] = [];
-		for (const r of p.rings) {
-			if (this.owners.has(r.inode)) {
-				shared.push(r.inode);
-				continue;
-			}
-			const mem = readRingMemory(pid, r);
-			rings.push({ state: r, rings: mem.rings, sqes: mem.sqes,
-				cloexec: new Map(r.fds.map((fd) => [fd, fdCloexec(pid, fd)])) });
-			this.owners.set(r.inode, pid);
+		/* a ring shared with a process captured earlier: the tree is frozen, its memory is the same */
+		for (const r of p.rings) if (!this.memory.has(r.inode)) this.memory.set(r.inode, readRingMemory(pid, r));
+		this.captured.set(pid, p);
+		this.writeSharing(p);
+		log(LOG_INFO, `process ${pid}: ${p.rings.length} ring(s) checkpointed`);
+		return p.rings.length;
+	}
+
+	/*
+	 * A ring's state goes in the image of its lowest-pid holder, and CRIU
+	 * checkpoints in tree order: (re)write the images of every captured
+	 * process that shares a ring with p, with the owners known so far.
+	 */
+	private writeSharing(p: ProcessRings): void {
+		const owners = stateOwners([...this.captured.values()]);
+		const inodes = new Set(p.rings.map((r) => r.inode));
+		for (const q of this.captured.values()) {
+			if (q !== p && !q.rings.some((r) => inodes.has(r.inode))) continue;
+			for (const r of q.rings) this.checkIssuer(r, owners.get(r.inode)!);
+			const rings: RestoreRing[] = q.rings.map((r) => {
+				const mem = this.memory.get(r.inode)!;
+				return { state: r, rings: mem.rings, sqes: mem.sqes, cloexec: new Map() };
+			});
+			this.store.writeProcess(q, rings, owners);
+			if (!this.written.includes(q.pid)) this.written.push(q.pid);
 		}
-		if (shared.length)
-			throw new Error(`process ${pid} shares io_uring instance(s) ${shared.join(', ')} with process ${this.owners.get(shared[0])}; rings shared across processes are not supported yet`);
-		this.store.writeProcess(p, rings);
-		this.written.push(pid);
-		log(LOG_INFO, `process ${pid}: ${rings.length} ring(s) checkpointed`);
-		return rings.length;
+	}
+
+	/* The owner rebuilds the ring from its SINGLE_ISSUER submitter thread, which must be one of its own. */
+	private checkIssuer(r: RingState, owner: number): void {
+		if (!(r.setup_flags & SETUP.SINGLE_ISSUER) || !r.submitter_tid || existsSync(`/proc/${owner}/task/${r.submitter_tid}`)) return;
+		throw new Error(`ring ${r.inode}: its SINGLE_ISSUER submitter ${r.submitter_tid} is not a thread of process ${owner}, the lowest pid holding it; not supported yet`);
 	}
 
 	private refuseUnsupported(p: ProcessRings): void {

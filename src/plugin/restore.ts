@@ -3,28 +3,62 @@
  * before CRIU restores anything (plugin init), say which external files
  * are ring fds (RESTORE_EXT_FILE), and plan each process's rings
  * (RESUME_DEVICES_LATE).
+ *
+ * A ring several processes hold (fork) is rebuilt once, by the plan of
+ * the process whose image carries its state; that plan also installs it
+ * in the other holders (concerns/shared.ts).  RESUME_DEVICES_LATE runs
+ * for every process only once all of them are restored and stopped, so
+ * the order in which CRIU asks for the plans does not matter.
  */
+import { readImages, validateImageSet } from '../image';
+import { foreignHolds, restoreRings } from '../restore/from-image';
 import type { RestoreRing } from '../restore/input';
-import { serialize } from '../restore/plan';
+import { serialize, type Step } from '../restore/plan';
 import { planRing } from '../restore/planner';
 import { LOG_INFO, log } from './protocol';
 import { ImageStore } from './store';
 
+/* SQPOLL rings attach to a thread another ring created: plan that ring first. */
+function attachOrder(rs: RestoreRing[]): RestoreRing[] {
+	const out: RestoreRing[] = [];
+	const visit = (r: RestoreRing, depth: number): void => {
+		if (out.includes(r)) return;
+		const target = rs.find((x) => x.state.inode === r.attach_ring_id);
+		if (target && depth < rs.length) visit(target, depth + 1);
+		out.push(r);
+	};
+	for (const r of rs) visit(r, 0);
+	for (const r of out) {
+		const i = out.findIndex((x) => x.state.inode === r.attach_ring_id);
+		if (i >= 0) r.attach_index = i;
+	}
+	return out;
+}
+
 export class RestoreSession {
-	private readonly rings: Map<number, RestoreRing[]>;
+	private readonly plans = new Map<number, Step[]>();
 	private readonly extFiles: Map<number, number>;
 
 	constructor(dir: string) {
 		const store = new ImageStore(dir);
-		this.rings = store.readAll();
+		const images = readImages(dir);
+		validateImageSet(images);
+		const rings = new Map(images.map((img) => [img.process!.pid, attachOrder(restoreRings(img))]));
+		for (const img of images) {
+			for (const f of foreignHolds(img)) {
+				const r = rings.get(f.state_pid)?.find((x) => x.state.inode === f.ring_id);
+				if (!r) throw new Error(`ring ${f.ring_id}: process ${f.holder.pid} holds it but image of ${f.state_pid} has no state for it`);
+				(r.holders ??= []).push(f.holder);
+			}
+		}
 		this.extFiles = store.readExtFiles();
 		let n = 0;
-		for (const [pid, rs] of this.rings) {
+		for (const [pid, rs] of rings) {
 			n += rs.length;
 			/* plan now, so an image the planner cannot handle fails the restore before it starts */
-			rs.forEach((r, i) => planRing(pid, r, i));
+			if (rs.length) this.plans.set(pid, rs.flatMap((r, i) => planRing(pid, r, i)));
 		}
-		if (n) log(LOG_INFO, `${n} ring(s) of ${this.rings.size} process(es) to restore`);
+		if (n) log(LOG_INFO, `${n} ring(s) of ${rings.size} process(es) to restore`);
 	}
 
 	isRingFile(id: number): number | undefined {
@@ -36,8 +70,7 @@ export class RestoreSession {
 	}
 
 	plan(pid: number): string[] | null {
-		const rs = this.rings.get(pid);
-		if (!rs || rs.length === 0) return null;
-		return serialize(rs.flatMap((r, i) => planRing(pid, r, i)));
+		const steps = this.plans.get(pid);
+		return steps ? serialize(steps) : null;
 	}
 }

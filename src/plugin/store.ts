@@ -38,10 +38,11 @@ function toolVersion(): string {
 export class ImageStore {
 	constructor(private readonly dir: string) {}
 
-	writeProcess(p: ProcessRings, rings: RestoreRing[]): void {
+	/** stateOwner: ring inode -> pid whose image carries its state (rings shared across processes). */
+	writeProcess(p: ProcessRings, rings: RestoreRing[], stateOwner?: Map<number, number>): void {
 		const memory: RingMemory = new Map(rings.map((r) => [r.state.inode, { rings: r.rings, sqes: r.sqes }]));
 		const img = fromCapture({ ...p, rings: rings.map((r) => r.state) }, memory,
-			{ kernelRelease: os.release(), toolVersion: toolVersion() });
+			{ kernelRelease: os.release(), toolVersion: toolVersion(), stateOwner });
 		validateImage(img, imageName(p.pid));
 		writeImage(this.dir, p.pid, img);
 	}

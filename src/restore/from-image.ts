@@ -5,7 +5,7 @@
 import type { Mapping, MappingKind, RingState } from '../capture/model';
 import type * as I from '../image/types';
 import { setupFlagNames } from '../uring/flags';
-import type { RestoreRing } from './input';
+import type { RestoreRing, RingHolder } from './input';
 
 const KINDS: Record<I.MappingKind, MappingKind> = {
 	MAPPING_KIND_UNSPECIFIED: 'unknown', MAPPING_KIND_RINGS: 'rings', MAPPING_KIND_SQES: 'sqes',
@@ -40,7 +40,8 @@ function ringState(r: I.Ring, hold: I.RingHold): RingState {
 		registered_files: {
 			size: r.files?.size ?? 0,
 			alloc_range: r.files?.alloc_range ? [r.files.alloc_range.start, r.files.alloc_range.end] : null,
-			entries: (r.files?.entries ?? []).map((e) => ({ index: e.index, fds: e.fd === undefined ? [] : [e.fd], path: e.path, type: e.type })),
+			entries: (r.files?.entries ?? []).map((e) => ({ index: e.index, fds: e.fd === undefined ? [] : [e.fd], path: e.path, type: e.type,
+				...(e.flags !== undefined ? { flags: e.flags } : {}), ...(e.pos !== undefined ? { pos: e.pos.toString() } : {}) })),
 		},
 		registered_buffers: {
 			size: r.buffers?.size ?? 0,
@@ -64,6 +65,17 @@ export function restoreRings(img: I.Image): RestoreRing[] {
 			sqes: r.memory!.sqes,
 			/* io_uring_setup creates ring fds close-on-exec, and the image keeps no other fd flags yet */
 			cloexec: new Map(hold.fds.map((fd) => [fd, true])),
+			attach_ring_id: Number(r.setup!.attach_ring_id),
 		};
 	});
+}
+
+/** The rings process `img` holds whose state is in another (lower-pid) image, by state pid and ring id. */
+export function foreignHolds(img: I.Image): { state_pid: number; ring_id: number; holder: RingHolder }[] {
+	const pid = img.process!.pid;
+	return (img.process?.holds ?? []).filter((h) => h.state_pid !== pid).map((h) => ({
+		state_pid: h.state_pid, ring_id: Number(h.ring_id),
+		holder: { pid, fds: [...h.fds], registered_slots: h.registered_slots.map((x) => ({ tid: x.tid, index: x.index })),
+			mappings: h.mappings.map(mapping) },
+	}));
 }

@@ -3,7 +3,15 @@
  * (inspect model) plus its memory and the fd flags.  The image module
  * produces this from an io_uring-*.img (src/image/), the dump writes it.
  */
-import type { RingState } from '../capture/model';
+import type { Mapping, RingState } from '../capture/model';
+
+/** Another process holding the ring (fork): its own fds, slots and mappings. */
+export interface RingHolder {
+	pid: number;
+	fds: number[];
+	registered_slots: { tid: number; index: number }[];
+	mappings: Mapping[];
+}
 
 export interface RestoreRing {
 	state: RingState;
@@ -13,4 +21,10 @@ export interface RestoreRing {
 	sqes: Buffer;
 	/** fd -> close-on-exec, for every fd in state.fds. */
 	cloexec: Map<number, boolean>;
+	/** SQPOLL sharing (ATTACH_WQ): the ring id (inode at dump) whose thread this ring attaches to; 0: none. */
+	attach_ring_id?: number;
+	/** Position of that ring in this process's plan (its fd is $r<index>); set by the restore session. */
+	attach_index?: number;
+	/** The other processes holding this ring; its state is rebuilt once, in this image's process. */
+	holders?: RingHolder[];
 }

@@ -19,6 +19,8 @@
  *                                  tail of ring FD (mapped at RINGS/SQES in
  *                                  the task; PARAMS: its io_uring_params as
  *                                  the kernel filled them) to SQ and CQ (u32)
+ *   store ADDR SIZE VALUE          write VALUE (number or $VAR) as a SIZE-byte
+ *                                  (4 or 8) integer at ADDR in the task
  *   free $VAR                      release scratch memory $VAR
  * Arguments are decimal, 0x-hex, $VAR or $VAR+N.
  */
@@ -33,6 +35,7 @@ export type Step =
 	| { op: 'place'; v: string; fd: Expr; addr: bigint; len: number; prot: number; flags: number; pgoff: bigint;
 		parts?: { start: bigint; end: bigint; prot: number }[]; what: string }
 	| { op: 'advance'; fd: Expr; sq: number; cq: number; rings: Expr; sqes: Expr; params: Expr; what: string }
+	| { op: 'store'; addr: Expr; size: 4 | 8; value: Expr }
 	| { op: 'free'; v: string };
 
 function expr(e: Expr): string {
@@ -63,6 +66,7 @@ export function serialize(steps: Step[]): string[] {
 				(s.parts ?? []).map((p) => ` ${p.start.toString(16)}-${p.end.toString(16)}:${p.prot}`).join('') + ` -- ${what(s.what)}`;
 		case 'advance':
 			return `advance ${expr(s.fd)} ${s.sq >>> 0} ${s.cq >>> 0} ${expr(s.rings)} ${expr(s.sqes)} ${expr(s.params)} -- ${what(s.what)}`;
+		case 'store': return `store ${expr(s.addr)} ${s.size} ${expr(s.value)}`;
 		case 'free': return `free $${s.v}`;
 		}
 	});

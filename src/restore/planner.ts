@@ -6,13 +6,17 @@
  */
 import type { RingState } from '../capture/model';
 import { SETUP } from '../uring/params';
+import { planAttach } from './concerns/attach';
 import { planBuffers } from './concerns/buffers';
 import { planEventfd } from './concerns/eventfd';
 import { planFds } from './concerns/fds';
 import { planFiles } from './concerns/files';
 import { planMappings } from './concerns/mappings';
 import { planMemory } from './concerns/memory';
+import { planRingFds } from './concerns/ringfds';
+import { planRingOnly } from './concerns/ringonly';
 import { planSetup } from './concerns/setup';
+import { planShared } from './concerns/shared';
 import type { RestoreRing } from './input';
 import type { Step } from './plan';
 import { RingPlan } from './ring-plan';
@@ -26,7 +30,9 @@ export function ownerTid(pid: number, s: RingState): number {
 }
 
 /* Setup first: the others need its fd and params. */
-const CONCERNS = [planSetup, planFiles, planBuffers, planEventfd, planMappings, planMemory, planFds];
+const CONCERNS = [planSetup, planAttach, planFiles, planBuffers, planEventfd, planRingOnly, planMappings, planMemory, planFds,
+	/* steps in other threads and processes, after the ring is on its fds */
+	planRingFds, planShared];
 
 export function planRing(pid: number, ring: RestoreRing, id: number): Step[] {
 	const p = new RingPlan(pid, ring, id);

@@ -31,6 +31,8 @@ export class RingPlan {
 	params = '';
 	private scratchSize = 0;
 	private readonly scratchWrites: Step[] = [];
+	/* steps in other tasks (other threads, other holders of the ring): after the owner's part, before cleanup */
+	private readonly elsewhere: Step[] = [];
 
 	constructor(readonly pid: number, readonly ring: RestoreRing, readonly id: number) {}
 
@@ -70,19 +72,30 @@ export class RingPlan {
 		this.sys(phase, NR.io_uring_register, [this.fd, op, arg, nr], what);
 	}
 
+	/**
+	 * Steps to run in thread `tid` once the ring is rebuilt and on its fds
+	 * in the owner (the owner's scratch memory is gone by then: allocate
+	 * your own).  The setup fd $r is closed only after them.
+	 */
+	inTask(tid: number, steps: Step[]): void {
+		this.elsewhere.push({ op: 'task', tid }, ...steps);
+	}
+
 	fail(why: string): never {
 		throw new PlanError(`ring ${this.s.inode}: ${why}`);
 	}
 
-	/** Scratch allocation first, then every phase in order. */
+	/** Scratch allocation first, then every phase in order; other tasks' steps before cleanup. */
 	finish(owner: number): Step[] {
 		const scratch = this.v('s').slice(1);
 		return [
 			{ op: 'task', tid: owner },
 			{ op: 'alloc', v: scratch, len: this.scratchSize },
 			...this.scratchWrites,
-			...PHASES.flatMap((p) => this.steps.get(p)!),
+			...PHASES.filter((p) => p !== 'cleanup').flatMap((p) => this.steps.get(p)!),
 			{ op: 'free', v: scratch },
+			...(this.elsewhere.length ? [...this.elsewhere, { op: 'task', tid: owner } as Step] : []),
+			...this.steps.get('cleanup')!,
 		];
 	}
 }

@@ -1,15 +1,12 @@
 /*
  * The ring onto its original fd numbers, replacing the placeholders CRIU
- * installed there, then the setup fd closed.
+ * installed there (keeping the fd flags CRIU gave them), then the setup
+ * fd closed.
  */
 import { NR, RingPlan } from '../ring-plan';
-
-const O_CLOEXEC = 0o2000000;
+import { moveOntoFds } from './ringfds';
 
 export function planFds(p: RingPlan): void {
-	for (const fd of p.s.fds) {
-		const flags = p.ring.cloexec.get(fd) ? O_CLOEXEC : 0;
-		p.sys('fds', NR.dup3, [p.fd, fd, flags], `move the ring to fd ${fd}`);
-	}
+	p.add('fds', ...moveOntoFds(`${p.id}`, p.fd, p.s.fds));
 	p.sys('cleanup', NR.close, [p.fd], 'close the setup fd');
 }

@@ -19,7 +19,7 @@ export function planSetup(p: RingPlan): void {
 		if (s.sqpoll.cpu !== null) params.sq_thread_cpu = s.sqpoll.cpu;
 		if (s.sqpoll.idle_ms !== null) params.sq_thread_idle = s.sqpoll.idle_ms;
 	}
-	if (s.setup_flags & SETUP.ATTACH_WQ) p.fail('restoring ATTACH_WQ sharing is not supported yet');
+	/* ATTACH_WQ: concerns/attach.ts fills in wq_fd */
 	const addr = p.put(encodeParams(params));
 	p.params = addr;
 	p.add('setup', { op: 'sys', v: p.fd.slice(1), nr: NR.io_uring_setup, args: [s.sq_entries, addr],

@@ -1,0 +1,49 @@
+/*
+ * Registered ring fds (IORING_REGISTER_RING_FDS): the table lives in each
+ * thread's io_uring task context, so each slot is registered from its
+ * thread, at its recorded index.  The ring fd need not stay open: the
+ * slot holds its own reference (the setup fd is closed at cleanup).
+ *
+ * Also the move of a ring onto recorded fd numbers, keeping each fd's
+ * close-on-exec flag: CRIU restored it on the placeholder, and dup3
+ * would replace it, so it is read first and set again after.
+ */
+import type { Expr, Step } from '../plan';
+import { NR, RingPlan } from '../ring-plan';
+
+export const REGISTER_RING_FDS = 20;
+const NR_FCNTL = 72;
+const F_GETFD = 1;
+const F_SETFD = 2;
+
+/** Steps moving `ring` onto each of `fds`, keeping the placeholder's FD_CLOEXEC. */
+export function moveOntoFds(tag: string, ring: Expr, fds: number[]): Step[] {
+	return fds.flatMap((fd): Step[] => {
+		const flags = `$cf${tag}_${fd}`;
+		return [
+			{ op: 'sys', v: flags.slice(1), nr: NR_FCNTL, args: [fd, F_GETFD], what: `read the fd flags of placeholder ${fd}` },
+			{ op: 'sys', v: `x${tag}`, nr: NR.dup3, args: [ring, fd, 0], what: `move the ring to fd ${fd}` },
+			{ op: 'sys', v: `x${tag}`, nr: NR_FCNTL, args: [fd, F_SETFD, flags], what: `restore the fd flags of fd ${fd}` },
+		];
+	});
+}
+
+/* struct io_uring_rsrc_update { __u32 offset; __u32 resv; __u64 data; } */
+export function registerSlots(p: RingPlan, ring: Expr, slots: { tid: number; index: number }[], tag: string): void {
+	slots.forEach((s, k) => {
+		const upd = `$u${tag}_${k}`;
+		p.inTask(s.tid, [
+			{ op: 'alloc', v: upd.slice(1), len: 16 },
+			{ op: 'store', addr: upd, size: 4, value: s.index },
+			{ op: 'store', addr: `${upd}+4`, size: 4, value: 0 },
+			{ op: 'store', addr: `${upd}+8`, size: 8, value: ring },
+			{ op: 'sys', v: `x${tag}`, nr: NR.io_uring_register, args: [ring, REGISTER_RING_FDS, upd, 1],
+				what: `register the ring in slot ${s.index} of thread ${s.tid}` },
+			{ op: 'free', v: upd.slice(1) },
+		]);
+	});
+}
+
+export function planRingFds(p: RingPlan): void {
+	registerSlots(p, p.fd, p.s.registered_slots, `${p.id}`);
+}
