@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <linux/io_uring.h>
 
 #include "criu-plugin.h"
 #include "criu-log.h"
@@ -319,6 +321,48 @@ static int step_store(struct plan_state *ps, char **tok, int n)
 	return 0;
 }
 
+/*
+ * "post FD SCRATCH COUNT USER_DATA RES FLAGS RUNTW": COUNT CQEs with
+ * exactly (USER_DATA, RES, FLAGS) posted to ring FD, in order, through
+ * IORING_REGISTER_SEND_MSG_RING (fd -1: no ring of our own needed).  The
+ * MSG_RING SQE goes to SCRATCH (64 bytes of task memory).  A full CQ puts
+ * them on the kernel's overflow list, which is how that list is rebuilt.
+ * DEFER_TASKRUN targets get each post as task work for their owner, so
+ * RUNTW runs it (GETEVENTS, min 0) after every post: this keeps order and
+ * never leaves more than one item queued.
+ */
+static int step_post(struct plan_state *ps, char **tok, int n, const char *what)
+{
+	unsigned long fd, scratch, count, ud, res, flags, runtw;
+	struct io_uring_sqe sqe;
+	long ret;
+
+	if (n != 8 || need_task(ps) || eval(ps, tok[1], &fd) || eval(ps, tok[2], &scratch) ||
+	    eval(ps, tok[3], &count) || eval(ps, tok[4], &ud) || eval(ps, tok[5], &res) ||
+	    eval(ps, tok[6], &flags) || eval(ps, tok[7], &runtw))
+		return fail(ps, "post: bad arguments");
+	memset(&sqe, 0, sizeof(sqe));
+	sqe.opcode = IORING_OP_MSG_RING;
+	sqe.fd = (int)fd;
+	sqe.addr = IORING_MSG_DATA;
+	sqe.off = ud;
+	sqe.len = (uint32_t)res;
+	sqe.msg_ring_flags = IORING_MSG_RING_FLAGS_PASS;
+	sqe.file_index = (uint32_t)flags;
+	if (remote_write(&ps->task, scratch, &sqe, sizeof(sqe)))
+		return fail(ps, "%s: writing the MSG_RING SQE: %s", what, remote_error(&ps->task));
+	for (unsigned long i = 0; i < count; i++) {
+		ret = remote_syscall(&ps->task, SYS_io_uring_register, -1,
+				     IORING_REGISTER_SEND_MSG_RING, scratch, 1, 0, 0);
+		if (!ret && runtw)
+			ret = remote_syscall(&ps->task, SYS_io_uring_enter, fd, 0, 0,
+					     IORING_ENTER_GETEVENTS, 0, 0);
+		if (ret < 0)
+			return fail(ps, "%s: CQE %lu of %lu: %s", what, i + 1, count, strerror(-ret));
+	}
+	return 0;
+}
+
 static int run_step(struct plan_state *ps, char *line)
 {
 	char *tok[MAX_ARGS + MAX_PARTS];
@@ -343,6 +387,8 @@ static int run_step(struct plan_state *ps, char *line)
 		return step_place(ps, tok, n, what);
 	if (!strcmp(tok[0], "advance"))
 		return step_advance(ps, tok, n, what);
+	if (!strcmp(tok[0], "post"))
+		return step_post(ps, tok, n, what);
 	return fail(ps, "unknown step '%s'", tok[0]);
 }
 

@@ -5,6 +5,7 @@
  */
 import type { RingState } from '../capture/model';
 import { SETUP } from '../uring/params';
+import { overflowUnsupported } from '../restore/concerns/overflow';
 
 export function unsupported(r: RingState): string[] {
 	const why: string[] = [];
@@ -15,7 +16,7 @@ export function unsupported(r: RingState): string[] {
 	if (r.fds.length === 0 && !r.mappings.some((m) => m.kind === 'rings'))
 		why.push('a ring held only through a registered-ring slot');
 	if (r.registered_slots.length) why.push('registered ring fds (IORING_REGISTER_RING_FDS)');
-	if (r.overflow_cqes.length) why.push(`${r.overflow_cqes.length} CQE(s) on the overflow list`);
+	why.push(...overflowUnsupported(r));
 	if (r.personalities.length) why.push('personalities');
 	if (r.restrictions) why.push('restrictions');
 	if (r.provided_buffers.length || r.mappings.some((m) => m.kind === 'pbuf_ring')) why.push('provided buffers');

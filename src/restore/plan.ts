@@ -21,6 +21,11 @@
  *                                  the kernel filled them) to SQ and CQ (u32)
  *   store ADDR SIZE VALUE          write VALUE (number or $VAR) as a SIZE-byte
  *                                  (4 or 8) integer at ADDR in the task
+ *   post FD SCRATCH N UD RES FLAGS RUNTW -- WHAT
+ *                                  post N CQEs (UD, RES, FLAGS) to ring FD via
+ *                                  IORING_REGISTER_SEND_MSG_RING, SQE built at
+ *                                  SCRATCH; RUNTW 1: run DEFER_TASKRUN task
+ *                                  work after each (src/restore/concerns/overflow.ts)
  *   free $VAR                      release scratch memory $VAR
  * Arguments are decimal, 0x-hex, $VAR or $VAR+N.
  */
@@ -36,6 +41,7 @@ export type Step =
 		parts?: { start: bigint; end: bigint; prot: number }[]; what: string }
 	| { op: 'advance'; fd: Expr; sq: number; cq: number; rings: Expr; sqes: Expr; params: Expr; what: string }
 	| { op: 'store'; addr: Expr; size: 4 | 8; value: Expr }
+	| { op: 'post'; fd: Expr; scratch: Expr; count: number; user_data: bigint; res: number; flags: number; runTw: boolean; what: string }
 	| { op: 'free'; v: string };
 
 function expr(e: Expr): string {
@@ -67,6 +73,8 @@ export function serialize(steps: Step[]): string[] {
 		case 'advance':
 			return `advance ${expr(s.fd)} ${s.sq >>> 0} ${s.cq >>> 0} ${expr(s.rings)} ${expr(s.sqes)} ${expr(s.params)} -- ${what(s.what)}`;
 		case 'store': return `store ${expr(s.addr)} ${s.size} ${expr(s.value)}`;
+		case 'post':
+			return `post ${expr(s.fd)} ${expr(s.scratch)} ${s.count} ${expr(s.user_data)} ${s.res >>> 0} ${s.flags >>> 0} ${s.runTw ? 1 : 0} -- ${what(s.what)}`;
 		case 'free': return `free $${s.v}`;
 		}
 	});

@@ -13,6 +13,7 @@ import { planFds } from './concerns/fds';
 import { planFiles } from './concerns/files';
 import { planMappings } from './concerns/mappings';
 import { planMemory } from './concerns/memory';
+import { planOverflow } from './concerns/overflow';
 import { planRingFds } from './concerns/ringfds';
 import { planRingOnly } from './concerns/ringonly';
 import { planSetup } from './concerns/setup';
@@ -30,7 +31,9 @@ export function ownerTid(pid: number, s: RingState): number {
 }
 
 /* Setup first: the others need its fd and params. */
-const CONCERNS = [planSetup, planAttach, planFiles, planBuffers, planEventfd, planRingOnly, planMappings, planMemory, planFds,
+const CONCERNS = [planSetup, planAttach, planFiles, planBuffers, planEventfd, planRingOnly, planMappings, planMemory,
+	/* after memory: it shortens the advance and posts right behind it */
+	planOverflow, planFds,
 	/* steps in other threads and processes, after the ring is on its fds */
 	planRingFds, planShared];
 

@@ -1,0 +1,229 @@
+/*
+ * Helpers for checkpointing real programs (fio, liburing's examples,
+ * MariaDB) in the middle of their work:
+ *
+ *   const app = startApp(t, s, 'fio', ['--name=x', ...]);   // own session + IPC ns
+ *   await waitFor(() => ..., 'some progress');
+ *   const r = await checkpointRestore(app);                 // dump, wait, restore
+ *   const status = await app.exitStatus(30_000);            // the program's exit code
+ *
+ * A restored process is no longer our child, so the program runs under a
+ * small /bin/sh wrapper that writes the program's exit status to a file;
+ * the wrapper is the root of the dumped tree and comes back with it.
+ * The tree runs in its own IPC namespace: fio keeps its job state in
+ * SysV shared memory, which CRIU dumps only as part of an IPC namespace.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
+import * as path from 'node:path';
+import {
+	criuDump, criuRestore, CriuResult, describeRun, isAlive, Scratch, Teardownable, waitFor, waitForExit,
+} from './criu';
+import { ROOT } from '../../src/util/paths';
+import { captureProcess } from '../../src/capture';
+
+/* Runs "$@" and writes its exit status (or 128+signal) to $1. */
+const WRAPPER = 'st=$1; shift; "$@"; echo $? > "$st.tmp" && mv "$st.tmp" "$st"';
+
+/** Absolute path of @cmd found in PATH, or undefined. */
+export function which(cmd: string): string | undefined {
+	for (const dir of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':')) {
+		const p = path.join(dir, cmd);
+		if (existsSync(p)) return p;
+	}
+	return undefined;
+}
+
+export interface App {
+	/** pid of the wrapper: the root of the tree CRIU dumps. */
+	readonly pid: number;
+	/** File the wrapper writes the exit status to. */
+	readonly statusFile: string;
+	/** stdout / stderr files of the program. */
+	readonly out: string;
+	readonly err: string;
+	/** Exit status once the program finished, else undefined. */
+	status(): number | undefined;
+	/** Wait for the program to finish; returns its exit status. */
+	exitStatus(timeoutMs: number): Promise<number>;
+}
+
+function readOr(p: string, dflt = ''): string {
+	try {
+		return readFileSync(p, 'utf8');
+	} catch {
+		return dflt;
+	}
+}
+
+/** Session id of @pid, or undefined when it is gone. */
+function sessionOf(pid: number): number | undefined {
+	const stat = readOr(`/proc/${pid}/stat`);
+	if (!stat) return undefined;
+	/* after "comm)": state ppid pgrp session ... */
+	return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3]);
+}
+
+/**
+ * Start @cmd @args under the status wrapper in a new session and IPC
+ * namespace, cwd = scratch root.  At teardown the whole process tree is
+ * SIGKILLed, if its root is still our wrapper (also after a restore: the
+ * pid and session id come back with it).
+ */
+export function startApp(t: Teardownable, s: Scratch, cmd: string, args: string[], name = path.basename(cmd),
+	env: NodeJS.ProcessEnv = process.env): App {
+	const statusFile = s.file(`${name}.status`);
+	const out = s.file(`${name}.out`);
+	const err = s.file(`${name}.err`);
+	const o = openSync(out, 'a');
+	const e = openSync(err, 'a');
+	let pid: number;
+	try {
+		const child = spawn('unshare', ['--ipc', '/bin/sh', '-c', WRAPPER, 'sh', statusFile, cmd, ...args],
+			{ detached: true, stdio: ['ignore', o, e], cwd: s.root, env });
+		if (child.pid === undefined) throw new Error(`cannot start ${cmd}`);
+		child.on('error', () => undefined);
+		child.unref();
+		pid = child.pid;
+	} finally {
+		closeSync(o);
+		closeSync(e);
+	}
+	const sh = realpathSync('/bin/sh');
+	t.teardown(() => {
+		/* only our session: after unshare's exec the leader is the shell */
+		if (sessionOf(pid) !== pid) return;
+		let exe = '';
+		try {
+			exe = realpathSync(`/proc/${pid}/exe`);
+		} catch {
+			return;
+		}
+		if (exe !== sh && !exe.endsWith('/unshare')) return;
+		/* the tree, children first (fio's job processes have their own sessions) */
+		for (const p of treeOf(pid).reverse()) {
+			try {
+				process.kill(p, 'SIGKILL');
+			} catch {
+				/* gone */
+			}
+		}
+	});
+	const status = (): number | undefined => {
+		const text = readOr(statusFile).trim();
+		return text === '' ? undefined : Number(text);
+	};
+	return {
+		pid, statusFile, out, err, status,
+		exitStatus: async (timeoutMs) => {
+			await waitFor(() => status() !== undefined || !existsSync(`/proc/${pid}`),
+				`${name} (pid ${pid}) to finish`, timeoutMs);
+			const st = status();
+			if (st === undefined) throw new Error(`${name} (pid ${pid}) vanished without writing its exit status`);
+			return st;
+		},
+	};
+}
+
+export interface CheckpointResult {
+	dump: CriuResult;
+	restore?: CriuResult;
+	/** One-line description of what failed, or undefined when both worked. */
+	problem?: string;
+}
+
+/**
+ * criu dump (plugin loaded) of the app's tree, wait until its pids are gone,
+ * criu restore -d.  Stops at the first failure and says which.
+ */
+export async function checkpointRestore(app: App, imagesDir: string, dumpArgs: string[] = []): Promise<CheckpointResult> {
+	const tree = treeOf(app.pid);
+	const dump = await criuDump({ pid: app.pid, imagesDir, plugins: true, extraArgs: dumpArgs, timeoutMs: 120_000 });
+	if (dump.code !== 0) return { dump, problem: describeRun('dump', dump) };
+	/* every pid of the tree, not only the root: the root's pid number stays
+	 * in use as the session id until the last member is reaped */
+	for (const pid of tree) await waitForExit(pid);
+	const restore = await criuRestore({ imagesDir, plugins: true, timeoutMs: 120_000 });
+	if (restore.code !== 0) return { dump, restore, problem: describeRun('restore', restore) };
+	if (!isAlive(app.pid) && app.status() === undefined)
+		return { dump, restore, problem: `restore exited 0 but pid ${app.pid} is not running` };
+	return { dump, restore };
+}
+
+/** The plugin's "io_uring: ..." error lines of a CRIU log. */
+export function uringErrors(log: string): string[] {
+	return log.split('\n').filter((l) => /Error \([^)]*\): io_uring: /.test(l));
+}
+
+/** Read a file, '' when it does not exist. */
+export const readText = readOr;
+
+/** pids of @root and all its descendants, as /proc shows them now. */
+export function treeOf(root: number): number[] {
+	const out: number[] = [];
+	const walk = (pid: number): void => {
+		out.push(pid);
+		for (const tid of readdirOr(`/proc/${pid}/task`))
+			for (const c of readOr(`/proc/${pid}/task/${tid}/children`).trim().split(/\s+/).filter(Boolean)) walk(Number(c));
+	};
+	walk(root);
+	return out;
+}
+
+function readdirOr(dir: string): string[] {
+	try {
+		return readdirSync(dir);
+	} catch {
+		return [];
+	}
+}
+
+/** Number of io_uring fds held by the processes of @root's tree. */
+export function ringFds(root: number): number {
+	let n = 0;
+	for (const pid of treeOf(root))
+		for (const fd of readdirOr(`/proc/${pid}/fd`)) {
+			try {
+				if (readlinkSync(`/proc/${pid}/fd/${fd}`) === 'anon_inode:[io_uring]') n++;
+			} catch {
+				/* closed meanwhile */
+			}
+		}
+	return n;
+}
+
+/** Where CRIU logs of failed app checkpoints are kept (the scratch dir is removed). */
+export const FAILED_LOGS = path.join(ROOT, 'build', 'test-logs', 'apps');
+
+/** Copy the CRIU logs of @cr to FAILED_LOGS/@name.*.log; returns the directory. */
+export function keepLogs(name: string, cr: CheckpointResult): string {
+	mkdirSync(FAILED_LOGS, { recursive: true });
+	const stem = `${name.replace(/[^A-Za-z0-9_.-]+/g, '_')}.${Date.now()}`;
+	copyFileSync(cr.dump.logPath, path.join(FAILED_LOGS, `${stem}.dump.log`));
+	if (cr.restore) copyFileSync(cr.restore.logPath, path.join(FAILED_LOGS, `${stem}.restore.log`));
+	return path.join(FAILED_LOGS, stem);
+}
+
+/**
+ * One line per ring of @root's tree: SQ head (requests the kernel took)
+ * against CQ tail + overflow (completions posted), and what the capture
+ * lists as in flight.  For a program stuck after a restore, a gap with
+ * nothing in flight means completions were lost across the checkpoint.
+ */
+export function ringSummary(root: number): string[] {
+	const lines: string[] = [];
+	for (const pid of treeOf(root)) {
+		let p;
+		try {
+			p = captureProcess(pid);
+		} catch {
+			continue;
+		}
+		for (const r of p.rings) {
+			const gap = (r.sq.head - r.cq.tail - r.cq.overflow) | 0; /* u32 indices wrap */
+			lines.push(`pid ${pid} ring ${r.inode}: sq head ${r.sq.head}, cq head ${r.cq.head} tail ${r.cq.tail}` +
+				` (${gap} submitted without a CQE), ${r.inflight.length} in flight`);
+		}
+	}
+	return lines;
+}
