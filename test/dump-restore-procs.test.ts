@@ -67,3 +67,15 @@ for (const leaveRunning of [false, true]) {
 		await finish(t, s, 'cr_fork', p.pid);
 	});
 }
+
+for (const leaveRunning of [false, true]) {
+	t.test(`state only the ring holds, registered ring fds${leaveRunning ? ' (--leave-running)' : ''}`, async (t) => {
+		const s = scratch(t);
+		const p = await start(s, 'cr_ringonly');
+		const before = view(p.pid);
+		t.equal(before.length, 2, 'both rings are seen');
+		if (!(await dumpRestore(t, s, [p.pid], 'img', leaveRunning))) return;
+		t.same(view(p.pid), before, 'inspect shows the same files, buffers, eventfd and ring slots');
+		await finish(t, s, 'cr_ringonly', p.pid);
+	});
+}

@@ -9,7 +9,7 @@ import { Ring } from './types';
 type Problems = string[];
 
 /* Types a slot held only by the ring can be reopened as (by path). */
-const REOPENABLE_TYPES = new Set(['file', 'dir']);
+const REOPENABLE_TYPES = new Set(['file', 'dir', 'directory']) /* capture spells it 'directory' */;
 
 function duplicates(values: number[]): number[] {
 	const seen = new Set<number>();

@@ -5,6 +5,7 @@
  */
 import type { RingState } from '../capture/model';
 import { SETUP } from '../uring/params';
+import { REOPENABLE } from '../restore/concerns/ringonly';
 import { overflowUnsupported } from '../restore/concerns/overflow';
 
 export function unsupported(r: RingState): string[] {
@@ -13,9 +14,6 @@ export function unsupported(r: RingState): string[] {
 	flag(SETUP.NO_MMAP, 'NO_MMAP');
 	flag(SETUP.REGISTERED_FD_ONLY, 'REGISTERED_FD_ONLY');
 	flag(SETUP.ATTACH_WQ, 'ATTACH_WQ (shared SQPOLL thread)');
-	if (r.fds.length === 0 && !r.mappings.some((m) => m.kind === 'rings'))
-		why.push('a ring held only through a registered-ring slot');
-	if (r.registered_slots.length) why.push('registered ring fds (IORING_REGISTER_RING_FDS)');
 	why.push(...overflowUnsupported(r));
 	if (r.personalities.length) why.push('personalities');
 	if (r.restrictions) why.push('restrictions');
@@ -27,10 +25,9 @@ export function unsupported(r: RingState): string[] {
 	if (r.clock && (r.clock.clockid !== 1 || r.clock.offset !== '0')) why.push('a registered clock');
 	if (r.iowq_max_workers && (r.iowq_max_workers[0] || r.iowq_max_workers[1])) why.push('io-wq worker limits');
 	for (const f of r.registered_files.entries)
-		if (f.fds.length === 0) why.push(`registered file ${f.index} (${f.path}) held only by the ring`);
+		if (f.fds.length === 0 && !REOPENABLE.has(f.type))
+			why.push(`registered file ${f.index} (${f.path}), a ${f.type} held only by the ring (only regular files and directories can be reopened)`);
 	const b = r.registered_buffers;
 	if (b.entries.some((e) => !e.mapped)) why.push('registered buffers whose memory was unmapped');
-	if (b.entries.length !== b.size || b.entries.some((e, i) => e.index !== i)) why.push('a sparse registered-buffer table');
-	if (r.eventfd && r.eventfd.fds.length === 0) why.push('a registered eventfd held only by the ring');
 	return why;
 }
