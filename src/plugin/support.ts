@@ -20,10 +20,6 @@ export function unsupported(r: RingState): string[] {
 	if (r.provided_buffers.length || r.mappings.some((m) => m.kind === 'pbuf_ring')) why.push('provided buffers');
 	if (r.mem_regions.length || r.mappings.some((m) => m.kind === 'param_region' || m.kind === 'zcrx'))
 		why.push('registered memory regions');
-	if (r.napi && r.napi.mode !== 'off') why.push('NAPI busy polling');
-	/* CLOCK_MONOTONIC without offset is every ring's default */
-	if (r.clock && (r.clock.clockid !== 1 || r.clock.offset !== '0')) why.push('a registered clock');
-	if (r.iowq_max_workers && (r.iowq_max_workers[0] || r.iowq_max_workers[1])) why.push('io-wq worker limits');
 	for (const f of r.registered_files.entries)
 		if (f.fds.length === 0 && !REOPENABLE.has(f.type))
 			why.push(`registered file ${f.index} (${f.path}), a ${f.type} held only by the ring (only regular files and directories can be reopened)`);

@@ -2,7 +2,7 @@
  * The planner's input from a checkpoint image: each ring the process's
  * image carries, as the ring state it was dumped with plus its memory.
  */
-import type { Mapping, MappingKind, RingState } from '../capture/model';
+import type { Mapping, MappingKind, NapiInfo, Personality, RingState } from '../capture/model';
 import type * as I from '../image/types';
 import { setupFlagNames } from '../uring/flags';
 import type { RestoreRing, RingHolder } from './input';
@@ -18,6 +18,18 @@ const hex = (v: bigint): string => '0x' + v.toString(16);
 function mapping(m: I.Mapping): Mapping {
 	const prot = `${m.prot & 1 ? 'r' : '-'}${m.prot & 2 ? 'w' : '-'}${m.prot & 4 ? 'x' : '-'}${m.flags === 1 ? 's' : 'p'}`;
 	return { start: hex(m.start), end: hex(m.end), offset: hex(m.offset), kind: KINDS[m.kind], prot };
+}
+
+const NAPI_MODES: Record<I.NapiMode, NapiInfo['mode']> = {
+	NAPI_MODE_UNSPECIFIED: 'off', NAPI_MODE_DYNAMIC: 'dynamic', NAPI_MODE_STATIC: 'static', NAPI_MODE_OFF: 'off',
+};
+
+function personality(p: I.Personality): Personality {
+	return {
+		id: p.id, uid: p.uid, euid: p.euid, suid: p.suid, fsuid: p.fsuid,
+		gid: p.gid, egid: p.egid, sgid: p.sgid, fsgid: p.fsgid, groups: [...p.groups],
+		cap_effective: hex(p.cap_effective ?? 0n),
+	};
 }
 
 function ringState(r: I.Ring, hold: I.RingHold): RingState {
@@ -48,8 +60,13 @@ function ringState(r: I.Ring, hold: I.RingHold): RingState {
 			entries: (r.buffers?.entries ?? []).map((b) => ({ index: b.index, addr: b.addr.toString(), len: b.len, mapped: b.mapped })),
 		},
 		eventfd: r.eventfd ? { fds: r.eventfd.fd >= 0 ? [r.eventfd.fd] : [], async: r.eventfd.async } : null,
-		personalities: [], restrictions: r.restrictions, iowq_max_workers: null, provided_buffers: [],
-		napi: null, clock: null, mem_regions: [], inflight: [],
+		personalities: r.personalities.map(personality), restrictions: r.restrictions,
+		iowq_max_workers: r.iowq?.max_workers.length === 2 ? [r.iowq.max_workers[0], r.iowq.max_workers[1]] : null,
+		iowq_affinity: r.iowq?.affinity.length ? [...r.iowq.affinity] : null,
+		provided_buffers: [],
+		napi: r.napi ? { mode: NAPI_MODES[r.napi.mode], busy_poll_dt: r.napi.busy_poll_dt.toString(), prefer_busy_poll: r.napi.prefer_busy_poll } : null,
+		clock: r.clock ? { clockid: r.clock.clockid, offset: r.clock.offset.toString() } : null,
+		mem_regions: [], inflight: [],
 	};
 }
 

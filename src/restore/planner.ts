@@ -8,11 +8,14 @@ import type { RingState } from '../capture/model';
 import { SETUP } from '../uring/params';
 import { planAttach } from './concerns/attach';
 import { planBuffers } from './concerns/buffers';
+import { planClock } from './concerns/clock';
 import { planEventfd } from './concerns/eventfd';
 import { planFds } from './concerns/fds';
 import { planFiles } from './concerns/files';
+import { planIowq } from './concerns/iowq';
 import { planMappings } from './concerns/mappings';
 import { planMemory } from './concerns/memory';
+import { planNapi } from './concerns/napi';
 import { planOverflow } from './concerns/overflow';
 import { planRingFds } from './concerns/ringfds';
 import { planRingOnly } from './concerns/ringonly';
@@ -35,7 +38,8 @@ const CONCERNS = [planSetup, planAttach, planFiles, planBuffers, planEventfd, pl
 	/* after memory: it shortens the advance and posts right behind it */
 	planOverflow, planFds,
 	/* steps in other threads and processes, after the ring is on its fds */
-	planRingFds, planShared];
+	planRingFds, planShared,
+	planIowq, planClock, planNapi];
 
 export function planRing(pid: number, ring: RestoreRing, id: number): Step[] {
 	const p = new RingPlan(pid, ring, id);
