@@ -17,6 +17,7 @@ import { planMappings } from './concerns/mappings';
 import { planMemory } from './concerns/memory';
 import { planNapi } from './concerns/napi';
 import { planOverflow } from './concerns/overflow';
+import { planRestrictions } from './concerns/restrictions';
 import { planRingFds } from './concerns/ringfds';
 import { planRingOnly } from './concerns/ringonly';
 import { planSetup } from './concerns/setup';
@@ -39,7 +40,9 @@ const CONCERNS = [planSetup, planAttach, planFiles, planBuffers, planEventfd, pl
 	planOverflow, planFds,
 	/* steps in other threads and processes, after the ring is on its fds */
 	planRingFds, planShared,
-	planIowq, planClock, planNapi];
+	planIowq, planClock, planNapi,
+	/* last: it checks every step planned after ENABLE against the restrictions */
+	planRestrictions];
 
 export function planRing(pid: number, ring: RestoreRing, id: number): Step[] {
 	const p = new RingPlan(pid, ring, id);
