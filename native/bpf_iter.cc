@@ -15,6 +15,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <cerrno>
+#include <csignal>
+#include <pthread.h>
 #include <cstdarg>
 #include <cstring>
 #include <string>
@@ -77,6 +79,23 @@ std::string unavailable(const char *step, int err)
 	return msg;
 }
 
+/*
+ * The verifier gives up with EAGAIN when a signal is pending during a long
+ * verification, and Node gets signals (SIGCHLD, the profiler's SIGPROF).
+ * Blocked signals do not count as pending, so block them for the load.
+ */
+int load_without_signals(uring_iter_bpf *skel)
+{
+	sigset_t all, old;
+	int err;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	err = uring_iter_bpf__load(skel);
+	pthread_sigmask(SIG_SETMASK, &old, nullptr);
+	return err;
+}
+
 /* Loads the skeleton with a ring buffer of ring_bytes; "" or an error. */
 std::string load(size_t ring_bytes, std::vector<uint8_t> *out)
 {
@@ -90,7 +109,7 @@ std::string load(size_t ring_bytes, std::vector<uint8_t> *out)
 		return unavailable("open", errno);
 	err = bpf_map__set_max_entries(skel->maps.events, ring_bytes);
 	if (!err)
-		err = uring_iter_bpf__load(skel);
+		err = load_without_signals(skel);
 	if (err) {
 		uring_iter_bpf__destroy(skel);
 		return unavailable("load", -err);

@@ -20,6 +20,7 @@
 #include "criu-plugin.h"
 #include "criu-log.h"
 #include "advance.h"
+#include "creds.h"
 #include "helper.h"
 #include "inject.h"
 #include "place.h"
@@ -363,6 +364,65 @@ static int step_post(struct plan_state *ps, char **tok, int n, const char *what)
 	return 0;
 }
 
+/* "a,b,c" or "-" (no groups); the array is malloc()ed. */
+static int parse_groups(struct plan_state *ps, const char *csv, struct creds *c)
+{
+	const char *p = csv;
+	char *end;
+
+	c->nr_groups = 0;
+	c->groups = NULL;
+	if (!strcmp(csv, "-"))
+		return 0;
+	c->groups = calloc(CREDS_MAX_GROUPS, sizeof(gid_t));
+	if (!c->groups)
+		return fail(ps, "personality: out of memory");
+	for (;;) {
+		if (c->nr_groups == CREDS_MAX_GROUPS)
+			return fail(ps, "personality: too many groups");
+		c->groups[c->nr_groups++] = strtoul(p, &end, 10);
+		if (end == p || (*end && *end != ','))
+			return fail(ps, "personality: bad group list '%s'", csv);
+		if (!*end)
+			return 0;
+		p = end + 1;
+	}
+}
+
+/*
+ * "personality FD ID UID EUID SUID FSUID GID EGID SGID FSGID CAPS GROUPS":
+ * register credentials on the task's (still disabled) ring FD from a child
+ * of CRIU's master that takes them on (creds.c); the kernel must hand out
+ * exactly ID, so the plan registers ids in order.
+ */
+static int step_personality(struct plan_state *ps, char **tok, int n, const char *what)
+{
+	unsigned long fd, id, v[9];
+	struct creds c = { 0 };
+	char err[256] = "";
+	long ret;
+
+	if (n != 13 || need_task(ps) || eval(ps, tok[1], &fd) || eval(ps, tok[2], &id))
+		return fail(ps, "personality: bad arguments");
+	for (int i = 0; i < 9; i++)
+		if (eval(ps, tok[3 + i], &v[i]))
+			return -1;
+	c.uid = v[0]; c.euid = v[1]; c.suid = v[2]; c.fsuid = v[3];
+	c.gid = v[4]; c.egid = v[5]; c.sgid = v[6]; c.fsgid = v[7];
+	c.cap_effective = v[8];
+	if (parse_groups(ps, tok[12], &c)) {
+		free(c.groups);
+		return -1;
+	}
+	ret = creds_register_personality(ps->task.tgid, fd, &c, err, sizeof(err));
+	free(c.groups);
+	if (ret < 0)
+		return fail(ps, "%s: %s", what, err);
+	if ((unsigned long)ret != id)
+		return fail(ps, "%s: the kernel gave personality id %ld, not %lu", what, ret, id);
+	return 0;
+}
+
 static int run_step(struct plan_state *ps, char *line)
 {
 	char *tok[MAX_ARGS + MAX_PARTS];
@@ -387,6 +447,8 @@ static int run_step(struct plan_state *ps, char *line)
 		return step_place(ps, tok, n, what);
 	if (!strcmp(tok[0], "advance"))
 		return step_advance(ps, tok, n, what);
+	if (!strcmp(tok[0], "personality"))
+		return step_personality(ps, tok, n, what);
 	if (!strcmp(tok[0], "post"))
 		return step_post(ps, tok, n, what);
 	return fail(ps, "unknown step '%s'", tok[0]);

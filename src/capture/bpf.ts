@@ -73,6 +73,11 @@ interface ProcessView {
 	/** fds by the file's private_data (eventfd_ctx for eventfds) */
 	fdsByPrivate: Map<bigint, number[]>;
 	hz: number;
+	/* per-ring tables, grouped once: thousands of registered files per ring */
+	rfilesByCtx: Map<bigint, Records['rfiles']>;
+	rfileNamesByCtx: Map<bigint, Records['rfileNames']>;
+	/** readlink of /proc/PID/fd/N, once per fd */
+	links: Map<number, string | null>;
 }
 
 function pushTo<K, V>(m: Map<K, V[]>, k: K, v: V): void {
@@ -100,12 +105,16 @@ function kernelHz(): number {
 	return 0;
 }
 
-function readlinkFd(pid: number, fd: number): string | null {
+function readlinkFd(view: ProcessView, fd: number): string | null {
+	if (view.links.has(fd)) return view.links.get(fd)!;
+	let link: string | null = null;
 	try {
-		return readlinkSync(`/proc/${pid}/fd/${fd}`);
+		link = readlinkSync(`/proc/${view.pid}/fd/${fd}`);
 	} catch {
-		return null;
+		/* closed meanwhile */
 	}
+	view.links.set(fd, link);
+	return link;
 }
 
 function ringMappingsOf(view: ProcessView, ctx: bigint): Mapping[] {
@@ -130,15 +139,14 @@ function protFromFlags(f: bigint): string {
 }
 
 function registeredFiles(view: ProcessView, r: RingRec): RegisteredFile[] {
-	const names = groupBy(view.recs.rfileNames.filter((n) => n.ctx === r.ctx), (n) => n.index);
-	return view.recs.rfiles
-		.filter((f) => f.ctx === r.ctx)
+	const names = groupBy(view.rfileNamesByCtx.get(r.ctx) ?? [], (n) => n.index);
+	return [...(view.rfilesByCtx.get(r.ctx) ?? [])]
 		.sort((a, b) => a.index - b.index)
 		.map((f) => {
 			const fds = [...(view.fdsByFile.get(f.file) ?? [])].sort((a, b) => a - b);
 			const ident = { i_mode: f.i_mode, s_magic: f.s_magic, name: f.name, ino: f.ino };
 			const components = (names.get(f.index) ?? []).sort((a, b) => a.depth - b.depth).map((n) => n.name);
-			const linked = fds.length ? readlinkFd(view.pid, fds[0]) : null;
+			const linked = fds.length ? readlinkFd(view, fds[0]) : null;
 			const entry: RegisteredFile = { index: f.index, fds, path: linked ?? filePath(ident, components), type: fileType(ident) };
 			if (fds.length === 0) {
 				entry.flags = f.f_flags;
@@ -334,6 +342,9 @@ export function captureBpf(pid: number): ProcessRings {
 		pid, recs, maps,
 		fdsByFile: new Map(), fdsByPrivate: new Map(),
 		hz: recs.rings.some((r) => !r.hz) ? kernelHz() : 0,
+		rfilesByCtx: groupBy(recs.rfiles, (f) => f.ctx),
+		rfileNamesByCtx: groupBy(recs.rfileNames, (n) => n.ctx),
+		links: new Map(),
 	};
 	for (const f of recs.files) {
 		if (f.tgid !== pid) continue;

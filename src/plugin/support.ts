@@ -16,7 +16,6 @@ export function unsupported(r: RingState): string[] {
 	flag(SETUP.REGISTERED_FD_ONLY, 'REGISTERED_FD_ONLY');
 	flag(SETUP.ATTACH_WQ, 'ATTACH_WQ (shared SQPOLL thread)');
 	why.push(...overflowUnsupported(r));
-	if (r.personalities.length) why.push('personalities');
 	why.push(...restrictionConflicts(r));
 	if (r.provided_buffers.length || r.mappings.some((m) => m.kind === 'pbuf_ring')) why.push('provided buffers');
 	if (r.mem_regions.length || r.mappings.some((m) => m.kind === 'param_region' || m.kind === 'zcrx'))

@@ -26,6 +26,10 @@
  *                                  IORING_REGISTER_SEND_MSG_RING, SQE built at
  *                                  SCRATCH; RUNTW 1: run DEFER_TASKRUN task
  *                                  work after each (src/restore/concerns/overflow.ts)
+ *   personality FD ID UID EUID SUID FSUID GID EGID SGID FSGID CAPS GROUPS -- WHAT
+ *                                  register personality ID on the task's
+ *                                  disabled ring FD under those credentials
+ *                                  (GROUPS: "a,b" or "-"; plugin-c/creds.c)
  *   free $VAR                      release scratch memory $VAR
  * Arguments are decimal, 0x-hex, $VAR or $VAR+N.
  */
@@ -42,6 +46,7 @@ export type Step =
 	| { op: 'advance'; fd: Expr; sq: number; cq: number; rings: Expr; sqes: Expr; params: Expr; what: string }
 	| { op: 'store'; addr: Expr; size: 4 | 8; value: Expr }
 	| { op: 'post'; fd: Expr; scratch: Expr; count: number; user_data: bigint; res: number; flags: number; runTw: boolean; what: string }
+	| { op: 'personality'; fd: Expr; id: number; ids: number[]; caps: bigint; groups: number[]; what: string }
 	| { op: 'free'; v: string };
 
 function expr(e: Expr): string {
@@ -75,6 +80,8 @@ export function serialize(steps: Step[]): string[] {
 		case 'store': return `store ${expr(s.addr)} ${s.size} ${expr(s.value)}`;
 		case 'post':
 			return `post ${expr(s.fd)} ${expr(s.scratch)} ${s.count} ${expr(s.user_data)} ${s.res >>> 0} ${s.flags >>> 0} ${s.runTw ? 1 : 0} -- ${what(s.what)}`;
+		case 'personality':
+			return `personality ${expr(s.fd)} ${s.id} ${s.ids.join(' ')} ${expr(s.caps)} ${s.groups.join(',') || '-'} -- ${what(s.what)}`;
 		case 'free': return `free $${s.v}`;
 		}
 	});

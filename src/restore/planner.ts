@@ -17,6 +17,7 @@ import { planMappings } from './concerns/mappings';
 import { planMemory } from './concerns/memory';
 import { planNapi } from './concerns/napi';
 import { planOverflow } from './concerns/overflow';
+import { planPersonalities } from './concerns/personalities';
 import { planRestrictions } from './concerns/restrictions';
 import { planRingFds } from './concerns/ringfds';
 import { planRingOnly } from './concerns/ringonly';
@@ -40,7 +41,7 @@ const CONCERNS = [planSetup, planAttach, planFiles, planBuffers, planEventfd, pl
 	planOverflow, planFds,
 	/* steps in other threads and processes, after the ring is on its fds */
 	planRingFds, planShared,
-	planIowq, planClock, planNapi,
+	planIowq, planClock, planNapi, planPersonalities,
 	/* last: it checks every step planned after ENABLE against the restrictions */
 	planRestrictions];
 
