@@ -331,7 +331,7 @@ function commOf(recs: Records, pid: number): string | null {
 export function captureBpf(pid: number): ProcessRings {
 	const recs = decodeRecords(loadNative().runIter(pid));
 	const comm = commOf(recs, pid);
-	if (comm === null) throw new BpfError(`process ${pid} is not visible to the BPF task iterator (exited, or outside this PID namespace)`);
+	if (comm === null) throw new BpfError(`process ${pid} does not exist, or is outside the PID namespace the BPF task iterator sees`);
 	let maps: MapsLine[] = [];
 	try {
 		maps = readMaps(pid);
