@@ -26,7 +26,8 @@
 #include "place.h"
 #include "plan.h"
 
-#define MAX_VARS	128
+/* a few variables per ring; processes with hundreds of rings exist */
+#define MAX_VARS	16384
 #define MAX_ARGS	16
 #define MAX_PARTS	16
 
@@ -59,7 +60,7 @@ static int fail(struct plan_state *ps, const char *fmt, ...)
 
 static struct plan_var *find_var(struct plan_state *ps, const char *name, size_t len)
 {
-	for (int i = 0; i < ps->nr_vars; i++)
+	for (int i = ps->nr_vars - 1; i >= 0; i--) /* recent ones first */
 		if (strlen(ps->vars[i].name) == len && !strncmp(ps->vars[i].name, name, len))
 			return &ps->vars[i];
 	return NULL;
