@@ -11,6 +11,7 @@ import { SETUP } from '../uring/params';
 import { captureProcess } from '../capture';
 import { readRingMemory } from '../capture/memory';
 import type { RestoreRing } from '../restore/input';
+import { cancelRequested, cancelSteps } from './cancel';
 import { completionSteps } from './completions';
 import { DRAIN_MS, drain, inflightError, inflightOf } from './inflight';
 import { serialize } from '../restore/plan';
@@ -26,6 +27,7 @@ export class DumpSession {
 	private readonly written: number[] = [];
 	private readonly extFiles = new Map<number, number>(); /* CRIU file id -> ring inode */
 	private readonly drainStart = new Map<number, number>(); /* pid -> first checkpoint attempt */
+	private readonly cancelled = new Set<string>(); /* "ring:user_data" cancelled on request (cancel.ts) */
 
 	constructor(dir: string) {
 		this.store = new ImageStore(dir);
@@ -34,7 +36,8 @@ export class DumpSession {
 	/* Before the freeze: wait for requests that complete by themselves. */
 	async pause(root: number): Promise<void> {
 		const pending = await drain(root);
-		if (pending.length) throw inflightError(pending);
+		/* CRIU_URING_CANCEL_INFLIGHT=1: cancelled once frozen, in checkpoint() */
+		if (pending.length && !cancelRequested()) throw inflightError(pending);
 	}
 
 	/*
@@ -53,7 +56,8 @@ export class DumpSession {
 			const started = this.drainStart.get(pid) ?? Date.now();
 			this.drainStart.set(pid, started);
 			if (Date.now() - started >= DRAIN_MS) throw inflightError(pending);
-			return { retry: serialize(completionSteps(p)) };
+			const cancel = cancelRequested() ? cancelSteps(p, this.cancelled) : [];
+			return { retry: serialize([...cancel, ...completionSteps(p)]) };
 		}
 		this.refuseUnsupported(p);
 		/* a ring shared with a process captured earlier: the tree is frozen, its memory is the same */
