@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <linux/io_uring.h>
 
@@ -424,6 +425,160 @@ static int step_personality(struct plan_state *ps, char **tok, int n, const char
 	return 0;
 }
 
+/* The ring of a "submit" step: its geometry and temporary views in the task. */
+struct submit_ring {
+	int fd;
+	struct ring_params p;
+	unsigned long ring, sqes;
+	unsigned long ring_len, sqes_len;
+};
+
+static int submit_map(struct plan_state *ps, struct submit_ring *sr)
+{
+	long ring, sqes;
+
+	sr->ring_len = advance_ring_region_len(&sr->p);
+	sr->sqes_len = advance_sqes_region_len(&sr->p);
+	ring = remote_syscall(&ps->task, SYS_mmap, 0, sr->ring_len, PROT_READ | PROT_WRITE,
+			      MAP_SHARED | MAP_POPULATE, sr->fd, RING_OFF_SQ_RING);
+	if (ring < 0 && ring > -4096)
+		return fail(ps, "mapping the ring region: %s", strerror(-ring));
+	sr->ring = ring;
+	sqes = remote_syscall(&ps->task, SYS_mmap, 0, sr->sqes_len, PROT_READ | PROT_WRITE,
+			      MAP_SHARED | MAP_POPULATE, sr->fd, RING_OFF_SQES);
+	if (sqes < 0 && sqes > -4096)
+		return fail(ps, "mapping the SQE region: %s", strerror(-sqes));
+	sr->sqes = sqes;
+	return 0;
+}
+
+static void submit_unmap(struct plan_state *ps, struct submit_ring *sr)
+{
+	if (sr->sqes)
+		remote_syscall(&ps->task, SYS_munmap, sr->sqes, sr->sqes_len, 0, 0, 0, 0);
+	if (sr->ring)
+		remote_syscall(&ps->task, SYS_munmap, sr->ring, sr->ring_len, 0, 0, 0, 0);
+}
+
+/* Queue @n SQEs (copies of @sqe[(first + i) % nsqe]) after the current SQ tail. */
+static int submit_queue(struct plan_state *ps, const struct submit_ring *sr,
+			const struct ring_sqe *sqe, unsigned int nsqe, uint64_t first,
+			unsigned int n)
+{
+	const struct ring_params *p = &sr->p;
+	unsigned int size = p->flags & RING_SETUP_SQE128 ? 128 : 64;
+	uint8_t slot[128] = { 0 };
+	uint32_t tail, idx;
+
+	if (remote_read(&ps->task, sr->ring + p->sq_off.tail, &tail, 4))
+		return -1;
+	for (unsigned int i = 0; i < n; i++) {
+		idx = (tail + i) & (p->sq_entries - 1);
+		memcpy(slot, &sqe[(first + i) % nsqe], sizeof(*sqe));
+		if (remote_write(&ps->task, sr->sqes + (unsigned long)idx * size, slot, size))
+			return -1;
+		if (!(p->flags & RING_SETUP_NO_SQARRAY) &&
+		    remote_write(&ps->task, sr->ring + p->sq_off.array + 4ul * idx, &idx, 4))
+			return -1;
+	}
+	tail += n;
+	return remote_write(&ps->task, sr->ring + p->sq_off.tail, &tail, 4);
+}
+
+/* Submit what submit_queue() queued, wait for its @n CQEs, check and reap them. */
+static int submit_reap(struct plan_state *ps, const struct submit_ring *sr,
+		       unsigned int n, uint64_t done, const char *what)
+{
+	const struct ring_params *p = &sr->p;
+	unsigned int enter = RING_ENTER_GETEVENTS;
+	unsigned int size = p->flags & RING_SETUP_CQE32 ? 32 : 16;
+	struct ring_cqe cqe;
+	uint32_t head, tail;
+	long ret;
+
+	if (p->flags & RING_SETUP_SQPOLL)
+		enter |= RING_ENTER_SQ_WAKEUP;
+	ret = remote_syscall(&ps->task, RING_NR_ENTER, sr->fd, n, n, enter, 0, 0);
+	if (ret < 0)
+		return fail(ps, "%s: io_uring_enter: %s", what, strerror(-ret));
+	if (!(p->flags & RING_SETUP_SQPOLL) && ret != n)
+		return fail(ps, "%s: the kernel took %ld of %u requests", what, ret, n);
+	if (remote_read(&ps->task, sr->ring + p->cq_off.head, &head, 4))
+		return fail(ps, "%s: %s", what, remote_error(&ps->task));
+	/* an SQ thread may still be working through them */
+	for (;;) {
+		if (remote_read(&ps->task, sr->ring + p->cq_off.tail, &tail, 4))
+			return fail(ps, "%s: %s", what, remote_error(&ps->task));
+		if (tail - head >= n)
+			break;
+		ret = remote_syscall(&ps->task, RING_NR_ENTER, sr->fd, 0, n - (tail - head),
+				     RING_ENTER_GETEVENTS, 0, 0);
+		if (ret < 0)
+			return fail(ps, "%s: waiting for completions: %s", what, strerror(-ret));
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		unsigned long at = sr->ring + p->cq_off.cqes +
+				   (unsigned long)((head + i) & (p->cq_entries - 1)) * size;
+
+		if (remote_read(&ps->task, at, &cqe, sizeof(cqe)))
+			return fail(ps, "%s: %s", what, remote_error(&ps->task));
+		if (cqe.res < 0)
+			return fail(ps, "%s: request %llu failed: %s", what,
+				    (unsigned long long)(done + i + 1), strerror(-cqe.res));
+	}
+	head += n;
+	if (remote_write(&ps->task, sr->ring + p->cq_off.head, &head, 4))
+		return fail(ps, "%s: %s", what, remote_error(&ps->task));
+	return 0;
+}
+
+/*
+ * "submit FD PARAMS COUNT FILE HEX -- WHAT": the 64-byte SQEs in HEX,
+ * submitted COUNT times over, in order, on ring FD (enabled and empty;
+ * PARAMS: its io_uring_params as the kernel filled them).  Every CQE must
+ * succeed and is reaped, so the ring is empty again afterwards and the
+ * index advance continues from there.  FILE, unless "-", replaces each
+ * SQE's fd: a file the plan opened in the task.  This is how provided
+ * buffers are handed back to the kernel and buffer-ring heads moved.
+ */
+static int step_submit(struct plan_state *ps, char **tok, int n, const char *what)
+{
+	struct submit_ring sr = { 0 };
+	unsigned long fd, params, count, file = 0, batch, total;
+	struct ring_sqe *sqe;
+	uint8_t *bytes;
+	size_t len;
+	int ret = 0;
+
+	if (n != 6 || need_task(ps) || eval(ps, tok[1], &fd) || eval(ps, tok[2], &params) ||
+	    eval(ps, tok[3], &count) || (strcmp(tok[4], "-") && eval(ps, tok[4], &file)))
+		return fail(ps, "submit: bad arguments");
+	if (unhex(tok[5], &bytes, &len) || !len || len % sizeof(*sqe))
+		return fail(ps, "submit: bad SQE data");
+	sqe = (struct ring_sqe *)bytes;
+	if (strcmp(tok[4], "-"))
+		for (size_t i = 0; i < len / sizeof(*sqe); i++)
+			sqe[i].fd = (int32_t)file;
+	sr.fd = fd;
+	if (remote_read(&ps->task, params, &sr.p, sizeof(sr.p)))
+		ret = fail(ps, "%s: reading the ring parameters: %s", what, remote_error(&ps->task));
+	if (!ret)
+		ret = submit_map(ps, &sr);
+	batch = sr.p.sq_entries < sr.p.cq_entries ? sr.p.sq_entries : sr.p.cq_entries;
+	total = count * (len / sizeof(*sqe));
+	for (unsigned long done = 0; !ret && done < total; done += batch) {
+		unsigned int now = total - done < batch ? total - done : batch;
+
+		if (submit_queue(ps, &sr, sqe, len / sizeof(*sqe), done, now))
+			ret = fail(ps, "%s: queueing SQEs: %s", what, remote_error(&ps->task));
+		else
+			ret = submit_reap(ps, &sr, now, done, what);
+	}
+	submit_unmap(ps, &sr);
+	free(bytes);
+	return ret;
+}
+
 static int run_step(struct plan_state *ps, char *line)
 {
 	char *tok[MAX_ARGS + MAX_PARTS];
@@ -448,6 +603,8 @@ static int run_step(struct plan_state *ps, char *line)
 		return step_place(ps, tok, n, what);
 	if (!strcmp(tok[0], "advance"))
 		return step_advance(ps, tok, n, what);
+	if (!strcmp(tok[0], "submit"))
+		return step_submit(ps, tok, n, what);
 	if (!strcmp(tok[0], "personality"))
 		return step_personality(ps, tok, n, what);
 	if (!strcmp(tok[0], "post"))

@@ -12,11 +12,30 @@ export interface RingMemory {
 	params: Params; /* the geometry the kernel reports for these flags and sizes */
 	rings: Buffer;
 	sqes: Buffer;
+	/** Kernel-allocated (IOU_PBUF_RING_MMAP) buffer rings: entries * 16 bytes each, by bgid. */
+	pbufRings: Map<number, Buffer>;
 }
 
 export class MemoryError extends Error {}
 
 const OFF_SQES = 0x10000000n;
+const OFF_PBUF_RING = 0x80000000n;
+const PBUF_SHIFT = 16n;
+const PBUF_ENTRY_SIZE = 16;
+
+const pbufOffset = (bgid: number): bigint => OFF_PBUF_RING | (BigInt(bgid) << PBUF_SHIFT);
+
+function kernelPbufRings(ring: RingState): { bgid: number; len: number }[] {
+	return ring.provided_buffers.flatMap((b) => (b.kind === 'ring' && b.mmap ? [{ bgid: b.bgid, len: b.entries * PBUF_ENTRY_SIZE }] : []));
+}
+
+/* Through the process's own mapping of the buffer ring, when it has no fd of the ring. */
+function pbufFromMapping(pid: number, ring: RingState, bgid: number, len: number): Buffer {
+	const m = ring.mappings.find((x) => x.kind === 'pbuf_ring' && BigInt(x.offset) === pbufOffset(bgid) &&
+		BigInt(x.end) - BigInt(x.start) >= BigInt(len));
+	if (!m) throw new MemoryError(`ring ${ring.inode}: no fd and no complete mapping in process ${pid} to read buffer ring ${bgid} from`);
+	return loadNative().processVmReadv(pid, BigInt(m.start), len);
+}
 
 /* Flags that change neither layout nor sizes, or that need other rings or threads to probe. */
 const NOT_LAYOUT = SETUP.SQPOLL | SETUP.SQ_AFF | SETUP.ATTACH_WQ | SETUP.IOPOLL | SETUP.HYBRID_IOPOLL |
@@ -57,7 +76,8 @@ export function readRingMemory(pid: number, ring: RingState): RingMemory {
 		try {
 			const fd = n.pidfdGetfd(pidfd, ring.fds[0]);
 			try {
-				return { params, rings: n.mmapRead(fd, 0n, size.rings), sqes: n.mmapRead(fd, OFF_SQES, size.sqes) };
+				const pbufRings = new Map(kernelPbufRings(ring).map((b) => [b.bgid, n.mmapRead(fd, pbufOffset(b.bgid), b.len)]));
+				return { params, rings: n.mmapRead(fd, 0n, size.rings), sqes: n.mmapRead(fd, OFF_SQES, size.sqes), pbufRings };
 			} finally {
 				n.close(fd);
 			}
@@ -68,6 +88,7 @@ export function readRingMemory(pid: number, ring: RingState): RingMemory {
 	const r = mappingOf(ring, 'rings');
 	const s = mappingOf(ring, 'sqes');
 	if (r && s && r.len >= size.rings && s.len >= size.sqes)
-		return { params, rings: n.processVmReadv(pid, r.start, size.rings), sqes: n.processVmReadv(pid, s.start, size.sqes) };
+		return { params, rings: n.processVmReadv(pid, r.start, size.rings), sqes: n.processVmReadv(pid, s.start, size.sqes),
+			pbufRings: new Map(kernelPbufRings(ring).map((b) => [b.bgid, pbufFromMapping(pid, ring, b.bgid, b.len)])) };
 	throw new MemoryError(`ring ${ring.inode}: no fd and no complete mapping in process ${pid} to read its memory from (held only through a registered-ring slot or a partial mapping)`);
 }

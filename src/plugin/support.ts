@@ -5,6 +5,7 @@
  */
 import type { RingState } from '../capture/model';
 import { SETUP } from '../uring/params';
+import { pbufRefusals } from '../restore/concerns/pbuf';
 import { restrictionConflicts } from '../restore/concerns/restrictions';
 import { REOPENABLE } from '../restore/concerns/ringonly';
 import { overflowUnsupported } from '../restore/concerns/overflow';
@@ -17,7 +18,7 @@ export function unsupported(r: RingState): string[] {
 	flag(SETUP.ATTACH_WQ, 'ATTACH_WQ (shared SQPOLL thread)');
 	why.push(...overflowUnsupported(r));
 	why.push(...restrictionConflicts(r));
-	if (r.provided_buffers.length || r.mappings.some((m) => m.kind === 'pbuf_ring')) why.push('provided buffers');
+	why.push(...pbufRefusals(r));
 	if (r.mem_regions.length || r.mappings.some((m) => m.kind === 'param_region' || m.kind === 'zcrx'))
 		why.push('registered memory regions');
 	for (const f of r.registered_files.entries)

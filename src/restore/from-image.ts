@@ -2,8 +2,9 @@
  * The planner's input from a checkpoint image: each ring the process's
  * image carries, as the ring state it was dumped with plus its memory.
  */
-import type { Mapping, MappingKind, NapiInfo, Personality, RingState } from '../capture/model';
+import type { Mapping, MappingKind, NapiInfo, Personality, ProvidedBuffers, RingState } from '../capture/model';
 import type * as I from '../image/types';
+import { IOU_PBUF_RING_INC, IOU_PBUF_RING_MMAP } from '../image/geometry';
 import { setupFlagNames } from '../uring/flags';
 import type { RestoreRing, RingHolder } from './input';
 
@@ -30,6 +31,17 @@ function personality(p: I.Personality): Personality {
 		gid: p.gid, egid: p.egid, sgid: p.sgid, fsgid: p.fsgid, groups: [...p.groups],
 		cap_effective: hex(p.cap_effective ?? 0n),
 	};
+}
+
+/* By bgid, as the capture lists them. */
+function providedBuffers(r: I.Ring): ProvidedBuffers[] {
+	return [
+		...r.provided_buffer_groups.map((g): ProvidedBuffers => ({ bgid: g.bgid, kind: 'legacy',
+			buffers: g.buffers.map((b) => ({ bid: b.bid, addr: b.addr.toString(), len: b.len })) })),
+		...r.provided_buffer_rings.map((b): ProvidedBuffers => ({ bgid: b.bgid, kind: 'ring', entries: b.entries,
+			addr: b.flags & IOU_PBUF_RING_MMAP ? null : b.addr.toString(), mmap: (b.flags & IOU_PBUF_RING_MMAP) !== 0,
+			head: b.head, tail: b.tail, inc: (b.flags & IOU_PBUF_RING_INC) !== 0 })),
+	].sort((a, b) => a.bgid - b.bgid);
 }
 
 function ringState(r: I.Ring, hold: I.RingHold): RingState {
@@ -63,7 +75,7 @@ function ringState(r: I.Ring, hold: I.RingHold): RingState {
 		personalities: r.personalities.map(personality), restrictions: r.restrictions,
 		iowq_max_workers: r.iowq?.max_workers.length === 2 ? [r.iowq.max_workers[0], r.iowq.max_workers[1]] : null,
 		iowq_affinity: r.iowq?.affinity.length ? [...r.iowq.affinity] : null,
-		provided_buffers: [],
+		provided_buffers: providedBuffers(r),
 		napi: r.napi ? { mode: NAPI_MODES[r.napi.mode], busy_poll_dt: r.napi.busy_poll_dt.toString(), prefer_busy_poll: r.napi.prefer_busy_poll } : null,
 		clock: r.clock ? { clockid: r.clock.clockid, offset: r.clock.offset.toString() } : null,
 		mem_regions: [], inflight: [],
@@ -82,6 +94,7 @@ export function restoreRings(img: I.Image): RestoreRing[] {
 			sqes: r.memory!.sqes,
 			/* io_uring_setup creates ring fds close-on-exec, and the image keeps no other fd flags yet */
 			cloexec: new Map(hold.fds.map((fd) => [fd, true])),
+			pbufRings: new Map(r.provided_buffer_rings.filter((b) => b.flags & IOU_PBUF_RING_MMAP).map((b) => [b.bgid, b.ring_memory])),
 			attach_ring_id: Number(r.setup!.attach_ring_id),
 		};
 	});

@@ -30,6 +30,11 @@
  *                                  register personality ID on the task's
  *                                  disabled ring FD under those credentials
  *                                  (GROUPS: "a,b" or "-"; plugin-c/creds.c)
+ *   submit FD PARAMS N FILE HEX -- WHAT
+ *                                  submit the 64-byte SQEs in HEX N times over
+ *                                  on ring FD (enabled, empty) and reap their
+ *                                  CQEs, each of which must succeed; FILE
+ *                                  ("-": keep) replaces every SQE's fd
  *   free $VAR                      release scratch memory $VAR
  * Arguments are decimal, 0x-hex, $VAR or $VAR+N.
  */
@@ -47,6 +52,7 @@ export type Step =
 	| { op: 'store'; addr: Expr; size: 4 | 8; value: Expr }
 	| { op: 'post'; fd: Expr; scratch: Expr; count: number; user_data: bigint; res: number; flags: number; runTw: boolean; what: string }
 	| { op: 'personality'; fd: Expr; id: number; ids: number[]; caps: bigint; groups: number[]; what: string }
+	| { op: 'submit'; fd: Expr; params: Expr; count: number; file: Expr | null; sqes: Buffer; what: string }
 	| { op: 'free'; v: string };
 
 function expr(e: Expr): string {
@@ -82,6 +88,8 @@ export function serialize(steps: Step[]): string[] {
 			return `post ${expr(s.fd)} ${expr(s.scratch)} ${s.count} ${expr(s.user_data)} ${s.res >>> 0} ${s.flags >>> 0} ${s.runTw ? 1 : 0} -- ${what(s.what)}`;
 		case 'personality':
 			return `personality ${expr(s.fd)} ${s.id} ${s.ids.join(' ')} ${expr(s.caps)} ${s.groups.join(',') || '-'} -- ${what(s.what)}`;
+		case 'submit':
+			return `submit ${expr(s.fd)} ${expr(s.params)} ${s.count} ${s.file === null ? '-' : expr(s.file)} ${s.sqes.toString('hex')} -- ${what(s.what)}`;
 		case 'free': return `free $${s.v}`;
 		}
 	});

@@ -13,11 +13,13 @@ import { planEventfd } from './concerns/eventfd';
 import { planFds } from './concerns/fds';
 import { planFiles } from './concerns/files';
 import { planIowq } from './concerns/iowq';
+import { planLegacyBuffers } from './concerns/legacy_buffers';
 import { planMappings } from './concerns/mappings';
+import { planPbufRings } from './concerns/pbuf';
 import { planMemory } from './concerns/memory';
 import { planNapi } from './concerns/napi';
-import { planOverflow } from './concerns/overflow';
 import { planPersonalities } from './concerns/personalities';
+import { planOverflow } from './concerns/overflow';
 import { planRestrictions } from './concerns/restrictions';
 import { planRingFds } from './concerns/ringfds';
 import { planRingOnly } from './concerns/ringonly';
@@ -36,7 +38,9 @@ export function ownerTid(pid: number, s: RingState): number {
 }
 
 /* Setup first: the others need its fd and params. */
-const CONCERNS = [planSetup, planAttach, planFiles, planBuffers, planEventfd, planRingOnly, planMappings, planMemory,
+const CONCERNS = [planSetup, planAttach, planFiles, planBuffers, planEventfd, planRingOnly, planMappings,
+	/* provided buffers need the live ring, before the index advance */
+	planLegacyBuffers, planPbufRings, planMemory,
 	/* after memory: it shortens the advance and posts right behind it */
 	planOverflow, planFds,
 	/* steps in other threads and processes, after the ring is on its fds */

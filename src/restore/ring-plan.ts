@@ -18,6 +18,7 @@ export const PHASES = [
 	'register',	/* registrations before the ring is live */
 	'enable',	/* ENABLE_RINGS from the owner thread */
 	'map',		/* the application's mappings at their exact addresses */
+	'buffers',	/* provided buffers handed to the live ring, buffer-ring heads moved */
 	'memory',	/* index advance, ring bytes written back */
 	'late',		/* registrations that must not see the advance (eventfd) */
 	'fds',		/* the ring moved onto its original fd numbers */

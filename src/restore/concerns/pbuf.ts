@@ -1,0 +1,147 @@
+/*
+ * Provided-buffer rings (IORING_REGISTER_PBUF_RING).  The ring is
+ * registered again at the same user address, or kernel-allocated again
+ * (IOU_PBUF_RING_MMAP) and mapped by the mappings concern.  The kernel's
+ * head has no setter: it starts at 0, so the restore consumes `head`
+ * buffers with BUFFER_SELECT reads of /dev/null from temporary 1-byte
+ * entries, with the tail set to the head meanwhile (a read of /dev/null
+ * touches no memory).  The ring's memory is then put back as dumped:
+ * entries (including the partial
+ * consumption IOU_PBUF_RING_INC records in them) and tail.  For rings in
+ * application memory the bytes CRIU restored are saved to a memfd and
+ * read back; kernel-allocated rings get the bytes of the image.
+ */
+import type { ProvidedBufferRing, RingState } from '../../capture/model';
+import { SETUP } from '../../uring/params';
+import { NR, RingPlan } from '../ring-plan';
+import { legacyRequests } from './legacy_buffers';
+import { MAP_SHARED } from './mappings';
+
+export const REGISTER_PBUF_RING = 22;
+export const IOU_PBUF_RING_MMAP = 1;
+export const IOU_PBUF_RING_INC = 2;
+const OFF_PBUF_RING = 0x80000000n;
+const PBUF_SHIFT = 16n;
+const ENTRY_SIZE = 16;
+const TAIL_OFFSET = 14; /* struct io_uring_buf_ring: tail aliases bufs[0].resv */
+const OP_READ = 22;
+const UNREAD_ADDR = 0x10000n; /* a user address, never read or written */
+const IOSQE_BUFFER_SELECT = 1 << 5;
+const SYS = { write: 1, pread64: 17, openat: 257, memfd_create: 319 } as const;
+const AT_FDCWD = -100;
+const O_CLOEXEC = 0o2000000;
+const MFD_CLOEXEC = 1;
+const PROT_RW = 3;
+
+const rings = (s: RingState): ProvidedBufferRing[] =>
+	s.provided_buffers.filter((b): b is ProvidedBufferRing => b.kind === 'ring');
+
+function regArg(b: ProvidedBufferRing): Buffer {
+	const reg = Buffer.alloc(40); /* struct io_uring_buf_reg */
+	reg.writeBigUInt64LE(b.mmap ? 0n : BigInt(b.addr ?? 0), 0);
+	reg.writeUInt32LE(b.entries, 8);
+	reg.writeUInt16LE(b.bgid, 12);
+	reg.writeUInt16LE((b.mmap ? IOU_PBUF_RING_MMAP : 0) | (b.inc ? IOU_PBUF_RING_INC : 0), 14);
+	return reg;
+}
+
+/* A 0-byte read of /dev/null into a buffer selected from group `bgid` (the fd is the submit step's FILE). */
+function consumeSqe(bgid: number): Buffer {
+	const sqe = Buffer.alloc(64);
+	sqe.writeUInt8(OP_READ, 0);
+	sqe.writeUInt8(IOSQE_BUFFER_SELECT, 1);
+	sqe.writeUInt16LE(bgid, 40);
+	return sqe;
+}
+
+/*
+ * Entries for consuming `head` buffers: 1 byte each (an IOU_PBUF_RING_INC
+ * ring uses up a buffer only when the selected length covers what is left
+ * of it, and keeps a 0-byte one), at an address nothing dereferences
+ * (/dev/null reads no bytes); the tail, which aliases bufs[0].resv, set to
+ * the head.
+ */
+function consumeEntries(b: ProvidedBufferRing): Buffer {
+	const n = Math.min(b.entries, b.head);
+	const e = Buffer.alloc(n * ENTRY_SIZE);
+	for (let i = 0; i < n; i++) {
+		e.writeBigUInt64LE(UNREAD_ADDR, i * ENTRY_SIZE);
+		e.writeUInt32LE(1, i * ENTRY_SIZE + 8);
+	}
+	e.writeUInt16LE(b.head, TAIL_OFFSET);
+	return e;
+}
+
+/*
+ * What the dump must refuse.  Every request the restore submits before the
+ * index advance consumes an SQE and posts a CQE, and the advance only
+ * moves forward: their number must not pass the dumped indices (or the
+ * advance would go round 2^32).
+ */
+export function pbufRefusals(s: RingState): string[] {
+	const why: string[] = [];
+	for (const b of rings(s)) if (!b.mmap && b.addr === null) why.push(`buffer ring ${b.bgid} at an unknown address`);
+	for (const m of s.mappings) {
+		const bgid = Number((BigInt(m.offset) - OFF_PBUF_RING) >> PBUF_SHIFT);
+		if (m.kind === 'pbuf_ring' && !rings(s).some((b) => b.mmap && b.bgid === bgid)) why.push(`a mapping of unregistered buffer ring ${bgid}`);
+	}
+	const heads = rings(s).reduce((sum, b) => sum + b.head, 0);
+	if (heads && s.setup_flags & SETUP.IOPOLL) why.push('buffer ring heads on an IOPOLL ring (restored by reads IOPOLL rejects)');
+	const n = legacyRequests(s) + heads;
+	const sq = s.sq.cached_head;
+	const cq = s.cq.cached_tail;
+	if (n && (sq === null || cq === null || n > sq || n > cq))
+		why.push(`provided buffers that take ${n} requests to restore, more than the ring's SQ head ${sq} / CQ tail ${cq}`);
+	return why;
+}
+
+function consume(p: RingPlan, b: ProvidedBufferRing, devnull: string): void {
+	p.add('buffers', { op: 'submit', fd: p.fd, params: p.params, count: b.head, file: devnull, sqes: consumeSqe(b.bgid),
+		what: `move the head of buffer ring ${b.bgid} to ${b.head}` });
+}
+
+function restoreKernelRing(p: RingPlan, b: ProvidedBufferRing, devnull: string): void {
+	const mem = p.ring.pbufRings?.get(b.bgid);
+	const size = b.entries * ENTRY_SIZE;
+	if (!mem || mem.length !== size) p.fail(`the dump lacks the memory of kernel-allocated buffer ring ${b.bgid}`);
+	const at = p.v(`pm${b.bgid}_`);
+	p.add('buffers', { op: 'sys', v: at.slice(1), nr: NR.mmap, args: [0, size, PROT_RW, MAP_SHARED, p.fd, OFF_PBUF_RING | (BigInt(b.bgid) << PBUF_SHIFT)],
+		what: `map buffer ring ${b.bgid} for writing` });
+	if (b.head) {
+		p.add('buffers', { op: 'write', addr: at, data: consumeEntries(b) });
+		consume(p, b, devnull);
+	}
+	p.add('buffers', { op: 'write', addr: at, data: mem });
+	p.sys('buffers', NR.munmap, [at, size], `unmap the buffer ring ${b.bgid} scratch mapping`);
+}
+
+function restoreUserRing(p: RingPlan, b: ProvidedBufferRing, devnull: string): void {
+	if (!b.head) return; /* CRIU restored its memory; the kernel reads it from there */
+	const addr = BigInt(b.addr ?? 0);
+	const size = b.entries * ENTRY_SIZE;
+	const mf = p.v(`mf${b.bgid}_`);
+	p.add('buffers', { op: 'sys', v: mf.slice(1), nr: SYS.memfd_create, args: [p.put(Buffer.from('criu-uring-pbuf\0')), MFD_CLOEXEC],
+		what: `memfd to save buffer ring ${b.bgid}` });
+	p.sys('buffers', SYS.write, [mf, addr, size], `save buffer ring ${b.bgid}`);
+	p.add('buffers', { op: 'write', addr, data: consumeEntries(b) });
+	consume(p, b, devnull);
+	p.sys('buffers', SYS.pread64, [mf, addr, size, 0], `put buffer ring ${b.bgid} back as dumped`);
+	p.sys('buffers', NR.close, [mf], 'close the buffer ring memfd');
+}
+
+export function planPbufRings(p: RingPlan): void {
+	const why = pbufRefusals(p.s);
+	if (why.length) p.fail(`${why.join('; ')}: not supported yet`);
+	const all = rings(p.s);
+	if (all.length === 0) return;
+	for (const b of all)
+		p.register('register', REGISTER_PBUF_RING, p.put(regArg(b)), 1, `register buffer ring ${b.bgid}`);
+	if (all.some((b) => b.head) && p.s.disabled) p.fail('buffer ring heads moved on a ring that was never enabled');
+	const devnull = p.v('dn');
+	const needNull = all.some((b) => b.head);
+	if (needNull)
+		p.add('buffers', { op: 'sys', v: devnull.slice(1), nr: SYS.openat, args: [AT_FDCWD, p.put(Buffer.from('/dev/null\0')), O_CLOEXEC],
+			what: 'open /dev/null to consume buffers' });
+	for (const b of all) (b.mmap ? restoreKernelRing : restoreUserRing)(p, b, devnull);
+	if (needNull) p.sys('buffers', NR.close, [devnull], 'close /dev/null');
+}
