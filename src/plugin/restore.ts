@@ -30,7 +30,10 @@ function attachOrder(rs: RestoreRing[]): RestoreRing[] {
 	for (const r of rs) visit(r, 0);
 	for (const r of out) {
 		const i = out.findIndex((x) => x.state.inode === r.attach_ring_id);
-		if (i >= 0) r.attach_index = i;
+		if (i >= 0) {
+			r.attach_index = i;
+			r.attach_fd = out[i].state.fds[0];
+		}
 	}
 	return out;
 }

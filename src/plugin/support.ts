@@ -7,15 +7,17 @@ import type { RingState } from '../capture/model';
 import { SETUP } from '../uring/params';
 import { pbufRefusals } from '../restore/concerns/pbuf';
 import { restrictionConflicts } from '../restore/concerns/restrictions';
-import { REOPENABLE } from '../restore/concerns/ringonly';
 import { overflowUnsupported } from '../restore/concerns/overflow';
+import { REOPENABLE } from '../restore/concerns/ringonly';
 
 export function unsupported(r: RingState): string[] {
 	const why: string[] = [];
 	const flag = (bit: number, name: string): void => void (r.setup_flags & bit && why.push(`${name} rings`));
 	flag(SETUP.NO_MMAP, 'NO_MMAP');
 	flag(SETUP.REGISTERED_FD_ONLY, 'REGISTERED_FD_ONLY');
-	flag(SETUP.ATTACH_WQ, 'ATTACH_WQ (shared SQPOLL thread)');
+	/* ATTACH_WQ comes back by attaching to the new ring it shares a poller with (concerns/attach.ts) */
+	if (r.setup_flags & SETUP.ATTACH_WQ && !(r.sqpoll && r.sqpoll.shared_with.length))
+		why.push('an ATTACH_WQ ring that no longer shares its poller thread with another ring');
 	why.push(...overflowUnsupported(r));
 	why.push(...restrictionConflicts(r));
 	why.push(...pbufRefusals(r));

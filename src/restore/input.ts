@@ -27,6 +27,11 @@ export interface RestoreRing {
 	attach_ring_id?: number;
 	/** Position of that ring in this process's plan (its fd is $r<index>); set by the restore session. */
 	attach_index?: number;
+	/**
+	 * That ring's fd number in the process: its plan has run completely
+	 * (setup fd already closed) by the time this ring is set up.
+	 */
+	attach_fd?: number;
 	/** The other processes holding this ring; its state is rebuilt once, in this image's process. */
 	holders?: RingHolder[];
 }

@@ -24,6 +24,7 @@ export function planAttach(p: RingPlan): void {
 		p.fail('ATTACH_WQ without a ring to attach to in the dump');
 	}
 	if (target >= p.id) p.fail(`ATTACH_WQ: ring ${p.ring.attach_ring_id} must be set up first`);
+	if (p.ring.attach_fd === undefined) p.fail(`ATTACH_WQ: ring ${p.ring.attach_ring_id} it attaches to has no fd in the process`);
 	/* before io_uring_setup, which reads the params */
-	p.steps.get('setup')!.unshift({ op: 'store', addr: plus(p.params, WQ_FD_OFFSET), size: 4, value: `$r${target}` });
+	p.steps.get('setup')!.unshift({ op: 'store', addr: plus(p.params, WQ_FD_OFFSET), size: 4, value: p.ring.attach_fd });
 }
