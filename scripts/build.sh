@@ -67,6 +67,9 @@ else
 	skip "test programs" "test/progs/Makefile does not exist yet"
 fi
 
+step "liburing examples"
+bash scripts/fetch-liburing-examples.sh || skip "liburing examples" "scripts/fetch-liburing-examples.sh failed; test/apps/liburing-examples skips"
+
 step "TypeScript"
 npx tsc -p . || die "tsc failed"
 # tsc never deletes: drop compiled tests whose source is gone, so tap does

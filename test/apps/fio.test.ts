@@ -13,7 +13,7 @@ import t, { type Test } from 'tap';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { scratch, sleep, waitFor } from '../lib/criu';
-import { checkpointRestore, keepLogs, readText, ringFds, ringSummary, startApp, uringErrors, which } from '../lib/apps';
+import { checkpointRestore, keepLogs, KNOWN, lostCompletions, readText, ringFds, ringSummary, startApp, uringErrors, which } from '../lib/apps';
 
 const FIO = which('fio');
 
@@ -25,8 +25,9 @@ interface FioCase {
 	rings: number;
 }
 
-/* 8 MiB of 4 KiB random writes at 2 MiB/s: about 4 s per job, then the verify pass. */
-const COMMON = ['--ioengine=io_uring', '--rw=randwrite', '--bs=4k', '--iodepth=16', '--size=8M', '--verify=crc32c'];
+/* 16 MiB of 4 KiB random writes at 2 MiB/s: about 8 s per job, then the verify pass;
+ * long enough that a slow dump on a busy machine still catches fio mid-write. */
+const COMMON = ['--ioengine=io_uring', '--rw=randwrite', '--bs=4k', '--iodepth=16', '--size=16M', '--verify=crc32c'];
 
 const CASES: FioCase[] = [
 	{ what: '--thread', opts: ['--name=t', '--filename=f1', '--thread'], rings: 1 },
@@ -79,7 +80,8 @@ async function fioCase(t: Test, c: FioCase): Promise<void> {
 	try {
 		status = await app.exitStatus(60_000);
 	} catch (e) {
-		t.fail(`${(e as Error).message}; rings now: ${ringSummary(app.pid).join('; ')}; logs kept in ${keepLogs(c.opts[0], cr)}.*`);
+		const todo = lostCompletions(app.pid) ? KNOWN.lostCompletions : undefined;
+		t.fail(`${(e as Error).message}; rings now: ${ringSummary(app.pid).join('; ')}; logs kept in ${keepLogs(c.opts[0], cr)}.*`, { todo });
 		return;
 	}
 	t.equal(status, 0, `fio exited 0 (stderr: ${readText(app.err).trim().slice(0, 300)})`);
