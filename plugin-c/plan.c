@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <linux/io_uring.h>
@@ -612,6 +613,30 @@ static int run_step(struct plan_state *ps, char *line)
 	return fail(ps, "unknown step '%s'", tok[0]);
 }
 
+/*
+ * Timed step for the debug log ("step N VERB [WHAT]: MS"), which
+ * bench/restore.ts reads to report where restore time goes.  The verb and
+ * description are copied first: run_step() tokenizes the line in place.
+ */
+static int run_step_timed(struct plan_state *ps, char *line)
+{
+	const char *sep = strstr(line, " -- ");
+	char verb[16] = "", what[96] = "";
+	struct timespec t0, t1;
+	int ret;
+
+	sscanf(line, "%15s", verb);
+	if (sep)
+		snprintf(what, sizeof(what), "%s", sep + 4);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ret = run_step(ps, line);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (!ret)
+		pr_debug("step %d %s [%s]: %.3f ms\n", ps->step, verb, what,
+			 (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
+	return ret;
+}
+
 int plan_execute(int pid)
 {
 	static struct plan_state ps;
@@ -623,7 +648,7 @@ int plan_execute(int pid)
 		if (!strcmp(line, "end"))
 			break;
 		ps.step++;
-		if (!failed && run_step(&ps, line)) {
+		if (!failed && run_step_timed(&ps, line)) {
 			pr_err("restoring rings of %d, step %d: %s\n", pid, ps.step, ps.err);
 			failed = true; /* keep reading: the protocol must stay in step */
 		}
