@@ -304,6 +304,19 @@ static __noinline __u32 walk_inflight(struct io_ring_ctx *ctx)
 	off = bpf_core_field_offset(struct io_kiocb, comp_list);
 	b.count += walk_chain((__u64)BPF_CORE_READ(ctx, iopoll_list.first), 0,
 			      (__u64)ctx, off, -1, 0, REQ_IOPOLL, 0);
+	/*
+	 * DEFER_TASKRUN: completions queued for the owner as local task work
+	 * (work_llist, retry_llist).  They are neither in flight elsewhere nor
+	 * CQEs yet; missing them would lose them from a checkpoint.
+	 */
+	off = bpf_core_field_offset(struct io_kiocb, io_task_work) +
+	      bpf_core_field_offset(struct io_task_work, node);
+	if (bpf_core_field_exists(ctx->work_llist))
+		b.count += walk_chain((__u64)BPF_CORE_READ(ctx, work_llist.first), 0,
+				      (__u64)ctx, off, -1, 0, REQ_TASK_WORK, 0);
+	if (bpf_core_field_exists(ctx->retry_llist))
+		b.count += walk_chain((__u64)BPF_CORE_READ(ctx, retry_llist.first), 0,
+				      (__u64)ctx, off, -1, 0, REQ_TASK_WORK, 0);
 	if (bpf_core_type_exists(struct io_defer_entry)) {
 		__u64 head = (__u64)&ctx->defer_list;
 
@@ -1095,6 +1108,21 @@ static __noinline void read_iowq(struct io_uring_task *tctx, struct rec_task *r)
 		bpf_probe_read_kernel(r->cpumask, sizeof(r->cpumask), &wq->cpu_mask);
 }
 
+/*
+ * Completions queued as ordinary task work for this thread (rings without
+ * DEFER_TASKRUN): posted when the thread next returns to user space.
+ */
+static __noinline void walk_task_work(struct io_uring_task *tctx, __u32 tid)
+{
+	__s64 off = bpf_core_field_offset(struct io_kiocb, io_task_work) +
+		    bpf_core_field_offset(struct io_task_work, node);
+
+	if (!bpf_core_field_exists(tctx->task_list))
+		return;
+	walk_chain((__u64)BPF_CORE_READ(tctx, task_list.first), 0, 0, off, -1, 0,
+		   REQ_TASK_WORK, tid);
+}
+
 static __noinline void walk_iowq(struct io_uring_task *tctx, __u32 tid)
 {
 	struct io_wq *wq = BPF_CORE_READ(tctx, io_wq);
@@ -1155,6 +1183,7 @@ int uring_tasks(struct bpf_iter__task *it)
 	s.tid = tid;
 	bpf_loop(REGISTERED_RINGS, slot_step, &s, 0);
 	walk_iowq(tctx, tid);
+	walk_task_work(tctx, tid);
 	return 0;
 }
 

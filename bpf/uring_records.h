@@ -75,6 +75,7 @@ enum req_state {
 	REQ_IOPOLL = 8,
 	REQ_DEFERRED = 9,
 	REQ_URING_CMD = 10,
+	REQ_TASK_WORK = 11,	/* completed, its CQE waits in task work */
 };
 
 /* rec_ring.via / how a ring was first found */

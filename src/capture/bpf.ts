@@ -39,7 +39,7 @@ const MISSING: readonly string[] = [
 
 const STATE: Record<number, string> = {
 	1: 'poll', 2: 'timeout', 3: 'linked_timeout', 4: 'futex', 5: 'waitid', 6: 'iowq', 7: 'iowq',
-	8: 'iopoll', 9: 'deferred', 10: 'cancelable_cmd',
+	8: 'iopoll', 9: 'deferred', 10: 'cancelable_cmd', 11: 'task_work',
 };
 
 const NAPI_MODE: Record<number, 'dynamic' | 'static'> = { 0: 'dynamic', 1: 'static' };
@@ -206,7 +206,7 @@ function verifiedRingAddr(view: ProcessView, l: PbufListRec): bigint | null {
 }
 
 /* Where a request waits, in the model's order; then by user_data: a stable order. */
-const STATE_ORDER = ['poll', 'timeout', 'linked_timeout', 'futex', 'waitid', 'iowq', 'iopoll', 'deferred', 'cancelable_cmd'];
+const STATE_ORDER = ['poll', 'timeout', 'linked_timeout', 'futex', 'waitid', 'iowq', 'iopoll', 'deferred', 'cancelable_cmd', 'task_work'];
 
 function inflightOrder(a: InflightRequest, b: InflightRequest): number {
 	const s = STATE_ORDER.indexOf(a.state) - STATE_ORDER.indexOf(b.state);

@@ -157,7 +157,7 @@ export interface InflightRequest {
 	user_data: string;
 	fd: number | null;
 	fixed: boolean;
-	/** Where the request waits: "poll", "timeout", "linked_timeout", "futex", "waitid", "iowq", "iopoll", "deferred", "cancelable_cmd". */
+	/** Where the request waits: "poll", "timeout", "linked_timeout", "futex", "waitid", "iowq", "iopoll", "deferred", "cancelable_cmd", "task_work" (completed; its CQE is posted when task work runs). */
 	state: string;
 }
 
