@@ -32,6 +32,7 @@
 
 #include "criu-plugin.h"
 #include "criu-log.h"
+#include "eintr.h"
 #include "helper.h"
 #include "plan.h"
 
@@ -238,7 +239,7 @@ static int io_uring_checkpoint_devices(int pid)
 		if (helper_call(reply, sizeof(reply), "checkpoint %d", pid))
 			return -1;
 		if (strcmp(reply, "retry"))
-			return 0;
+			return rewind_interrupted_waits(pid) < 0 ? -1 : 0;
 		if (plan_execute(pid))
 			return -1;
 		usleep(5000);
