@@ -8,7 +8,7 @@
 import { readFileSync, readlinkSync } from 'node:fs';
 import type {
 	InflightRequest, Mapping, Personality, ProcessRings, ProcessSummary, ProvidedBuffers, RegisteredFile,
-	RingState,
+	RingState, UserMemory,
 } from './model';
 import { decodeRecords, type PbufListRec, type Records, type RingRec } from './bpf-records';
 import { bitmapBits, cpuList, decodeCqes, decodeSqe, fileType, filePath } from './bpf-decode';
@@ -20,7 +20,9 @@ import { setupFlagNames } from '../uring/flags';
 const SETUP_SQPOLL = 1 << 1;
 const SETUP_SQ_AFF = 1 << 2;
 const SETUP_R_DISABLED = 1 << 6;
+const SETUP_SQE128 = 1 << 10;
 const SETUP_CQE32 = 1 << 11;
+const SETUP_NO_MMAP = 1 << 14;
 const SETUP_CQE_MIXED = 1 << 18;
 const IOBL_BUF_RING = 1;
 const IOBL_INC = 2;
@@ -205,6 +207,25 @@ function verifiedRingAddr(view: ProcessView, l: PbufListRec): bigint | null {
 	}
 }
 
+/*
+ * NO_MMAP rings: the application's memory BPF derived from the pinned
+ * pages, accepted only if the ring header there (masks and entry counts,
+ * which never change) is this ring's and the SQE array is mapped.
+ */
+function verifiedUserMemory(view: ProcessView, r: RingRec): UserMemory | null {
+	const rings = r.ring_uaddr, sqes = r.sqes_uaddr;
+	const sqeSize = r.setup_flags & SETUP_SQE128 ? 128 : 64;
+	if (rings === 0n || sqes === 0n || !rangeMapped(view.maps, rings, 32n) ||
+		!rangeMapped(view.maps, sqes, BigInt(r.sq_entries * sqeSize))) return null;
+	try {
+		const h = loadNative().processVmReadv(view.pid, rings + 16n, 16);
+		const want = [r.sq_entries - 1, r.cq_entries - 1, r.sq_entries, r.cq_entries];
+		return h.length === 16 && want.every((v, i) => h.readUInt32LE(i * 4) === v) ? { rings: dec(rings), sqes: dec(sqes) } : null;
+	} catch {
+		return null;
+	}
+}
+
 /* Where a request waits, in the model's order; then by user_data: a stable order. */
 const STATE_ORDER = ['poll', 'timeout', 'linked_timeout', 'futex', 'waitid', 'iowq', 'iopoll', 'deferred', 'cancelable_cmd', 'task_work'];
 
@@ -248,6 +269,8 @@ function buildRing(view: ProcessView, r: RingRec, unavailable: Set<string>): Rin
 	const paramMap = mappings.find((m) => m.kind === 'param_region');
 	MISSING.forEach((what, bit) => { if (r.missing & (1 << bit)) unavailable.add(what); });
 	if (sqpoll && !hz) unavailable.add('SQPOLL idle time (kernel HZ unknown)');
+	const userMemory = r.setup_flags & SETUP_NO_MMAP ? verifiedUserMemory(view, r) : null;
+	if (r.setup_flags & SETUP_NO_MMAP && !userMemory) unavailable.add('user address of NO_MMAP ring memory');
 	return {
 		inode: Number(r.ino),
 		ctx: dec(ctx),
@@ -257,6 +280,7 @@ function buildRing(view: ProcessView, r: RingRec, unavailable: Set<string>): Rin
 			.map((s) => ({ tid: s.tid, index: s.index }))
 			.sort((a, b) => a.tid - b.tid || a.index - b.index),
 		mappings,
+		...(r.setup_flags & SETUP_NO_MMAP ? { user_memory: userMemory } : {}),
 		setup_flags: r.setup_flags,
 		flags: setupFlagNames(r.setup_flags),
 		sq_entries: r.sq_entries,

@@ -66,11 +66,16 @@ function mappingOf(ring: RingState, kind: 'rings' | 'sqes'): { start: bigint; le
 
 /** Read both regions of `ring`, held by process `pid`. */
 export function readRingMemory(pid: number, ring: RingState): RingMemory {
-	if (ring.setup_flags & SETUP.NO_MMAP)
-		throw new MemoryError(`ring ${ring.inode}: NO_MMAP rings (memory owned by the application) are not supported yet`);
 	const params = probeGeometry(ring);
 	const size = regionSizes(params);
 	const n = loadNative();
+	if (ring.setup_flags & SETUP.NO_MMAP) {
+		/* the application's own memory: no fd mapping exists (mmap of a NO_MMAP ring fails) */
+		const u = ring.user_memory;
+		if (!u) throw new MemoryError(`ring ${ring.inode}: NO_MMAP ring whose memory the capture could not locate in process ${pid}`);
+		return { params, rings: n.processVmReadv(pid, BigInt(u.rings), size.rings), sqes: n.processVmReadv(pid, BigInt(u.sqes), size.sqes),
+			pbufRings: new Map(kernelPbufRings(ring).map((b) => [b.bgid, pbufFromMapping(pid, ring, b.bgid, b.len)])) };
+	}
 	if (ring.fds.length > 0) {
 		const pidfd = n.pidfdOpen(pid);
 		try {

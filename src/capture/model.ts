@@ -165,6 +165,9 @@ export interface NapiInfo { mode: 'dynamic' | 'static' | 'off'; busy_poll_dt: st
 
 export interface MemRegion { kind: 'param_region' | 'wait_arg'; addr: string | null; size: number }
 
+/** NO_MMAP rings: the application's memory the ring lives in (decimal addresses). */
+export interface UserMemory { rings: string; sqes: string }
+
 export interface RingState {
 	inode: number;
 	/** Kernel address of the io_ring_ctx: identity within one capture only. */
@@ -172,6 +175,8 @@ export interface RingState {
 	fds: number[];
 	registered_slots: { tid: number; index: number }[];
 	mappings: Mapping[];
+	/** NO_MMAP rings: where the ring and SQE regions are (null: not found); absent for other rings. */
+	user_memory?: UserMemory | null;
 	setup_flags: number;
 	flags: string[];
 	sq_entries: number;

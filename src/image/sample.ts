@@ -32,7 +32,7 @@ function emptyRing(id: bigint, flags: number, sq: number, cq: number): Ring {
 			cached_sq_head: 0, cached_cq_tail: 0, sq_head: 0, sq_tail: 0, cq_head: 0, cq_tail: 0,
 			sq_dropped: 0, cq_overflow: 0, sq_flags: 0, cq_flags: 0,
 		},
-		memory: { rings: sampleRingMemory(flags, sq, cq), sqes: Buffer.alloc(G.sqesRegionSize(flags, sq)) },
+		memory: { rings: sampleRingMemory(flags, sq, cq), sqes: Buffer.alloc(G.sqesRegionSize(flags, sq)), rings_user_addr: 0n, sqes_user_addr: 0n },
 		overflow_cqes: [], files: null, buffers: null, eventfd: null, personalities: [], restrictions: null,
 		iowq: null, provided_buffer_groups: [], provided_buffer_rings: [], napi: null, clock: null,
 		mem_regions: [], inflight: [],
@@ -45,7 +45,7 @@ function richRing(): Ring {
 	const flags = S.SQPOLL | S.SQ_AFF | S.CQSIZE | S.SQE128 | S.CQE32 | S.SUBMIT_ALL;
 	const r = emptyRing(1001n, flags, 8, 32);
 	r.setup = { ...r.setup!, sq_thread_cpu: 1, sq_thread_idle_ms: 1000, submitter_tid: 4243 };
-	r.memory = { rings: sampleRingMemory(flags, 8, 32, true), sqes: pattern(G.sqesRegionSize(flags, 8), 3) };
+	r.memory = { rings: sampleRingMemory(flags, 8, 32, true), sqes: pattern(G.sqesRegionSize(flags, 8), 3), rings_user_addr: 0n, sqes_user_addr: 0n };
 	r.indices = {
 		cached_sq_head: 0xfffffffe, cached_cq_tail: 0xffffffff, sq_head: 0xfffffffd, sq_tail: 2,
 		cq_head: 0xfffffff0, cq_tail: 0xffffffff, sq_dropped: 3, cq_overflow: 4, sq_flags: 2, cq_flags: 1,
@@ -96,11 +96,13 @@ function richRing(): Ring {
 	return r;
 }
 
-/* A ring sharing the rich ring's SQPOLL thread. */
+/* A NO_MMAP ring sharing the rich ring's SQPOLL thread. */
 function attachedRing(): Ring {
-	const flags = G.SETUP.SQPOLL | G.SETUP.ATTACH_WQ;
+	const flags = G.SETUP.SQPOLL | G.SETUP.ATTACH_WQ | G.SETUP.NO_MMAP;
 	const r = emptyRing(1002n, flags, 4, 8);
 	r.setup = { ...r.setup!, attach_ring_id: 1001n };
+	/* NO_MMAP: the ring lives in the application's memory */
+	r.memory = { ...r.memory!, rings_user_addr: 0x7f1000101000n, sqes_user_addr: 0x7f1000100000n };
 	return r;
 }
 

@@ -74,7 +74,13 @@ export interface RingIndices {
 }
 
 /** message RingMemory (named apart from the capture-side RingMemory map of from-capture.ts). */
-export interface RingMemoryBytes { rings: Buffer; sqes: Buffer }
+export interface RingMemoryBytes {
+	rings: Buffer;
+	sqes: Buffer;
+	/** NO_MMAP rings: user addresses of the two regions (0 otherwise). */
+	rings_user_addr: bigint;
+	sqes_user_addr: bigint;
+}
 
 export interface Cqe {
 	user_data: bigint;

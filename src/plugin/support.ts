@@ -13,7 +13,7 @@ import { REOPENABLE } from '../restore/concerns/ringonly';
 export function unsupported(r: RingState): string[] {
 	const why: string[] = [];
 	const flag = (bit: number, name: string): void => void (r.setup_flags & bit && why.push(`${name} rings`));
-	flag(SETUP.NO_MMAP, 'NO_MMAP');
+	/* NO_MMAP rings come back on their own (CRIU-restored) memory: concerns/nommap.ts */
 	flag(SETUP.REGISTERED_FD_ONLY, 'REGISTERED_FD_ONLY');
 	/* ATTACH_WQ comes back by attaching to the new ring it shares a poller with (concerns/attach.ts) */
 	if (r.setup_flags & SETUP.ATTACH_WQ && !(r.sqpoll && r.sqpoll.shared_with.length))

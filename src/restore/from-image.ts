@@ -2,7 +2,7 @@
  * The planner's input from a checkpoint image: each ring the process's
  * image carries, as the ring state it was dumped with plus its memory.
  */
-import type { Mapping, MappingKind, NapiInfo, Personality, ProvidedBuffers, RingState } from '../capture/model';
+import type { Mapping, MappingKind, NapiInfo, Personality, ProvidedBuffers, RingState, UserMemory } from '../capture/model';
 import type * as I from '../image/types';
 import { IOU_PBUF_RING_INC, IOU_PBUF_RING_MMAP } from '../image/geometry';
 import { setupFlagNames } from '../uring/flags';
@@ -44,6 +44,14 @@ function providedBuffers(r: I.Ring): ProvidedBuffers[] {
 	].sort((a, b) => a.bgid - b.bgid);
 }
 
+const NO_MMAP = 1 << 14;
+
+/* NO_MMAP rings: where the application's memory holds the ring (null if the image does not say). */
+function userMemory(r: I.Ring): UserMemory | null {
+	const rings = r.memory?.rings_user_addr ?? 0n, sqes = r.memory?.sqes_user_addr ?? 0n;
+	return rings && sqes ? { rings: rings.toString(), sqes: sqes.toString() } : null;
+}
+
 function ringState(r: I.Ring, hold: I.RingHold): RingState {
 	const s = r.setup!;
 	const ix = r.indices!;
@@ -54,6 +62,7 @@ function ringState(r: I.Ring, hold: I.RingHold): RingState {
 		inode: Number(r.ring_id), ctx: null, fds: [...hold.fds],
 		registered_slots: hold.registered_slots.map((x) => ({ tid: x.tid, index: x.index })),
 		mappings: hold.mappings.map(mapping),
+		...(s.flags & NO_MMAP ? { user_memory: userMemory(r) } : {}),
 		setup_flags: s.flags, flags: setupFlagNames(s.flags), sq_entries: s.sq_entries, cq_entries: s.cq_entries,
 		submitter_tid: s.submitter_tid || null, disabled: s.disabled,
 		sq: { head: ix.sq_head, tail: ix.sq_tail, cached_head: ix.cached_sq_head, dropped: ix.sq_dropped, flags: ix.sq_flags },

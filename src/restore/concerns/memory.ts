@@ -8,11 +8,14 @@
  */
 import { MAP_SHARED } from './mappings';
 import { NR, RingPlan } from '../ring-plan';
+import { clearUserIndices, userRegions, type UserRegions } from './nommap';
 
 const PROT_RW = 3;
 const OFF_SQES = 0x10000000n;
 
 export function planMemory(p: RingPlan): void {
+	const user = userRegions(p);
+	if (user) return planUserMemory(p, user);
 	const { state: s, rings, sqes } = p.ring;
 	const tr = p.v('tr');
 	const ts = p.v('ts');
@@ -27,4 +30,16 @@ export function planMemory(p: RingPlan): void {
 	p.add('memory', { op: 'write', addr: tr, data: rings }, { op: 'write', addr: ts, data: sqes });
 	p.sys('memory', NR.munmap, [tr, rings.length], 'unmap the ring region scratch mapping');
 	p.sys('memory', NR.munmap, [ts, sqes.length], 'unmap the SQE region scratch mapping');
+}
+
+/* NO_MMAP: the same steps on the application's memory, which needs no scratch mapping. */
+function planUserMemory(p: RingPlan, u: UserRegions): void {
+	const { state: s, rings, sqes } = p.ring;
+	clearUserIndices(p, u);
+	if (!s.disabled) {
+		if (s.sq.cached_head === null || s.cq.cached_tail === null) p.fail('the dump lacks the kernel\'s cached indices');
+		p.add('memory', { op: 'advance', fd: p.fd, sq: s.sq.cached_head, cq: s.cq.cached_tail, rings: u.rings, sqes: u.sqes,
+			params: p.params, what: 'advance the kernel indices in the ring\'s user memory' });
+	}
+	p.add('memory', { op: 'write', addr: u.rings, data: rings }, { op: 'write', addr: u.sqes, data: sqes });
 }

@@ -5,6 +5,7 @@
  */
 import { emptyParams, encodeParams, SETUP } from '../../uring/params';
 import { NR, RingPlan } from '../ring-plan';
+import { setUserRegions } from './nommap';
 
 export const REGISTER_ENABLE_RINGS = 12;
 
@@ -20,6 +21,7 @@ export function planSetup(p: RingPlan): void {
 		if (s.sqpoll.idle_ms !== null) params.sq_thread_idle = s.sqpoll.idle_ms;
 	}
 	/* ATTACH_WQ: concerns/attach.ts fills in wq_fd */
+	setUserRegions(p, params);
 	const addr = p.put(encodeParams(params));
 	p.params = addr;
 	p.add('setup', { op: 'sys', v: p.fd.slice(1), nr: NR.io_uring_setup, args: [s.sq_entries, addr],
