@@ -233,14 +233,6 @@ export function ringSummary(root: number): string[] {
  * assertion still runs and prints, but does not fail the suite.  Anything
  * else fails.
  */
-export const KNOWN = {
-	/* CRIU's ptrace freeze interrupts io_uring_enter(GETEVENTS), which returns
-	 * -EINTR (not -ERESTARTSYS): CRIU cannot restart it, the application sees EINTR. */
-	eintr: 'known bug: the freeze makes a waiting io_uring_enter return EINTR to the application (docs/real-apps.md)',
-	/* DEFER_TASKRUN completions queued in ctx->work_llist are invisible to the
-	 * capture: the dump succeeds and those completions are lost. */
-	lostCompletions: 'known bug: completions queued as DEFER_TASKRUN task work are not captured and are lost (docs/real-apps.md)',
-};
 
 /** True when the program reported an interrupted io_uring wait. */
 export function sawEintr(app: App): boolean {
