@@ -12,9 +12,10 @@ import { REOPENABLE } from '../restore/concerns/ringonly';
 
 export function unsupported(r: RingState): string[] {
 	const why: string[] = [];
-	const flag = (bit: number, name: string): void => void (r.setup_flags & bit && why.push(`${name} rings`));
 	/* NO_MMAP rings come back on their own (CRIU-restored) memory: concerns/nommap.ts */
-	flag(SETUP.REGISTERED_FD_ONLY, 'REGISTERED_FD_ONLY');
+	/* the engine rebuilds a ring through an fd (registrations, advance, MSG_RING posts): these rings never get one */
+	if (r.setup_flags & SETUP.REGISTERED_FD_ONLY)
+		why.push('REGISTERED_FD_ONLY rings (the ring has no fd, and the restore engine rebuilds rings through one)');
 	/* ATTACH_WQ comes back by attaching to the new ring it shares a poller with (concerns/attach.ts) */
 	if (r.setup_flags & SETUP.ATTACH_WQ && !(r.sqpoll && r.sqpoll.shared_with.length))
 		why.push('an ATTACH_WQ ring that no longer shares its poller thread with another ring');

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * cr_setups --flags HEX [--advance N] [--cqes N]
+ * cr_setups --flags HEX --fd-only
  *
  * A checkpoint/restore test for ring setups that change where the ring
  * lives or how it completes: NO_MMAP (ring and SQEs in our own anonymous
@@ -14,6 +15,10 @@
  * extra1 = ~i and extra2 = i << 32, so the CQ ring wraps with a mix of
  * sizes and, when a big one would straddle the end, a kernel filler) and,
  * unless SQPOLL, one SQE published but not submitted (a NOP, 0xBEEF).
+ *
+ * --fd-only: the flags must hold NO_MMAP|REGISTERED_FD_ONLY; the ring is
+ * only created (it has no fd, only a registered-ring index), and after
+ * SIGUSR1 one NOP goes through that index.  Dump refuses such rings.
  *
  * After SIGUSR1: the CQEs come out in order with exact contents and sizes,
  * the pending SQE completes, a batch of NOPs runs with the indices moving
@@ -163,26 +168,72 @@ static void write_truth(unsigned int sq_head, unsigned int cq_tail)
 	truth_write(t);
 }
 
+/*
+ * A ring reachable only through a registered-ring index: everything goes
+ * through io_uring_enter with IORING_ENTER_REGISTERED_RING.
+ */
+static int fd_only(struct io_uring_params *p)
+{
+	struct truth *t;
+	int index;
+
+	ring.ring_len = ring.sqe_len = 16384;
+	ring.ring_mem = aligned_alloc(4096, ring.ring_len);
+	ring.sqe_mem = aligned_alloc(4096, ring.sqe_len);
+	if (!ring.ring_mem || !ring.sqe_mem)
+		die("allocating ring memory");
+	memset(ring.ring_mem, 0, ring.ring_len);
+	memset(ring.sqe_mem, 0, ring.sqe_len);
+	p->cq_off.user_addr = (uintptr_t)ring.ring_mem;
+	p->sq_off.user_addr = (uintptr_t)ring.sqe_mem;
+	index = sys_io_uring_setup(8, p);
+	if (index < 0)
+		die("io_uring_setup(REGISTERED_FD_ONLY)");
+	t = truth_new();
+	truth_int(t, "registered_index", index);
+	truth_write(t);
+	wait_for_stop();
+	/* the ring still answers through its index: one NOP, SQ slot 0 of a fresh ring */
+	ring.p = *p;
+	sqe_nop((struct io_uring_sqe *)ring.sqe_mem, UD_PENDING);
+	if (!(p->flags & IORING_SETUP_NO_SQARRAY))
+		((unsigned int *)((char *)ring.ring_mem + p->sq_off.array))[0] = 0;
+	__atomic_store_n((unsigned int *)((char *)ring.ring_mem + p->sq_off.tail), 1, __ATOMIC_RELEASE);
+	if (sys_io_uring_enter(index, 1, 1, IORING_ENTER_GETEVENTS | IORING_ENTER_REGISTERED_RING, NULL, 0) != 1)
+		die("a NOP through registered ring %d", index);
+	printf("verified\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct io_uring_params p;
 	unsigned long advance = 0;
 	unsigned int sq_head, cq_tail;
-	bool pending;
+	bool pending, only_fd = false;
 
 	stop_signals_init(argv[0]);
 	memset(&p, 0, sizeof(p));
 	nr_cqes = 5;
-	for (int i = 1; i + 1 < argc; i += 2) {
+	for (int i = 1; i < argc; i++) {
+		const char *val = i + 1 < argc ? argv[i + 1] : "";
+
+		if (!strcmp(argv[i], "--fd-only")) {
+			only_fd = true;
+			continue;
+		}
 		if (!strcmp(argv[i], "--flags"))
-			p.flags = strtoul(argv[i + 1], NULL, 16);
+			p.flags = strtoul(val, NULL, 16);
 		else if (!strcmp(argv[i], "--advance"))
-			advance = strtoul(argv[i + 1], NULL, 0);
+			advance = strtoul(val, NULL, 0);
 		else if (!strcmp(argv[i], "--cqes"))
-			nr_cqes = strtoul(argv[i + 1], NULL, 0);
+			nr_cqes = strtoul(val, NULL, 0);
 		else
 			die_err(EINVAL, "unknown option %s", argv[i]);
+		i++;
 	}
+	if (only_fd)
+		return fd_only(&p);
 	if (p.flags & IORING_SETUP_SQPOLL)
 		p.sq_thread_idle = 10;
 	ring_create_or_die(&ring, 8, &p);
