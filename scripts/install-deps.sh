@@ -16,8 +16,8 @@ PKGS=(
 	xz-utils dpkg-dev ca-certificates xxd
 	# Native addon and test programs.
 	build-essential cmake liburing-dev
-	# Real-application tests.
-	fio
+	# Real-application tests (qemu-utils has qemu-nbd, qemu-io, qemu-img).
+	fio mariadb-server mariadb-client qemu-utils
 )
 
 missing=()
