@@ -5,3 +5,4 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/build.sh
 node dist/bench/run.js
 node dist/bench/restore.js
+node dist/bench/scale.js
