@@ -13,8 +13,8 @@
  * The tree runs in its own IPC namespace: fio keeps its job state in
  * SysV shared memory, which CRIU dumps only as part of an IPC namespace.
  */
-import { spawn } from 'node:child_process';
-import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import {
 	criuDump, criuRestore, CriuResult, describeRun, isAlive, Scratch, Teardownable, waitFor, waitForExit,
@@ -136,18 +136,58 @@ export interface CheckpointResult {
  * criu dump (plugin loaded) of the app's tree, wait until its pids are gone,
  * criu restore -d.  Stops at the first failure and says which.
  */
-export async function checkpointRestore(app: App, imagesDir: string, dumpArgs: string[] = []): Promise<CheckpointResult> {
+export async function checkpointRestore(app: App, imagesDir: string, dumpArgs: string[] = [],
+	restoreArgs: string[] = []): Promise<CheckpointResult> {
 	const tree = treeOf(app.pid);
 	const dump = await criuDump({ pid: app.pid, imagesDir, plugins: true, extraArgs: dumpArgs, timeoutMs: 120_000 });
 	if (dump.code !== 0) return { dump, problem: describeRun('dump', dump) };
 	/* every pid of the tree, not only the root: the root's pid number stays
 	 * in use as the session id until the last member is reaped */
 	for (const pid of tree) await waitForExit(pid);
-	const restore = await criuRestore({ imagesDir, plugins: true, timeoutMs: 120_000 });
+	const restore = await criuRestore({ imagesDir, plugins: true, extraArgs: restoreArgs, timeoutMs: 120_000 });
 	if (restore.code !== 0) return { dump, restore, problem: describeRun('restore', restore) };
 	if (!isAlive(app.pid) && app.status() === undefined)
 		return { dump, restore, problem: `restore exited 0 but pid ${app.pid} is not running` };
 	return { dump, restore };
+}
+
+/** Result of runCmd: exit status (-1 when killed or not started) and stdout + stderr. */
+export interface CmdResult {
+	code: number;
+	out: string;
+}
+
+/** Run @cmd @args to completion (a client, a tool); never rejects. */
+export function runCmd(cmd: string, args: string[], cwd: string, timeoutMs = 120_000): Promise<CmdResult> {
+	return new Promise((resolve) => {
+		execFile(cmd, args, { cwd, timeout: timeoutMs, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+			const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+			resolve({ code, out: String(stdout) + String(stderr) });
+		});
+	});
+}
+
+/**
+ * Requests the rings of @root's tree have taken so far (sum of the SQ
+ * heads): grows when the program really submits through its rings, e.g.
+ * the restored ring after a restore.
+ */
+export function submittedTotal(root: number): number {
+	let n = 0;
+	for (const pid of treeOf(root)) {
+		try {
+			for (const r of captureProcess(pid).rings) n += r.sq.head;
+		} catch {
+			/* gone, or no rings */
+		}
+	}
+	return n;
+}
+
+/** Lines of /proc/locks on the file @file (by inode; OFD locks show pid -1). */
+export function locksOnFile(file: string): string[] {
+	const ino = statSync(file).ino;
+	return readOr('/proc/locks').split('\n').filter((l) => new RegExp(`:${ino} `).test(l));
 }
 
 /** The plugin's "io_uring: ..." error lines of a CRIU log. */
