@@ -6,3 +6,4 @@ bash scripts/build.sh
 node dist/bench/run.js
 node dist/bench/restore.js
 node dist/bench/scale.js
+node dist/bench/apps.js
