@@ -6,41 +6,10 @@
  * invented, that indices continue where they were, and that registered
  * resources still work by index (see the program's header comment).
  */
-import t, { type Test } from 'tap';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { criuDump, criuRestore, describeRun, isAlive, scratch, Scratch, sleep, waitFor, waitForExit } from './lib/criu';
+import t from 'tap';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { criuDump, criuRestore, describeRun, dumpAndRestore, finishVerified, isAlive, scratch, sleep, startWithTruth, waitForExit } from './lib/criu';
 import { inspectPid } from './lib/progs';
-
-interface Started { pid: number; truth: Record<string, number | string> }
-
-async function startCrRw(s: Scratch, args: string[]): Promise<Started> {
-	const truthFile = s.file('truth.json');
-	process.env.TRUTH_FILE = truthFile;
-	const pid = s.spawnProg('cr_rw', args);
-	delete process.env.TRUTH_FILE;
-	await waitFor(() => existsSync(truthFile) || !isAlive(pid), 'cr_rw to write its truth file');
-	if (!existsSync(truthFile)) throw new Error(`cr_rw exited early: ${s.stderrOf('cr_rw')}`);
-	return { pid, truth: JSON.parse(readFileSync(truthFile, 'utf8')) };
-}
-
-/** Dump (killing the process unless extra args say otherwise) and restore it. */
-async function dumpRestore(t: Test, s: Scratch, pid: number, name: string, dumpArgs: string[] = []): Promise<boolean> {
-	const dir = s.dir(name);
-	const d = await criuDump({ pid, imagesDir: dir, plugins: true, extraArgs: dumpArgs });
-	if (!t.equal(d.code, 0, describeRun('dump', d))) return false;
-	if (dumpArgs.includes('--leave-running')) return true;
-	await waitForExit(pid);
-	const r = await criuRestore({ imagesDir: dir, plugins: true });
-	return t.equal(r.code, 0, describeRun('restore', r)) && t.ok(isAlive(pid), 'restored process runs with its pid');
-}
-
-/** SIGUSR1: the program verifies itself, prints "verified" and exits. */
-async function finish(t: Test, s: Scratch, pid: number): Promise<void> {
-	process.kill(pid, 'SIGUSR1');
-	await waitForExit(pid, 30_000);
-	t.equal(s.stderrOf('cr_rw'), '', 'the program found nothing wrong');
-	t.match(readFileSync(s.file('cr_rw.out'), 'utf8'), /verified/, 'the program verified its ring');
-}
 
 const FLAGS: [string, string][] = [
 	['plain ring', '0'],
@@ -56,9 +25,9 @@ const FLAGS: [string, string][] = [
 for (const [what, flags] of FLAGS) {
 	t.test(`dump + restore: ${what}`, async (t) => {
 		const s = scratch(t);
-		const p = await startCrRw(s, ['--flags', flags, '--advance', '1000']);
+		const p = await startWithTruth(s, 'cr_rw', ['--flags', flags, '--advance', '1000']);
 		const before = inspectPid(p.pid).rings[0];
-		if (!(await dumpRestore(t, s, p.pid, 'img'))) return;
+		if (!(await dumpAndRestore(t, s, p.pid))) return;
 		const after = inspectPid(p.pid).rings[0];
 		/* an idle SQPOLL thread raises NEED_WAKEUP on its own: not state we restore */
 		if (flags === '2') for (const r of [before, after]) r.sq.flags &= ~1;
@@ -68,45 +37,42 @@ for (const [what, flags] of FLAGS) {
 			{ flags: before.setup_flags, sq: before.sq, cq: before.cq, files: before.registered_files, bufs: before.registered_buffers,
 				mappings: before.mappings, fds: before.fds, cqes: before.cqes, pending: before.pending_sqes.length, eventfd: before.eventfd },
 			'inspect shows the same ring state after the restore');
-		await finish(t, s, p.pid);
+		await finishVerified(t, s, 'cr_rw', p.pid);
 	});
 }
 
 t.test('dump --leave-running leaves the original ring as it was', async (t) => {
 	const s = scratch(t);
-	const p = await startCrRw(s, ['--advance', '500']);
+	const p = await startWithTruth(s, 'cr_rw', ['--advance', '500']);
 	const before = inspectPid(p.pid).rings[0];
-	if (!(await dumpRestore(t, s, p.pid, 'img', ['--leave-running']))) return;
+	if (!(await dumpAndRestore(t, s, p.pid, { dumpArgs: ['--leave-running'] }))) return;
 	t.same(inspectPid(p.pid).rings[0], before, 'every captured field is unchanged');
-	await finish(t, s, p.pid);
+	await finishVerified(t, s, 'cr_rw', p.pid);
 });
 
 t.test('indices in the millions come back exactly', async (t) => {
 	const s = scratch(t);
-	const p = await startCrRw(s, ['--advance', '3000000']);
-	if (!(await dumpRestore(t, s, p.pid, 'img'))) return;
+	const p = await startWithTruth(s, 'cr_rw', ['--advance', '3000000']);
+	if (!(await dumpAndRestore(t, s, p.pid))) return;
 	const r = inspectPid(p.pid).rings[0];
 	t.equal(r.sq.cached_head, p.truth.sq_head, 'kernel cached SQ head');
 	t.equal(r.cq.cached_tail, p.truth.cq_tail, 'kernel cached CQ tail');
-	await finish(t, s, p.pid);
+	await finishVerified(t, s, 'cr_rw', p.pid);
 });
 
 t.test('a busy ring survives 20 dumps and restores at random moments', async (t) => {
 	const s = scratch(t);
-	const p = await startCrRw(s, ['--busy']);
+	const p = await startWithTruth(s, 'cr_rw', ['--busy']);
 	for (let i = 0; i < 20; i++) {
 		await sleep(50 + Math.floor(Math.random() * 200));
-		if (!(await dumpRestore(t, s, p.pid, `img${i}`))) return;
+		if (!(await dumpAndRestore(t, s, p.pid, { name: `img${i}` }))) return;
 	}
-	process.kill(p.pid, 'SIGUSR1');
-	await waitForExit(p.pid, 30_000);
-	t.equal(s.stderrOf('cr_rw'), '', 'every round of I/O verified');
-	t.match(readFileSync(s.file('cr_rw.out'), 'utf8'), /^\d+ verified rounds/, 'the program finished its loop');
+	await finishVerified(t, s, 'cr_rw', p.pid, /^\d+ verified rounds/);
 });
 
 t.test('a damaged image fails the restore before anything runs', async (t) => {
 	const s = scratch(t);
-	const p = await startCrRw(s, []);
+	const p = await startWithTruth(s, 'cr_rw', []);
 	const dir = s.dir('img');
 	const d = await criuDump({ pid: p.pid, imagesDir: dir, plugins: true });
 	t.equal(d.code, 0, describeRun('dump', d));

@@ -11,6 +11,7 @@
  * restore, where it has the same pid but is no longer our child), and the
  * temp dir is removed, even when the test failed half way.
  */
+import type { Test } from 'tap';
 import { execFile, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
@@ -83,9 +84,9 @@ export interface Scratch {
 	 * Start @cmd detached (own session, stdin /dev/null, stdout/stderr to
 	 * NAME.out/NAME.err in the temp dir) and return its pid.  Killed at teardown.
 	 */
-	spawn(cmd: string, args: string[], name?: string): number;
+	spawn(cmd: string, args: string[], name?: string, env?: Record<string, string>): number;
 	/** spawn() of build/test-progs/NAME. */
-	spawnProg(name: string, args: string[]): number;
+	spawnProg(name: string, args: string[], env?: Record<string, string>): number;
 	/** Contents of the stderr file of a spawned program. */
 	stderrOf(name: string): string;
 }
@@ -116,11 +117,12 @@ export function scratch(t: Teardownable): Scratch {
 			mkdirSync(d, { recursive: true });
 			return d;
 		},
-		spawn: (cmd, args, name = path.basename(cmd)) => {
+		spawn: (cmd, args, name = path.basename(cmd), env) => {
 			const out = openSync(s.file(`${name}.out`), 'a');
 			const err = openSync(s.file(`${name}.err`), 'a');
 			try {
-				const child = spawn(cmd, args, { detached: true, stdio: ['ignore', out, err], cwd: root });
+				const child = spawn(cmd, args, { detached: true, stdio: ['ignore', out, err], cwd: root,
+					env: env ? { ...process.env, ...env } : process.env });
 				if (child.pid === undefined) throw new Error(`cannot start ${cmd}`);
 				child.on('error', () => undefined);
 				child.unref();
@@ -131,7 +133,7 @@ export function scratch(t: Teardownable): Scratch {
 				closeSync(err);
 			}
 		},
-		spawnProg: (name, args) => s.spawn(progPath(name), args, name),
+		spawnProg: (name, args, env) => s.spawn(progPath(name), args, name, env),
 		stderrOf: (name) => readText(s.file(`${name}.err`)),
 	};
 	return s;
@@ -253,4 +255,58 @@ export function progressProblem(lines: ProgressLine[], pid: number): string | un
 		if (lines[i].count !== i) return `line ${i + 1} has count ${lines[i].count}, expected ${i}`;
 	}
 	return undefined;
+}
+
+/* ---- the zdtm-style cycle: start with a truth file, dump, restore, verify ---- */
+
+/** The part of tap's Test the cycle helpers assert with. */
+export type Asserts = Pick<Test, 'equal' | 'ok' | 'match'>;
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export interface TruthProg { pid: number; truth: Record<string, any> }
+
+/**
+ * Start build/test-progs/PROG with TRUTH_FILE in the scratch dir (the
+ * test/progs convention) and wait until it has written its truth.
+ */
+export async function startWithTruth(s: Scratch, prog: string, args: string[] = []): Promise<TruthProg> {
+	const truthFile = s.file(`${prog}.truth.json`);
+	const pid = s.spawnProg(prog, args, { TRUTH_FILE: truthFile });
+	await waitFor(() => existsSync(truthFile) || !isAlive(pid), `${prog} to write its truth file`);
+	if (!existsSync(truthFile)) throw new Error(`${prog} exited early: ${s.stderrOf(prog)}`);
+	return { pid, truth: JSON.parse(readFileSync(truthFile, 'utf8')) };
+}
+
+export interface CycleOptions {
+	/** Image directory name in the scratch dir (default "img"). */
+	name?: string;
+	/** Extra dump arguments; with --leave-running there is no restore. */
+	dumpArgs?: string[];
+	/** Every pid of the dumped tree (default: just the root). */
+	pids?: number[];
+}
+
+/**
+ * criu dump with the plugin (killing the tree unless --leave-running),
+ * wait until every pid is gone, criu restore -d with the plugin.
+ * Asserts each step; false when one failed.
+ */
+export async function dumpAndRestore(t: Asserts, s: Scratch, pid: number, opts: CycleOptions = {}): Promise<boolean> {
+	const dir = s.dir(opts.name ?? 'img');
+	const dumpArgs = opts.dumpArgs ?? [];
+	const d = await criuDump({ pid, imagesDir: dir, plugins: true, extraArgs: dumpArgs });
+	if (!t.equal(d.code, 0, describeRun('dump', d))) return false;
+	if (dumpArgs.includes('--leave-running')) return true;
+	const pids = opts.pids ?? [pid];
+	for (const p of pids) await waitForExit(p);
+	const r = await criuRestore({ imagesDir: dir, plugins: true });
+	return t.equal(r.code, 0, describeRun('restore', r)) && t.ok(pids.every(isAlive), 'the restored processes run with their pids');
+}
+
+/** SIGUSR1: the program verifies itself; its stderr must be empty and its stdout match. */
+export async function finishVerified(t: Asserts, s: Scratch, prog: string, pid: number, pattern: RegExp = /verified/): Promise<void> {
+	process.kill(pid, 'SIGUSR1');
+	await waitForExit(pid, 30_000);
+	t.equal(s.stderrOf(prog), '', `${prog} found nothing wrong`);
+	t.match(readText(s.file(`${prog}.out`)), pattern, `${prog} verified itself`);
 }
