@@ -8,21 +8,10 @@
  * own model predicts (see the program's header comment).
  */
 import t, { type Test } from 'tap';
-import { existsSync, readFileSync } from 'node:fs';
-import { criuDump, criuRestore, describeRun, isAlive, scratch, Scratch, waitFor, waitForExit } from './lib/criu';
+import { dumpAndRestore, finishVerified, scratch, startWithTruth } from './lib/criu';
 import { inspectPid } from './lib/progs';
 
 interface Truth { pid: number; inode: number; heads: number[]; legacy_bids: number[] }
-
-async function start(s: Scratch, args: string[]): Promise<Truth> {
-	const truthFile = s.file('truth.json');
-	process.env.TRUTH_FILE = truthFile;
-	const pid = s.spawnProg('cr_pbuf', args);
-	delete process.env.TRUTH_FILE;
-	await waitFor(() => existsSync(truthFile) || !isAlive(pid), 'cr_pbuf to write its truth file');
-	if (!existsSync(truthFile)) throw new Error(`cr_pbuf exited early: ${s.stderrOf('cr_pbuf')}`);
-	return JSON.parse(readFileSync(truthFile, 'utf8')) as Truth;
-}
 
 /* The fields restore must reproduce, for every provided-buffer group. */
 function pbufView(ring: Record<string, unknown>): unknown {
@@ -31,7 +20,7 @@ function pbufView(ring: Record<string, unknown>): unknown {
 
 async function dumpRestoreVerify(t: Test, flags: string, advance: string): Promise<void> {
 	const s = scratch(t);
-	const truth = await start(s, ['--flags', flags, '--advance', advance]);
+	const truth = (await startWithTruth(s, 'cr_pbuf', ['--flags', flags, '--advance', advance])).truth as Truth;
 	const before = inspectPid(truth.pid).rings[0];
 	/* the capture saw what the program did: otherwise equal-before-and-after proves nothing */
 	const pb = before.provided_buffers as Record<string, unknown>[];
@@ -39,20 +28,12 @@ async function dumpRestoreVerify(t: Test, flags: string, advance: string): Promi
 	t.same((pb.find((b) => b.kind === 'legacy')?.buffers as { bid: number }[]).map((b) => b.bid), truth.legacy_bids,
 		'legacy buffers before the dump, in list order');
 
-	const dir = s.dir('img');
-	const d = await criuDump({ pid: truth.pid, imagesDir: dir, plugins: true });
-	if (!t.equal(d.code, 0, describeRun('dump', d))) return;
-	await waitForExit(truth.pid);
-	const r = await criuRestore({ imagesDir: dir, plugins: true });
-	if (!t.equal(r.code, 0, describeRun('restore', r)) || !t.ok(isAlive(truth.pid), 'restored process runs with its pid')) return;
+	if (!(await dumpAndRestore(t, s, truth.pid))) return;
 
 	const after = inspectPid(truth.pid).rings[0];
 	if (flags === '2') for (const x of [before, after]) x.sq.flags &= ~1; /* idle SQPOLL thread's NEED_WAKEUP */
 	t.same(pbufView(after), pbufView(before), 'inspect shows the same provided buffers, mappings and indices');
-	process.kill(truth.pid, 'SIGUSR1');
-	await waitForExit(truth.pid, 30_000);
-	t.equal(s.stderrOf('cr_pbuf'), '', 'the program found nothing wrong');
-	t.match(readFileSync(s.file('cr_pbuf.out'), 'utf8'), /verified/, 'the program selected the buffers it expected');
+	await finishVerified(t, s, 'cr_pbuf', truth.pid); /* it selected the buffers it expected */
 }
 
 const CASES: [string, string, string][] = [

@@ -10,8 +10,7 @@
  * go on (see the program's header comment).
  */
 import t from 'tap';
-import { existsSync, readFileSync } from 'node:fs';
-import { criuDump, criuRestore, describeRun, isAlive, scratch, waitFor, waitForExit } from './lib/criu';
+import { criuDump, dumpAndRestore, finishVerified, isAlive, scratch, startWithTruth } from './lib/criu';
 import { inspectPid, type Truth } from './lib/progs';
 
 const CASES: [string, string, string[]][] = [
@@ -34,13 +33,7 @@ function comparable(r: Truth): Truth {
 for (const [what, flags, args] of CASES) {
 	t.test(`dump + restore: ${what}`, async (t) => {
 		const s = scratch(t);
-		const truthFile = s.file('truth.json');
-		process.env.TRUTH_FILE = truthFile;
-		const pid = s.spawnProg('cr_setups', ['--flags', flags, ...args]);
-		delete process.env.TRUTH_FILE;
-		await waitFor(() => existsSync(truthFile) || !isAlive(pid), 'cr_setups to write its truth file');
-		if (!existsSync(truthFile)) throw new Error(`cr_setups exited early: ${s.stderrOf('cr_setups')}`);
-		const truth = JSON.parse(readFileSync(truthFile, 'utf8')) as Truth;
+		const { pid, truth } = await startWithTruth(s, 'cr_setups', ['--flags', flags, ...args]);
 		const before = inspectPid(pid);
 		const ring = before.rings[0];
 		t.equal(ring.setup_flags, parseInt(flags, 16), 'the ring has the setup flags under test');
@@ -49,12 +42,7 @@ for (const [what, flags, args] of CASES) {
 		t.ok(ring.cqes.length > 0, 'unconsumed CQEs to carry over');
 		/* twice: the second dump captures a ring the plugin restored (CRIU moved its memory in between) */
 		for (const round of [1, 2]) {
-			const dir = s.dir(`img${round}`);
-			const d = await criuDump({ pid, imagesDir: dir, plugins: true });
-			if (!t.equal(d.code, 0, describeRun(`dump ${round}`, d))) return;
-			await waitForExit(pid);
-			const r = await criuRestore({ imagesDir: dir, plugins: true });
-			if (!t.equal(r.code, 0, describeRun(`restore ${round}`, r)) || !t.ok(isAlive(pid), 'restored process runs with its pid')) return;
+			if (!(await dumpAndRestore(t, s, pid, { name: `img${round}` }))) return;
 			const after = inspectPid(pid);
 			t.same(after.unavailable, [], 'the capture of the restored ring saw everything');
 			/* an idle SQPOLL thread raises NEED_WAKEUP on its own: not state we restore */
@@ -62,21 +50,13 @@ for (const [what, flags, args] of CASES) {
 			if (sqpoll) for (const x of [ring, after.rings[0]]) x.sq.flags &= ~1;
 			t.same(comparable(after.rings[0]), comparable(ring), `inspect shows the same ring after restore ${round}`);
 		}
-		process.kill(pid, 'SIGUSR1');
-		await waitForExit(pid, 30_000);
-		t.equal(s.stderrOf('cr_setups'), '', 'the program found nothing wrong');
-		t.match(readFileSync(s.file('cr_setups.out'), 'utf8'), /verified/, 'the program reaped its CQEs and went on');
+		await finishVerified(t, s, 'cr_setups', pid); /* it reaped its CQEs and went on */
 	});
 }
 
 t.test('REGISTERED_FD_ONLY: dump refuses, the ring keeps working', async (t) => {
 	const s = scratch(t);
-	const truthFile = s.file('truth.json');
-	process.env.TRUTH_FILE = truthFile;
-	const pid = s.spawnProg('cr_setups', ['--flags', 'c000', '--fd-only']);
-	delete process.env.TRUTH_FILE;
-	await waitFor(() => existsSync(truthFile) || !isAlive(pid), 'cr_setups to write its truth file');
-	if (!existsSync(truthFile)) throw new Error(`cr_setups exited early: ${s.stderrOf('cr_setups')}`);
+	const { pid } = await startWithTruth(s, 'cr_setups', ['--flags', 'c000', '--fd-only']);
 	const ring = inspectPid(pid).rings[0];
 	t.same({ fds: ring.fds, slots: ring.registered_slots.map((x: Truth) => x.index) }, { fds: [], slots: [0] },
 		'the ring is held only through registered-ring slot 0');
@@ -84,8 +64,5 @@ t.test('REGISTERED_FD_ONLY: dump refuses, the ring keeps working', async (t) => 
 	t.not(d.code, 0, 'dump fails');
 	t.match(d.log, /REGISTERED_FD_ONLY rings \(the ring has no fd/, 'the log says why');
 	t.ok(isAlive(pid), 'the process still runs');
-	process.kill(pid, 'SIGUSR1');
-	await waitForExit(pid, 30_000);
-	t.equal(s.stderrOf('cr_setups'), '', 'the program found nothing wrong');
-	t.match(readFileSync(s.file('cr_setups.out'), 'utf8'), /verified/, 'a NOP still goes through the registered index');
+	await finishVerified(t, s, 'cr_setups', pid); /* a NOP still goes through the registered index */
 });

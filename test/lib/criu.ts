@@ -166,6 +166,8 @@ export interface CriuRunOptions {
 	logName?: string;
 	/** Kill CRIU after this long (default 60 s). */
 	timeoutMs?: number;
+	/** Extra environment for CRIU (its plugins and their helper inherit it). */
+	env?: Record<string, string>;
 }
 
 function pluginArgs(plugins: boolean | string | undefined): string[] {
@@ -175,9 +177,9 @@ function pluginArgs(plugins: boolean | string | undefined): string[] {
 }
 
 /** Run build/criu/criu with @args; never rejects on a non-zero exit. */
-export function runCriu(args: string[], logPath: string, cwd: string, timeoutMs = 60_000): Promise<CriuResult> {
+export function runCriu(args: string[], logPath: string, cwd: string, timeoutMs = 60_000, extraEnv: Record<string, string> = {}): Promise<CriuResult> {
 	if (!existsSync(CRIU_BIN)) throw new Error(`${CRIU_BIN} missing: run npm run build`);
-	const env = { ...process.env };
+	const env = { ...process.env, ...extraEnv };
 	delete env.CRIU_LIBS_DIR; // plugins only when a test asks for them
 	return new Promise((resolve) => {
 		execFile(CRIU_BIN, args, { cwd, env, timeout: timeoutMs, killSignal: 'SIGKILL' }, (error, _stdout, stderr) => {
@@ -193,7 +195,7 @@ export function criuDump(opts: CriuRunOptions & { pid: number }): Promise<CriuRe
 	const logPath = path.join(opts.imagesDir, opts.logName ?? 'dump.log');
 	const args = ['dump', '-t', String(opts.pid), '-D', opts.imagesDir, '-v4', '-o', logPath,
 		...pluginArgs(opts.plugins), ...(opts.extraArgs ?? [])];
-	return runCriu(args, logPath, opts.imagesDir, opts.timeoutMs);
+	return runCriu(args, logPath, opts.imagesDir, opts.timeoutMs, opts.env);
 }
 
 /** cd / && criu restore -D DIR -d -v4 -o DIR/restore.log [-L plugins]. */
@@ -201,7 +203,7 @@ export function criuRestore(opts: CriuRunOptions): Promise<CriuResult> {
 	const logPath = path.join(opts.imagesDir, opts.logName ?? 'restore.log');
 	const args = ['restore', '-D', opts.imagesDir, '-d', '-v4', '-o', logPath,
 		...pluginArgs(opts.plugins), ...(opts.extraArgs ?? [])];
-	return runCriu(args, logPath, '/', opts.timeoutMs);
+	return runCriu(args, logPath, '/', opts.timeoutMs, opts.env);
 }
 
 /** CRIU's "Error (file:line): ..." lines, minus the ones every run prints here. */
@@ -284,6 +286,8 @@ export interface CycleOptions {
 	dumpArgs?: string[];
 	/** Every pid of the dumped tree (default: just the root). */
 	pids?: number[];
+	/** Extra environment for the dump (e.g. CRIU_URING_CANCEL_INFLIGHT). */
+	dumpEnv?: Record<string, string>;
 }
 
 /**
@@ -294,7 +298,7 @@ export interface CycleOptions {
 export async function dumpAndRestore(t: Asserts, s: Scratch, pid: number, opts: CycleOptions = {}): Promise<boolean> {
 	const dir = s.dir(opts.name ?? 'img');
 	const dumpArgs = opts.dumpArgs ?? [];
-	const d = await criuDump({ pid, imagesDir: dir, plugins: true, extraArgs: dumpArgs });
+	const d = await criuDump({ pid, imagesDir: dir, plugins: true, extraArgs: dumpArgs, env: opts.dumpEnv });
 	if (!t.equal(d.code, 0, describeRun('dump', d))) return false;
 	if (dumpArgs.includes('--leave-running')) return true;
 	const pids = opts.pids ?? [pid];
