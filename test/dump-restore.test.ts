@@ -70,6 +70,17 @@ t.test('a busy ring survives 20 dumps and restores at random moments', async (t)
 	await finishVerified(t, s, 'cr_rw', p.pid, /^\d+ verified rounds/);
 });
 
+t.test('several busy rings (plain, DEFER_TASKRUN, SQPOLL) survive 20 dumps and restores at random moments', async (t) => {
+	const s = scratch(t);
+	const p = await startWithTruth(s, 'cr_multi');
+	for (let i = 0; i < 20; i++) {
+		await sleep(50 + Math.floor(Math.random() * 200));
+		if (!(await dumpAndRestore(t, s, p.pid, { name: `img${i}` }))) return;
+	}
+	/* every round: a random ring, a random verified write, read-back or NOP */
+	await finishVerified(t, s, 'cr_multi', p.pid, /^\d+ verified rounds/);
+});
+
 t.test('a damaged image fails the restore before anything runs', async (t) => {
 	const s = scratch(t);
 	const p = await startWithTruth(s, 'cr_rw', []);
