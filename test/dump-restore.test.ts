@@ -81,6 +81,16 @@ t.test('several busy rings (plain, DEFER_TASKRUN, SQPOLL) survive 20 dumps and r
 	await finishVerified(t, s, 'cr_multi', p.pid, /^\d+ verified rounds/);
 });
 
+t.test('a ring mapping split by mprotect and partly unmapped comes back as it was', async (t) => {
+	const s = scratch(t);
+	const p = await startWithTruth(s, 'cr_split');
+	const before = inspectPid(p.pid).rings[0];
+	t.equal(before.mappings.length, 4, 'rings mapping + SQE mapping split in three (rw, r, rw) with its last page unmapped');
+	if (!(await dumpAndRestore(t, s, p.pid))) return;
+	t.same(inspectPid(p.pid).rings[0].mappings, before.mappings, 'the same mappings, protections and holes');
+	await finishVerified(t, s, 'cr_split', p.pid);
+});
+
 t.test('a damaged image fails the restore before anything runs', async (t) => {
 	const s = scratch(t);
 	const p = await startWithTruth(s, 'cr_rw', []);

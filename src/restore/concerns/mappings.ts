@@ -58,8 +58,19 @@ export function placeRegions(s: RingState): PlaceGroup[] {
 	return [...groups.values()];
 }
 
+/*
+ * The kernel maps the SQE region only whole (a shorter mmap fails with
+ * EFAULT on 6.18; the ring region takes a page limit): a partly unmapped
+ * SQE mapping is mapped whole and trimmed back to its recorded parts.
+ */
+function wholeSqeRegion(g: PlaceGroup, size: number): PlaceGroup {
+	if (g.kind !== 'sqes' || g.len >= size) return g;
+	const parts = g.parts ?? [{ start: g.base, end: g.base + BigInt(g.len), prot: g.prot }];
+	return { ...g, len: size, parts };
+}
+
 export function planMappings(p: RingPlan): void {
-	placeRegions(p.s).forEach((g, i) => {
+	placeRegions(p.s).map((g) => wholeSqeRegion(g, p.ring.sqes.length)).forEach((g, i) => {
 		p.add('map', { op: 'place', v: `m${p.id}_${i}`, fd: p.fd, addr: g.base, len: g.len, prot: g.prot, flags: g.flags,
 			pgoff: g.pgoff, parts: g.parts, what: `map ${g.kind} at 0x${g.base.toString(16)}` });
 	});
