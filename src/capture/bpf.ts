@@ -314,6 +314,7 @@ function buildRing(view: ProcessView, r: RingRec, unavailable: Set<string>): Rin
 		},
 		eventfd: r.evfd_ctx ? { fds: evfds, async: r.evfd_async !== 0 } : null,
 		personalities: personalities(view, ctx),
+		...(r.missing & (1 << 3) ? {} : { personality_next: r.pers_next }),
 		restrictions: r.restr_registered
 			? {
 				register_ops: bitmapBits(r.restr_register_op),
@@ -337,12 +338,13 @@ function buildRing(view: ProcessView, r: RingRec, unavailable: Set<string>): Rin
 
 function memRegions(r: RingRec, paramMap: Mapping | undefined): RingState['mem_regions'] {
 	const out: RingState['mem_regions'] = [];
-	const base = paramMap ? BigInt(paramMap.start) : r.param_uaddr || null;
+	const user = (r.param_flags & IO_REGION_F_USER_PROVIDED) !== 0;
+	const base = user ? r.param_uaddr || null : paramMap ? BigInt(paramMap.start) : null;
 	if (r.param_ptr !== 0n)
-		out.push({ kind: 'param_region', addr: base === null ? null : dec(base), size: r.param_nr_pages * PAGE_SIZE });
+		out.push({ kind: 'param_region', addr: base === null ? null : dec(base), size: r.param_nr_pages * PAGE_SIZE, user });
 	if (r.cq_wait_arg !== 0n) {
 		const addr = base !== null && r.param_ptr !== 0n ? dec(base + (r.cq_wait_arg - r.param_ptr)) : null;
-		out.push({ kind: 'wait_arg', addr, size: Number(r.cq_wait_size) });
+		out.push({ kind: 'wait_arg', addr, size: Number(r.cq_wait_size), user });
 	}
 	return out;
 }

@@ -14,11 +14,14 @@ export interface RingMemory {
 	sqes: Buffer;
 	/** Kernel-allocated (IOU_PBUF_RING_MMAP) buffer rings: entries * 16 bytes each, by bgid. */
 	pbufRings: Map<number, Buffer>;
+	/** Contents of the ring's memory regions, in the order of ring.mem_regions. */
+	regions: Buffer[];
 }
 
 export class MemoryError extends Error {}
 
 const OFF_SQES = 0x10000000n;
+const OFF_PARAM_REGION = 0x20000000n;
 const OFF_PBUF_RING = 0x80000000n;
 const PBUF_SHIFT = 16n;
 const PBUF_ENTRY_SIZE = 16;
@@ -35,6 +38,26 @@ function pbufFromMapping(pid: number, ring: RingState, bgid: number, len: number
 		BigInt(x.end) - BigInt(x.start) >= BigInt(len));
 	if (!m) throw new MemoryError(`ring ${ring.inode}: no fd and no complete mapping in process ${pid} to read buffer ring ${bgid} from`);
 	return loadNative().processVmReadv(pid, BigInt(m.start), len);
+}
+
+/*
+ * Memory regions: the application's own memory is read where it is; a
+ * kernel-allocated region through the fd copy (mmap of its offset) or the
+ * application's mapping of it.  A wait-argument region is the parameter
+ * region itself (the kernel points cq_wait_arg at its start).
+ */
+function readRegions(pid: number, ring: RingState, fd: number | null): Buffer[] {
+	const n = loadNative();
+	return ring.mem_regions.map((m) => {
+		if (m.user !== false) {
+			if (m.user === undefined || m.addr === null)
+				throw new MemoryError(`ring ${ring.inode}: memory region of unknown origin or address in process ${pid}`);
+			return n.processVmReadv(pid, BigInt(m.addr), m.size);
+		}
+		if (fd !== null) return n.mmapRead(fd, OFF_PARAM_REGION, m.size);
+		if (m.addr === null) throw new MemoryError(`ring ${ring.inode}: no fd and no mapping in process ${pid} to read its memory region from`);
+		return n.processVmReadv(pid, BigInt(m.addr), m.size);
+	});
 }
 
 /* Flags that change neither layout nor sizes, or that need other rings or threads to probe. */
@@ -74,7 +97,8 @@ export function readRingMemory(pid: number, ring: RingState): RingMemory {
 		const u = ring.user_memory;
 		if (!u) throw new MemoryError(`ring ${ring.inode}: NO_MMAP ring whose memory the capture could not locate in process ${pid}`);
 		return { params, rings: n.processVmReadv(pid, BigInt(u.rings), size.rings), sqes: n.processVmReadv(pid, BigInt(u.sqes), size.sqes),
-			pbufRings: new Map(kernelPbufRings(ring).map((b) => [b.bgid, pbufFromMapping(pid, ring, b.bgid, b.len)])) };
+			pbufRings: new Map(kernelPbufRings(ring).map((b) => [b.bgid, pbufFromMapping(pid, ring, b.bgid, b.len)])),
+			regions: readRegions(pid, ring, null) };
 	}
 	if (ring.fds.length > 0) {
 		const pidfd = n.pidfdOpen(pid);
@@ -82,7 +106,8 @@ export function readRingMemory(pid: number, ring: RingState): RingMemory {
 			const fd = n.pidfdGetfd(pidfd, ring.fds[0]);
 			try {
 				const pbufRings = new Map(kernelPbufRings(ring).map((b) => [b.bgid, n.mmapRead(fd, pbufOffset(b.bgid), b.len)]));
-				return { params, rings: n.mmapRead(fd, 0n, size.rings), sqes: n.mmapRead(fd, OFF_SQES, size.sqes), pbufRings };
+				return { params, rings: n.mmapRead(fd, 0n, size.rings), sqes: n.mmapRead(fd, OFF_SQES, size.sqes), pbufRings,
+					regions: readRegions(pid, ring, fd) };
 			} finally {
 				n.close(fd);
 			}
@@ -94,6 +119,7 @@ export function readRingMemory(pid: number, ring: RingState): RingMemory {
 	const s = mappingOf(ring, 'sqes');
 	if (r && s && r.len >= size.rings && s.len >= size.sqes)
 		return { params, rings: n.processVmReadv(pid, r.start, size.rings), sqes: n.processVmReadv(pid, s.start, size.sqes),
-			pbufRings: new Map(kernelPbufRings(ring).map((b) => [b.bgid, pbufFromMapping(pid, ring, b.bgid, b.len)])) };
+			pbufRings: new Map(kernelPbufRings(ring).map((b) => [b.bgid, pbufFromMapping(pid, ring, b.bgid, b.len)])),
+			regions: readRegions(pid, ring, null) };
 	throw new MemoryError(`ring ${ring.inode}: no fd and no complete mapping in process ${pid} to read its memory from (held only through a registered-ring slot or a partial mapping)`);
 }

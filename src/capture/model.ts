@@ -163,7 +163,14 @@ export interface InflightRequest {
 
 export interface NapiInfo { mode: 'dynamic' | 'static' | 'off'; busy_poll_dt: string; prefer_busy_poll: boolean }
 
-export interface MemRegion { kind: 'param_region' | 'wait_arg'; addr: string | null; size: number }
+export interface MemRegion {
+	kind: 'param_region' | 'wait_arg';
+	/** User address: the application's memory, or where it mapped a kernel-allocated region (null: unknown / not mapped). */
+	addr: string | null;
+	size: number;
+	/** true: the application's memory (IORING_MEM_REGION_TYPE_USER); false: kernel pages; absent: unknown. */
+	user?: boolean;
+}
 
 /** NO_MMAP rings: the application's memory the ring lives in (decimal addresses). */
 export interface UserMemory { rings: string; sqes: string }
@@ -193,6 +200,8 @@ export interface RingState {
 	registered_buffers: RegisteredBuffers;
 	eventfd: EventfdInfo | null;
 	personalities: Personality[];
+	/** Where the kernel's cyclic personality id allocator starts next (ctx->pers_next; 0: never used); absent when unknown. */
+	personality_next?: number;
 	restrictions: Restrictions | null;
 	iowq_max_workers: [number, number] | null;
 	iowq_affinity?: number[] | null;

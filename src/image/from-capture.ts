@@ -204,9 +204,11 @@ export function ringFromCapture(pid: number, r: M.RingState, all: M.RingState[],
 		clock: r.clock ? { clockid: r.clock.clockid, offset: u64(r.clock.offset) } : null,
 		mem_regions: r.mem_regions.map((m, i) => ({
 			kind: m.kind === 'wait_arg' ? 'MEM_REGION_KIND_WAIT_ARG' : 'MEM_REGION_KIND_PARAM_REGION',
-			addr: u64(m.addr), size: BigInt(m.size), contents: buf(blobs.regions?.[i]),
+			/* the image keeps user addresses only: a kernel region's mapping is in the holder's mappings */
+			addr: m.user === false ? 0n : u64(m.addr), size: BigInt(m.size), contents: buf(blobs.regions?.[i]),
 		})),
 		inflight: r.inflight.map((q) => inflight(pid, q)),
+		personality_next: r.personality_next ?? 0,
 	};
 }
 

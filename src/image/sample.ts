@@ -35,7 +35,7 @@ function emptyRing(id: bigint, flags: number, sq: number, cq: number): Ring {
 		memory: { rings: sampleRingMemory(flags, sq, cq), sqes: Buffer.alloc(G.sqesRegionSize(flags, sq)), rings_user_addr: 0n, sqes_user_addr: 0n },
 		overflow_cqes: [], files: null, buffers: null, eventfd: null, personalities: [], restrictions: null,
 		iowq: null, provided_buffer_groups: [], provided_buffer_rings: [], napi: null, clock: null,
-		mem_regions: [], inflight: [],
+		mem_regions: [], inflight: [], personality_next: 0,
 	};
 }
 
@@ -77,6 +77,7 @@ function richRing(): Ring {
 		},
 		{ id: 4, uid: 0, euid: 0, suid: 0, fsuid: 0, gid: 0, egid: 0, sgid: 0, fsgid: 0, groups: [] },
 	];
+	r.personality_next = 7;
 	r.restrictions = { register_ops: [0, 2, 12], sqe_ops: [0, 22, 23], sqe_flags_allowed: 0x7f, sqe_flags_required: 1 };
 	r.iowq = { max_workers: [4, 16], affinity: [0, 1] };
 	r.provided_buffer_groups = [{

@@ -198,6 +198,8 @@ export interface Ring {
 	clock: Clock | null;
 	mem_regions: MemRegion[];
 	inflight: InflightRequest[];
+	/** ctx->pers_next (0: never used or unknown). */
+	personality_next?: number;
 }
 
 /** The payload of one io_uring-<pid>.img (message UringImage). */

@@ -23,7 +23,7 @@ export class DumpSession {
 	private readonly store: ImageStore;
 	/* every process with rings captured so far, and each ring's memory (read once) */
 	private readonly captured = new Map<number, ProcessRings>();
-	private readonly memory = new Map<number, { rings: Buffer; sqes: Buffer; pbufRings: Map<number, Buffer> }>();
+	private readonly memory = new Map<number, { rings: Buffer; sqes: Buffer; pbufRings: Map<number, Buffer>; regions: Buffer[] }>();
 	private readonly written: number[] = [];
 	private readonly extFiles = new Map<number, number>(); /* CRIU file id -> ring inode */
 	private readonly drainStart = new Map<number, number>(); /* pid -> first checkpoint attempt */
@@ -81,7 +81,7 @@ export class DumpSession {
 			for (const r of q.rings) this.checkIssuer(r, owners.get(r.inode)!);
 			const rings: RestoreRing[] = q.rings.map((r) => {
 				const mem = this.memory.get(r.inode)!;
-				return { state: r, rings: mem.rings, sqes: mem.sqes, pbufRings: mem.pbufRings, cloexec: new Map() };
+				return { state: r, rings: mem.rings, sqes: mem.sqes, pbufRings: mem.pbufRings, regions: mem.regions, cloexec: new Map() };
 			});
 			this.store.writeProcess(q, rings, owners);
 			if (!this.written.includes(q.pid)) this.written.push(q.pid);

@@ -9,6 +9,8 @@ import { pbufRefusals } from '../restore/concerns/pbuf';
 import { restrictionConflicts } from '../restore/concerns/restrictions';
 import { overflowUnsupported } from '../restore/concerns/overflow';
 import { REOPENABLE } from '../restore/concerns/ringonly';
+import { personalityRefusals } from '../restore/concerns/personalities';
+import { regionRefusals } from '../restore/concerns/regions';
 
 export function unsupported(r: RingState): string[] {
 	const why: string[] = [];
@@ -22,8 +24,8 @@ export function unsupported(r: RingState): string[] {
 	why.push(...overflowUnsupported(r));
 	why.push(...restrictionConflicts(r));
 	why.push(...pbufRefusals(r));
-	if (r.mem_regions.length || r.mappings.some((m) => m.kind === 'param_region' || m.kind === 'zcrx'))
-		why.push('registered memory regions');
+	why.push(...personalityRefusals(r));
+	why.push(...regionRefusals(r));
 	for (const f of r.registered_files.entries)
 		if (f.fds.length === 0 && !REOPENABLE.has(f.type))
 			why.push(`registered file ${f.index} (${f.path}), a ${f.type} held only by the ring (only regular files and directories can be reopened)`);

@@ -87,7 +87,10 @@ function ringState(r: I.Ring, hold: I.RingHold): RingState {
 		provided_buffers: providedBuffers(r),
 		napi: r.napi ? { mode: NAPI_MODES[r.napi.mode], busy_poll_dt: r.napi.busy_poll_dt.toString(), prefer_busy_poll: r.napi.prefer_busy_poll } : null,
 		clock: r.clock ? { clockid: r.clock.clockid, offset: r.clock.offset.toString() } : null,
-		mem_regions: [], inflight: [],
+		mem_regions: r.mem_regions.map((m) => ({ kind: m.kind === 'MEM_REGION_KIND_WAIT_ARG' ? 'wait_arg' as const : 'param_region' as const,
+			addr: m.addr ? m.addr.toString() : null, size: Number(m.size), user: m.addr !== 0n })),
+		inflight: [],
+		...(r.personality_next ? { personality_next: r.personality_next } : {}),
 	};
 }
 
@@ -105,6 +108,7 @@ export function restoreRings(img: I.Image): RestoreRing[] {
 			cloexec: new Map(hold.fds.map((fd) => [fd, true])),
 			pbufRings: new Map(r.provided_buffer_rings.filter((b) => b.flags & IOU_PBUF_RING_MMAP).map((b) => [b.bgid, b.ring_memory])),
 			attach_ring_id: Number(r.setup!.attach_ring_id),
+			regions: r.mem_regions.map((m) => m.contents),
 		};
 	});
 }

@@ -23,6 +23,8 @@ export interface RestoreRing {
 	cloexec: Map<number, boolean>;
 	/** Memory of the kernel-allocated (IOU_PBUF_RING_MMAP) buffer rings, by bgid. */
 	pbufRings?: Map<number, Buffer>;
+	/** Contents of the ring's memory regions, in the order of state.mem_regions. */
+	regions?: Buffer[];
 	/** SQPOLL sharing (ATTACH_WQ): the ring id (inode at dump) whose thread this ring attaches to; 0: none. */
 	attach_ring_id?: number;
 	/** Position of that ring in this process's plan (its fd is $r<index>); set by the restore session. */

@@ -19,6 +19,7 @@ import { planPbufRings } from './concerns/pbuf';
 import { planMemory } from './concerns/memory';
 import { planNapi } from './concerns/napi';
 import { planPersonalities } from './concerns/personalities';
+import { planRegions } from './concerns/regions';
 import { planOverflow } from './concerns/overflow';
 import { planRestrictions } from './concerns/restrictions';
 import { planRingFds } from './concerns/ringfds';
@@ -38,7 +39,7 @@ export function ownerTid(pid: number, s: RingState): number {
 }
 
 /* Setup first: the others need its fd and params. */
-const CONCERNS = [planSetup, planAttach, planFiles, planBuffers, planEventfd, planRingOnly, planMappings,
+const CONCERNS = [planSetup, planRegions, planAttach, planFiles, planBuffers, planEventfd, planRingOnly, planMappings,
 	/* provided buffers need the live ring, before the index advance */
 	planLegacyBuffers, planPbufRings, planMemory,
 	/* after memory: it shortens the advance and posts right behind it */
