@@ -80,7 +80,8 @@ function renderRing(r: RingState): string[] {
 		else add('pbuf group', `bgid ${pb.bgid}  ${pb.buffers.length} buffer(s)`);
 	}
 	if (r.napi && r.napi.mode !== 'off') add('napi', `${r.napi.mode}  busy poll ${r.napi.busy_poll_dt}${r.napi.prefer_busy_poll ? '  prefer' : ''}`);
-	if (r.clock) add('clock', `id ${r.clock.clockid}  offset ${r.clock.offset}`);
+	/* CLOCK_MONOTONIC without offset is every ring's default: not worth a line */
+	if (r.clock && (r.clock.clockid !== 1 || r.clock.offset !== '0')) add('clock', `id ${r.clock.clockid}  offset ${r.clock.offset}`);
 	for (const m of r.mem_regions) add('mem region', `${m.kind} ${m.addr ? hexStr(m.addr) : 'kernel'} size ${m.size}`);
 	if (r.inflight.length) add('inflight', `${r.inflight.length} request(s)`);
 	for (const q of r.inflight) add('', `${q.opcode} user_data ${q.user_data || '?'} ${q.fd === null ? '' : (q.fixed ? 'fixed ' : 'fd ') + q.fd}  ${q.state}`);
