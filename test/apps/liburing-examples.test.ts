@@ -95,6 +95,30 @@ async function ucontextCase(t: Test): Promise<void> {
 	t.equal(await sha256(dst), await sha256(src), 'the copy is byte-identical');
 }
 
+/*
+ * With CRIU_URING_CANCEL_INFLIGHT=1 the pending timeout is cancelled at
+ * the dump: the checkpoint succeeds, and after the restore ucontext-cp
+ * receives the -ECANCELED completion a real cancellation gives.  What it
+ * does with it is ucontext-cp's own business; the test records it.
+ */
+async function ucontextCancelCase(t: Test): Promise<void> {
+	const s = scratch(t);
+	const src = s.file('src.bin');
+	const dst = s.file('dst.bin');
+	writeFileSync(src, randomBytes(6 * 1024));
+	const app = startApp(t, s, example('ucontext-cp'), [src, dst], 'ucontext-cp');
+	await waitFor(() => ringFds(app.pid) >= 1 || app.status() !== undefined, 'ucontext-cp to set up its ring');
+	await sleep(1200);
+	const cr = await checkpointRestore(app, s.dir('img'), [], [], { CRIU_URING_CANCEL_INFLIGHT: '1' });
+	if (!t.notOk(cr.problem, cr.problem ?? 'checkpointed with the timeout cancelled, and restored')) return;
+	t.match(cr.dump.log, /cancel/i, 'the dump log says it cancelled the pending request');
+	const status = await app.exitStatus(30_000);
+	const output = (readText(app.out) + readText(app.err)).trim().slice(0, 300);
+	t.comment(`ucontext-cp after the restore: exit ${status}, output: ${output || '(none)'}`);
+	t.equal(status, 0, 'ucontext-cp treats the cancelled timeout like an expired one and finishes');
+	t.equal(await sha256(dst), await sha256(src), 'the copy is byte-identical');
+}
+
 /* Send @n datagrams to 127.0.0.1:@port and count the echoes that match. */
 async function echoes(port: number, n: number): Promise<number> {
 	const sock = createSocket('udp4');
@@ -131,6 +155,28 @@ async function udpCase(t: Test): Promise<void> {
 	t.equal(await echoes(port, 20), 20, 'and echoes 20/20 datagrams after the refused dump');
 }
 
+/*
+ * io_uring-udp with CRIU_URING_CANCEL_INFLIGHT=1: its multishot recvmsg is
+ * cancelled at the dump; the rest (provided-buffer ring, registered file)
+ * is restored.  The test records what the program does with the
+ * -ECANCELED completion after the restore.
+ */
+async function udpCancelCase(t: Test): Promise<void> {
+	const s = scratch(t);
+	const app = startApp(t, s, example('io_uring-udp'), ['-p', '0'], 'io_uring-udp');
+	let port = 0;
+	await waitFor(() => {
+		port = Number(/port bound to (\d+)/.exec(readText(app.err))?.[1] ?? 0);
+		return port > 0 || app.status() !== undefined;
+	}, 'io_uring-udp to bind');
+	t.equal(await echoes(port, 5), 5, 'it echoes before the dump');
+	const cr = await checkpointRestore(app, s.dir('img'), [], [], { CRIU_URING_CANCEL_INFLIGHT: '1' });
+	if (!t.notOk(cr.problem, cr.problem ?? 'checkpointed with the receive cancelled, and restored')) return;
+	/* the example treats any failed receive as fatal: the cancellation is exactly what it sees */
+	t.equal(await app.exitStatus(10_000), 255, 'io_uring-udp exits on the cancelled receive, as it would on a real cancellation');
+	t.match(readText(app.err), /recv cqe bad res -125/, 'it received -ECANCELED for its multishot receive');
+}
+
 const missing = ['io_uring-cp', 'link-cp', 'ucontext-cp', 'io_uring-udp'].filter((e) => !existsSync(example(e)));
 if (missing.length) {
 	t.test('liburing examples', { skip: `${missing.join(', ')} not built (scripts/fetch-liburing-examples.sh)` }, () => undefined);
@@ -141,4 +187,6 @@ if (missing.length) {
 	t.test('link-cp: checkpoint mid-copy of 2 GiB, restore, identical copy', (t) => copyCase(t, 'link-cp'));
 	t.test('ucontext-cp: pending 1 s timeout refuses the dump cleanly; the copy completes', (t) => ucontextCase(t));
 	t.test('io_uring-udp: provided buffers + multishot recvmsg refuse the dump; it keeps echoing', (t) => udpCase(t));
+	t.test('ucontext-cp with CRIU_URING_CANCEL_INFLIGHT=1: the timeout is cancelled, the copy completes', (t) => ucontextCancelCase(t));
+	t.test('io_uring-udp with CRIU_URING_CANCEL_INFLIGHT=1: the multishot receive is cancelled', (t) => udpCancelCase(t));
 }

@@ -137,9 +137,9 @@ export interface CheckpointResult {
  * criu restore -d.  Stops at the first failure and says which.
  */
 export async function checkpointRestore(app: App, imagesDir: string, dumpArgs: string[] = [],
-	restoreArgs: string[] = []): Promise<CheckpointResult> {
+	restoreArgs: string[] = [], dumpEnv: Record<string, string> = {}): Promise<CheckpointResult> {
 	const tree = treeOf(app.pid);
-	const dump = await criuDump({ pid: app.pid, imagesDir, plugins: true, extraArgs: dumpArgs, timeoutMs: 120_000 });
+	const dump = await criuDump({ pid: app.pid, imagesDir, plugins: true, extraArgs: dumpArgs, timeoutMs: 120_000, env: dumpEnv });
 	if (dump.code !== 0) return { dump, problem: describeRun('dump', dump) };
 	/* every pid of the tree, not only the root: the root's pid number stays
 	 * in use as the session id until the last member is reaped */
