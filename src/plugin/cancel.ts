@@ -24,10 +24,10 @@
  */
 import type { InflightRequest, ProcessRings, RingState } from '../capture/model';
 import type { Step } from '../restore/plan';
+import { NR } from '../restore/ring-plan';
 import { SETUP } from '../uring/params';
 import { waitsForEvents } from './inflight';
 
-const NR_IO_URING_REGISTER = 427;
 const IORING_REGISTER_SYNC_CANCEL = 24;
 const IORING_REGISTER_USE_REGISTERED_RING = 1 << 31;
 const IORING_ASYNC_CANCEL_ALL = 1 << 0;
@@ -76,7 +76,7 @@ export function cancelSteps(p: ProcessRings, done: Set<string>): Step[] {
 		for (const [ud, q] of wanted) {
 			done.add(`${r.inode}:${ud}`);
 			steps.push({ op: 'write', addr: `$${v}`, data: syncCancelArg(BigInt(ud)) },
-				{ op: 'sys', v: 'x', nr: NR_IO_URING_REGISTER, args: [who.fd, who.op, `$${v}`, 1],
+				{ op: 'sys', v: 'x', nr: NR.io_uring_register, args: [who.fd, who.op, `$${v}`, 1],
 					what: `cancel ${q.opcode} user_data ${ud} on ring ${r.inode}` });
 		}
 		steps.push({ op: 'free', v });

@@ -13,10 +13,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import type { ProcessRings } from '../capture/model';
 import type { Step } from '../restore/plan';
+import { NR } from '../restore/ring-plan';
 import { SETUP } from '../uring/params';
 
-const NR_GETPID = 39;
-const NR_IO_URING_ENTER = 426;
 const IORING_ENTER_GETEVENTS = 1;
 const IORING_ENTER_REGISTERED_RING = 16;
 const PF_IO_WORKER = 0x10;
@@ -39,7 +38,7 @@ export function appThreads(pid: number): number[] {
 export function completionSteps(p: ProcessRings): Step[] {
 	const steps: Step[] = [];
 	for (const tid of appThreads(p.pid))
-		steps.push({ op: 'task', tid }, { op: 'sys', v: 'x', nr: NR_GETPID, args: [], what: `run task work of thread ${tid}` });
+		steps.push({ op: 'task', tid }, { op: 'sys', v: 'x', nr: NR.getpid, args: [], what: `run task work of thread ${tid}` });
 	for (const r of p.rings) {
 		if (!(r.setup_flags & SETUP.DEFER_TASKRUN) || r.inflight.length === 0) continue;
 		const owner = r.submitter_tid ?? p.pid;
@@ -48,7 +47,7 @@ export function completionSteps(p: ProcessRings): Step[] {
 		const fd = r.fds.length ? r.fds[0] : slot!.index;
 		const flags = IORING_ENTER_GETEVENTS | (r.fds.length ? 0 : IORING_ENTER_REGISTERED_RING);
 		steps.push({ op: 'task', tid: owner },
-			{ op: 'sys', v: 'x', nr: NR_IO_URING_ENTER, args: [fd, 0, 0, flags, 0, 0], what: `run the local work of ring ${r.inode}` });
+			{ op: 'sys', v: 'x', nr: NR.io_uring_enter, args: [fd, 0, 0, flags, 0, 0], what: `run the local work of ring ${r.inode}` });
 	}
 	return steps;
 }

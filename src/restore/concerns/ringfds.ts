@@ -12,7 +12,6 @@ import type { Expr, Step } from '../plan';
 import { NR, RingPlan } from '../ring-plan';
 
 export const REGISTER_RING_FDS = 20;
-const NR_FCNTL = 72;
 const F_GETFD = 1;
 const F_SETFD = 2;
 
@@ -21,9 +20,9 @@ export function moveOntoFds(tag: string, ring: Expr, fds: number[]): Step[] {
 	return fds.flatMap((fd): Step[] => {
 		const flags = `$cf${tag}_${fd}`;
 		return [
-			{ op: 'sys', v: flags.slice(1), nr: NR_FCNTL, args: [fd, F_GETFD], what: `read the fd flags of placeholder ${fd}` },
+			{ op: 'sys', v: flags.slice(1), nr: NR.fcntl, args: [fd, F_GETFD], what: `read the fd flags of placeholder ${fd}` },
 			{ op: 'sys', v: `x${tag}`, nr: NR.dup3, args: [ring, fd, 0], what: `move the ring to fd ${fd}` },
-			{ op: 'sys', v: `x${tag}`, nr: NR_FCNTL, args: [fd, F_SETFD, flags], what: `restore the fd flags of fd ${fd}` },
+			{ op: 'sys', v: `x${tag}`, nr: NR.fcntl, args: [fd, F_SETFD, flags], what: `restore the fd flags of fd ${fd}` },
 		];
 	});
 }

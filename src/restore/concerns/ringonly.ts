@@ -16,9 +16,6 @@ const REGISTER_FILES_UPDATE = 6;
 const REGISTER_BUFFERS2 = 15;
 const REGISTER_BUFFERS_UPDATE = 16;
 const RSRC_REGISTER_SPARSE = 1;
-const NR_OPENAT = 257;
-const NR_LSEEK = 8;
-const NR_EVENTFD2 = 290;
 const AT_FDCWD = -100;
 const O_CREAT = 0o100;
 const O_EXCL = 0o200;
@@ -43,9 +40,9 @@ function reopenFiles(p: RingPlan): void {
 		const intAddr = `${base}+${Number(off) + 16}`;
 		const flags = (e.flags & ~(O_CREAT | O_EXCL | O_TRUNC)) | O_CLOEXEC;
 		const steps: Step[] = [
-			{ op: 'sys', v: fd.slice(1), nr: NR_OPENAT, args: [AT_FDCWD, p.put(Buffer.from(e.path + '\0')), flags, 0],
+			{ op: 'sys', v: fd.slice(1), nr: NR.openat, args: [AT_FDCWD, p.put(Buffer.from(e.path + '\0')), flags, 0],
 				what: `reopen ${e.path} for registered file ${e.index}` },
-			{ op: 'sys', v: `x${p.id}`, nr: NR_LSEEK, args: [fd, BigInt(e.pos ?? '0'), 0], what: `seek ${e.path} to ${e.pos ?? 0}` },
+			{ op: 'sys', v: `x${p.id}`, nr: NR.lseek, args: [fd, BigInt(e.pos ?? '0'), 0], what: `seek ${e.path} to ${e.pos ?? 0}` },
 			{ op: 'store', addr: `${base}+${Number(off) + 8}`, size: 8, value: intAddr },
 			{ op: 'store', addr: intAddr, size: 4, value: fd },
 			{ op: 'sys', v: `x${p.id}`, nr: NR.io_uring_register, args: [p.fd, REGISTER_FILES_UPDATE, updAddr, 1],
@@ -62,7 +59,7 @@ function newEventfd(p: RingPlan): void {
 	const efd = `$e${p.id}`;
 	const arg = p.put(Buffer.alloc(4));
 	p.add('late',
-		{ op: 'sys', v: efd.slice(1), nr: NR_EVENTFD2, args: [0, EFD_CLOEXEC], what: 'create the eventfd only the ring holds' },
+		{ op: 'sys', v: efd.slice(1), nr: NR.eventfd2, args: [0, EFD_CLOEXEC], what: 'create the eventfd only the ring holds' },
 		{ op: 'store', addr: arg, size: 4, value: efd },
 		{ op: 'sys', v: `x${p.id}`, nr: NR.io_uring_register, args: [p.fd, ev.async ? REGISTER_EVENTFD_ASYNC : REGISTER_EVENTFD, arg, 1],
 			what: 'register the new eventfd' },

@@ -11,8 +11,6 @@ import { NR, RingPlan } from '../ring-plan';
 import { placeRegions } from './mappings';
 import { moveOntoFds, registerSlots } from './ringfds';
 
-const NR_PIDFD_OPEN = 434;
-const NR_PIDFD_GETFD = 438;
 
 export function planShared(p: RingPlan): void {
 	for (const h of p.ring.holders ?? []) {
@@ -20,8 +18,8 @@ export function planShared(p: RingPlan): void {
 		const pidfd = `$pf${tag}`;
 		const fd = `$g${tag}`;
 		const steps: Step[] = [
-			{ op: 'sys', v: pidfd.slice(1), nr: NR_PIDFD_OPEN, args: [p.pid, 0], what: `pidfd_open(${p.pid}) in ${h.pid}` },
-			{ op: 'sys', v: fd.slice(1), nr: NR_PIDFD_GETFD, args: [pidfd, p.fd, 0], what: `pidfd_getfd of the ring from ${p.pid} into ${h.pid}` },
+			{ op: 'sys', v: pidfd.slice(1), nr: NR.pidfd_open, args: [p.pid, 0], what: `pidfd_open(${p.pid}) in ${h.pid}` },
+			{ op: 'sys', v: fd.slice(1), nr: NR.pidfd_getfd, args: [pidfd, p.fd, 0], what: `pidfd_getfd of the ring from ${p.pid} into ${h.pid}` },
 			...moveOntoFds(`${tag}`, fd, h.fds),
 		];
 		placeRegions({ ...p.s, mappings: h.mappings }).forEach((g, i) => {
