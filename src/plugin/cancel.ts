@@ -25,7 +25,7 @@
 import type { InflightRequest, ProcessRings, RingState } from '../capture/model';
 import type { Step } from '../restore/plan';
 import { NR } from '../restore/ring-plan';
-import { SETUP } from '../uring/params';
+import { ownerHandle, ownerTid } from '../restore/owner';
 import { waitsForEvents } from './inflight';
 
 const IORING_REGISTER_SYNC_CANCEL = 24;
@@ -49,13 +49,12 @@ export function syncCancelArg(userData: bigint): Buffer {
 	return b;
 }
 
-/* The thread that may cancel on this ring, and how it names the ring. */
+/* The thread that may cancel on this ring (the owner), and how it names the ring. */
 function canceller(pid: number, r: RingState): { tid: number; fd: number; op: number } {
-	const tid = r.setup_flags & SETUP.SINGLE_ISSUER && r.submitter_tid ? r.submitter_tid : pid;
-	if (r.fds.length) return { tid, fd: r.fds[0], op: IORING_REGISTER_SYNC_CANCEL };
-	const slot = r.registered_slots.find((s) => s.tid === tid);
-	if (!slot) throw new Error(`ring ${r.inode}: no fd or registered slot names it in thread ${tid}, so its in-flight requests cannot be cancelled`);
-	return { tid, fd: slot.index, op: (IORING_REGISTER_SYNC_CANCEL | IORING_REGISTER_USE_REGISTERED_RING) >>> 0 };
+	const h = ownerHandle(pid, r);
+	if (!h) throw new Error(`ring ${r.inode}: no fd or registered slot names it in thread ${ownerTid(pid, r)}, so its in-flight requests cannot be cancelled`);
+	const op = h.registered ? IORING_REGISTER_SYNC_CANCEL | IORING_REGISTER_USE_REGISTERED_RING : IORING_REGISTER_SYNC_CANCEL;
+	return { tid: h.tid, fd: h.fd, op: op >>> 0 };
 }
 
 /**

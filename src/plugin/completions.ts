@@ -14,6 +14,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import type { ProcessRings } from '../capture/model';
 import type { Step } from '../restore/plan';
 import { NR } from '../restore/ring-plan';
+import { ownerHandle } from '../restore/owner';
 import { SETUP } from '../uring/params';
 
 const IORING_ENTER_GETEVENTS = 1;
@@ -41,13 +42,11 @@ export function completionSteps(p: ProcessRings): Step[] {
 		steps.push({ op: 'task', tid }, { op: 'sys', v: 'x', nr: NR.getpid, args: [], what: `run task work of thread ${tid}` });
 	for (const r of p.rings) {
 		if (!(r.setup_flags & SETUP.DEFER_TASKRUN) || r.inflight.length === 0) continue;
-		const owner = r.submitter_tid ?? p.pid;
-		const slot = r.registered_slots.find((s) => s.tid === owner);
-		if (r.fds.length === 0 && !slot) continue; /* no way to name the ring from its owner */
-		const fd = r.fds.length ? r.fds[0] : slot!.index;
-		const flags = IORING_ENTER_GETEVENTS | (r.fds.length ? 0 : IORING_ENTER_REGISTERED_RING);
-		steps.push({ op: 'task', tid: owner },
-			{ op: 'sys', v: 'x', nr: NR.io_uring_enter, args: [fd, 0, 0, flags, 0, 0], what: `run the local work of ring ${r.inode}` });
+		const h = ownerHandle(p.pid, r);
+		if (!h) continue; /* no way to name the ring from its owner */
+		const flags = IORING_ENTER_GETEVENTS | (h.registered ? IORING_ENTER_REGISTERED_RING : 0);
+		steps.push({ op: 'task', tid: h.tid },
+			{ op: 'sys', v: 'x', nr: NR.io_uring_enter, args: [h.fd, 0, 0, flags, 0, 0], what: `run the local work of ring ${r.inode}` });
 	}
 	return steps;
 }

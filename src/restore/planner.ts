@@ -4,8 +4,7 @@
  * state has its own module in concerns/; RingPlan orders their steps by
  * phase (ring-plan.ts says which and why).
  */
-import type { RingState } from '../capture/model';
-import { SETUP } from '../uring/params';
+import { ownerTid } from './owner';
 import { planAttach } from './concerns/attach';
 import { planBuffers } from './concerns/buffers';
 import { planClock } from './concerns/clock';
@@ -33,10 +32,7 @@ import { RingPlan } from './ring-plan';
 export { PlanError, NR } from './ring-plan';
 export { placeRegions } from './concerns/mappings';
 
-/** The thread that must own the ring: SINGLE_ISSUER's submitter, else the process. */
-export function ownerTid(pid: number, s: RingState): number {
-	return s.setup_flags & SETUP.SINGLE_ISSUER && s.submitter_tid ? s.submitter_tid : pid;
-}
+export { ownerTid };
 
 /* Setup first: the others need its fd and params. */
 const CONCERNS = [planSetup, planRegions, planAttach, planFiles, planBuffers, planEventfd, planRingOnly, planMappings,
