@@ -9,7 +9,7 @@ import type { ProcessRings, RingState } from '../capture/model';
 import { stateOwners } from '../image';
 import { SETUP } from '../uring/params';
 import { captureProcess } from '../capture';
-import { readRingMemory } from '../capture/memory';
+import { readRingMemory, type RingMemory } from '../capture/memory';
 import type { RestoreRing } from '../restore/input';
 import { cancelRequested, cancelSteps } from './cancel';
 import { completionSteps } from './completions';
@@ -23,7 +23,7 @@ export class DumpSession {
 	private readonly store: ImageStore;
 	/* every process with rings captured so far, and each ring's memory (read once) */
 	private readonly captured = new Map<number, ProcessRings>();
-	private readonly memory = new Map<number, { rings: Buffer; sqes: Buffer; pbufRings: Map<number, Buffer>; regions: Buffer[] }>();
+	private readonly memory = new Map<number, RingMemory>();
 	private readonly written: number[] = [];
 	private readonly extFiles = new Map<number, number>(); /* CRIU file id -> ring inode */
 	private readonly drainStart = new Map<number, number>(); /* pid -> first checkpoint attempt */
@@ -52,20 +52,52 @@ export class DumpSession {
 		if (p.source !== 'bpf')
 			throw new Error(`process ${pid}: dumping io_uring needs the BPF capture (${p.unavailable[0] ?? 'unavailable'})`);
 		const pending = inflightOf(p);
-		if (pending.length) {
-			const started = this.drainStart.get(pid) ?? Date.now();
-			this.drainStart.set(pid, started);
-			if (Date.now() - started >= DRAIN_MS) throw inflightError(pending);
-			const cancel = cancelRequested() ? cancelSteps(p, this.cancelled) : [];
-			return { retry: serialize([...cancel, ...completionSteps(p)]) };
-		}
+		if (pending.length) return this.retry(pid, p, inflightError(pending).message);
+
 		this.refuseUnsupported(p);
 		/* a ring shared with a process captured earlier: the tree is frozen, its memory is the same */
-		for (const r of p.rings) if (!this.memory.has(r.inode)) this.memory.set(r.inode, readRingMemory(pid, r));
+		const read = p.rings.filter((r) => !this.memory.has(r.inode));
+		for (const r of read) this.memory.set(r.inode, readRingMemory(pid, r));
+		if (!this.stable(pid, p, read)) {
+			for (const r of read) this.memory.delete(r.inode);
+			return this.retry(pid, p, 'ring state changed while it was captured');
+		}
 		this.captured.set(pid, p);
 		this.writeSharing(p);
 		log(LOG_INFO, `process ${pid}: ${p.rings.length} ring(s) checkpointed`);
 		return p.rings.length;
+	}
+
+	/* Ask the plugin to let completions be posted and try again, until the deadline. */
+	private retry(pid: number, p: ProcessRings, why: string): { retry: string[] } {
+		const started = this.drainStart.get(pid) ?? Date.now();
+		this.drainStart.set(pid, started);
+		if (Date.now() - started >= DRAIN_MS) throw new Error(`process ${pid}: ${why}`);
+		const cancel = cancelRequested() ? cancelSteps(p, this.cancelled) : [];
+		return { retry: serialize([...cancel, ...completionSteps(p)]) };
+	}
+
+	/*
+	 * The tree is frozen, but io_uring's own threads are not: an SQPOLL
+	 * thread may still be consuming SQEs (and io-wq posting) between the
+	 * capture and the memory read.  The snapshot is used only if a second
+	 * capture finds the same indices, and the memory read in between shows
+	 * the shared heads and tails the capture saw.
+	 */
+	private stable(pid: number, p: ProcessRings, read: RingState[]): boolean {
+		const again = new Map(captureProcess(pid).rings.map((r) => [r.inode, r]));
+		const key = (r: RingState): string => JSON.stringify([r.sq, r.cq, r.inflight.length, r.overflow_cqes.length]);
+		for (const r of p.rings) {
+			const a = again.get(r.inode);
+			if (!a || key(a) !== key(r)) return false;
+		}
+		for (const r of read) {
+			const m = this.memory.get(r.inode)!;
+			if (r.setup_flags & SETUP.NO_MMAP) continue;
+			const u32 = (off: number): number => m.rings.readUInt32LE(off);
+			if (u32(m.params.sq_off.head) !== r.sq.head || u32(m.params.cq_off.tail) !== r.cq.tail) return false;
+		}
+		return true;
 	}
 
 	/*
