@@ -31,7 +31,11 @@ else
 	mapfile -t files < <(find dist/test -name '*.test.js' -not -path 'dist/test/slow/*' | sort)
 	timeout=600
 fi
-npx tap --disable-coverage --timeout="$timeout" "${files[@]}" 2>&1 | tee "$out"
+# One test file at a time: the dump/restore stress tests checkpoint busy
+# processes at random moments and must not compete for the 2 cores with
+# another file's busy processes (a dump under that load has failed with
+# CRIU's "Unable to detach", not yet understood: see the closing note).
+npx tap --disable-coverage --jobs=1 --timeout="$timeout" "${files[@]}" 2>&1 | tee "$out"
 rc=${PIPESTATUS[0]}
 set -e
 
