@@ -367,6 +367,79 @@ static int step_post(struct plan_state *ps, char **tok, int n, const char *what)
 	return 0;
 }
 
+/*
+ * "postnop RING REG RINGS SQES PARAMS USER_DATA RES EXTRA1 EXTRA2": one big
+ * CQE (USER_DATA, RES, EXTRA1, EXTRA2) posted by a NOP submitted on the ring
+ * itself, for overflowed CQEs that MSG_RING cannot post (it has no extras).
+ * IORING_NOP_INJECT_RESULT makes res = sqe->len; IORING_NOP_CQE32 makes a
+ * 32-byte CQE with extra1 = sqe->off, extra2 = sqe->addr (and
+ * IORING_CQE_F_32 on CQE_MIXED rings); the CQE's other flags are 0.
+ *
+ * The SQE goes in at the shared SQ tail of the ring mapped at RINGS/SQES
+ * (PARAMS: its io_uring_params as the kernel filled them); the caller has
+ * left SQ head == tail.  It is submitted without GETEVENTS, so nothing is
+ * reaped and nothing flushed: the NOP completes inline and, the CQ being
+ * full, its CQE goes to the overflow list.  Each NOP consumes one SQE, so
+ * the kernel's cached SQ head moves by one; the planner accounts for it.
+ * RING names the ring in the task: an fd, or with REG 1 a registered-ring
+ * index (IORING_ENTER_REGISTERED_RING).
+ */
+static int step_postnop(struct plan_state *ps, char **tok, int n, const char *what)
+{
+	unsigned long v[9];
+	struct ring_params p;
+	struct io_uring_sqe *sqe;
+	uint8_t slot[128] = { 0 };
+	unsigned int size, enter = 0;
+	uint32_t tail, head, idx, sq_flags;
+	long ret;
+
+	if (n != 10 || need_task(ps))
+		return fail(ps, "postnop: bad arguments");
+	for (int i = 0; i < 9; i++)
+		if (eval(ps, tok[1 + i], &v[i]))
+			return -1;
+	if (remote_read(&ps->task, v[4], &p, sizeof(p)))
+		return fail(ps, "%s: reading the ring parameters: %s", what, remote_error(&ps->task));
+	/* the SQ thread, not this task, would consume the SQE, at a time of its choosing */
+	if (p.flags & RING_SETUP_SQPOLL)
+		return fail(ps, "%s: not possible on an SQPOLL ring", what);
+	if (remote_read(&ps->task, v[2] + p.sq_off.tail, &tail, 4))
+		return fail(ps, "%s: reading the SQ tail: %s", what, remote_error(&ps->task));
+	size = p.flags & RING_SETUP_SQE128 ? 128 : 64;
+	idx = tail & (p.sq_entries - 1);
+	sqe = (struct io_uring_sqe *)slot;
+	sqe->opcode = IORING_OP_NOP;
+	sqe->user_data = v[5];
+	sqe->len = (uint32_t)v[6];
+	sqe->off = v[7];
+	sqe->addr = v[8];
+	sqe->nop_flags = IORING_NOP_INJECT_RESULT | IORING_NOP_CQE32;
+	if (remote_write(&ps->task, v[3] + (unsigned long)idx * size, slot, size) ||
+	    (!(p.flags & RING_SETUP_NO_SQARRAY) &&
+	     remote_write(&ps->task, v[2] + p.sq_off.array + 4ul * idx, &idx, 4)))
+		return fail(ps, "%s: writing the NOP: %s", what, remote_error(&ps->task));
+	tail++;
+	if (remote_write(&ps->task, v[2] + p.sq_off.tail, &tail, 4))
+		return fail(ps, "%s: moving the SQ tail: %s", what, remote_error(&ps->task));
+	if (v[1])
+		enter |= IORING_ENTER_REGISTERED_RING;
+	ret = remote_syscall(&ps->task, SYS_io_uring_enter, v[0], 1, 0, enter, 0, 0);
+	if (ret < 0)
+		return fail(ps, "%s: io_uring_enter: %s", what, strerror(-ret));
+	if (ret != 1)
+		return fail(ps, "%s: the kernel took %ld of 1 NOPs", what, ret);
+	if (remote_read(&ps->task, v[2] + p.sq_off.head, &head, 4) ||
+	    remote_read(&ps->task, v[2] + p.sq_off.flags, &sq_flags, 4))
+		return fail(ps, "%s: %s", what, remote_error(&ps->task));
+	if (head != tail)
+		return fail(ps, "%s: SQ head %u after the NOP, expected %u", what, head, tail);
+	/* a CQ with room would have taken the CQE instead of the overflow list */
+	if (!(sq_flags & RING_SQ_CQ_OVERFLOW))
+		return fail(ps, "%s: the NOP's CQE did not go to the overflow list", what);
+	return 0;
+}
+
 /* "a,b,c" or "-" (no groups); the array is malloc()ed. */
 static int parse_groups(struct plan_state *ps, const char *csv, struct creds *c)
 {
@@ -610,6 +683,8 @@ static int run_step(struct plan_state *ps, char *line)
 		return step_personality(ps, tok, n, what);
 	if (!strcmp(tok[0], "post"))
 		return step_post(ps, tok, n, what);
+	if (!strcmp(tok[0], "postnop"))
+		return step_postnop(ps, tok, n, what);
 	return fail(ps, "unknown step '%s'", tok[0]);
 }
 

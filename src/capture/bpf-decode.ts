@@ -68,6 +68,15 @@ export function decodeCqes(recs: { pos: number; data: Buffer }[], cqe32: boolean
 	return out;
 }
 
+/**
+ * The CQEs of the overflow list, in order.  Each list entry is one CQE: on
+ * CQE32 rings every entry is big, on CQE_MIXED rings those flagged
+ * IORING_CQE_F_32 are (the kernel sizes each entry by that flag).
+ */
+export function decodeOverflowCqes(recs: { data: Buffer }[], cqe32: boolean, mixed: boolean): Cqe[] {
+	return recs.map((r) => decodeCqe(r.data, cqe32 || (mixed && (r.data.readUInt32LE(12) & IORING_CQE_F_32) !== 0)));
+}
+
 /** Set bit numbers of a 64-bit bitmap. */
 export function bitmapBits(map: bigint): number[] {
 	const out: number[] = [];

@@ -11,7 +11,7 @@ import type {
 	RingState, UserMemory,
 } from './model';
 import { decodeRecords, type PbufListRec, type Records, type RingRec } from './bpf-records';
-import { bitmapBits, cpuList, decodeCqes, decodeSqe, fileType, filePath } from './bpf-decode';
+import { bitmapBits, cpuList, decodeCqes, decodeOverflowCqes, decodeSqe, fileType, filePath } from './bpf-decode';
 import { mappingKind, rangeMapped, readMaps, type MapsLine } from './maps';
 import { loadNative } from '../native';
 import { opcodeName, opcodeTakesFile } from '../uring/opcodes';
@@ -291,7 +291,7 @@ function buildRing(view: ProcessView, r: RingRec, unavailable: Set<string>): Rin
 		cq: { head: r.cq_head, tail: r.cq_tail, cached_tail: r.cached_cq_tail, overflow: r.cq_overflow, flags: r.cq_flags },
 		pending_sqes: view.recs.sqes.filter((s) => s.ctx === ctx).map((s) => decodeSqe(s.sqe_idx, s.data, s.len)),
 		cqes: decodeCqes(view.recs.cqes.filter((c) => c.ctx === ctx && !c.overflow), (r.setup_flags & SETUP_CQE32) !== 0, (r.setup_flags & SETUP_CQE_MIXED) !== 0),
-		overflow_cqes: decodeCqes(view.recs.cqes.filter((c) => c.ctx === ctx && c.overflow), (r.setup_flags & SETUP_CQE32) !== 0, false),
+		overflow_cqes: decodeOverflowCqes(view.recs.cqes.filter((c) => c.ctx === ctx && c.overflow), (r.setup_flags & SETUP_CQE32) !== 0, (r.setup_flags & SETUP_CQE_MIXED) !== 0),
 		sqpoll: sqpoll
 			? {
 				thread_pid: r.sqd_thread_tid > 0 ? r.sqd_thread_tid : null,

@@ -68,7 +68,8 @@ function ringState(r: I.Ring, hold: I.RingHold): RingState {
 		sq: { head: ix.sq_head, tail: ix.sq_tail, cached_head: ix.cached_sq_head, dropped: ix.sq_dropped, flags: ix.sq_flags },
 		cq: { head: ix.cq_head, tail: ix.cq_tail, cached_tail: ix.cached_cq_tail, overflow: ix.cq_overflow, flags: ix.cq_flags },
 		pending_sqes: [], cqes: [],
-		overflow_cqes: r.overflow_cqes.map((c) => ({ user_data: c.user_data.toString(), res: c.res, flags: c.flags })),
+		overflow_cqes: r.overflow_cqes.map((c) => ({ user_data: c.user_data.toString(), res: c.res, flags: c.flags,
+			...(c.extra1 !== undefined ? { extra1: c.extra1.toString(), extra2: (c.extra2 ?? 0n).toString() } : {}) })),
 		sqpoll,
 		registered_files: {
 			size: r.files?.size ?? 0,

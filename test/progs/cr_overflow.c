@@ -5,46 +5,56 @@
  * A checkpoint/restore test for the kernel's CQ overflow list.  One ring
  * (4 SQ entries, 8 CQ entries, setup flags from --flags), indices moved
  * by --advance NOPs, then the CQ filled with 8 NOP completions (user_data
- * 401..408) and 5 more CQEs that must overflow: two NOPs (601, 602; one
+ * 401..408) and more CQEs that must overflow: two NOPs (601, 602; one
  * with an injected result) and three MSG_RING posts to itself with chosen
- * res and flags (701..703).  --consume K then reaps K of the 8 CQEs by
- * moving cq.head only (no syscall, so nothing is flushed and the list
- * stays while the CQ has room again).  --big (CQE32 rings) adds a sixth
- * overflowed CQE with extra1/extra2 set (NOP IORING_NOP_CQE32, user_data
- * 801), which the dump must refuse.
+ * res and flags (701..703).  --big (CQE32 or CQE_MIXED rings) mixes three
+ * big CQEs in between: NOPs with IORING_NOP_CQE32 and an injected result,
+ * extras (a, b), (c, 0) and (0, 0) (801..803; on CQE_MIXED they carry
+ * IORING_CQE_F_32).  On CQE_MIXED, 701 and 703 are big CQEs too: their
+ * flags include IORING_CQE_F_32, so the kernel gives them two slots.  --consume K then reaps K of the 8 CQEs by moving
+ * cq.head only (no syscall, so nothing is flushed and the list stays
+ * while the CQ has room again).
  *
  * After SIGUSR1 the program checks: indices, cq_overflow and
  * IORING_SQ_CQ_OVERFLOW are as before; the CQ still holds 401+K..408; a
  * GETEVENTS then flushes the overflow list into the CQ, and the program
- * reaps every overflowed CQE with exactly its user_data, res and flags, in
- * the original order; the overflow flag clears; a new NOP completes
- * normally.  Prints "verified" and exits 0, or one line on stderr, exit 1.
+ * reaps every overflowed CQE with exactly its user_data, res, flags and
+ * extras, in the original order (CQE_MIXED filler CQEs skipped, as an
+ * application does); the overflow flag clears; a new NOP completes
+ * normally, and a write and a read of a file through the ring give back
+ * the bytes.  Prints "verified" and exits 0, or one line on stderr, exit 1.
  */
 #include <inttypes.h>
 #include "lib/uring.h"
 
 #define SQ_ENTRIES	4
 #define CQ_ENTRIES	8
-#define NR_OVERFLOW	5
-#define BIG_UD		801
-#define BIG_EXTRA1	0x1111222233334444ull
-#define BIG_EXTRA2	0x5555666677778888ull
+#define MAX_OVERFLOW	8
+
+enum kind { NOP, NOP_RES, MSG, BIG };
 
 struct want {
+	enum kind kind;
 	uint64_t user_data;
 	int32_t res;
 	uint32_t flags;
+	uint64_t extra1, extra2;
 };
 
 static struct ring ring;
-static bool big;
-static const struct want overflowed[NR_OVERFLOW] = {
-	{ 601, 0, 0 },
-	{ 602, -110, 0 },		/* NOP INJECT_RESULT: -ETIMEDOUT */
-	{ 701, 42, 0x8003 },		/* MSG_RING FLAGS_PASS */
-	{ 702, -125, 0x10 },
-	{ 703, 0x7fffffff, 0xffff },
+static bool big, mixed;
+static const struct want all[] = {
+	{ NOP, 601, 0, 0, 0, 0 },
+	{ NOP_RES, 602, -110, 0, 0, 0 },	/* NOP INJECT_RESULT: -ETIMEDOUT */
+	{ BIG, 801, -5, 0, 0x1111222233334444ull, 0x5555666677778888ull },
+	{ MSG, 701, 42, 0x8003, 0, 0 },		/* MSG_RING FLAGS_PASS */
+	{ MSG, 702, -125, 0x10, 0, 0 },
+	{ BIG, 802, 4096, 0, 0xfedcba9876543210ull, 0 },
+	{ BIG, 803, 0, 0, 0, 0 },		/* big with zero extras */
+	{ MSG, 703, 0x7fffffff, 0xffdf, 0, 0 },	/* all but CQE_MIXED's SKIP */
 };
+static struct want overflowed[MAX_OVERFLOW];
+static int nr_overflow;
 
 static void submit_nops(unsigned int n, uint64_t first_ud)
 {
@@ -54,13 +64,19 @@ static void submit_nops(unsigned int n, uint64_t first_ud)
 		die("submitting %u NOPs", n);
 }
 
-static void nop_with_result(uint64_t ud, int32_t res)
+/* A NOP with an injected result; a big CQE with extra1 = off, extra2 = addr if @cqe32. */
+static void nop_with_result(const struct want *w, bool cqe32)
 {
 	struct io_uring_sqe *sqe = ring_get_sqe(&ring);
 
-	sqe_nop(sqe, ud);
+	sqe_nop(sqe, w->user_data);
 	sqe->nop_flags = IORING_NOP_INJECT_RESULT;
-	sqe->len = (uint32_t)res;
+	sqe->len = (uint32_t)w->res;
+	if (cqe32) {
+		sqe->nop_flags |= IORING_NOP_CQE32;
+		sqe->off = w->extra1;
+		sqe->addr = w->extra2;
+	}
 	if (ring_submit(&ring, 0) != 1)
 		die("submitting a NOP with an injected result");
 }
@@ -85,17 +101,17 @@ static void msg_self(const struct want *w)
 		die("running task work");
 }
 
-/* A NOP whose big CQE carries extra1 = off and extra2 = addr. */
-static void nop_big(void)
+/* The overflow list this run builds, with the flags each CQE gets on this ring. */
+static void choose_overflow(void)
 {
-	struct io_uring_sqe *sqe = ring_get_sqe(&ring);
-
-	sqe_nop(sqe, BIG_UD);
-	sqe->nop_flags = IORING_NOP_CQE32;
-	sqe->off = BIG_EXTRA1;
-	sqe->addr = BIG_EXTRA2;
-	if (ring_submit(&ring, 0) != 1)
-		die("submitting a NOP with a big CQE");
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		if (all[i].kind == BIG && !big)
+			continue;
+		overflowed[nr_overflow] = all[i];
+		if (all[i].kind == BIG && mixed)
+			overflowed[nr_overflow].flags |= IORING_CQE_F_32;
+		nr_overflow++;
+	}
 }
 
 static void overflow_cq(void)
@@ -104,29 +120,114 @@ static void overflow_cq(void)
 	submit_nops(CQ_ENTRIES - SQ_ENTRIES, 401 + SQ_ENTRIES);
 	if (ring_cq_ready(&ring) != CQ_ENTRIES)
 		die_err(EPROTO, "CQ not full (%u ready)", ring_cq_ready(&ring));
-	submit_nops(1, overflowed[0].user_data);
-	nop_with_result(overflowed[1].user_data, overflowed[1].res);
-	for (int i = 2; i < NR_OVERFLOW; i++)
-		msg_self(&overflowed[i]);
-	if (big)
-		nop_big();
+	for (int i = 0; i < nr_overflow; i++) {
+		const struct want *w = &overflowed[i];
+
+		switch (w->kind) {
+		case NOP: submit_nops(1, w->user_data); break;
+		case NOP_RES: nop_with_result(w, false); break;
+		case BIG: nop_with_result(w, true); break;
+		case MSG: msg_self(w); break;
+		}
+	}
 	if (ring_cq_ready(&ring) != CQ_ENTRIES || !(*ring.sq_flags & IORING_SQ_CQ_OVERFLOW))
 		die_err(EPROTO, "CQ did not overflow (ready %u, sq flags 0x%x)", ring_cq_ready(&ring), *ring.sq_flags);
 }
 
-static void expect(const struct io_uring_cqe *c, uint64_t ud, int32_t res, uint32_t flags, const char *what)
+/* Whether a CQE of this ring with these flags is 32 bytes. */
+static bool is_big(uint32_t flags)
+{
+	return ring.flags & IORING_SETUP_CQE32 || (mixed && flags & IORING_CQE_F_32);
+}
+
+static void expect(const struct io_uring_cqe *c, const struct want *w, const char *what)
 {
 	if (!c)
-		die_err(EIO, "%s: no CQE where user_data %" PRIu64 " was expected", what, ud);
-	if (c->user_data != ud || c->res != res || c->flags != flags)
+		die_err(EIO, "%s: no CQE where user_data %" PRIu64 " was expected", what, w->user_data);
+	if (c->user_data != w->user_data || c->res != w->res || c->flags != w->flags)
 		die_err(EIO, "%s: CQE user_data %llu res %d flags 0x%x, expected %" PRIu64 " res %d flags 0x%x", what,
-			(unsigned long long)c->user_data, c->res, c->flags, ud, res, flags);
+			(unsigned long long)c->user_data, c->res, c->flags, w->user_data, w->res, w->flags);
+	if (is_big(c->flags) && (c->big_cqe[0] != w->extra1 || c->big_cqe[1] != w->extra2))
+		die_err(EIO, "%s: CQE %" PRIu64 " extras 0x%llx 0x%llx, expected 0x%" PRIx64 " 0x%" PRIx64, what,
+			w->user_data, (unsigned long long)c->big_cqe[0], (unsigned long long)c->big_cqe[1],
+			w->extra1, w->extra2);
+}
+
+/* The next CQE an application would look at: CQE_MIXED fillers skipped. */
+static struct io_uring_cqe *next_cqe(void)
+{
+	struct io_uring_cqe *c;
+
+	while ((c = ring_cqe_at(&ring, 0)) && mixed && c->flags & IORING_CQE_F_SKIP)
+		ring_cq_advance(&ring, 1);
+	return c;
+}
+
+static void consume(const struct io_uring_cqe *c)
+{
+	ring_cq_advance(&ring, mixed && c->flags & IORING_CQE_F_32 ? 2 : 1);
+}
+
+static void drain_overflow(void)
+{
+	struct io_uring_cqe *c;
+	int got = 0;
+
+	while (got < nr_overflow) {
+		/* GETEVENTS flushes the overflow list into the CQ, as far as it fits */
+		if (sys_io_uring_enter(ring.fd, 0, 0, IORING_ENTER_GETEVENTS, NULL, 0) < 0)
+			die("flushing the overflow list");
+		if (!next_cqe())
+			die_err(EIO, "overflow list ran dry after %d of %d CQEs", got, nr_overflow);
+		while ((c = next_cqe()) && got < nr_overflow) {
+			expect(c, &overflowed[got++], "overflow list");
+			consume(c);
+		}
+	}
+	if (next_cqe())
+		die_err(EIO, "%u CQEs more than dumped on the overflow list", ring_cq_ready(&ring));
+	if (*ring.sq_flags & IORING_SQ_CQ_OVERFLOW)
+		die_err(EIO, "IORING_SQ_CQ_OVERFLOW still set with the list drained");
+}
+
+/* Submit one SQE and reap its CQE, which must have result @res. */
+static void run_one(const struct want *w)
+{
+	struct io_uring_cqe *c;
+
+	if (ring_submit(&ring, 1) < 0)
+		die("submitting request %" PRIu64, w->user_data);
+	while (!(c = next_cqe()))
+		if (sys_io_uring_enter(ring.fd, 0, 1, IORING_ENTER_GETEVENTS, NULL, 0) < 0)
+			die("waiting for request %" PRIu64, w->user_data);
+	expect(c, w, "after the overflow list");
+	consume(c);
+}
+
+/* The ring keeps working: a NOP, then a file written and read back through it. */
+static void keep_working(void)
+{
+	static const char text[] = "written after the overflow list drained";
+	const struct want nop = { NOP, 999, 0, 0, 0, 0 };
+	const struct want wr = { NOP, 1001, sizeof(text), 0, 0, 0 }, rd = { NOP, 1002, sizeof(text), 0, 0, 0 };
+	char back[sizeof(text)] = { 0 };
+	int fd = open(scratch_path("cr_overflow.data"), O_RDWR | O_CREAT | O_TRUNC, 0600);
+
+	if (fd < 0)
+		die("creating %s", scratch_path("cr_overflow.data"));
+	sqe_nop(ring_get_sqe(&ring), nop.user_data);
+	run_one(&nop);
+	sqe_rw(ring_get_sqe(&ring), IORING_OP_WRITE, fd, (void *)text, sizeof(text), 0, wr.user_data);
+	run_one(&wr);
+	sqe_rw(ring_get_sqe(&ring), IORING_OP_READ, fd, back, sizeof(back), 0, rd.user_data);
+	run_one(&rd);
+	if (memcmp(back, text, sizeof(text)))
+		die_err(EIO, "the file read back through the ring differs from what it wrote");
+	close(fd);
 }
 
 static void verify(unsigned int consumed, uint32_t sq_head, uint32_t cq_head, uint32_t cq_tail, uint32_t cq_overflow)
 {
-	unsigned int got = 0;
-
 	if (*ring.sq_head != sq_head || *ring.cq_head != cq_head || *ring.cq_tail != cq_tail)
 		die_err(EIO, "indices sq head %u cq %u..%u, expected %u %u..%u", *ring.sq_head, *ring.cq_head,
 			*ring.cq_tail, sq_head, cq_head, cq_tail);
@@ -135,54 +236,49 @@ static void verify(unsigned int consumed, uint32_t sq_head, uint32_t cq_head, ui
 	if (*ring.cq_overflow != cq_overflow)
 		die_err(EIO, "cq_overflow %u, expected %u", *ring.cq_overflow, cq_overflow);
 	for (unsigned int i = consumed; i < CQ_ENTRIES; i++) {
-		expect(ring_cqe_at(&ring, 0), 401 + i, 0, 0, "CQ ring");
+		const struct want w = { NOP, 401 + i, 0, 0, 0, 0 };
+
+		expect(ring_cqe_at(&ring, 0), &w, "CQ ring");
 		ring_cq_advance(&ring, 1);
 	}
 	if (ring_cq_ready(&ring))
 		die_err(EIO, "%u CQEs more than dumped in the CQ ring", ring_cq_ready(&ring));
-	while (got < NR_OVERFLOW) {
-		/* GETEVENTS flushes the overflow list into the CQ, as far as it fits */
-		if (sys_io_uring_enter(ring.fd, 0, 0, IORING_ENTER_GETEVENTS, NULL, 0) < 0)
-			die("flushing the overflow list");
-		if (!ring_cq_ready(&ring))
-			die_err(EIO, "overflow list ran dry after %u of %d CQEs", got, NR_OVERFLOW);
-		while (ring_cq_ready(&ring) && got < NR_OVERFLOW) {
-			const struct want *w = &overflowed[got++];
+	drain_overflow();
+	keep_working();
+}
 
-			expect(ring_cqe_at(&ring, 0), w->user_data, w->res, w->flags, "overflow list");
-			ring_cq_advance(&ring, 1);
+static void write_truth(uint32_t sq_head, uint32_t cq_head, uint32_t cq_tail)
+{
+	struct truth *t = truth_new();
+
+	truth_int(t, "pid", getpid());
+	truth_int(t, "sq_head", sq_head);
+	truth_int(t, "cq_head", cq_head);
+	truth_int(t, "cq_tail", cq_tail);
+	truth_arr(t, "overflow_cqes");
+	for (int i = 0; i < nr_overflow; i++) {
+		const struct want *w = &overflowed[i];
+
+		truth_obj(t, NULL);
+		truth_u64s(t, "user_data", w->user_data);
+		truth_int(t, "res", w->res);
+		truth_int(t, "flags", w->flags);
+		if (is_big(w->flags)) {
+			truth_u64s(t, "extra1", w->extra1);
+			truth_u64s(t, "extra2", w->extra2);
 		}
+		truth_end(t);
 	}
-	if (big) {
-		const struct io_uring_cqe *c;
-
-		if (!ring_cq_ready(&ring) && sys_io_uring_enter(ring.fd, 0, 0, IORING_ENTER_GETEVENTS, NULL, 0) < 0)
-			die("flushing the overflow list");
-		c = ring_cqe_at(&ring, 0);
-		expect(c, BIG_UD, 0, 0, "big overflowed CQE");
-		if (c->big_cqe[0] != BIG_EXTRA1 || c->big_cqe[1] != BIG_EXTRA2)
-			die_err(EIO, "big CQE extras 0x%llx 0x%llx changed", (unsigned long long)c->big_cqe[0],
-				(unsigned long long)c->big_cqe[1]);
-		ring_cq_advance(&ring, 1);
-	}
-	if (ring_cq_ready(&ring))
-		die_err(EIO, "%u CQEs more than dumped on the overflow list", ring_cq_ready(&ring));
-	if (*ring.sq_flags & IORING_SQ_CQ_OVERFLOW)
-		die_err(EIO, "IORING_SQ_CQ_OVERFLOW still set with the list drained");
-	submit_nops(1, 999);
-	if (ring_cq_ready(&ring) != 1 && sys_io_uring_enter(ring.fd, 0, 1, IORING_ENTER_GETEVENTS, NULL, 0) < 0)
-		die("waiting for a new NOP");
-	expect(ring_cqe_at(&ring, 0), 999, 0, 0, "new NOP");
-	ring_cq_advance(&ring, 1);
+	truth_end(t);
+	truth_write(t);
 }
 
 int main(int argc, char **argv)
 {
 	struct io_uring_params p = { .flags = IORING_SETUP_CQSIZE, .cq_entries = CQ_ENTRIES };
 	unsigned long advance = 0;
-	unsigned int consume = 0;
+	unsigned int consumed = 0;
 	uint32_t sq_head, cq_head, cq_tail, cq_overflow;
-	struct truth *t;
 
 	stop_signals_init(argv[0]);
 	for (int i = 1; i < argc; i++) {
@@ -191,41 +287,31 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--advance") && i + 1 < argc)
 			advance = strtoul(argv[++i], NULL, 0);
 		else if (!strcmp(argv[i], "--consume") && i + 1 < argc)
-			consume = strtoul(argv[++i], NULL, 0);
+			consumed = strtoul(argv[++i], NULL, 0);
 		else if (!strcmp(argv[i], "--big"))
 			big = true;
 		else
 			die_err(EINVAL, "unknown argument %s", argv[i]);
 	}
-	if (consume > CQ_ENTRIES)
-		die_err(EINVAL, "--consume %u: the CQ has %d entries", consume, CQ_ENTRIES);
+	if (consumed > CQ_ENTRIES)
+		die_err(EINVAL, "--consume %u: the CQ has %d entries", consumed, CQ_ENTRIES);
+	mixed = p.flags & IORING_SETUP_CQE_MIXED;
+	if (big && !(p.flags & (IORING_SETUP_CQE32 | IORING_SETUP_CQE_MIXED)))
+		die_err(EINVAL, "--big needs CQE32 (800) or CQE_MIXED (40000) in --flags");
+	choose_overflow();
 	ring_create_or_die(&ring, SQ_ENTRIES, &p);
 	if (advance)
 		ring_advance_by_nops(&ring, advance);
 	overflow_cq();
-	ring_cq_advance(&ring, consume);
+	ring_cq_advance(&ring, consumed);
 	sq_head = *ring.sq_head;
 	cq_head = *ring.cq_head;
 	cq_tail = *ring.cq_tail;
 	cq_overflow = *ring.cq_overflow;
-
-	t = truth_new();
-	truth_int(t, "pid", getpid());
-	truth_int(t, "sq_head", sq_head);
-	truth_int(t, "cq_head", cq_head);
-	truth_int(t, "cq_tail", cq_tail);
-	truth_arr(t, "overflow_cqes");
-	for (int i = 0; i < NR_OVERFLOW; i++) {
-		struct io_uring_cqe c = { .user_data = overflowed[i].user_data, .res = overflowed[i].res,
-					  .flags = overflowed[i].flags };
-
-		truth_cqe(t, &c);
-	}
-	truth_end(t);
-	truth_write(t);
+	write_truth(sq_head, cq_head, cq_tail);
 
 	wait_for_stop();
-	verify(consume, sq_head, cq_head, cq_tail, cq_overflow);
+	verify(consumed, sq_head, cq_head, cq_tail, cq_overflow);
 	printf("verified\n");
 	return 0;
 }

@@ -2,10 +2,8 @@
  * CQEs on the kernel's overflow list (posted while the CQ ring was full).
  *
  * The list has no setter, so it is rebuilt the way it was built: by
- * posting CQEs while the CQ is full.  IORING_REGISTER_SEND_MSG_RING posts
- * one CQE with exactly (user_data, res, flags) to the ring (MSG_RING with
- * FLAGS_PASS; the "post" step, plugin-c/plan.c); once the CQ is full the
- * kernel queues it on cq_overflow_list, sets IO_CHECK_CQ_OVERFLOW and
+ * posting CQEs while the CQ is full.  Once the CQ is full the kernel
+ * queues each new CQE on cq_overflow_list, sets IO_CHECK_CQ_OVERFLOW and
  * IORING_SQ_CQ_OVERFLOW, and leaves cached_cq_tail alone.
  *
  * "Full" has to be true for the kernel, not just for cq.head: the kernel
@@ -21,30 +19,75 @@
  * replace the fillers with the real unconsumed CQEs and put cq.head back
  * where the application left it.
  *
- * Exact except big-CQE extras: MSG_RING cannot set extra1/extra2, so
- * overflowed big CQEs (CQE32 with extras, IORING_CQE_F_32 on CQE_MIXED)
- * are refused at dump (overflowUnsupported, src/plugin/support.ts).
+ * Two ways to post one CQE, chosen per CQE:
+ *  - CQEs without extras: IORING_REGISTER_SEND_MSG_RING (MSG_RING with
+ *    FLAGS_PASS; the "post" step) gives exactly (user_data, res, flags),
+ *    consumes nothing, and its extras are 0 (on CQE32 rings, and on
+ *    CQE_MIXED rings when the flags include IORING_CQE_F_32: the kernel
+ *    then makes it a zeroed 32-byte CQE, measured).
+ *  - CQEs with extra1/extra2 set: a NOP with IORING_NOP_INJECT_RESULT |
+ *    IORING_NOP_CQE32 submitted on the ring itself, not reaped (the
+ *    "postnop" step) gives user_data, res = len, extra1 = off,
+ *    extra2 = addr, and flags 0 (IORING_CQE_F_32 on CQE_MIXED).  One with
+ *    any other flag can be posted by neither and is refused at dump.
+ * NOP only where needed: every NOP consumes an SQE, so the advance must
+ * stop that many SQEs short of the dumped SQ head (the NOPs then bring it
+ * there exactly).  Big CQEs come from the ring's own requests, so the
+ * dumped head is at least their number; MSG_RING posts may come from
+ * anywhere, and NOPs for them could push the advance target below zero
+ * and cost a full 2^32 lap.  The NOPs go in at the SQ tail of the same
+ * scratch view (or NO_MMAP user memory) the advance used; the dumped SQ
+ * and SQE bytes written after them replace them.
  */
-import type { RingState } from '../../capture/model';
+import type { Cqe, RingState } from '../../capture/model';
 import { SETUP } from '../../uring/params';
-import type { Step } from '../plan';
+import type { Expr, Step } from '../plan';
 import type { RingPlan } from '../ring-plan';
 
 const CQE_F_32 = 1 << 15;	/* CQE_MIXED: this CQE takes two slots */
-const CQE_F_SKIP = 1 << 16;	/* CQE_MIXED: filler slot */
+const OP_NOP = 0;
+
+const hasExtras = (c: Cqe): boolean => (c.extra1 !== undefined && c.extra1 !== '0') || (c.extra2 !== undefined && c.extra2 !== '0');
+
+/** Whether this overflowed CQE needs a NOP rather than MSG_RING: it has extras. */
+export const needsNop = hasExtras;
+
+/* The flags a NOP's CQE has on this ring. */
+function nopFlags(s: RingState): number {
+	return s.setup_flags & SETUP.CQE_MIXED ? CQE_F_32 : 0;
+}
 
 /** Why this ring's overflow list cannot be rebuilt exactly (empty: it can). */
 export function overflowUnsupported(s: RingState): string[] {
 	const why: string[] = [];
 	if (s.overflow_cqes.length === 0) return why;
-	const big = s.overflow_cqes.filter((c) => (c.extra1 && c.extra1 !== '0') || (c.extra2 && c.extra2 !== '0') ||
-		(s.setup_flags & SETUP.CQE_MIXED && c.flags & (CQE_F_32 | CQE_F_SKIP)));
-	if (big.length) why.push(`${big.length} big CQE(s) with extra1/extra2 on the overflow list (MSG_RING cannot post extras)`);
 	if (s.disabled) why.push('overflow CQEs on a disabled ring');
+	const big = s.overflow_cqes.filter(needsNop);
+	if (big.length === 0) return why;
+	const flagged = big.filter((c) => c.flags !== nopFlags(s));
+	if (flagged.length) {
+		why.push(`${flagged.length} big CQE(s) on the overflow list with extras and flags ` +
+			`(first: user_data ${flagged[0].user_data}, flags 0x${flagged[0].flags.toString(16)}): ` +
+			'MSG_RING cannot post extras and a NOP cannot post flags');
+	}
+	if (s.setup_flags & SETUP.SQPOLL)
+		why.push(`${big.length} big CQE(s) on the overflow list of an SQPOLL ring (the NOPs that rebuild them would be submitted by the SQ thread)`);
+	const x = s.restrictions;
+	if (x && (!x.sqe_ops.includes(OP_NOP) || x.sqe_flags_required))
+		why.push(`restrictions that forbid plain NOPs, which rebuilding the ${big.length} big overflowed CQE(s) submits`);
 	return why;
 }
 
 type Advance = Extract<Step, { op: 'advance' }>;
+
+/*
+ * How the plan names the ring in the owner: the same handle the advance
+ * enters it with.  An fd today; a ring without one (REGISTERED_FD_ONLY)
+ * is named by its registered-ring index, registered = true.
+ */
+function ringName(adv: Advance): { ring: Expr; registered: boolean } {
+	return { ring: adv.fd, registered: false };
+}
 
 export function planOverflow(p: RingPlan): void {
 	const s = p.s;
@@ -57,13 +100,23 @@ export function planOverflow(p: RingPlan): void {
 	if (at < 0) p.fail('overflow CQEs need the index advance step, which the memory concern did not plan');
 	const adv = memory[at] as Advance;
 	const entries = s.cq_entries;
-	/* u32 arithmetic like the kernel's: a tail just past 2^32 costs a full lap, but stays exact */
+	const nops = list.filter(needsNop).length;
+	/* u32 arithmetic like the kernel's: a target just past 2^32 costs a full lap, but stays exact */
 	adv.cq = (adv.cq - entries) >>> 0;
+	adv.sq = (adv.sq - nops) >>> 0;
 	const runTw = (s.setup_flags & SETUP.DEFER_TASKRUN) !== 0;
 	const scratch = p.put(Buffer.alloc(64));
+	const name = ringName(adv);
 	const post = (count: number, user_data: bigint, res: number, flags: number, what: string): Step =>
 		({ op: 'post', fd: p.fd, scratch, count, user_data, res, flags, runTw, what });
+	const postNop = (c: Cqe, what: string): Step => ({
+		op: 'postnop', ...name, rings: adv.rings, sqes: adv.sqes, params: adv.params,
+		user_data: BigInt(c.user_data), res: c.res, extra1: BigInt(c.extra1 ?? 0), extra2: BigInt(c.extra2 ?? 0), what,
+	});
 	memory.splice(at + 1, 0,
 		post(entries, 0n, 0, 0, `fill the CQ with ${entries} CQEs (the dumped ring bytes replace them)`),
-		...list.map((c, i) => post(1, BigInt(c.user_data), c.res, c.flags, `overflow CQE ${i + 1} of ${list.length}`)));
+		...list.map((c, i) => {
+			const what = `overflow CQE ${i + 1} of ${list.length}`;
+			return needsNop(c) ? postNop(c, `${what} (big, by a NOP)`) : post(1, BigInt(c.user_data), c.res, c.flags, what);
+		}));
 }
