@@ -106,10 +106,11 @@ static void unmap_view(struct remote *r, struct view *v)
 }
 
 static void describe(struct blob_ring *b, const struct ring_params *p, int fd,
-		     unsigned long ring, unsigned long sqes)
+		     bool registered, unsigned long ring, unsigned long sqes)
 {
 	memset(b, 0, sizeof(*b));
 	b->fd = fd;
+	b->enter_flags = registered ? RING_ENTER_REGISTERED_RING : 0;
 	b->setup_flags = p->flags;
 	b->sq_entries = p->sq_entries;
 	b->cq_entries = p->cq_entries;
@@ -236,6 +237,7 @@ static const char *where_name(uint32_t where)
 		[BLOB_AT_CQE] = "an op completed with an error",
 		[BLOB_AT_STRAY_CQE] = "unexpected CQE count",
 		[BLOB_AT_FINAL] = "final indices differ from targets",
+		[BLOB_AT_SELF_POST] = "posting CQEs with the ring's own multishot timeout",
 	};
 
 	return where < sizeof(names) / sizeof(names[0]) ? names[where] : "?";
@@ -322,12 +324,16 @@ int advance_ring(struct remote *r, const struct advance_ring *ring,
 	err = load_blob(&c);
 	if (!err)
 		err = map_target(&c, ring, &ring_addr, &sqes_addr);
-	if (!err && need_helper(&c, ring_addr, &ring->params, sq_head, cq_tail, &err))
+	/* a ring named by its registered index has no fd to MSG_RING: the blob posts on its own */
+	if (!err && !ring->registered &&
+	    need_helper(&c, ring_addr, &ring->params, sq_head, cq_tail, &err))
 		err = create_helper(&c, ring);
 	if (!err) {
-		describe(&a.target, &ring->params, ring->fd, ring_addr, sqes_addr);
-		describe(&a.helper, &c.helper, c.helper_fd, c.h_ring_view.addr,
+		describe(&a.target, &ring->params, ring->fd, ring->registered,
+			 ring_addr, sqes_addr);
+		describe(&a.helper, &c.helper, c.helper_fd, false, c.h_ring_view.addr,
 			 c.h_sqes_view.addr);
+		a.tick.tv_nsec = 1;
 		a.sq_target = sq_head;
 		a.cq_target = cq_tail;
 		a.progress_every = opts ? opts->progress_every : 0;

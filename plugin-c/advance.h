@@ -14,13 +14,15 @@
 #ifndef CRIU_URING_ADVANCE_H
 #define CRIU_URING_ADVANCE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "inject.h"
 #include "blob/ring_abi.h"
 
 struct advance_ring {
-	int fd;				/* ring fd inside the task */
+	int fd;				/* ring fd inside the task, or: */
+	bool registered;		/* fd is a registered-ring index of the task */
 	struct ring_params params;	/* as filled in by io_uring_setup */
 	/*
 	 * Where the ring (SQ/CQ region) and the SQE array are mapped in the

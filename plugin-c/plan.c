@@ -277,9 +277,11 @@ static void log_progress(void *priv, uint64_t done, uint64_t total, double ops_p
 }
 
 /*
- * "advance FD SQ CQ RINGS SQES PARAMS": PARAMS is the io_uring_params the
- * kernel filled in at setup (still in the task's scratch memory); it gives
- * the engine the ring's geometry.
+ * "advance FD SQ CQ RINGS SQES PARAMS [registered]": PARAMS is the
+ * io_uring_params the kernel filled in at setup (still in the task's
+ * scratch memory); it gives the engine the ring's geometry.  "registered":
+ * FD is the ring's index in the task's registered-ring table
+ * (IORING_SETUP_REGISTERED_FD_ONLY rings have no fd).
  */
 static int step_advance(struct plan_state *ps, char **tok, int n, const char *what)
 {
@@ -288,10 +290,12 @@ static int step_advance(struct plan_state *ps, char **tok, int n, const char *wh
 	struct advance_stats stats = { 0 };
 	struct advance_ring ring = { 0 };
 
-	if (n != 7 || need_task(ps) || eval(ps, tok[1], &fd) || eval(ps, tok[2], &sq) ||
+	if ((n != 7 && (n != 8 || strcmp(tok[7], "registered"))) || need_task(ps) ||
+	    eval(ps, tok[1], &fd) || eval(ps, tok[2], &sq) ||
 	    eval(ps, tok[3], &cq) || eval(ps, tok[4], &rings) || eval(ps, tok[5], &sqes) ||
 	    eval(ps, tok[6], &params))
 		return fail(ps, "advance: bad arguments");
+	ring.registered = n == 8;
 	if (remote_read(&ps->task, params, &ring.params, sizeof(ring.params)))
 		return fail(ps, "%s: reading the ring parameters: %s", what, remote_error(&ps->task));
 	ring.fd = fd;
@@ -302,6 +306,21 @@ static int step_advance(struct plan_state *ps, char **tok, int n, const char *wh
 	if (stats.ops)
 		pr_info("%s: %llu operations in %.3f s (%.1f M ops/s)\n", what,
 			(unsigned long long)stats.ops, stats.seconds, stats.ops_per_sec / 1e6);
+	return 0;
+}
+
+/*
+ * "expect VALUE N -- WHAT": a check between steps, for results the next
+ * steps rely on (the registered-ring slot io_uring_setup chose).
+ */
+static int step_expect(struct plan_state *ps, char **tok, int n, const char *what)
+{
+	unsigned long value, want;
+
+	if (n != 3 || eval(ps, tok[1], &value) || eval(ps, tok[2], &want))
+		return fail(ps, "expect: bad arguments");
+	if (value != want)
+		return fail(ps, "%s: got %lu, not %lu", what, value, want);
 	return 0;
 }
 
@@ -681,6 +700,8 @@ static int run_step(struct plan_state *ps, char *line)
 		return step_submit(ps, tok, n, what);
 	if (!strcmp(tok[0], "personality"))
 		return step_personality(ps, tok, n, what);
+	if (!strcmp(tok[0], "expect"))
+		return step_expect(ps, tok, n, what);
 	if (!strcmp(tok[0], "post"))
 		return step_post(ps, tok, n, what);
 	if (!strcmp(tok[0], "postnop"))

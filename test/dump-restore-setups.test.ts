@@ -10,7 +10,7 @@
  * go on (see the program's header comment).
  */
 import t from 'tap';
-import { criuDump, dumpAndRestore, finishVerified, isAlive, scratch, startWithTruth } from './lib/criu';
+import { dumpAndRestore, finishVerified, scratch, startWithTruth } from './lib/criu';
 import { inspectPid, type Truth } from './lib/progs';
 
 const CASES: [string, string, string[]][] = [
@@ -53,16 +53,3 @@ for (const [what, flags, args] of CASES) {
 		await finishVerified(t, s, 'cr_setups', pid); /* it reaped its CQEs and went on */
 	});
 }
-
-t.test('REGISTERED_FD_ONLY: dump refuses, the ring keeps working', async (t) => {
-	const s = scratch(t);
-	const { pid } = await startWithTruth(s, 'cr_setups', ['--flags', 'c000', '--fd-only']);
-	const ring = inspectPid(pid).rings[0];
-	t.same({ fds: ring.fds, slots: ring.registered_slots.map((x: Truth) => x.index) }, { fds: [], slots: [0] },
-		'the ring is held only through registered-ring slot 0');
-	const d = await criuDump({ pid, imagesDir: s.dir('img'), plugins: true });
-	t.not(d.code, 0, 'dump fails');
-	t.match(d.log, /REGISTERED_FD_ONLY rings \(the ring has no fd/, 'the log says why');
-	t.ok(isAlive(pid), 'the process still runs');
-	await finishVerified(t, s, 'cr_setups', pid); /* a NOP still goes through the registered index */
-});

@@ -25,6 +25,7 @@ enum blob_where {
 	BLOB_AT_CQE,		/* a NOP or MSG_RING completed with an error */
 	BLOB_AT_STRAY_CQE,	/* a CQE appeared where none was expected */
 	BLOB_AT_FINAL,		/* final indices differ from the targets */
+	BLOB_AT_SELF_POST,	/* the target's own multishot timeout failed */
 };
 
 struct blob_ring {
@@ -41,12 +42,21 @@ struct blob_ring {
 	uint32_t sqe_size;	/* 64, or 128 with SQE128 */
 	uint32_t cqe_size;	/* 16, or 32 with CQE32 */
 	uint32_t setup_flags;
-	int32_t fd;
+	int32_t fd;		/* an fd, or a registered-ring index (enter_flags) */
+	uint32_t enter_flags;	/* RING_ENTER_REGISTERED_RING when fd is an index */
+	uint32_t pad;
+};
+
+/* struct __kernel_timespec */
+struct blob_timespec {
+	int64_t tv_sec;
+	int64_t tv_nsec;
 };
 
 struct blob_args {
 	struct blob_ring target;
-	struct blob_ring helper;	/* fd -1 when no CQ-only posts are needed */
+	struct blob_ring helper;	/* fd -1: none; CQ-only posts then come from the target itself */
+	struct blob_timespec tick;	/* period of the target's own multishot timeouts */
 	uint32_t sq_target;
 	uint32_t cq_target;
 	uint64_t progress_every;	/* ops between progress traps */

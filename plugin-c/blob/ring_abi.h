@@ -34,6 +34,7 @@
 #define RING_ENTER_GETEVENTS	(1u << 0)
 #define RING_ENTER_SQ_WAKEUP	(1u << 1)
 #define RING_ENTER_SQ_WAIT	(1u << 2)
+#define RING_ENTER_REGISTERED_RING	(1u << 4)
 
 /* sq_flags bits in the shared ring */
 #define RING_SQ_NEED_WAKEUP	(1u << 0)
@@ -46,7 +47,10 @@
 
 /* opcodes and SQE flags used by the index advance */
 #define RING_OP_NOP		0
+#define RING_OP_TIMEOUT		11
 #define RING_OP_MSG_RING	40
+#define RING_TIMEOUT_MULTISHOT	(1u << 6)
+#define RING_CQE_F_MORE		(1u << 1)
 #define RING_MSG_DATA		0
 #define RING_SQE_CQE_SKIP_SUCCESS	(1u << 6)
 

@@ -58,6 +58,7 @@ export class RestoreSession {
 		for (const [pid, rs] of rings) {
 			n += rs.length;
 			/* plan now, so an image the planner cannot handle fails the restore before it starts */
+			rs.forEach((r, i) => (r.slots_before = rs.slice(0, i).flatMap((x) => x.state.registered_slots)));
 			if (rs.length) this.plans.set(pid, rs.flatMap((r, i) => planRing(pid, r, i)));
 		}
 		if (n) log(LOG_INFO, `${n} ring(s) of ${rings.size} process(es) to restore`);

@@ -11,13 +11,13 @@ import { overflowUnsupported } from '../restore/concerns/overflow';
 import { REOPENABLE } from '../restore/concerns/ringonly';
 import { personalityRefusals } from '../restore/concerns/personalities';
 import { regionRefusals } from '../restore/concerns/regions';
+import { fdOnlyRefusals } from '../restore/concerns/fdonly';
 
 export function unsupported(r: RingState): string[] {
 	const why: string[] = [];
 	/* NO_MMAP rings come back on their own (CRIU-restored) memory: concerns/nommap.ts */
-	/* the engine rebuilds a ring through an fd (registrations, advance, MSG_RING posts): these rings never get one */
-	if (r.setup_flags & SETUP.REGISTERED_FD_ONLY)
-		why.push('REGISTERED_FD_ONLY rings (the ring has no fd, and the restore engine rebuilds rings through one)');
+	/* REGISTERED_FD_ONLY rings are rebuilt through their registered index (concerns/fdonly.ts) */
+	why.push(...fdOnlyRefusals(r));
 	/* ATTACH_WQ comes back by attaching to the new ring it shares a poller with (concerns/attach.ts) */
 	if (r.setup_flags & SETUP.ATTACH_WQ && !(r.sqpoll && r.sqpoll.shared_with.length))
 		why.push('an ATTACH_WQ ring that no longer shares its poller thread with another ring');

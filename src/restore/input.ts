@@ -23,6 +23,8 @@ export interface RestoreRing {
 	cloexec: Map<number, boolean>;
 	/** Memory of the kernel-allocated (IOU_PBUF_RING_MMAP) buffer rings, by bgid. */
 	pbufRings?: Map<number, Buffer>;
+	/** Contents of registered buffers whose memory the process had unmapped, by buffer index. */
+	buffers?: Map<number, Buffer>;
 	/** Contents of the ring's memory regions, in the order of state.mem_regions. */
 	regions?: Buffer[];
 	/** SQPOLL sharing (ATTACH_WQ): the ring id (inode at dump) whose thread this ring attaches to; 0: none. */
@@ -34,6 +36,13 @@ export interface RestoreRing {
 	 * (setup fd already closed) by the time this ring is set up.
 	 */
 	attach_fd?: number;
+	/**
+	 * Registered-ring slots of this process that the rings planned before
+	 * this one have filled by the time it is set up (REGISTERED_FD_ONLY
+	 * rings land in the first free slot: concerns/fdonly.ts); set by the
+	 * restore session.
+	 */
+	slots_before?: { tid: number; index: number }[];
 	/** The other processes holding this ring; its state is rebuilt once, in this image's process. */
 	holders?: RingHolder[];
 }

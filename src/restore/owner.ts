@@ -6,8 +6,10 @@
 import type { RingState } from '../capture/model';
 import { SETUP } from '../uring/params';
 
-/** The thread that must own the ring: SINGLE_ISSUER's submitter, else the process. */
+/** The thread that must own the ring: REGISTERED_FD_ONLY's creator, SINGLE_ISSUER's submitter, else the process. */
 export function ownerTid(pid: number, s: RingState): number {
+	/* only the thread whose table holds it can name a REGISTERED_FD_ONLY ring */
+	if (s.setup_flags & SETUP.REGISTERED_FD_ONLY && s.registered_slots.length) return s.registered_slots[0].tid;
 	return s.setup_flags & SETUP.SINGLE_ISSUER && s.submitter_tid ? s.submitter_tid : pid;
 }
 

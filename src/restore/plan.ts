@@ -14,11 +14,12 @@
  *                                  accepts no address: the plugin leaves only
  *                                  that hole free); optional parts (hex) are
  *                                  the sub-ranges that stay mapped; -> $VAR
- *   advance FD SQ CQ RINGS SQES PARAMS -- WHAT
+ *   advance FD SQ CQ RINGS SQES PARAMS [registered] -- WHAT
  *                                  bring the kernel's cached SQ head and CQ
  *                                  tail of ring FD (mapped at RINGS/SQES in
  *                                  the task; PARAMS: its io_uring_params as
- *                                  the kernel filled them) to SQ and CQ (u32)
+ *                                  the kernel filled them) to SQ and CQ (u32);
+ *                                  "registered": FD is a registered-ring index
  *   store ADDR SIZE VALUE          write VALUE (number or $VAR) as a SIZE-byte
  *                                  (4 or 8) integer at ADDR in the task
  *   post FD SCRATCH N UD RES FLAGS RUNTW -- WHAT
@@ -41,6 +42,7 @@
  *                                  on ring FD (enabled, empty) and reap their
  *                                  CQEs, each of which must succeed; FILE
  *                                  ("-": keep) replaces every SQE's fd
+ *   expect VALUE N -- WHAT         fail with WHAT unless VALUE (a $VAR) is N
  *   free $VAR                      release scratch memory $VAR
  * Arguments are decimal, 0x-hex, $VAR or $VAR+N.
  */
@@ -54,13 +56,14 @@ export type Step =
 	| { op: 'sys'; v: string; nr: number; args: Expr[]; what: string }
 	| { op: 'place'; v: string; fd: Expr; addr: bigint; len: number; prot: number; flags: number; pgoff: bigint;
 		parts?: { start: bigint; end: bigint; prot: number }[]; what: string }
-	| { op: 'advance'; fd: Expr; sq: number; cq: number; rings: Expr; sqes: Expr; params: Expr; what: string }
+	| { op: 'advance'; fd: Expr; sq: number; cq: number; rings: Expr; sqes: Expr; params: Expr; registered?: boolean; what: string }
 	| { op: 'store'; addr: Expr; size: 4 | 8; value: Expr }
 	| { op: 'post'; fd: Expr; scratch: Expr; count: number; user_data: bigint; res: number; flags: number; runTw: boolean; what: string }
 	| { op: 'postnop'; ring: Expr; registered: boolean; rings: Expr; sqes: Expr; params: Expr;
 		user_data: bigint; res: number; extra1: bigint; extra2: bigint; what: string }
 	| { op: 'personality'; fd: Expr; id: number; ids: number[]; caps: bigint; groups: number[]; what: string }
 	| { op: 'submit'; fd: Expr; params: Expr; count: number; file: Expr | null; sqes: Buffer; what: string }
+	| { op: 'expect'; value: Expr; equals: number; what: string }
 	| { op: 'free'; v: string };
 
 function expr(e: Expr): string {
@@ -90,8 +93,10 @@ export function serialize(steps: Step[]): string[] {
 			return `place ${s.v} ${expr(s.fd)} ${expr(s.addr)} ${s.len} ${s.prot} ${s.flags} ${expr(s.pgoff)}` +
 				(s.parts ?? []).map((p) => ` ${p.start.toString(16)}-${p.end.toString(16)}:${p.prot}`).join('') + ` -- ${what(s.what)}`;
 		case 'advance':
-			return `advance ${expr(s.fd)} ${s.sq >>> 0} ${s.cq >>> 0} ${expr(s.rings)} ${expr(s.sqes)} ${expr(s.params)} -- ${what(s.what)}`;
+			return `advance ${expr(s.fd)} ${s.sq >>> 0} ${s.cq >>> 0} ${expr(s.rings)} ${expr(s.sqes)} ${expr(s.params)}` +
+				`${s.registered ? ' registered' : ''} -- ${what(s.what)}`;
 		case 'store': return `store ${expr(s.addr)} ${s.size} ${expr(s.value)}`;
+		case 'expect': return `expect ${expr(s.value)} ${s.equals} -- ${what(s.what)}`;
 		case 'post':
 			return `post ${expr(s.fd)} ${expr(s.scratch)} ${s.count} ${expr(s.user_data)} ${s.res >>> 0} ${s.flags >>> 0} ${s.runTw ? 1 : 0} -- ${what(s.what)}`;
 		case 'postnop':

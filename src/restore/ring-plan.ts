@@ -6,6 +6,12 @@
  */
 import type { RestoreRing } from './input';
 import type { Expr, Step } from './plan';
+import { SETUP } from '../uring/params';
+
+/* io_uring_register: the fd argument is an index in the caller's registered-ring table */
+export const USE_REGISTERED_RING = 0x80000000;
+/** The io_uring_register opcode without USE_REGISTERED_RING. */
+export const opcodeOf = (op: Expr): number => Number(op) & 0x7fffffff;
 
 /* x86_64 system call numbers of every call a plan makes */
 export const NR = {
@@ -50,9 +56,24 @@ export class RingPlan {
 		return `$${name}${this.id}`;
 	}
 
-	/** The ring fd inside the task. */
+	/** The ring fd inside the task; for byIndex rings, its registered-ring index. */
 	get fd(): string {
 		return this.v('r');
+	}
+
+	/**
+	 * IORING_SETUP_REGISTERED_FD_ONLY: io_uring_setup gives the ring an
+	 * index in the creating thread's registered-ring table and no fd, so
+	 * every io_uring_register names it with USE_REGISTERED_RING and every
+	 * io_uring_enter with ENTER_REGISTERED_RING, from that thread only.
+	 */
+	get byIndex(): boolean {
+		return (this.s.setup_flags & SETUP.REGISTERED_FD_ONLY) !== 0;
+	}
+
+	/** An io_uring_register opcode that names this ring the way $r does. */
+	op(op: number): number {
+		return this.byIndex ? (op | USE_REGISTERED_RING) >>> 0 : op;
 	}
 
 	/** Bytes placed in the ring's scratch memory; returns their address expression. */
@@ -74,7 +95,7 @@ export class RingPlan {
 	}
 
 	register(phase: Phase, op: number, arg: Expr, nr: number, what: string): void {
-		this.sys(phase, NR.io_uring_register, [this.fd, op, arg, nr], what);
+		this.sys(phase, NR.io_uring_register, [this.fd, this.op(op), arg, nr], what);
 	}
 
 	/**

@@ -8,5 +8,6 @@ import { moveOntoFds } from './ringfds';
 
 export function planFds(p: RingPlan): void {
 	p.add('fds', ...moveOntoFds(`${p.id}`, p.fd, p.s.fds));
-	p.sys('cleanup', NR.close, [p.fd], 'close the setup fd');
+	/* a REGISTERED_FD_ONLY ring has no setup fd: $r is its registered-ring slot */
+	if (!p.byIndex) p.sys('cleanup', NR.close, [p.fd], 'close the setup fd');
 }

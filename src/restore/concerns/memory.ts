@@ -39,7 +39,7 @@ function planUserMemory(p: RingPlan, u: UserRegions): void {
 	if (!s.disabled) {
 		if (s.sq.cached_head === null || s.cq.cached_tail === null) p.fail('the dump lacks the kernel\'s cached indices');
 		p.add('memory', { op: 'advance', fd: p.fd, sq: s.sq.cached_head, cq: s.cq.cached_tail, rings: u.rings, sqes: u.sqes,
-			params: p.params, what: 'advance the kernel indices in the ring\'s user memory' });
+			params: p.params, registered: p.byIndex, what: 'advance the kernel indices in the ring\'s user memory' });
 	}
 	p.add('memory', { op: 'write', addr: u.rings, data: rings }, { op: 'write', addr: u.sqes, data: sqes });
 }

@@ -14,7 +14,7 @@
  */
 import type { RingState } from '../../capture/model';
 import type { Step } from '../plan';
-import { NR, PHASES, type Phase, RingPlan } from '../ring-plan';
+import { NR, opcodeOf, PHASES, type Phase, RingPlan } from '../ring-plan';
 
 export const REGISTER_RESTRICTIONS = 11;
 const REGISTER_EVENTFD = 4;
@@ -80,8 +80,8 @@ function moveForbiddenRegistrations(p: RingPlan, allowed: Set<number>): void {
 	for (const phase of after) {
 		const steps = p.steps.get(phase)!;
 		for (const s of [...steps]) {
-			if (!isRegister(s) || allowed.has(Number(s.args[1]))) continue;
-			const op = Number(s.args[1]);
+			if (!isRegister(s) || allowed.has(opcodeOf(s.args[1]))) continue;
+			const op = opcodeOf(s.args[1]);
 			if (op !== REGISTER_EVENTFD && op !== REGISTER_EVENTFD_ASYNC)
 				p.fail(`restrictions forbid register opcode ${op} (${s.what}), which the restore needs after enabling the ring`);
 			steps.splice(steps.indexOf(s), 1);

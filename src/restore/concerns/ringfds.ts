@@ -44,5 +44,7 @@ export function registerSlots(p: RingPlan, ring: Expr, slots: { tid: number; ind
 }
 
 export function planRingFds(p: RingPlan): void {
+	/* a REGISTERED_FD_ONLY ring's only slot is where io_uring_setup put it (concerns/fdonly.ts) */
+	if (p.byIndex) return;
 	registerSlots(p, p.fd, p.s.registered_slots, `${p.id}`);
 }

@@ -45,7 +45,7 @@ function reopenFiles(p: RingPlan): void {
 			{ op: 'sys', v: `x${p.id}`, nr: NR.lseek, args: [fd, BigInt(e.pos ?? '0'), 0], what: `seek ${e.path} to ${e.pos ?? 0}` },
 			{ op: 'store', addr: `${base}+${Number(off) + 8}`, size: 8, value: intAddr },
 			{ op: 'store', addr: intAddr, size: 4, value: fd },
-			{ op: 'sys', v: `x${p.id}`, nr: NR.io_uring_register, args: [p.fd, REGISTER_FILES_UPDATE, updAddr, 1],
+			{ op: 'sys', v: `x${p.id}`, nr: NR.io_uring_register, args: [p.fd, p.op(REGISTER_FILES_UPDATE), updAddr, 1],
 				what: `put ${e.path} in registered file slot ${e.index}` },
 			{ op: 'sys', v: `x${p.id}`, nr: NR.close, args: [fd], what: `close the reopened ${e.path}` },
 		];
@@ -61,7 +61,7 @@ function newEventfd(p: RingPlan): void {
 	p.add('late',
 		{ op: 'sys', v: efd.slice(1), nr: NR.eventfd2, args: [0, EFD_CLOEXEC], what: 'create the eventfd only the ring holds' },
 		{ op: 'store', addr: arg, size: 4, value: efd },
-		{ op: 'sys', v: `x${p.id}`, nr: NR.io_uring_register, args: [p.fd, ev.async ? REGISTER_EVENTFD_ASYNC : REGISTER_EVENTFD, arg, 1],
+		{ op: 'sys', v: `x${p.id}`, nr: NR.io_uring_register, args: [p.fd, p.op(ev.async ? REGISTER_EVENTFD_ASYNC : REGISTER_EVENTFD), arg, 1],
 			what: 'register the new eventfd' },
 		{ op: 'sys', v: `x${p.id}`, nr: NR.close, args: [efd], what: 'close the new eventfd' });
 }

@@ -6,6 +6,7 @@
 import { emptyParams, encodeParams, SETUP } from '../../uring/params';
 import { NR, RingPlan } from '../ring-plan';
 import { setUserRegions } from './nommap';
+import { claimLowerSlots, expectSlot } from './fdonly';
 
 export const REGISTER_ENABLE_RINGS = 12;
 
@@ -24,7 +25,9 @@ export function planSetup(p: RingPlan): void {
 	setUserRegions(p, params);
 	const addr = p.put(encodeParams(params));
 	p.params = addr;
-	p.add('setup', { op: 'sys', v: p.fd.slice(1), nr: NR.io_uring_setup, args: [s.sq_entries, addr],
+	const slots = p.byIndex ? claimLowerSlots(p) : { before: [], after: [] };
+	p.add('setup', ...slots.before, { op: 'sys', v: p.fd.slice(1), nr: NR.io_uring_setup, args: [s.sq_entries, addr],
 		what: `io_uring_setup(${s.sq_entries}, flags ${s.flags.join('|') || 0})` });
+	if (p.byIndex) p.add('setup', expectSlot(p), ...slots.after);
 	if (!s.disabled) p.register('enable', REGISTER_ENABLE_RINGS, 0, 0, 'enable the ring from its owner');
 }

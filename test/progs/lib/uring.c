@@ -147,6 +147,7 @@ int ring_create(struct ring *r, unsigned int entries, const struct io_uring_para
 		return err;
 	}
 	r->p = p;
+	r->registered = p.flags & IORING_SETUP_REGISTERED_FD_ONLY;
 	r->sqe_size = (p.flags & IORING_SETUP_SQE128) ? 128 : 64;
 	r->cqe_size = (p.flags & IORING_SETUP_CQE32) ? 32 : 16;
 	if (!r->user_mem) {
@@ -157,7 +158,8 @@ int ring_create(struct ring *r, unsigned int entries, const struct io_uring_para
 		}
 	}
 	point_into_rings(r);
-	r->inode = fd_inode(r->fd);
+	/* a REGISTERED_FD_ONLY ring has no fd: the caller finds its inode otherwise */
+	r->inode = r->registered ? 0 : fd_inode(r->fd);
 	return 0;
 }
 
@@ -219,6 +221,8 @@ static int enter(struct ring *r, unsigned int to_submit, unsigned int wait_nr)
 	unsigned int flags = wait_nr ? IORING_ENTER_GETEVENTS : 0;
 	int ret;
 
+	if (r->registered)
+		flags |= IORING_ENTER_REGISTERED_RING;
 	if ((r->flags & IORING_SETUP_SQPOLL) &&
 	    (__atomic_load_n(r->sq_flags, __ATOMIC_ACQUIRE) & IORING_SQ_NEED_WAKEUP))
 		flags |= IORING_ENTER_SQ_WAKEUP;

@@ -31,6 +31,7 @@ struct ring {
 	void *sqe_mem;			/* SQE array mapping (or user memory) */
 	size_t sqe_len;
 	bool user_mem;			/* NO_MMAP: we own ring_mem/sqe_mem */
+	bool registered;		/* REGISTERED_FD_ONLY: fd is a registered-ring index */
 
 	unsigned int *sq_head, *sq_tail, *sq_mask, *sq_flags, *sq_dropped;
 	unsigned int *sq_array;		/* NULL with NO_SQARRAY */
