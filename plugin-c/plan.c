@@ -15,6 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <linux/io_uring.h>
@@ -173,6 +176,18 @@ static int step_free(struct plan_state *ps, char **tok, int n)
 	return 0;
 }
 
+static int nibble(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Not sscanf("%2x") per byte: glibc's sscanf takes strlen() of the rest each call, quadratic on megabyte lines. */
 static int unhex(const char *hex, uint8_t **out, size_t *len)
 {
 	size_t n = strlen(hex);
@@ -184,13 +199,13 @@ static int unhex(const char *hex, uint8_t **out, size_t *len)
 	if (!*out)
 		return -1;
 	for (size_t i = 0; i < *len; i++) {
-		unsigned int b;
+		int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
 
-		if (sscanf(hex + 2 * i, "%2x", &b) != 1) {
+		if (hi < 0 || lo < 0) {
 			free(*out);
 			return -1;
 		}
-		(*out)[i] = b;
+		(*out)[i] = hi << 4 | lo;
 	}
 	return 0;
 }
@@ -672,6 +687,95 @@ static int step_submit(struct plan_state *ps, char **tok, int n, const char *wha
 	return ret;
 }
 
+/*
+ * "load VAR ADDR SIZE": read a SIZE-byte (4 or 8) little-endian integer
+ * from task memory at ADDR into VAR: for results the kernel writes to
+ * memory instead of returning them (the fds of pipe2()).
+ */
+static int step_load(struct plan_state *ps, char **tok, int n)
+{
+	unsigned long addr, size, value = 0;
+	uint32_t v32;
+
+	if (n != 4 || need_task(ps) || eval(ps, tok[2], &addr) || eval(ps, tok[3], &size) ||
+	    (size != 4 && size != 8))
+		return fail(ps, "load: bad arguments");
+	if (remote_read(&ps->task, addr, size == 4 ? (void *)&v32 : (void *)&value, size))
+		return fail(ps, "loading from %#lx: %s", addr, remote_error(&ps->task));
+	return set_var(ps, tok[1], size == 4 ? v32 : value);
+}
+
+/* Wait up to a second for @fd to become readable. */
+static int wait_readable(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	return poll(&pfd, 1, 1000) == 1 ? 0 : -1;
+}
+
+/* Copy exactly @len bytes from @in (a pipe) to @out at @off. */
+static int copy_from_pipe(int in, int out, unsigned long len, off_t off)
+{
+	static char buf[65536];
+	unsigned long done = 0;
+	ssize_t got;
+
+	while (done < len) {
+		if (wait_readable(in))
+			return -ETIMEDOUT;
+		got = read(in, buf, len - done < sizeof(buf) ? len - done : sizeof(buf));
+		if (got <= 0)
+			return got < 0 ? -errno : -EPIPE;
+		if (pwrite(out, buf, got, off + done) != got)
+			return -errno;
+		done += got;
+	}
+	return 0;
+}
+
+/*
+ * "save FD LEN NAME OFFSET": take LEN bytes the task wrote into the pipe
+ * its fd FD reads from, and store them at OFFSET in file NAME of CRIU's
+ * image directory (created if needed), for the helper to read.  This is
+ * how the dump gets bytes only the task can reach (the pinned pages of a
+ * registered buffer the process has unmapped, src/plugin/pinned.ts): the
+ * fd is borrowed with pidfd_getfd(), so nothing is left in the task.
+ */
+static int step_save(struct plan_state *ps, char **tok, int n, const char *what)
+{
+	unsigned long fd, len, off;
+	int pidfd, in = -1, out = -1, ret;
+
+	if (n != 5 || need_task(ps) || eval(ps, tok[1], &fd) || eval(ps, tok[2], &len) ||
+	    eval(ps, tok[4], &off) || strchr(tok[3], '/'))
+		return fail(ps, "save: bad arguments");
+	pidfd = syscall(SYS_pidfd_open, ps->task.tgid, 0);
+	if (pidfd >= 0)
+		in = syscall(SYS_pidfd_getfd, pidfd, (int)fd, 0);
+	if (in < 0) {
+		ret = fail(ps, "%s: borrowing fd %lu of %d: %s", what, fd, ps->task.tgid, strerror(errno));
+		goto out;
+	}
+	out = openat(criu_get_image_dir(), tok[3], O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (out < 0) {
+		ret = fail(ps, "%s: opening %s in the image directory: %s", what, tok[3], strerror(errno));
+		goto out;
+	}
+	ret = copy_from_pipe(in, out, len, off);
+	if (ret == -ETIMEDOUT)
+		ret = fail(ps, "%s: the task wrote fewer than %lu bytes", what, len);
+	else if (ret)
+		ret = fail(ps, "%s: copying to %s: %s", what, tok[3], strerror(-ret));
+out:
+	if (out >= 0)
+		close(out);
+	if (in >= 0)
+		close(in);
+	if (pidfd >= 0)
+		close(pidfd);
+	return ret;
+}
+
 static int run_step(struct plan_state *ps, char *line)
 {
 	char *tok[MAX_ARGS + MAX_PARTS];
@@ -704,6 +808,10 @@ static int run_step(struct plan_state *ps, char *line)
 		return step_expect(ps, tok, n, what);
 	if (!strcmp(tok[0], "post"))
 		return step_post(ps, tok, n, what);
+	if (!strcmp(tok[0], "load"))
+		return step_load(ps, tok, n);
+	if (!strcmp(tok[0], "save"))
+		return step_save(ps, tok, n, what);
 	if (!strcmp(tok[0], "postnop"))
 		return step_postnop(ps, tok, n, what);
 	return fail(ps, "unknown step '%s'", tok[0]);

@@ -15,6 +15,7 @@ import { cancelRequested, cancelSteps } from './cancel';
 import { completionSteps } from './completions';
 import { DRAIN_MS, drain, inflightError, inflightOf } from './inflight';
 import { serialize } from '../restore/plan';
+import { PinnedContents } from './pinned';
 import { LOG_INFO, log } from './protocol';
 import { unsupported } from './support';
 import { ImageStore } from './store';
@@ -28,9 +29,11 @@ export class DumpSession {
 	private readonly extFiles = new Map<number, number>(); /* CRIU file id -> ring inode */
 	private readonly drainStart = new Map<number, number>(); /* pid -> first checkpoint attempt */
 	private readonly cancelled = new Set<string>(); /* "ring:user_data" cancelled on request (cancel.ts) */
+	private readonly pinned: PinnedContents; /* contents of registered buffers the process unmapped */
 
 	constructor(dir: string) {
 		this.store = new ImageStore(dir);
+		this.pinned = new PinnedContents(dir);
 	}
 
 	/* Before the freeze: wait for requests that complete by themselves. */
@@ -55,6 +58,9 @@ export class DumpSession {
 		if (pending.length) return this.retry(pid, p, inflightError(pending).message);
 
 		this.refuseUnsupported(p);
+		/* buffers the process unmapped: their pinned pages are read from inside it first (pinned.ts) */
+		const pinned = this.pinned.round(p);
+		if (pinned.length) return { retry: serialize(pinned) };
 		/* a ring shared with a process captured earlier: the tree is frozen, its memory is the same */
 		const read = p.rings.filter((r) => !this.memory.has(r.inode));
 		for (const r of read) this.memory.set(r.inode, readRingMemory(pid, r));
@@ -113,7 +119,8 @@ export class DumpSession {
 			for (const r of q.rings) this.checkIssuer(r, owners.get(r.inode)!);
 			const rings: RestoreRing[] = q.rings.map((r) => {
 				const mem = this.memory.get(r.inode)!;
-				return { state: r, rings: mem.rings, sqes: mem.sqes, pbufRings: mem.pbufRings, regions: mem.regions, cloexec: new Map() };
+				return { state: r, rings: mem.rings, sqes: mem.sqes, pbufRings: mem.pbufRings, regions: mem.regions,
+					buffers: this.pinned.contents(r.inode), cloexec: new Map() };
 			});
 			this.store.writeProcess(q, rings, owners);
 			if (!this.written.includes(q.pid)) this.written.push(q.pid);

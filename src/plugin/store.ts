@@ -39,7 +39,7 @@ export class ImageStore {
 
 	/** stateOwner: ring inode -> pid whose image carries its state (rings shared across processes). */
 	writeProcess(p: ProcessRings, rings: RestoreRing[], stateOwner?: Map<number, number>): void {
-		const memory: RingMemory = new Map(rings.map((r) => [r.state.inode, { rings: r.rings, sqes: r.sqes, pbufRings: r.pbufRings, regions: r.regions }]));
+		const memory: RingMemory = new Map(rings.map((r) => [r.state.inode, { rings: r.rings, sqes: r.sqes, pbufRings: r.pbufRings, buffers: r.buffers, regions: r.regions }]));
 		const img = fromCapture({ ...p, rings: rings.map((r) => r.state) }, memory,
 			{ kernelRelease: os.release(), toolVersion: toolVersion(), stateOwner });
 		validateImage(img, imageName(p.pid));

@@ -110,6 +110,7 @@ export function restoreRings(img: I.Image): RestoreRing[] {
 			pbufRings: new Map(r.provided_buffer_rings.filter((b) => b.flags & IOU_PBUF_RING_MMAP).map((b) => [b.bgid, b.ring_memory])),
 			attach_ring_id: Number(r.setup!.attach_ring_id),
 			regions: r.mem_regions.map((m) => m.contents),
+			buffers: new Map((r.buffers?.entries ?? []).filter((b) => !b.mapped).map((b) => [b.index, b.contents])),
 		};
 	});
 }

@@ -42,6 +42,13 @@
  *                                  on ring FD (enabled, empty) and reap their
  *                                  CQEs, each of which must succeed; FILE
  *                                  ("-": keep) replaces every SQE's fd
+ *   load VAR ADDR SIZE             read a SIZE-byte (4 or 8) integer at ADDR
+ *                                  in the task -> $VAR (fds pipe2() wrote)
+ *   save FD LEN NAME OFFSET -- WHAT
+ *                                  read LEN bytes from the pipe the task's fd
+ *                                  FD reads from (borrowed with pidfd_getfd)
+ *                                  into file NAME of CRIU's image directory
+ *                                  at OFFSET (src/plugin/pinned.ts)
  *   expect VALUE N -- WHAT         fail with WHAT unless VALUE (a $VAR) is N
  *   free $VAR                      release scratch memory $VAR
  * Arguments are decimal, 0x-hex, $VAR or $VAR+N.
@@ -63,6 +70,8 @@ export type Step =
 		user_data: bigint; res: number; extra1: bigint; extra2: bigint; what: string }
 	| { op: 'personality'; fd: Expr; id: number; ids: number[]; caps: bigint; groups: number[]; what: string }
 	| { op: 'submit'; fd: Expr; params: Expr; count: number; file: Expr | null; sqes: Buffer; what: string }
+	| { op: 'load'; v: string; addr: Expr; size: 4 | 8 }
+	| { op: 'save'; fd: Expr; len: number; name: string; offset: number; what: string }
 	| { op: 'expect'; value: Expr; equals: number; what: string }
 	| { op: 'free'; v: string };
 
@@ -106,6 +115,10 @@ export function serialize(steps: Step[]): string[] {
 			return `personality ${expr(s.fd)} ${s.id} ${s.ids.join(' ')} ${expr(s.caps)} ${s.groups.join(',') || '-'} -- ${what(s.what)}`;
 		case 'submit':
 			return `submit ${expr(s.fd)} ${expr(s.params)} ${s.count} ${s.file === null ? '-' : expr(s.file)} ${s.sqes.toString('hex')} -- ${what(s.what)}`;
+		case 'load': return `load ${s.v} ${expr(s.addr)} ${s.size}`;
+		case 'save':
+			if (!/^[\w.-]+$/.test(s.name)) throw new Error(`bad file name ${s.name} in a save step`);
+			return `save ${expr(s.fd)} ${s.len} ${s.name} ${s.offset} -- ${what(s.what)}`;
 		case 'free': return `free $${s.v}`;
 		}
 	});

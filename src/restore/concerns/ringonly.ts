@@ -11,6 +11,7 @@
 import type { Step } from '../plan';
 import { NR, RingPlan } from '../ring-plan';
 import { REGISTER_EVENTFD, REGISTER_EVENTFD_ASYNC } from './eventfd';
+import { mapPinned, unmapPinned } from './pinned';
 
 const REGISTER_FILES_UPDATE = 6;
 const REGISTER_BUFFERS2 = 15;
@@ -78,8 +79,9 @@ function sparseBuffers(p: RingPlan): void {
 	reg.writeUInt32LE(b.size, 0);
 	reg.writeUInt32LE(RSRC_REGISTER_SPARSE, 4);
 	p.register('register', REGISTER_BUFFERS2, p.put(reg), 32, `register a sparse table of ${b.size} buffers`);
+	/* buffers the process had unmapped: registered on their saved contents (pinned.ts) */
+	mapPinned(p);
 	for (const e of b.entries) {
-		if (!e.mapped) p.fail(`registered buffer ${e.index} is no longer mapped; not supported yet`);
 		const iov = Buffer.alloc(16);
 		iov.writeBigUInt64LE(BigInt(e.addr), 0);
 		iov.writeBigUInt64LE(BigInt(e.len), 8);
@@ -93,6 +95,7 @@ function sparseBuffers(p: RingPlan): void {
 		p.add('register', { op: 'store', addr: `${base}+${Number(off) + 8}`, size: 8, value: iovAddr });
 		p.register('register', REGISTER_BUFFERS_UPDATE, updAddr, 32, `register buffer ${e.index}`);
 	}
+	unmapPinned(p);
 }
 
 export function planRingOnly(p: RingPlan): void {

@@ -1,0 +1,62 @@
+/*
+ * Dump and restore of registered buffers whose memory the process unmapped
+ * after registration, through the built CRIU and the plugin, on
+ * test/progs/cr_unmapped (a dense table on a plain or SINGLE_ISSUER ring, a
+ * sparse table; buffers sharing pinned pages; one buffer bigger than a dump
+ * chunk).  The dump reads the pinned pages from inside the frozen process
+ * (src/plugin/pinned.ts), so:
+ *  - after a restore, inspect shows the same buffer tables and indices, and
+ *    the program finds every buffer's contents and uses them by index;
+ *  - with --leave-running, the process keeps exactly its rings, fds,
+ *    mappings and threads (nothing the capture created is left behind).
+ */
+import t from 'tap';
+import { readdirSync, readFileSync } from 'node:fs';
+import { dumpAndRestore, finishVerified, scratch, startWithTruth } from './lib/criu';
+import { inspectPid, type Truth } from './lib/progs';
+
+function ringView(r: Truth): Truth {
+	return { inode: r.inode, flags: r.setup_flags, sq: r.sq, cq: r.cq, bufs: r.registered_buffers, cqes: r.cqes, fds: r.fds, mappings: r.mappings };
+}
+
+/* What the process holds: fds (with their targets), mappings, threads. */
+function holdings(pid: number): Truth {
+	const fds = readdirSync(`/proc/${pid}/fd`).sort().map((fd) => {
+		try {
+			return `${fd} ${readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8').split('\n').find((l) => l.startsWith('ino:')) ?? ''}`;
+		} catch {
+			return fd;
+		}
+	});
+	const maps = readFileSync(`/proc/${pid}/maps`, 'utf8').trim().split('\n');
+	const threads = readdirSync(`/proc/${pid}/task`).length;
+	return { fds, maps, threads };
+}
+
+const MODES: [string, string[]][] = [['plain ring', []], ['SINGLE_ISSUER|DEFER_TASKRUN ring', ['--single-issuer']]];
+
+for (const [what, args] of MODES) {
+	t.test(`dump + restore: unmapped registered buffers, ${what}`, async (t) => {
+		const s = scratch(t);
+		const p = await startWithTruth(s, 'cr_unmapped', args);
+		const before = inspectPid(p.pid).rings.map(ringView);
+		const unmapped = before.flatMap((r: Truth) => r.bufs.entries.filter((e: Truth) => !e.mapped));
+		t.equal(unmapped.length, 4, 'inspect sees the four unmapped buffers');
+		if (!(await dumpAndRestore(t, s, p.pid))) return;
+		const after = inspectPid(p.pid).rings.map(ringView);
+		for (const r of [...before, ...after]) delete r.inode;
+		t.same(after.map((r: Truth) => r.bufs), before.map((r: Truth) => r.bufs), 'inspect shows the same buffer tables after the restore');
+		t.same(after, before, 'and the same indices, CQEs, fds and ring mappings');
+		await finishVerified(t, s, 'cr_unmapped', p.pid);
+	});
+
+	t.test(`dump --leave-running: unmapped registered buffers, ${what}`, async (t) => {
+		const s = scratch(t);
+		const p = await startWithTruth(s, 'cr_unmapped', args);
+		const before = { rings: inspectPid(p.pid).rings, held: holdings(p.pid) };
+		if (!(await dumpAndRestore(t, s, p.pid, { dumpArgs: ['--leave-running'] }))) return;
+		t.same(inspectPid(p.pid).rings, before.rings, 'every captured ring field is unchanged');
+		t.same(holdings(p.pid), before.held, 'the same fds, mappings and threads');
+		await finishVerified(t, s, 'cr_unmapped', p.pid);
+	});
+}
