@@ -401,6 +401,33 @@ static int step_post(struct plan_state *ps, char **tok, int n, const char *what)
 	return 0;
 }
 
+#define POSTNOP_SQPOLL_WAIT_S	5
+
+/*
+ * Wait until the shared SQ head at @head_at reaches @tail: at once without
+ * SQPOLL (the enter consumed the SQE); with SQPOLL once the SQ thread took
+ * it.  The kernel flushes the completions of a submission batch before it
+ * publishes the new SQ head, so the NOP's CQE has been posted by then.
+ */
+static int postnop_wait_head(struct plan_state *ps, unsigned long head_at, uint32_t tail,
+			     const char *what)
+{
+	struct timespec t0, now;
+	uint32_t head;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		if (remote_read(&ps->task, head_at, &head, 4))
+			return fail(ps, "%s: reading the SQ head: %s", what, remote_error(&ps->task));
+		if (head == tail)
+			return 0;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - t0.tv_sec > POSTNOP_SQPOLL_WAIT_S)
+			return fail(ps, "%s: SQ head %u after the NOP, expected %u", what, head, tail);
+		remote_syscall(&ps->task, SYS_sched_yield, 0, 0, 0, 0, 0, 0);
+	}
+}
+
 /*
  * "postnop RING REG RINGS SQES PARAMS USER_DATA RES EXTRA1 EXTRA2": one big
  * CQE (USER_DATA, RES, EXTRA1, EXTRA2) posted by a NOP submitted on the ring
@@ -415,6 +442,7 @@ static int step_post(struct plan_state *ps, char **tok, int n, const char *what)
  * reaped and nothing flushed: the NOP completes inline and, the CQ being
  * full, its CQE goes to the overflow list.  Each NOP consumes one SQE, so
  * the kernel's cached SQ head moves by one; the planner accounts for it.
+ * On SQPOLL rings the enter only wakes the SQ thread, which submits it.
  * RING names the ring in the task: an fd, or with REG 1 a registered-ring
  * index (IORING_ENTER_REGISTERED_RING).
  */
@@ -425,7 +453,7 @@ static int step_postnop(struct plan_state *ps, char **tok, int n, const char *wh
 	struct io_uring_sqe *sqe;
 	uint8_t slot[128] = { 0 };
 	unsigned int size, enter = 0;
-	uint32_t tail, head, idx, sq_flags;
+	uint32_t tail, idx, sq_flags;
 	long ret;
 
 	if (n != 10 || need_task(ps))
@@ -435,9 +463,6 @@ static int step_postnop(struct plan_state *ps, char **tok, int n, const char *wh
 			return -1;
 	if (remote_read(&ps->task, v[4], &p, sizeof(p)))
 		return fail(ps, "%s: reading the ring parameters: %s", what, remote_error(&ps->task));
-	/* the SQ thread, not this task, would consume the SQE, at a time of its choosing */
-	if (p.flags & RING_SETUP_SQPOLL)
-		return fail(ps, "%s: not possible on an SQPOLL ring", what);
 	if (remote_read(&ps->task, v[2] + p.sq_off.tail, &tail, 4))
 		return fail(ps, "%s: reading the SQ tail: %s", what, remote_error(&ps->task));
 	size = p.flags & RING_SETUP_SQE128 ? 128 : 64;
@@ -458,16 +483,17 @@ static int step_postnop(struct plan_state *ps, char **tok, int n, const char *wh
 		return fail(ps, "%s: moving the SQ tail: %s", what, remote_error(&ps->task));
 	if (v[1])
 		enter |= IORING_ENTER_REGISTERED_RING;
+	if (p.flags & RING_SETUP_SQPOLL)
+		enter |= IORING_ENTER_SQ_WAKEUP;
 	ret = remote_syscall(&ps->task, SYS_io_uring_enter, v[0], 1, 0, enter, 0, 0);
 	if (ret < 0)
 		return fail(ps, "%s: io_uring_enter: %s", what, strerror(-ret));
 	if (ret != 1)
 		return fail(ps, "%s: the kernel took %ld of 1 NOPs", what, ret);
-	if (remote_read(&ps->task, v[2] + p.sq_off.head, &head, 4) ||
-	    remote_read(&ps->task, v[2] + p.sq_off.flags, &sq_flags, 4))
+	if (postnop_wait_head(ps, v[2] + p.sq_off.head, tail, what))
+		return -1;
+	if (remote_read(&ps->task, v[2] + p.sq_off.flags, &sq_flags, 4))
 		return fail(ps, "%s: %s", what, remote_error(&ps->task));
-	if (head != tail)
-		return fail(ps, "%s: SQ head %u after the NOP, expected %u", what, head, tail);
 	/* a CQ with room would have taken the CQE instead of the overflow list */
 	if (!(sq_flags & RING_SQ_CQ_OVERFLOW))
 		return fail(ps, "%s: the NOP's CQE did not go to the overflow list", what);

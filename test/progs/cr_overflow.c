@@ -25,6 +25,7 @@
  * the bytes.  Prints "verified" and exits 0, or one line on stderr, exit 1.
  */
 #include <inttypes.h>
+#include <sched.h>
 #include "lib/uring.h"
 
 #define SQ_ENTRIES	4
@@ -56,12 +57,30 @@ static const struct want all[] = {
 static struct want overflowed[MAX_OVERFLOW];
 static int nr_overflow;
 
+/*
+ * Submit what ring_get_sqe() handed out (@n SQEs).  SQPOLL: the enter only
+ * wakes the SQ thread; wait until it took them (it posts their CQEs before
+ * it moves the SQ head).
+ */
+static void submit(unsigned int n, const char *what)
+{
+	bool sqpoll = ring.flags & IORING_SETUP_SQPOLL;
+	int spins = 0;
+
+	if (ring_submit(&ring, 0) != (sqpoll ? 0 : (int)n))
+		die("submitting %s", what);
+	while (*(volatile unsigned int *)ring.sq_head != ring.sq_local_tail) {
+		if (++spins > 5000000)
+			die_err(ETIMEDOUT, "the SQ thread did not take %s", what);
+		sched_yield();
+	}
+}
+
 static void submit_nops(unsigned int n, uint64_t first_ud)
 {
 	for (unsigned int i = 0; i < n; i++)
 		sqe_nop(ring_get_sqe(&ring), first_ud + i);
-	if (ring_submit(&ring, 0) != (int)n)
-		die("submitting %u NOPs", n);
+	submit(n, "NOPs");
 }
 
 /* A NOP with an injected result; a big CQE with extra1 = off, extra2 = addr if @cqe32. */
@@ -77,8 +96,7 @@ static void nop_with_result(const struct want *w, bool cqe32)
 		sqe->off = w->extra1;
 		sqe->addr = w->extra2;
 	}
-	if (ring_submit(&ring, 0) != 1)
-		die("submitting a NOP with an injected result");
+	submit(1, "a NOP with an injected result");
 }
 
 /* MSG_RING to ourselves through the ring-less register (fd -1). */

@@ -37,7 +37,8 @@
  * anywhere, and NOPs for them could push the advance target below zero
  * and cost a full 2^32 lap.  The NOPs go in at the SQ tail of the same
  * scratch view (or NO_MMAP user memory) the advance used; the dumped SQ
- * and SQE bytes written after them replace them.
+ * and SQE bytes written after them replace them.  On SQPOLL rings the SQ
+ * thread submits each NOP; the step waits until it has.
  */
 import type { Cqe, RingState } from '../../capture/model';
 import { SETUP } from '../../uring/params';
@@ -70,8 +71,6 @@ export function overflowUnsupported(s: RingState): string[] {
 			`(first: user_data ${flagged[0].user_data}, flags 0x${flagged[0].flags.toString(16)}): ` +
 			'MSG_RING cannot post extras and a NOP cannot post flags');
 	}
-	if (s.setup_flags & SETUP.SQPOLL)
-		why.push(`${big.length} big CQE(s) on the overflow list of an SQPOLL ring (the NOPs that rebuild them would be submitted by the SQ thread)`);
 	const x = s.restrictions;
 	if (x && (!x.sqe_ops.includes(OP_NOP) || x.sqe_flags_required))
 		why.push(`restrictions that forbid plain NOPs, which rebuilding the ${big.length} big overflowed CQE(s) submits`);
