@@ -81,11 +81,10 @@ type Advance = Extract<Step, { op: 'advance' }>;
 
 /*
  * How the plan names the ring in the owner: the same handle the advance
- * enters it with.  An fd today; a ring without one (REGISTERED_FD_ONLY)
- * is named by its registered-ring index, registered = true.
+ * enters it with, an fd or (REGISTERED_FD_ONLY) a registered-ring index.
  */
 function ringName(adv: Advance): { ring: Expr; registered: boolean } {
-	return { ring: adv.fd, registered: false };
+	return { ring: adv.fd, registered: adv.registered === true };
 }
 
 export function planOverflow(p: RingPlan): void {
