@@ -12,7 +12,7 @@
  */
 import t from 'tap';
 import { readdirSync, readFileSync } from 'node:fs';
-import { dumpAndRestore, finishVerified, scratch, startWithTruth } from './lib/criu';
+import { criuDump, dumpAndRestore, finishVerified, isAlive, scratch, startWithTruth } from './lib/criu';
 import { inspectPid, type Truth } from './lib/progs';
 
 function ringView(r: Truth): Truth {
@@ -60,3 +60,16 @@ for (const [what, args] of MODES) {
 		await finishVerified(t, s, 'cr_unmapped', p.pid);
 	});
 }
+
+t.test('a registered buffer only partly unmapped is refused at dump, and the process runs on', async (t) => {
+	const s = scratch(t);
+	const p = await startWithTruth(s, 'cr_unmapped', ['--partial']);
+	const before = { rings: inspectPid(p.pid).rings, held: holdings(p.pid) };
+	const d = await criuDump({ pid: p.pid, imagesDir: s.dir('img'), plugins: true });
+	t.not(d.code, 0, 'the dump fails');
+	t.match(d.log, /registered buffer 2 is partly unmapped/, 'naming the buffer and why');
+	t.ok(isAlive(p.pid), 'the process still runs');
+	t.same(inspectPid(p.pid).rings, before.rings, 'its rings unchanged');
+	t.same(holdings(p.pid), before.held, 'the same fds, mappings and threads');
+	await finishVerified(t, s, 'cr_unmapped', p.pid);
+});

@@ -13,7 +13,8 @@
  * Ring B (plain): a sparse table of 8 with buffer 1 (6000 bytes, unmapped)
  * and buffer 6 (4 KiB, still mapped).
  * Both rings are moved past slot 0 with NOPs, and each keeps one
- * unreaped CQE.
+ * unreaped CQE.  With --partial, only the second page of buffer 2's
+ * mapping is unmapped (buffer 2 partly mapped: the dump must refuse it).
  *
  * After SIGUSR1: the unreaped CQEs are still there at the same index; every
  * unmapped buffer, written with WRITE_FIXED to a file, gives back exactly
@@ -144,7 +145,7 @@ static uint64_t data_off(const struct buf *x)
 	return (uint64_t)x->seed * 4 * MIB;
 }
 
-static void setup(bool single_issuer)
+static void setup(bool single_issuer, bool partial)
 {
 	struct io_uring_params p = { 0 };
 
@@ -164,7 +165,10 @@ static void setup(bool single_issuer)
 		fixed_io(bufs[i].r, IORING_OP_READ_FIXED, data_fd, bufs[i].index, bufs[i].addr, bufs[i].len,
 			 data_off(&bufs[i]), 0x100 + i, "fill a buffer with READ_FIXED");
 	munmap(map_a1, 3 * MIB + 4096);
-	munmap(map_a2, 2 * 4096);
+	if (partial)
+		munmap(map_a2 + 4096, 4096);
+	else
+		munmap(map_a2, 2 * 4096);
 	munmap(map_b1, 2 * 4096);
 	ring_advance_by_nops(&a, 77);
 	ring_advance_by_nops(&b, 13);
@@ -237,11 +241,19 @@ static void verify(void)
 
 int main(int argc, char **argv)
 {
-	bool single_issuer = argc > 1 && !strcmp(argv[1], "--single-issuer");
+	bool single_issuer = false, partial = false;
 	struct truth *t;
 
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--single-issuer"))
+			single_issuer = true;
+		else if (!strcmp(argv[i], "--partial"))
+			partial = true;
+		else
+			die_err(EINVAL, "unknown option %s", argv[i]);
+	}
 	stop_signals_init(argv[0]);
-	setup(single_issuer);
+	setup(single_issuer, partial);
 	t = truth_new();
 	truth_int(t, "pid", getpid());
 	truth_int(t, "inode_a", a.inode);
