@@ -1,0 +1,119 @@
+/*
+ * Reviewer-style programs: rings set up with liburing the way applications
+ * do, combining features (test/progs/cr_combo_*.c; each program's header
+ * says what it sets up and checks).  For every program:
+ *
+ *   - quiet: the whole inspect record before the dump equals the one after
+ *     each of two dump + restore rounds (the second dumps the restored
+ *     process), apart from the fields a restore legitimately changes
+ *     (comparable() below, docs/design.md), then the program verifies its
+ *     own state and keeps doing I/O;
+ *   - --leave-running: the original runs on with an unchanged ring, and is
+ *     then killed and restored from those images;
+ *   - busy: the program does verified I/O all the time and is dumped and
+ *     restored at random moments.
+ */
+import t from 'tap';
+import { criuRestore, describeRun, dumpAndRestore, finishVerified, isAlive, scratch, sleep, startWithTruth, waitForExit, type Scratch } from './lib/criu';
+import { inspectPid, type Truth } from './lib/progs';
+
+interface Combo {
+	what: string;
+	prog: string;
+	args: string[];
+	/** Pids of the whole tree, from the truth (default: just the root). */
+	pids?: (truth: Truth) => number[];
+}
+
+const QUIET: Combo[] = [
+	{ what: 'CQ of 8192 overflowed by 300, sparse files updated, fixed buffer', prog: 'cr_combo_overflow', args: [] },
+	{ what: 'the same on SINGLE_ISSUER|DEFER_TASKRUN', prog: 'cr_combo_overflow', args: ['--flags', '3000'] },
+];
+
+const BUSY: Combo[] = [
+	{ what: 'random overflowing NOP bursts and partial reaps, verified I/O', prog: 'cr_combo_overflow', args: ['--busy'] },
+	{ what: 'the same on SINGLE_ISSUER|DEFER_TASKRUN', prog: 'cr_combo_overflow', args: ['--busy', '--flags', '3000'] },
+];
+
+/* IORING_SQ_NEED_WAKEUP only says whether an SQ thread went idle since: not state we restore */
+const SQ_NEED_WAKEUP = 1;
+
+/*
+ * A restored ring is a new kernel object (inode, ctx) with a new SQ thread
+ * (its tid): those identify, they are not ring state.
+ */
+function comparable(r: Truth): Truth {
+	const { inode: _inode, ctx: _ctx, ...rest } = r;
+	return {
+		...rest,
+		sq: { ...rest.sq, flags: rest.sq.flags & ~SQ_NEED_WAKEUP },
+		sqpoll: rest.sqpoll && { ...rest.sqpoll, thread_pid: null, shared_with: rest.sqpoll.shared_with.length },
+	};
+}
+
+/* Every ring of every pid, in fd order: rings are matched by position, not inode. */
+function snapshot(pids: number[]): Truth[] {
+	return pids.map((pid) => {
+		const got = inspectPid(pid);
+		return { pid, unavailable: got.unavailable, rings: (got.rings as Truth[]).sort((a, b) => a.fds[0] - b.fds[0]).map(comparable) };
+	});
+}
+
+const pidsOf = (c: Combo, pid: number, truth: Truth) => (c.pids ? c.pids(truth) : [pid]);
+
+async function killAndWait(pids: number[]): Promise<void> {
+	for (const p of pids) process.kill(p, 'SIGKILL');
+	for (const p of pids) await waitForExit(p);
+}
+
+async function finish(t: Parameters<typeof finishVerified>[0], s: Scratch, c: Combo, pid: number, pattern?: RegExp) {
+	await finishVerified(t, s, c.prog, pid, pattern);
+}
+
+for (const c of QUIET) {
+	t.test(`${c.prog} ${c.args.join(' ')}: ${c.what}: two dump + restore rounds`, async (t) => {
+		const s = scratch(t);
+		const { pid, truth } = await startWithTruth(s, c.prog, c.args);
+		const pids = pidsOf(c, pid, truth);
+		const before = snapshot(pids);
+		t.same(before.map((p) => p.unavailable), pids.map(() => []), 'the capture saw everything');
+		for (const round of [1, 2]) {
+			if (!(await dumpAndRestore(t, s, pid, { name: `img${round}`, pids }))) return;
+			t.same(snapshot(pids), before, `inspect shows the same rings after restore ${round}`);
+		}
+		await finish(t, s, c, pid);
+	});
+
+	t.test(`${c.prog} ${c.args.join(' ')}: ${c.what}: --leave-running, then a restore of those images`, async (t) => {
+		const s = scratch(t);
+		const { pid, truth } = await startWithTruth(s, c.prog, c.args);
+		const pids = pidsOf(c, pid, truth);
+		const before = snapshot(pids);
+		if (!(await dumpAndRestore(t, s, pid, { dumpArgs: ['--leave-running'], pids }))) return;
+		t.ok(pids.every(isAlive), 'the original processes run on');
+		t.same(snapshot(pids), before, 'the dump left the rings as they were');
+		await killAndWait(pids);
+		if (!(await restoreFrom(t, s, pids))) return;
+		t.same(snapshot(pids), before, 'inspect shows the same rings after the restore');
+		await finish(t, s, c, pid);
+	});
+}
+
+/* criu restore of the images a --leave-running dump wrote to "img" */
+async function restoreFrom(t: Parameters<typeof finishVerified>[0], s: Scratch, pids: number[]): Promise<boolean> {
+	const r = await criuRestore({ imagesDir: s.dir('img'), plugins: true });
+	return t.equal(r.code, 0, describeRun('restore', r)) && t.ok(pids.every(isAlive), 'the restored processes run with their pids');
+}
+
+for (const c of BUSY) {
+	t.test(`${c.prog} ${c.args.join(' ')}: ${c.what}: 6 dumps + restores at random moments`, async (t) => {
+		const s = scratch(t);
+		const { pid, truth } = await startWithTruth(s, c.prog, c.args);
+		const pids = pidsOf(c, pid, truth);
+		for (let i = 0; i < 6; i++) {
+			await sleep(50 + Math.floor(Math.random() * 300));
+			if (!(await dumpAndRestore(t, s, pid, { name: `img${i}`, pids }))) return;
+		}
+		await finish(t, s, c, pid, /^\d+ verified rounds/);
+	});
+}
