@@ -25,7 +25,10 @@ const CASES: [string, string[]][] = [
 	['CQE32|SQE128|NO_SQARRAY with big CQEs', ['--flags', '10c00', '--big', '--consume', '2']],
 	['CQE32|NO_MMAP with big CQEs', ['--flags', '4800', '--big']],
 	['SQPOLL|CQE32 with big CQEs', ['--flags', '802', '--big', '--advance', '9']],
-	['SQPOLL|CQE_MIXED with big CQEs', ['--flags', '40002', '--big', '--consume', '2']],
+	['SQPOLL|CQE_MIXED with big CQEs', ['--flags', '40002', '--big', '--consume', '2', '--more', '20']],
+	['CQE32, 204 overflowed CQEs (half of them big), SQEs pending', ['--flags', '800', '--big', '--more', '196', '--pending', '3', '--consume', '4']],
+	['CQE_MIXED|SINGLE_ISSUER|DEFER_TASKRUN, 308 overflowed CQEs, SQEs pending', ['--flags', '43000', '--big', '--more', '300', '--pending', '4', '--advance', '3000']],
+	['plain ring, 100 overflowed CQEs, SQEs pending', ['--more', '95', '--pending', '2']],
 ];
 
 type Ring = RingState & { overflow_cqes: { user_data: string; res: number; flags: number; extra1?: string; extra2?: string }[] };
@@ -35,7 +38,7 @@ const fields = (l: Ring['overflow_cqes']) =>
 /* IORING_SQ_NEED_WAKEUP only says whether the SQ thread went idle since, which takes a second */
 const SQ_NEED_WAKEUP = 1;
 const observable = (r: Ring) =>
-	({ sq: { ...r.sq, flags: r.sq.flags & ~SQ_NEED_WAKEUP }, cq: r.cq, cqes: r.cqes, overflow: r.overflow_cqes });
+	({ sq: { ...r.sq, flags: r.sq.flags & ~SQ_NEED_WAKEUP }, cq: r.cq, sqes: r.pending_sqes, cqes: r.cqes, overflow: r.overflow_cqes });
 
 for (const [what, args] of CASES) {
 	t.test(`overflow list survives dump + restore: ${what}`, async (t) => {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * cr_overflow [--flags HEX] [--advance N] [--consume K] [--big]
+ * cr_overflow [--flags HEX] [--advance N] [--consume K] [--big] [--more M]
+ *             [--pending P]
  *
  * A checkpoint/restore test for the kernel's CQ overflow list.  One ring
  * (4 SQ entries, 8 CQ entries, setup flags from --flags), indices moved
@@ -11,16 +12,21 @@
  * big CQEs in between: NOPs with IORING_NOP_CQE32 and an injected result,
  * extras (a, b), (c, 0) and (0, 0) (801..803; on CQE_MIXED they carry
  * IORING_CQE_F_32).  On CQE_MIXED, 701 and 703 are big CQEs too: their
- * flags include IORING_CQE_F_32, so the kernel gives them two slots.  --consume K then reaps K of the 8 CQEs by moving
- * cq.head only (no syscall, so nothing is flushed and the list stays
- * while the CQ has room again).
+ * flags include IORING_CQE_F_32, so the kernel gives them two slots.
+ * --more M appends M more overflowed CQEs (900..), MSG_RING posts
+ * alternating with big NOP CQEs with extras (plain NOPs without --big).
+ * --consume K then reaps K of the 8 CQEs by moving cq.head only (no
+ * syscall, so nothing is flushed and the list stays while the CQ has room
+ * again).  --pending P leaves P NOPs (501..) in the SQ, published but not
+ * submitted.
  *
  * After SIGUSR1 the program checks: indices, cq_overflow and
  * IORING_SQ_CQ_OVERFLOW are as before; the CQ still holds 401+K..408; a
  * GETEVENTS then flushes the overflow list into the CQ, and the program
  * reaps every overflowed CQE with exactly its user_data, res, flags and
  * extras, in the original order (CQE_MIXED filler CQEs skipped, as an
- * application does); the overflow flag clears; a new NOP completes
+ * application does); the overflow flag clears; the pending NOPs are still
+ * in the SQ, and complete in order once submitted; a new NOP completes
  * normally, and a write and a read of a file through the ring give back
  * the bytes.  Prints "verified" and exits 0, or one line on stderr, exit 1.
  */
@@ -30,7 +36,7 @@
 
 #define SQ_ENTRIES	4
 #define CQ_ENTRIES	8
-#define MAX_OVERFLOW	8
+#define PENDING_UD	501
 
 enum kind { NOP, NOP_RES, MSG, BIG };
 
@@ -54,8 +60,9 @@ static const struct want all[] = {
 	{ BIG, 803, 0, 0, 0, 0 },		/* big with zero extras */
 	{ MSG, 703, 0x7fffffff, 0xffdf, 0, 0 },	/* all but CQE_MIXED's SKIP */
 };
-static struct want overflowed[MAX_OVERFLOW];
+static struct want *overflowed;
 static int nr_overflow;
+static unsigned int pending;
 
 /*
  * Submit what ring_get_sqe() handed out (@n SQEs).  SQPOLL: the enter only
@@ -119,16 +126,42 @@ static void msg_self(const struct want *w)
 		die("running task work");
 }
 
-/* The overflow list this run builds, with the flags each CQE gets on this ring. */
-static void choose_overflow(void)
+static void add_overflow(const struct want *w)
 {
-	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
-		if (all[i].kind == BIG && !big)
-			continue;
-		overflowed[nr_overflow] = all[i];
-		if (all[i].kind == BIG && mixed)
-			overflowed[nr_overflow].flags |= IORING_CQE_F_32;
-		nr_overflow++;
+	overflowed[nr_overflow] = *w;
+	if (w->kind == BIG && mixed)
+		overflowed[nr_overflow].flags |= IORING_CQE_F_32;
+	nr_overflow++;
+}
+
+/* The overflow list this run builds, with the flags each CQE gets on this ring. */
+static void choose_overflow(unsigned int more)
+{
+	const size_t nr_all = sizeof(all) / sizeof(all[0]);
+
+	overflowed = calloc(nr_all + more, sizeof(*overflowed));
+	if (!overflowed)
+		die("allocating the overflow list");
+	for (size_t i = 0; i < nr_all; i++)
+		if (all[i].kind != BIG || big)
+			add_overflow(&all[i]);
+	for (unsigned int i = 0; i < more; i++) {
+		struct want w = { .user_data = 900 + i };
+
+		if (i % 2) {
+			/* no IORING_CQE_F_32 or F_SKIP among the flags: a 16-byte CQE everywhere */
+			w.kind = MSG;
+			w.res = -(int32_t)i;
+			w.flags = i & 0x7fdf;
+		} else if (big) {
+			w.kind = BIG;
+			w.res = (int32_t)i;
+			w.extra1 = (uint64_t)i << 32 | 0xabc;
+			w.extra2 = ~(uint64_t)i;
+		} else {
+			w.kind = NOP;
+		}
+		add_overflow(&w);
 	}
 }
 
@@ -244,11 +277,51 @@ static void keep_working(void)
 	close(fd);
 }
 
+/* Publish @n NOPs without submitting them. */
+static void leave_pending(unsigned int n)
+{
+	if (n > SQ_ENTRIES || (n && ring.flags & IORING_SETUP_SQPOLL))
+		die_err(EINVAL, "--pending %u: at most %d, and not on SQPOLL rings (the SQ thread takes them)", n, SQ_ENTRIES);
+	for (unsigned int i = 0; i < n; i++)
+		sqe_nop(ring_get_sqe(&ring), PENDING_UD + i);
+	ring_commit(&ring);
+}
+
+/* The pending NOPs are still in the SQ; submitted now, they complete in order. */
+static void check_pending(uint32_t sq_head)
+{
+	struct io_uring_cqe *c;
+
+	for (unsigned int i = 0; i < pending; i++) {
+		unsigned int slot = (sq_head + i) & *ring.sq_mask;
+		const struct io_uring_sqe *sqe = (const void *)((char *)ring.sqe_mem + (size_t)slot * ring.sqe_size);
+
+		if ((ring.sq_array && ring.sq_array[slot] != slot) || sqe->opcode != IORING_OP_NOP ||
+		    sqe->user_data != PENDING_UD + i)
+			die_err(EIO, "pending SQE %u: opcode %u user_data %llu", i, sqe->opcode,
+				(unsigned long long)sqe->user_data);
+	}
+	if (!pending)
+		return;
+	if (ring_submit(&ring, pending) != (int)pending)
+		die("submitting the pending NOPs");
+	for (unsigned int i = 0; i < pending; i++) {
+		const struct want w = { NOP, PENDING_UD + i, 0, 0, 0, 0 };
+
+		while (!(c = next_cqe()))
+			if (sys_io_uring_enter(ring.fd, 0, 1, IORING_ENTER_GETEVENTS, NULL, 0) < 0)
+				die("waiting for the pending NOPs");
+		expect(c, &w, "pending NOP");
+		consume(c);
+	}
+}
+
 static void verify(unsigned int consumed, uint32_t sq_head, uint32_t cq_head, uint32_t cq_tail, uint32_t cq_overflow)
 {
-	if (*ring.sq_head != sq_head || *ring.cq_head != cq_head || *ring.cq_tail != cq_tail)
-		die_err(EIO, "indices sq head %u cq %u..%u, expected %u %u..%u", *ring.sq_head, *ring.cq_head,
-			*ring.cq_tail, sq_head, cq_head, cq_tail);
+	if (*ring.sq_head != sq_head || *ring.sq_tail != sq_head + pending || *ring.cq_head != cq_head ||
+	    *ring.cq_tail != cq_tail)
+		die_err(EIO, "indices sq %u..%u cq %u..%u, expected %u..%u %u..%u", *ring.sq_head, *ring.sq_tail,
+			*ring.cq_head, *ring.cq_tail, sq_head, sq_head + pending, cq_head, cq_tail);
 	if (!(*ring.sq_flags & IORING_SQ_CQ_OVERFLOW))
 		die_err(EIO, "IORING_SQ_CQ_OVERFLOW is not set after the restore");
 	if (*ring.cq_overflow != cq_overflow)
@@ -262,6 +335,7 @@ static void verify(unsigned int consumed, uint32_t sq_head, uint32_t cq_head, ui
 	if (ring_cq_ready(&ring))
 		die_err(EIO, "%u CQEs more than dumped in the CQ ring", ring_cq_ready(&ring));
 	drain_overflow();
+	check_pending(sq_head);
 	keep_working();
 }
 
@@ -295,7 +369,7 @@ int main(int argc, char **argv)
 {
 	struct io_uring_params p = { .flags = IORING_SETUP_CQSIZE, .cq_entries = CQ_ENTRIES };
 	unsigned long advance = 0;
-	unsigned int consumed = 0;
+	unsigned int consumed = 0, more = 0;
 	uint32_t sq_head, cq_head, cq_tail, cq_overflow;
 
 	stop_signals_init(argv[0]);
@@ -308,6 +382,10 @@ int main(int argc, char **argv)
 			consumed = strtoul(argv[++i], NULL, 0);
 		else if (!strcmp(argv[i], "--big"))
 			big = true;
+		else if (!strcmp(argv[i], "--more") && i + 1 < argc)
+			more = strtoul(argv[++i], NULL, 0);
+		else if (!strcmp(argv[i], "--pending") && i + 1 < argc)
+			pending = strtoul(argv[++i], NULL, 0);
 		else
 			die_err(EINVAL, "unknown argument %s", argv[i]);
 	}
@@ -316,12 +394,13 @@ int main(int argc, char **argv)
 	mixed = p.flags & IORING_SETUP_CQE_MIXED;
 	if (big && !(p.flags & (IORING_SETUP_CQE32 | IORING_SETUP_CQE_MIXED)))
 		die_err(EINVAL, "--big needs CQE32 (800) or CQE_MIXED (40000) in --flags");
-	choose_overflow();
+	choose_overflow(more);
 	ring_create_or_die(&ring, SQ_ENTRIES, &p);
 	if (advance)
 		ring_advance_by_nops(&ring, advance);
 	overflow_cq();
 	ring_cq_advance(&ring, consumed);
+	leave_pending(pending);
 	sq_head = *ring.sq_head;
 	cq_head = *ring.cq_head;
 	cq_tail = *ring.cq_tail;
