@@ -9,6 +9,7 @@
  */
 import t, { type Test } from 'tap';
 import { dumpAndRestore, finishVerified, scratch, startWithTruth } from './lib/criu';
+import { dumpLeavingRunning } from './lib/leave';
 import { inspectPid } from './lib/progs';
 
 interface Truth { pid: number; inode: number; heads: number[]; legacy_bids: number[] }
@@ -45,3 +46,12 @@ const CASES: [string, string, string][] = [
 
 for (const [what, flags, advance] of CASES)
 	t.test(`provided buffers dump + restore: ${what}`, (t) => dumpRestoreVerify(t, flags, advance));
+
+for (const [what, flags, advance] of CASES) {
+	t.test(`provided buffers dump --leave-running: ${what}`, async (t) => {
+		const s = scratch(t);
+		const { pid } = await startWithTruth(s, 'cr_pbuf', ['--flags', flags, '--advance', advance]);
+		if (!(await dumpLeavingRunning(t, s, pid))) return;
+		await finishVerified(t, s, 'cr_pbuf', pid);
+	});
+}

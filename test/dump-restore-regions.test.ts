@@ -9,7 +9,8 @@
  */
 import t from 'tap';
 import { existsSync, readFileSync } from 'node:fs';
-import { criuDump, criuRestore, describeRun, isAlive, scratch, waitFor, waitForExit } from './lib/criu';
+import { criuDump, criuRestore, describeRun, finishVerified, isAlive, scratch, startWithTruth, waitFor, waitForExit } from './lib/criu';
+import { dumpLeavingRunning } from './lib/leave';
 import { inspectPid, type Truth } from './lib/progs';
 
 const MODES: [string, (r: Truth) => unknown][] = [
@@ -41,5 +42,14 @@ for (const [mode, fields] of MODES) {
 		await waitForExit(pid, 30_000);
 		t.equal(s.stderrOf('cr_regions'), '', 'the program found nothing wrong');
 		t.match(readFileSync(s.file('cr_regions.out'), 'utf8'), /verified/, 'the program used the restored state');
+	});
+}
+
+for (const [mode] of MODES) {
+	t.test(`dump --leave-running: ${mode}`, async (t) => {
+		const s = scratch(t);
+		const { pid } = await startWithTruth(s, 'cr_regions', [`--${mode}`, '--advance', '300']);
+		if (!(await dumpLeavingRunning(t, s, pid))) return;
+		await finishVerified(t, s, 'cr_regions', pid);
 	});
 }

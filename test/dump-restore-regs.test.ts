@@ -8,6 +8,7 @@
  */
 import t from 'tap';
 import { dumpAndRestore, finishVerified, scratch, startWithTruth } from './lib/criu';
+import { dumpLeavingRunning } from './lib/leave';
 import { inspectPid, type Truth } from './lib/progs';
 
 const MODES: [string, (r: Truth) => unknown][] = [
@@ -29,5 +30,14 @@ for (const [mode, fields] of MODES) {
 		if (!(await dumpAndRestore(t, s, pid))) return;
 		t.same(fields(inspectPid(pid).rings[0]), fields(before), 'inspect shows the same registrations after the restore');
 		await finishVerified(t, s, 'cr_regs', pid); /* it used the restored registrations */
+	});
+}
+
+for (const [mode] of MODES) {
+	t.test(`dump --leave-running: ${mode}`, async (t) => {
+		const s = scratch(t);
+		const { pid } = await startWithTruth(s, 'cr_regs', [`--${mode}`, '--advance', '300']);
+		if (!(await dumpLeavingRunning(t, s, pid))) return;
+		await finishVerified(t, s, 'cr_regs', pid);
 	});
 }

@@ -11,6 +11,7 @@
  */
 import t from 'tap';
 import { dumpAndRestore, finishVerified, scratch, startWithTruth } from './lib/criu';
+import { dumpLeavingRunning } from './lib/leave';
 import { inspectPid, type Truth } from './lib/progs';
 
 const CASES: [string, string, string[]][] = [
@@ -51,5 +52,14 @@ for (const [what, flags, args] of CASES) {
 			t.same(comparable(after.rings[0]), comparable(ring), `inspect shows the same ring after restore ${round}`);
 		}
 		await finishVerified(t, s, 'cr_setups', pid); /* it reaped its CQEs and went on */
+	});
+}
+
+for (const [what, flags, args] of CASES) {
+	t.test(`dump --leave-running: ${what}`, async (t) => {
+		const s = scratch(t);
+		const { pid } = await startWithTruth(s, 'cr_setups', ['--flags', flags, ...args]);
+		if (!(await dumpLeavingRunning(t, s, pid))) return;
+		await finishVerified(t, s, 'cr_setups', pid);
 	});
 }
