@@ -23,3 +23,14 @@ t.test('a completion waiting as local task work survives the checkpoint', async 
 	t.same(after.inflight, [], 'nothing in flight after the restore');
 	await finishVerified(t, s, 'cr_taskwork', pid); /* its completion, with the right data */
 });
+
+t.test('a completion waiting as local task work: dump --leave-running', async (t) => {
+	const s = scratch(t);
+	const { pid } = await startWithTruth(s, 'cr_taskwork', ['--flags', '3000']);
+	if (!(await dumpAndRestore(t, s, pid, { dumpArgs: ['--leave-running'] }))) return;
+	/* the dump ran the task work that posts it, as the owner's next io_uring_enter would have */
+	const after = inspectPid(pid).rings[0];
+	t.same(after.cqes.map((c: { user_data: string; res: number }) => [c.user_data, c.res]), [[String(0x7a5c), 4096]],
+		'the ring left running holds the posted CQE');
+	await finishVerified(t, s, 'cr_taskwork', pid);
+});

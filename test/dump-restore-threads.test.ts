@@ -22,3 +22,13 @@ t.test('threads keep their rings across dump and restore', async (t) => {
 	/* no thread saw a lost, duplicated or foreign completion; the blocked one got its own */
 	await finishVerified(t, s, 'cr_threads', pid, /waiter: woken[^]*verified/);
 });
+
+t.test('threads keep running correctly after dump --leave-running', async (t) => {
+	const s = scratch(t);
+	const { pid } = await startWithTruth(s, 'cr_threads');
+	await sleep(100 + Math.floor(Math.random() * 300));
+	/* busy threads: the rings move on by themselves, so only the program's own checks apply */
+	if (!(await dumpAndRestore(t, s, pid, { dumpArgs: ['--leave-running'] }))) return;
+	await sleep(200);
+	await finishVerified(t, s, 'cr_threads', pid, /waiter: woken[^]*verified/);
+});
