@@ -4,14 +4,17 @@
  * registration, checkpointed and restored (zdtm style).  Only the ring's
  * pinned pages hold their contents.
  *
- * Ring A (plain, or with --single-issuer SINGLE_ISSUER|DEFER_TASKRUN): a
- * dense table of 4 buffers, each filled by READ_FIXED from a data file:
+ * Ring A (plain, or with --single-issuer SINGLE_ISSUER|DEFER_TASKRUN, or
+ * with --sqpoll SQPOLL): a dense table of 4 buffers, each filled by
+ * READ_FIXED from a data file:
  *   0: 8 KiB, still mapped;
  *   1: 3 MiB + 100 bytes (several dump chunks), unmapped;
  *   2: 5000 bytes at offset 100 of a two-page mapping, unmapped;
  *   3: 1000 bytes inside buffer 2's pages (they share pinned pages), unmapped.
  * Ring B (plain): a sparse table of 8 with buffer 1 (6000 bytes, unmapped)
- * and buffer 6 (4 KiB, still mapped).
+ * and buffer 6 (4 KiB, still mapped).  With --slot-only, ring B is then
+ * held only through registered-ring slot 2 of the main thread (its fd
+ * closed, IORING_REGISTER_RING_FDS).
  * Both rings are moved past slot 0 with NOPs, and each keeps one
  * unreaped CQE.  With --partial, only the second page of buffer 2's
  * mapping is unmapped (buffer 2 partly mapped: the dump must refuse it).
@@ -145,9 +148,9 @@ static uint64_t data_off(const struct buf *x)
 	return (uint64_t)x->seed * 4 * MIB;
 }
 
-static void setup(bool single_issuer, bool partial)
+static void setup(unsigned int flags_a, bool partial, bool slot_only)
 {
-	struct io_uring_params p = { 0 };
+	struct io_uring_params p = { .flags = flags_a };
 
 	data_fd = open(scratch_path("cr_unmapped.data"), O_RDWR | O_CREAT | O_TRUNC, 0600);
 	out_fd = open(scratch_path("cr_unmapped.check"), O_RDWR | O_CREAT | O_TRUNC, 0600);
@@ -155,8 +158,6 @@ static void setup(bool single_issuer, bool partial)
 		die("scratch files");
 	for (uint8_t seed = 1; seed <= 7; seed++)
 		write_data(seed);
-	if (single_issuer)
-		p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
 	ring_create_or_die(&a, 8, &p);
 	ring_create_or_die(&b, 8, NULL);
 	register_a();
@@ -179,6 +180,14 @@ static void setup(bool single_issuer, bool partial)
 		die("the unreaped NOPs");
 	cq_tail_a = *a.cq_tail;
 	cq_tail_b = *b.cq_tail;
+	if (slot_only) {
+		struct io_uring_rsrc_update slot = { .offset = 2, .data = b.fd };
+
+		reg_or_die(b.fd, IORING_REGISTER_RING_FDS, &slot, 1, "register ring B in slot 2");
+		ring_close_fd(&b);
+		b.fd = 2;
+		b.registered = true;
+	}
 }
 
 /* Write buffer x to the check file with WRITE_FIXED; its bytes must be pattern(seed) from data offset off. */
@@ -241,19 +250,24 @@ static void verify(void)
 
 int main(int argc, char **argv)
 {
-	bool single_issuer = false, partial = false;
+	bool partial = false, slot_only = false;
+	unsigned int flags_a = 0;
 	struct truth *t;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--single-issuer"))
-			single_issuer = true;
+			flags_a = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+		else if (!strcmp(argv[i], "--sqpoll"))
+			flags_a = IORING_SETUP_SQPOLL;
+		else if (!strcmp(argv[i], "--slot-only"))
+			slot_only = true;
 		else if (!strcmp(argv[i], "--partial"))
 			partial = true;
 		else
 			die_err(EINVAL, "unknown option %s", argv[i]);
 	}
 	stop_signals_init(argv[0]);
-	setup(single_issuer, partial);
+	setup(flags_a, partial, slot_only);
 	t = truth_new();
 	truth_int(t, "pid", getpid());
 	truth_int(t, "inode_a", a.inode);
