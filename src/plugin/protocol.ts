@@ -32,17 +32,20 @@ export async function serve(handler: Handler): Promise<void> {
 	for await (const line of rl) {
 		const [verb, ...args] = line.trim().split(/\s+/);
 		let out: string;
+		let lines: string[] = [];
 		try {
 			const r = await handler(verb, args);
 			if (r.status === 'notmine') out = 'notmine\n';
 			else {
 				out = `ok${r.text ? ' ' + oneLine(r.text) : ''}\n`;
-				if (r.lines) out += r.lines.map((l) => l + '\n').join('') + 'end\n';
+				if (r.lines) lines = [...r.lines, 'end'];
 			}
 		} catch (e) {
 			out = `err ${oneLine((e as Error).message || String(e))}\n`;
 			if (process.env.CRIU_URING_DEBUG) log(LOG_DEBUG, (e as Error).stack ?? '');
 		}
 		process.stdout.write(out);
+		/* line by line: a plan carrying hundreds of MiB of bytes in hex is longer than a JavaScript string can be */
+		for (const l of lines) process.stdout.write(l + '\n');
 	}
 }
