@@ -402,101 +402,138 @@ static int step_post(struct plan_state *ps, char **tok, int n, const char *what)
 }
 
 #define POSTNOP_SQPOLL_WAIT_S	5
+#define POSTNOP_BIG		1	/* IORING_NOP_CQE32: a 32-byte CQE with extras */
+#define POSTNOP_FILL		2	/* the CQEs fill the CQ instead of overflowing it */
+
+/* The shared SQ and CQ words a "postnop" step reads, at their task addresses. */
+struct postnop_ring {
+	struct ring_params p;
+	unsigned long rings, sqes;
+	unsigned int sqe_size;
+};
 
 /*
- * Wait until the shared SQ head at @head_at reaches @tail: at once without
- * SQPOLL (the enter consumed the SQE); with SQPOLL once the SQ thread took
- * it.  The kernel flushes the completions of a submission batch before it
- * publishes the new SQ head, so the NOP's CQE has been posted by then.
+ * Wait until the shared SQ head reaches @tail: at once without SQPOLL (the
+ * enter consumed the SQEs); with SQPOLL once the SQ thread took them.  The
+ * kernel flushes the completions of a submission batch before it
+ * publishes the new SQ head, so the NOPs' CQEs have been posted by then.
  */
-static int postnop_wait_head(struct plan_state *ps, unsigned long head_at, uint32_t tail,
-			     const char *what)
+static int postnop_wait_head(struct plan_state *ps, const struct postnop_ring *pr,
+			     uint32_t tail, const char *what)
 {
 	struct timespec t0, now;
 	uint32_t head;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
-		if (remote_read(&ps->task, head_at, &head, 4))
+		if (remote_read(&ps->task, pr->rings + pr->p.sq_off.head, &head, 4))
 			return fail(ps, "%s: reading the SQ head: %s", what, remote_error(&ps->task));
 		if (head == tail)
 			return 0;
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (now.tv_sec - t0.tv_sec > POSTNOP_SQPOLL_WAIT_S)
-			return fail(ps, "%s: SQ head %u after the NOP, expected %u", what, head, tail);
+			return fail(ps, "%s: SQ head %u after the NOPs, expected %u", what, head, tail);
 		remote_syscall(&ps->task, SYS_sched_yield, 0, 0, 0, 0, 0, 0);
 	}
 }
 
+/* Write @n copies of @sqe at the SQ tail @tail; the SQ array names them. */
+static int postnop_queue(struct plan_state *ps, const struct postnop_ring *pr,
+			 const uint8_t *sqe, uint32_t tail, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		uint32_t idx = (tail + i) & (pr->p.sq_entries - 1);
+
+		if (remote_write(&ps->task, pr->sqes + (unsigned long)idx * pr->sqe_size, sqe, pr->sqe_size))
+			return -1;
+		if (!(pr->p.flags & RING_SETUP_NO_SQARRAY) &&
+		    remote_write(&ps->task, pr->rings + pr->p.sq_off.array + 4ul * idx, &idx, 4))
+			return -1;
+	}
+	tail += n;
+	return remote_write(&ps->task, pr->rings + pr->p.sq_off.tail, &tail, 4);
+}
+
 /*
- * "postnop RING REG RINGS SQES PARAMS USER_DATA RES EXTRA1 EXTRA2": one big
- * CQE (USER_DATA, RES, EXTRA1, EXTRA2) posted by a NOP submitted on the ring
- * itself, for overflowed CQEs that MSG_RING cannot post (it has no extras).
- * IORING_NOP_INJECT_RESULT makes res = sqe->len; IORING_NOP_CQE32 makes a
- * 32-byte CQE with extra1 = sqe->off, extra2 = sqe->addr (and
- * IORING_CQE_F_32 on CQE_MIXED rings); the CQE's other flags are 0.
+ * "postnop RING REG RINGS SQES PARAMS COUNT USER_DATA RES EXTRA1 EXTRA2 MODE":
+ * COUNT CQEs (USER_DATA, RES) posted by NOPs submitted on the ring itself,
+ * for CQEs that MSG_RING cannot post (extras; a ring without an fd).
+ * IORING_NOP_INJECT_RESULT makes res = sqe->len; with MODE POSTNOP_BIG,
+ * IORING_NOP_CQE32 makes a 32-byte CQE with extra1 = sqe->off, extra2 =
+ * sqe->addr (and IORING_CQE_F_32 on CQE_MIXED rings).  The CQE's other
+ * flags are 0.
  *
- * The SQE goes in at the shared SQ tail of the ring mapped at RINGS/SQES
+ * The SQEs go in at the shared SQ tail of the ring mapped at RINGS/SQES
  * (PARAMS: its io_uring_params as the kernel filled them); the caller has
- * left SQ head == tail.  It is submitted without GETEVENTS, so nothing is
- * reaped and nothing flushed: the NOP completes inline and, the CQ being
- * full, its CQE goes to the overflow list.  Each NOP consumes one SQE, so
- * the kernel's cached SQ head moves by one; the planner accounts for it.
- * On SQPOLL rings the enter only wakes the SQ thread, which submits it.
- * RING names the ring in the task: an fd, or with REG 1 a registered-ring
- * index (IORING_ENTER_REGISTERED_RING).
+ * left SQ head == tail.  They are submitted without GETEVENTS, so nothing
+ * is reaped and nothing flushed: the NOPs complete inline and, the CQ
+ * being full, their CQEs go to the overflow list, which the step checks
+ * (IORING_SQ_CQ_OVERFLOW).  With MODE POSTNOP_FILL they fill the CQ
+ * instead, and the step checks that the CQ tail moved by COUNT.  Each NOP
+ * consumes one SQE, so the kernel's cached SQ head moves by COUNT; the
+ * planner accounts for it.  On SQPOLL rings the enter only wakes the SQ
+ * thread, which submits them.  RING names the ring in the task: an fd, or
+ * with REG 1 a registered-ring index (IORING_ENTER_REGISTERED_RING).
  */
 static int step_postnop(struct plan_state *ps, char **tok, int n, const char *what)
 {
-	unsigned long v[9];
-	struct ring_params p;
+	struct postnop_ring pr = { 0 };
+	unsigned long v[11];
 	struct io_uring_sqe *sqe;
 	uint8_t slot[128] = { 0 };
-	unsigned int size, enter = 0;
-	uint32_t tail, idx, sq_flags;
+	unsigned int enter = 0, batch;
+	uint32_t tail, cq_before, cq_after, sq_flags;
 	long ret;
 
-	if (n != 10 || need_task(ps))
+	if (n != 12 || need_task(ps))
 		return fail(ps, "postnop: bad arguments");
-	for (int i = 0; i < 9; i++)
+	for (int i = 0; i < 11; i++)
 		if (eval(ps, tok[1 + i], &v[i]))
 			return -1;
-	if (remote_read(&ps->task, v[4], &p, sizeof(p)))
+	if (remote_read(&ps->task, v[4], &pr.p, sizeof(pr.p)))
 		return fail(ps, "%s: reading the ring parameters: %s", what, remote_error(&ps->task));
-	if (remote_read(&ps->task, v[2] + p.sq_off.tail, &tail, 4))
-		return fail(ps, "%s: reading the SQ tail: %s", what, remote_error(&ps->task));
-	size = p.flags & RING_SETUP_SQE128 ? 128 : 64;
-	idx = tail & (p.sq_entries - 1);
+	pr.rings = v[2];
+	pr.sqes = v[3];
+	pr.sqe_size = pr.p.flags & RING_SETUP_SQE128 ? 128 : 64;
 	sqe = (struct io_uring_sqe *)slot;
 	sqe->opcode = IORING_OP_NOP;
-	sqe->user_data = v[5];
-	sqe->len = (uint32_t)v[6];
-	sqe->off = v[7];
-	sqe->addr = v[8];
-	sqe->nop_flags = IORING_NOP_INJECT_RESULT | IORING_NOP_CQE32;
-	if (remote_write(&ps->task, v[3] + (unsigned long)idx * size, slot, size) ||
-	    (!(p.flags & RING_SETUP_NO_SQARRAY) &&
-	     remote_write(&ps->task, v[2] + p.sq_off.array + 4ul * idx, &idx, 4)))
-		return fail(ps, "%s: writing the NOP: %s", what, remote_error(&ps->task));
-	tail++;
-	if (remote_write(&ps->task, v[2] + p.sq_off.tail, &tail, 4))
-		return fail(ps, "%s: moving the SQ tail: %s", what, remote_error(&ps->task));
+	sqe->user_data = v[6];
+	sqe->len = (uint32_t)v[7];
+	sqe->nop_flags = IORING_NOP_INJECT_RESULT;
+	if (v[10] & POSTNOP_BIG) {
+		sqe->nop_flags |= IORING_NOP_CQE32;
+		sqe->off = v[8];
+		sqe->addr = v[9];
+	}
 	if (v[1])
 		enter |= IORING_ENTER_REGISTERED_RING;
-	if (p.flags & RING_SETUP_SQPOLL)
+	if (pr.p.flags & RING_SETUP_SQPOLL)
 		enter |= IORING_ENTER_SQ_WAKEUP;
-	ret = remote_syscall(&ps->task, SYS_io_uring_enter, v[0], 1, 0, enter, 0, 0);
-	if (ret < 0)
-		return fail(ps, "%s: io_uring_enter: %s", what, strerror(-ret));
-	if (ret != 1)
-		return fail(ps, "%s: the kernel took %ld of 1 NOPs", what, ret);
-	if (postnop_wait_head(ps, v[2] + p.sq_off.head, tail, what))
-		return -1;
-	if (remote_read(&ps->task, v[2] + p.sq_off.flags, &sq_flags, 4))
+	if (remote_read(&ps->task, pr.rings + pr.p.sq_off.tail, &tail, 4) ||
+	    remote_read(&ps->task, pr.rings + pr.p.cq_off.tail, &cq_before, 4))
+		return fail(ps, "%s: reading the indices: %s", what, remote_error(&ps->task));
+	for (unsigned long done = 0; done < v[5]; done += batch, tail += batch) {
+		batch = v[5] - done < pr.p.sq_entries ? v[5] - done : pr.p.sq_entries;
+		if (postnop_queue(ps, &pr, slot, tail, batch))
+			return fail(ps, "%s: writing the NOPs: %s", what, remote_error(&ps->task));
+		ret = remote_syscall(&ps->task, SYS_io_uring_enter, v[0], batch, 0, enter, 0, 0);
+		if (ret < 0)
+			return fail(ps, "%s: io_uring_enter: %s", what, strerror(-ret));
+		if (ret != batch)
+			return fail(ps, "%s: the kernel took %ld of %u NOPs", what, ret, batch);
+		if (postnop_wait_head(ps, &pr, tail + batch, what))
+			return -1;
+	}
+	if (remote_read(&ps->task, pr.rings + pr.p.sq_off.flags, &sq_flags, 4) ||
+	    remote_read(&ps->task, pr.rings + pr.p.cq_off.tail, &cq_after, 4))
 		return fail(ps, "%s: %s", what, remote_error(&ps->task));
-	/* a CQ with room would have taken the CQE instead of the overflow list */
-	if (!(sq_flags & RING_SQ_CQ_OVERFLOW))
-		return fail(ps, "%s: the NOP's CQE did not go to the overflow list", what);
+	if (v[10] & POSTNOP_FILL) {
+		if (cq_after - cq_before != v[5])
+			return fail(ps, "%s: the CQ tail moved by %u, not %lu", what, cq_after - cq_before, v[5]);
+	} else if (!(sq_flags & RING_SQ_CQ_OVERFLOW) || cq_after != cq_before) {
+		/* a CQ with room would have taken the CQEs instead of the overflow list */
+		return fail(ps, "%s: the NOPs' CQEs did not go to the overflow list", what);
+	}
 	return 0;
 }
 

@@ -29,6 +29,10 @@ const CASES: [string, string[]][] = [
 	['CQE32, 204 overflowed CQEs (half of them big), SQEs pending', ['--flags', '800', '--big', '--more', '196', '--pending', '3', '--consume', '4']],
 	['CQE_MIXED|SINGLE_ISSUER|DEFER_TASKRUN, 308 overflowed CQEs, SQEs pending', ['--flags', '43000', '--big', '--more', '300', '--pending', '4', '--advance', '3000']],
 	['plain ring, 100 overflowed CQEs, SQEs pending', ['--more', '95', '--pending', '2']],
+	/* no fd: fillers and overflowed CQEs are all NOPs, so the program leaves out its MSG_RING CQEs */
+	['REGISTERED_FD_ONLY|NO_MMAP, SQEs pending', ['--flags', 'c000', '--more', '10', '--pending', '2']],
+	['REGISTERED_FD_ONLY|NO_MMAP|CQE_MIXED with big CQEs', ['--flags', '4c000', '--big', '--more', '11', '--consume', '3']],
+	['REGISTERED_FD_ONLY|NO_MMAP|CQE32|SINGLE_ISSUER|DEFER_TASKRUN with big CQEs', ['--flags', 'f800', '--big', '--advance', '100']],
 ];
 
 type Ring = RingState & { overflow_cqes: { user_data: string; res: number; flags: number; extra1?: string; extra2?: string }[] };
@@ -87,6 +91,11 @@ t.test('overflowed big CQEs that no post can rebuild are refused with the reason
 		.join('; '), /restrictions that forbid plain NOPs/, 'restrictions without NOP are refused');
 	const extrasOnly = { ...ring, overflow_cqes: ring.overflow_cqes.map((c) => ({ ...c, extra1: '0', extra2: '0' })) };
 	t.same(overflowUnsupported(extrasOnly), [], 'without extras everything goes through MSG_RING');
+	const fdOnly = { ...ring, setup_flags: ring.setup_flags | 0xc000 };
+	t.match(overflowUnsupported(fdOnly).join('; '), /3 overflow CQE\(s\) with flags on a REGISTERED_FD_ONLY ring \(first: user_data 701, flags 0x8003\)/,
+		'a ring without an fd: its MSG_RING CQEs cannot be posted again');
+	t.match(overflowUnsupported({ ...ring, sq: { ...ring.sq, cached_head: 1 } }).join('; '),
+		/takes 2 NOPs, more than the ring's cached SQ head 1/, 'a rebuild that would need a 2^32 advance lap is refused');
 	process.kill(pid, 'SIGTERM');
 	await waitForExit(pid);
 });

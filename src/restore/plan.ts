@@ -27,12 +27,14 @@
  *                                  IORING_REGISTER_SEND_MSG_RING, SQE built at
  *                                  SCRATCH; RUNTW 1: run DEFER_TASKRUN task
  *                                  work after each (src/restore/concerns/overflow.ts)
- *   postnop RING REG RINGS SQES PARAMS UD RES EXTRA1 EXTRA2 -- WHAT
- *                                  post one big CQE (UD, RES, EXTRA1, EXTRA2)
- *                                  by a NOP (INJECT_RESULT|CQE32) submitted,
- *                                  not reaped, on the ring mapped at
- *                                  RINGS/SQES; RING is an fd, or with REG 1 a
- *                                  registered-ring index (src/restore/concerns/overflow.ts)
+ *   postnop RING REG RINGS SQES PARAMS N UD RES EXTRA1 EXTRA2 MODE -- WHAT
+ *                                  post N CQEs (UD, RES) by NOPs (INJECT_RESULT)
+ *                                  submitted, not reaped, on the ring mapped
+ *                                  at RINGS/SQES; MODE 1: big (CQE32, with
+ *                                  EXTRA1/EXTRA2), MODE 2: they fill the CQ
+ *                                  (else they must overflow); RING is an fd,
+ *                                  or with REG 1 a registered-ring index
+ *                                  (src/restore/concerns/overflow.ts)
  *   personality FD ID UID EUID SUID FSUID GID EGID SGID FSGID CAPS GROUPS -- WHAT
  *                                  register personality ID on the task's
  *                                  disabled ring FD under those credentials
@@ -66,8 +68,8 @@ export type Step =
 	| { op: 'advance'; fd: Expr; sq: number; cq: number; rings: Expr; sqes: Expr; params: Expr; registered?: boolean; what: string }
 	| { op: 'store'; addr: Expr; size: 4 | 8; value: Expr }
 	| { op: 'post'; fd: Expr; scratch: Expr; count: number; user_data: bigint; res: number; flags: number; runTw: boolean; what: string }
-	| { op: 'postnop'; ring: Expr; registered: boolean; rings: Expr; sqes: Expr; params: Expr;
-		user_data: bigint; res: number; extra1: bigint; extra2: bigint; what: string }
+	| { op: 'postnop'; ring: Expr; registered: boolean; rings: Expr; sqes: Expr; params: Expr; count: number;
+		user_data: bigint; res: number; extra1: bigint; extra2: bigint; big: boolean; fill: boolean; what: string }
 	| { op: 'personality'; fd: Expr; id: number; ids: number[]; caps: bigint; groups: number[]; what: string }
 	| { op: 'submit'; fd: Expr; params: Expr; count: number; file: Expr | null; sqes: Buffer; what: string }
 	| { op: 'load'; v: string; addr: Expr; size: 4 | 8 }
@@ -109,8 +111,8 @@ export function serialize(steps: Step[]): string[] {
 		case 'post':
 			return `post ${expr(s.fd)} ${expr(s.scratch)} ${s.count} ${expr(s.user_data)} ${s.res >>> 0} ${s.flags >>> 0} ${s.runTw ? 1 : 0} -- ${what(s.what)}`;
 		case 'postnop':
-			return `postnop ${expr(s.ring)} ${s.registered ? 1 : 0} ${expr(s.rings)} ${expr(s.sqes)} ${expr(s.params)} ` +
-				`${expr(s.user_data)} ${s.res >>> 0} ${expr(s.extra1)} ${expr(s.extra2)} -- ${what(s.what)}`;
+			return `postnop ${expr(s.ring)} ${s.registered ? 1 : 0} ${expr(s.rings)} ${expr(s.sqes)} ${expr(s.params)} ${s.count} ` +
+				`${expr(s.user_data)} ${s.res >>> 0} ${expr(s.extra1)} ${expr(s.extra2)} ${(s.big ? 1 : 0) | (s.fill ? 2 : 0)} -- ${what(s.what)}`;
 		case 'personality':
 			return `personality ${expr(s.fd)} ${s.id} ${s.ids.join(' ')} ${expr(s.caps)} ${s.groups.join(',') || '-'} -- ${what(s.what)}`;
 		case 'submit':

@@ -18,7 +18,8 @@
  * --consume K then reaps K of the 8 CQEs by moving cq.head only (no
  * syscall, so nothing is flushed and the list stays while the CQ has room
  * again).  --pending P leaves P NOPs (501..) in the SQ, published but not
- * submitted.
+ * submitted.  On REGISTERED_FD_ONLY rings there is no fd to aim MSG_RING
+ * at: the MSG_RING CQEs are left out.
  *
  * After SIGUSR1 the program checks: indices, cq_overflow and
  * IORING_SQ_CQ_OVERFLOW are as before; the CQ still holds 401+K..408; a
@@ -49,7 +50,7 @@ struct want {
 };
 
 static struct ring ring;
-static bool big, mixed;
+static bool big, mixed, fdonly;
 static const struct want all[] = {
 	{ NOP, 601, 0, 0, 0, 0 },
 	{ NOP_RES, 602, -110, 0, 0, 0 },	/* NOP INJECT_RESULT: -ETIMEDOUT */
@@ -81,6 +82,16 @@ static void submit(unsigned int n, const char *what)
 			die_err(ETIMEDOUT, "the SQ thread did not take %s", what);
 		sched_yield();
 	}
+}
+
+/* io_uring_enter(GETEVENTS), through the registered index on a REGISTERED_FD_ONLY ring */
+static int getevents(unsigned int min_complete)
+{
+	unsigned int flags = IORING_ENTER_GETEVENTS;
+
+	if (ring.registered)
+		flags |= IORING_ENTER_REGISTERED_RING;
+	return sys_io_uring_enter(ring.fd, 0, min_complete, flags, NULL, 0);
 }
 
 static void submit_nops(unsigned int n, uint64_t first_ud)
@@ -122,7 +133,7 @@ static void msg_self(const struct want *w)
 		die("IORING_REGISTER_SEND_MSG_RING");
 	/* DEFER_TASKRUN: the post is task work for us; run it (min 0 waits for nothing) */
 	if (ring.flags & IORING_SETUP_DEFER_TASKRUN &&
-	    sys_io_uring_enter(ring.fd, 0, 0, IORING_ENTER_GETEVENTS, NULL, 0) < 0)
+	    getevents(0) < 0)
 		die("running task work");
 }
 
@@ -143,12 +154,12 @@ static void choose_overflow(unsigned int more)
 	if (!overflowed)
 		die("allocating the overflow list");
 	for (size_t i = 0; i < nr_all; i++)
-		if (all[i].kind != BIG || big)
+		if ((all[i].kind != BIG || big) && (all[i].kind != MSG || !fdonly))
 			add_overflow(&all[i]);
 	for (unsigned int i = 0; i < more; i++) {
 		struct want w = { .user_data = 900 + i };
 
-		if (i % 2) {
+		if (i % 2 && !fdonly) {
 			/* no IORING_CQE_F_32 or F_SKIP among the flags: a 16-byte CQE everywhere */
 			w.kind = MSG;
 			w.res = -(int32_t)i;
@@ -226,7 +237,7 @@ static void drain_overflow(void)
 
 	while (got < nr_overflow) {
 		/* GETEVENTS flushes the overflow list into the CQ, as far as it fits */
-		if (sys_io_uring_enter(ring.fd, 0, 0, IORING_ENTER_GETEVENTS, NULL, 0) < 0)
+		if (getevents(0) < 0)
 			die("flushing the overflow list");
 		if (!next_cqe())
 			die_err(EIO, "overflow list ran dry after %d of %d CQEs", got, nr_overflow);
@@ -249,7 +260,7 @@ static void run_one(const struct want *w)
 	if (ring_submit(&ring, 1) < 0)
 		die("submitting request %" PRIu64, w->user_data);
 	while (!(c = next_cqe()))
-		if (sys_io_uring_enter(ring.fd, 0, 1, IORING_ENTER_GETEVENTS, NULL, 0) < 0)
+		if (getevents(1) < 0)
 			die("waiting for request %" PRIu64, w->user_data);
 	expect(c, w, "after the overflow list");
 	consume(c);
@@ -309,7 +320,7 @@ static void check_pending(uint32_t sq_head)
 		const struct want w = { NOP, PENDING_UD + i, 0, 0, 0, 0 };
 
 		while (!(c = next_cqe()))
-			if (sys_io_uring_enter(ring.fd, 0, 1, IORING_ENTER_GETEVENTS, NULL, 0) < 0)
+			if (getevents(1) < 0)
 				die("waiting for the pending NOPs");
 		expect(c, &w, "pending NOP");
 		consume(c);
@@ -392,6 +403,7 @@ int main(int argc, char **argv)
 	if (consumed > CQ_ENTRIES)
 		die_err(EINVAL, "--consume %u: the CQ has %d entries", consumed, CQ_ENTRIES);
 	mixed = p.flags & IORING_SETUP_CQE_MIXED;
+	fdonly = p.flags & IORING_SETUP_REGISTERED_FD_ONLY;
 	if (big && !(p.flags & (IORING_SETUP_CQE32 | IORING_SETUP_CQE_MIXED)))
 		die_err(EINVAL, "--big needs CQE32 (800) or CQE_MIXED (40000) in --flags");
 	choose_overflow(more);

@@ -18,9 +18,10 @@
  *
  * What needs an fd is refused at dump (fdOnlyRefusals): personalities
  * (registered by a helper process through a copy of the ring fd),
- * overflow CQEs (posted with IORING_REGISTER_SEND_MSG_RING), provided
- * buffers that need requests or a mapping of kernel memory, and kernel
- * memory regions.
+ * provided buffers that need requests or a mapping of kernel memory, and
+ * kernel memory regions.  Overflow CQEs come back through NOPs on the
+ * ring, those with flags other than 0 (F_32 on CQE_MIXED) are refused
+ * (concerns/overflow.ts).
  */
 import type { RingState } from '../../capture/model';
 import { SETUP } from '../../uring/params';
@@ -45,7 +46,6 @@ export function fdOnlyRefusals(s: RingState): string[] {
 	if (slot && s.setup_flags & SETUP.SINGLE_ISSUER && s.submitter_tid && s.submitter_tid !== slot.tid)
 		why.push(`a REGISTERED_FD_ONLY ring whose submitter ${s.submitter_tid} is not the thread holding it (${slot.tid})`);
 	if (s.personalities.length) why.push(`personalities ${what} (they are registered through an fd of the ring)`);
-	if (s.overflow_cqes.length) why.push(`overflow CQEs ${what} (they are posted through an fd of the ring)`);
 	for (const b of s.provided_buffers) {
 		if (b.kind === 'legacy') why.push(`legacy provided buffers (group ${b.bgid}) ${what}`);
 		else if (b.mmap || b.head) why.push(`buffer ring ${b.bgid} ${b.mmap ? 'allocated by the kernel' : 'with a moved head'} ${what}`);

@@ -35,10 +35,15 @@
  * there exactly).  Big CQEs come from the ring's own requests, so the
  * dumped head is at least their number; MSG_RING posts may come from
  * anywhere, and NOPs for them could push the advance target below zero
- * and cost a full 2^32 lap.  The NOPs go in at the SQ tail of the same
- * scratch view (or NO_MMAP user memory) the advance used; the dumped SQ
- * and SQE bytes written after them replace them.  On SQPOLL rings the SQ
- * thread submits each NOP; the step waits until it has.
+ * and cost a full 2^32 lap (refused instead).  The NOPs go in at the SQ
+ * tail of the same scratch view (or NO_MMAP user memory) the advance
+ * used; the dumped SQ and SQE bytes written after them replace them.  On
+ * SQPOLL rings the SQ thread submits each NOP; the step waits until it
+ * has.
+ *
+ * REGISTERED_FD_ONLY rings have no fd a MSG_RING could aim at: there the
+ * fillers and every overflowed CQE are NOPs, so only CQEs with flags 0
+ * (IORING_CQE_F_32 on CQE_MIXED, big) can come back.
  */
 import type { Cqe, RingState } from '../../capture/model';
 import { SETUP } from '../../uring/params';
@@ -49,13 +54,22 @@ const CQE_F_32 = 1 << 15;	/* CQE_MIXED: this CQE takes two slots */
 const OP_NOP = 0;
 
 const hasExtras = (c: Cqe): boolean => (c.extra1 !== undefined && c.extra1 !== '0') || (c.extra2 !== undefined && c.extra2 !== '0');
+const fdOnly = (s: RingState): boolean => (s.setup_flags & SETUP.REGISTERED_FD_ONLY) !== 0;
 
-/** Whether this overflowed CQE needs a NOP rather than MSG_RING: it has extras. */
-export const needsNop = hasExtras;
+/** How one overflowed CQE is posted: MSG_RING, a NOP, a big (CQE32) NOP, or not at all. */
+export type Way = 'msg' | 'nop' | 'bignop' | null;
 
-/* The flags a NOP's CQE has on this ring. */
-function nopFlags(s: RingState): number {
-	return s.setup_flags & SETUP.CQE_MIXED ? CQE_F_32 : 0;
+export function wayOf(s: RingState, c: Cqe): Way {
+	const bigFlags = s.setup_flags & SETUP.CQE_MIXED ? CQE_F_32 : 0;	/* the flags of a CQE32 NOP's CQE */
+	if (hasExtras(c)) return c.flags === bigFlags ? 'bignop' : null;
+	if (!fdOnly(s)) return 'msg';
+	if (c.flags === 0) return 'nop';
+	return bigFlags && c.flags === bigFlags ? 'bignop' : null;
+}
+
+/* NOPs the rebuild submits on the ring: for CQEs MSG_RING cannot post, and the fillers of a ring without an fd. */
+function nopCount(s: RingState): number {
+	return s.overflow_cqes.filter((c) => wayOf(s, c) !== 'msg').length + (fdOnly(s) ? s.cq_entries : 0);
 }
 
 /** Why this ring's overflow list cannot be rebuilt exactly (empty: it can). */
@@ -63,17 +77,23 @@ export function overflowUnsupported(s: RingState): string[] {
 	const why: string[] = [];
 	if (s.overflow_cqes.length === 0) return why;
 	if (s.disabled) why.push('overflow CQEs on a disabled ring');
-	const big = s.overflow_cqes.filter(needsNop);
-	if (big.length === 0) return why;
-	const flagged = big.filter((c) => c.flags !== nopFlags(s));
-	if (flagged.length) {
-		why.push(`${flagged.length} big CQE(s) on the overflow list with extras and flags ` +
-			`(first: user_data ${flagged[0].user_data}, flags 0x${flagged[0].flags.toString(16)}): ` +
+	const none = s.overflow_cqes.filter((c) => wayOf(s, c) === null);
+	const first = none.length ? `(first: user_data ${none[0].user_data}, flags 0x${none[0].flags.toString(16)})` : '';
+	if (none.some(hasExtras)) {
+		why.push(`${none.filter(hasExtras).length} big CQE(s) on the overflow list with extras and flags ${first}: ` +
 			'MSG_RING cannot post extras and a NOP cannot post flags');
+	} else if (none.length) {
+		why.push(`${none.length} overflow CQE(s) with flags on a REGISTERED_FD_ONLY ring ${first}: ` +
+			'it has no fd for MSG_RING to aim at, and a NOP cannot post flags');
 	}
+	const nops = nopCount(s);
+	if (nops === 0) return why;
 	const x = s.restrictions;
 	if (x && (!x.sqe_ops.includes(OP_NOP) || x.sqe_flags_required))
-		why.push(`restrictions that forbid plain NOPs, which rebuilding the ${big.length} big overflowed CQE(s) submits`);
+		why.push(`restrictions that forbid plain NOPs, which rebuilding the overflow list submits (${nops})`);
+	const head = (s.sq.cached_head ?? 0) >>> 0;
+	if (nops > head)
+		why.push(`rebuilding the overflow list takes ${nops} NOPs, more than the ring's cached SQ head ${head} (the index advance would need a 2^32 lap)`);
 	return why;
 }
 
@@ -98,23 +118,25 @@ export function planOverflow(p: RingPlan): void {
 	if (at < 0) p.fail('overflow CQEs need the index advance step, which the memory concern did not plan');
 	const adv = memory[at] as Advance;
 	const entries = s.cq_entries;
-	const nops = list.filter(needsNop).length;
-	/* u32 arithmetic like the kernel's: a target just past 2^32 costs a full lap, but stays exact */
 	adv.cq = (adv.cq - entries) >>> 0;
-	adv.sq = (adv.sq - nops) >>> 0;
+	adv.sq = (adv.sq - nopCount(s)) >>> 0;
 	const runTw = (s.setup_flags & SETUP.DEFER_TASKRUN) !== 0;
 	const scratch = p.put(Buffer.alloc(64));
 	const name = ringName(adv);
 	const post = (count: number, user_data: bigint, res: number, flags: number, what: string): Step =>
 		({ op: 'post', fd: p.fd, scratch, count, user_data, res, flags, runTw, what });
-	const postNop = (c: Cqe, what: string): Step => ({
-		op: 'postnop', ...name, rings: adv.rings, sqes: adv.sqes, params: adv.params,
-		user_data: BigInt(c.user_data), res: c.res, extra1: BigInt(c.extra1 ?? 0), extra2: BigInt(c.extra2 ?? 0), what,
+	const postNop = (count: number, c: Cqe, big: boolean, fill: boolean, what: string): Step => ({
+		op: 'postnop', ...name, rings: adv.rings, sqes: adv.sqes, params: adv.params, count,
+		user_data: BigInt(c.user_data), res: c.res, extra1: BigInt(c.extra1 ?? 0), extra2: BigInt(c.extra2 ?? 0), big, fill, what,
 	});
+	const fillWhat = `fill the CQ with ${entries} CQEs (the dumped ring bytes replace them)`;
+	const filler: Cqe = { user_data: '0', res: 0, flags: 0 };
 	memory.splice(at + 1, 0,
-		post(entries, 0n, 0, 0, `fill the CQ with ${entries} CQEs (the dumped ring bytes replace them)`),
+		fdOnly(s) ? postNop(entries, filler, false, true, `${fillWhat}, by NOPs`) : post(entries, 0n, 0, 0, fillWhat),
 		...list.map((c, i) => {
 			const what = `overflow CQE ${i + 1} of ${list.length}`;
-			return needsNop(c) ? postNop(c, `${what} (big, by a NOP)`) : post(1, BigInt(c.user_data), c.res, c.flags, what);
+			const way = wayOf(s, c);
+			return way === 'msg' ? post(1, BigInt(c.user_data), c.res, c.flags, what) :
+				postNop(1, c, way === 'bignop', false, `${what}, by a NOP`);
 		}));
 }
