@@ -28,11 +28,18 @@ interface Combo {
 const QUIET: Combo[] = [
 	{ what: 'CQ of 8192 overflowed by 300, sparse files updated, fixed buffer', prog: 'cr_combo_overflow', args: [] },
 	{ what: 'the same on SINGLE_ISSUER|DEFER_TASKRUN', prog: 'cr_combo_overflow', args: ['--flags', '3000'] },
+	{ what: 'linked write/fsync/read chains, registered ring fd, sparse files, buffers, eventfd, reaper thread', prog: 'cr_combo_chain', args: [] },
+	{ what: 'the same on SINGLE_ISSUER|DEFER_TASKRUN', prog: 'cr_combo_chain', args: ['--flags', '3000'] },
+	{ what: 'the same on COOP_TASKRUN|TASKRUN_FLAG', prog: 'cr_combo_chain', args: ['--flags', '300'] },
+	{ what: 'the same on SQPOLL', prog: 'cr_combo_chain', args: ['--flags', '2'] },
 ];
 
 const BUSY: Combo[] = [
 	{ what: 'random overflowing NOP bursts and partial reaps, verified I/O', prog: 'cr_combo_overflow', args: ['--busy'] },
 	{ what: 'the same on SINGLE_ISSUER|DEFER_TASKRUN', prog: 'cr_combo_overflow', args: ['--busy', '--flags', '3000'] },
+	{ what: 'linked chains in flight while a reaper thread reaps', prog: 'cr_combo_chain', args: ['--busy'] },
+	{ what: 'the same on SINGLE_ISSUER|DEFER_TASKRUN', prog: 'cr_combo_chain', args: ['--busy', '--flags', '3000'] },
+	{ what: 'the same on SQPOLL', prog: 'cr_combo_chain', args: ['--busy', '--flags', '2'] },
 ];
 
 /* IORING_SQ_NEED_WAKEUP only says whether an SQ thread went idle since: not state we restore */
