@@ -144,6 +144,7 @@ export class DumpSession {
 	}
 
 	finish(ret: number): void {
+		this.pinned.cleanup();
 		if (ret === 0) this.store.writeExtFiles(this.extFiles);
 		else this.store.removeAll(this.written);
 	}

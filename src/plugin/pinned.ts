@@ -114,6 +114,12 @@ export class PinnedContents {
 		return steps;
 	}
 
+	/** Remove transfer files of rounds never collected (the dump failed in between). */
+	cleanup(): void {
+		for (const pid of this.pending.keys()) rmSync(path.join(this.dir, this.file(pid)), { force: true });
+		this.pending.clear();
+	}
+
 	/* Read what the last round for pid left in its file. */
 	private collect(pid: number): void {
 		const pieces = this.pending.get(pid);
