@@ -73,6 +73,21 @@ unsigned long advance_sqes_region_len(const struct ring_params *p)
 	return page_up((unsigned long)p->sq_entries * sqe_size(p));
 }
 
+/*
+ * Period of the multishot timeout a ring without an fd posts its CQ-only
+ * completions with (run_cq_self in the blob).  DEFER_TASKRUN rings post a
+ * tick only while the blob waits in GETEVENTS, so ticks can be as fast as
+ * the kernel goes.  Other rings run the tick's task work on every return
+ * to user space, where a 1 ns timer re-fires inside the same task-work
+ * loop and fills the CQ before the blob can reap it (the kernel then ends
+ * the multishot, which costs the blob one more SQE to re-arm): give them
+ * time to reap between ticks.
+ */
+static long tick_ns(const struct ring_params *p)
+{
+	return p->flags & RING_SETUP_DEFER_TASKRUN ? 1 : 20000;
+}
+
 static int errmsg(struct remote *r, int err, const char *what)
 {
 	snprintf(r->err, sizeof(r->err), "index advance: %s: %s", what, strerror(-err));
@@ -333,7 +348,7 @@ int advance_ring(struct remote *r, const struct advance_ring *ring,
 			 ring_addr, sqes_addr);
 		describe(&a.helper, &c.helper, c.helper_fd, false, c.h_ring_view.addr,
 			 c.h_sqes_view.addr);
-		a.tick.tv_nsec = 1;
+		a.tick.tv_nsec = tick_ns(&ring->params);
 		a.sq_target = sq_head;
 		a.cq_target = cq_tail;
 		a.progress_every = opts ? opts->progress_every : 0;

@@ -21,6 +21,9 @@ const CASES: [string, string[], string[]][] = [
 	['SINGLE_ISSUER|DEFER_TASKRUN, created disabled, in a second thread, CQ ahead', ['--flags', '3040', '--extra-cqes', '9', '--thread'], []],
 	['SQ head ahead of the CQ tail, --leave-running', ['--skips', '5'], ['--leave-running']],
 	['SQPOLL', ['--flags', '2', '--advance', '300', '--extra-cqes', '2'], []],
+	/* 1 ns ticks: the program's multishots end early on a full CQ and are re-armed, so its CQ tail leads by thousands */
+	['thousands of CQEs beyond the SQEs', ['--extra-cqes', '3000', '--tick-ns', '1', '--advance', '0'], []],
+	['DEFER_TASKRUN, thousands of CQEs beyond the SQEs', ['--flags', '3000', '--extra-cqes', '3000', '--tick-ns', '1'], []],
 ];
 
 /* A restored ring is a new kernel object: identity fields differ by design. */

@@ -297,12 +297,14 @@ static int64_t reap_ticks(struct blob_args *a)
 {
 	struct blob_ring *t = &a->target;
 	const struct ring_cqe *cqe;
-	uint32_t head, tail, i, stalls = 0;
+	uint32_t head, tail, i, stalls;
 	int64_t posted = 0;
 	bool more = true;
 	long ret;
 
 	while (more) {
+		/* a stall is a wait that brought nothing; every tick resets the count */
+		stalls = 0;
 		head = *(volatile uint32_t *)t->cq_head;
 		while ((tail = load_acq(t->cq_tail)) == head) {
 			ret = ring_enter(t, 0, 1, RING_ENTER_GETEVENTS);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * cr_fdonly [--flags HEX] [--advance N] [--extra-cqes N] [--skips N] [--thread]
- *           [--personality]
+ *           [--personality] [--tick-ns N]
  *
  * A checkpoint/restore test for IORING_SETUP_REGISTERED_FD_ONLY rings
  * (zdtm style): rings that have no fd at all, only an index in the
@@ -22,7 +22,8 @@
  *    is left with two unconsumed CQEs and (unless SQPOLL) one SQE published
  *    but not submitted.  Real I/O goes through the fixed file and fixed buffers.
  *    --personality also registers personality 1 (which the dump refuses
- *    on such rings).
+ *    on such rings).  --tick-ns sets the multishot timeout's period
+ *    (default 1 ms); the truth file reports the ticks per second it saw.
  *
  * After SIGUSR1: the shared indices are the dumped ones, the two CQEs
  * come out in order, the pending SQE completes, fixed-file/fixed-buffer
@@ -36,6 +37,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <time.h>
 #include "lib/uring.h"
 
 #define BLK		4096
@@ -51,6 +53,8 @@ static unsigned int a_flags;
 static unsigned long advance = 1000;
 static unsigned int extra_cqes, skips;
 static bool personality;
+static long tick_ns = 1000000;
+static double ticks_per_sec;
 static uint8_t *bufs[2];
 static int efd;
 static unsigned int saved_sq_head, saved_cq_tail;
@@ -127,33 +131,43 @@ static void create_fd_only(struct ring *r, unsigned int flags, int want_slot)
 		die_err(EIO, "fd-only ring created in slot %d, expected %d", r->fd, want_slot);
 }
 
-/* A multishot timeout posting @n CQEs for one SQE: the CQ tail moves n - 1 further than the SQ head. */
+/* Multishot timeouts posting @n CQEs, for one SQE unless the CQ filled up: the CQ tail moves ahead of the SQ head. */
 static void multishot_cqes(unsigned int n)
 {
-	struct __kernel_timespec ts = { .tv_nsec = 1000000 };
-	struct io_uring_sqe *sqe = ring_get_sqe(&a);
+	struct __kernel_timespec ts = { .tv_nsec = tick_ns };
+	struct timespec t0, t1;
 	unsigned int got = 0;
+	bool armed = false;
 
-	sqe->opcode = IORING_OP_TIMEOUT;
-	sqe->addr = (uintptr_t)&ts;
-	sqe->len = 1;
-	sqe->off = n;
-	sqe->timeout_flags = IORING_TIMEOUT_MULTISHOT;
-	sqe->user_data = 0x7117;
-	if (ring_submit(&a, 0) < 0)
-		die("submit a multishot timeout");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while (got < n) {
 		struct io_uring_cqe *cqe;
 
+		/* the kernel ends a multishot early when a tick finds the CQ full: arm it again */
+		if (!armed) {
+			struct io_uring_sqe *sqe = ring_get_sqe(&a);
+
+			sqe->opcode = IORING_OP_TIMEOUT;
+			sqe->addr = (uintptr_t)&ts;
+			sqe->len = 1;
+			sqe->off = n - got;
+			sqe->timeout_flags = IORING_TIMEOUT_MULTISHOT;
+			sqe->user_data = 0x7117;
+			armed = true;
+		}
 		if (ring_submit_and_wait(&a, 1) < 0)
 			die("wait for timeout CQEs");
 		while ((cqe = ring_cqe_at(&a, 0))) {
 			if (cqe->user_data != 0x7117 || cqe->res != -ETIME)
 				die_err(EIO, "multishot timeout CQE %" PRIx64 " res %d", (uint64_t)cqe->user_data, cqe->res);
+			if (!(cqe->flags & IORING_CQE_F_MORE))
+				armed = false;
 			ring_cq_advance(&a, 1);
 			got++;
 		}
 	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ticks_per_sec = got / ((t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
 }
 
 static void skip_nops(unsigned int n)
@@ -282,6 +296,7 @@ static void write_truth(pid_t tid)
 	truth_int(t, "tid", tid);
 	truth_u64s(t, "sq_head", saved_sq_head);
 	truth_u64s(t, "cq_tail", saved_cq_tail);
+	truth_int(t, "ticks_per_sec", (long long)ticks_per_sec);
 	truth_write(t);
 }
 
@@ -315,12 +330,14 @@ int main(int argc, char **argv)
 			extra_cqes = strtoul(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--skips") && i + 1 < argc)
 			skips = strtoul(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--tick-ns") && i + 1 < argc)
+			tick_ns = strtol(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--personality"))
 			personality = true;
 		else if (!strcmp(argv[i], "--thread"))
 			threaded = true;
 		else
-			die_err(EINVAL, "usage: cr_fdonly [--flags HEX] [--advance N] [--extra-cqes N] [--skips N] [--thread] [--personality]");
+			die_err(EINVAL, "usage: cr_fdonly [--flags HEX] [--advance N] [--extra-cqes N] [--skips N] [--thread] [--personality] [--tick-ns N]");
 	}
 	ring_create_or_die(&b, 8, NULL);
 	register_b(SLOT_B);
