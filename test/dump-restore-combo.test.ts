@@ -32,6 +32,7 @@ const QUIET: Combo[] = [
 	{ what: 'the same on SINGLE_ISSUER|DEFER_TASKRUN', prog: 'cr_combo_chain', args: ['--flags', '3000'] },
 	{ what: 'the same on COOP_TASKRUN|TASKRUN_FLAG', prog: 'cr_combo_chain', args: ['--flags', '300'] },
 	{ what: 'the same on SQPOLL', prog: 'cr_combo_chain', args: ['--flags', '2'] },
+	{ what: 'two SQPOLL rings on one thread (ATTACH_WQ), MSG_RING both ways, buffer ring with BUFFER_SELECT reads', prog: 'cr_combo_sqpoll', args: [] },
 ];
 
 const BUSY: Combo[] = [
@@ -40,6 +41,7 @@ const BUSY: Combo[] = [
 	{ what: 'linked chains in flight while a reaper thread reaps', prog: 'cr_combo_chain', args: ['--busy'] },
 	{ what: 'the same on SINGLE_ISSUER|DEFER_TASKRUN', prog: 'cr_combo_chain', args: ['--busy', '--flags', '3000'] },
 	{ what: 'the same on SQPOLL', prog: 'cr_combo_chain', args: ['--busy', '--flags', '2'] },
+	{ what: 'random BUFFER_SELECT read batches and messages between attached SQPOLL rings', prog: 'cr_combo_sqpoll', args: ['--busy'] },
 ];
 
 /* IORING_SQ_NEED_WAKEUP only says whether an SQ thread went idle since: not state we restore */
