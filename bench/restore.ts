@@ -72,6 +72,37 @@ async function restoreRun(entries: number, advance: number): Promise<RestoreRun>
 	}
 }
 
+/*
+ * A REGISTERED_FD_ONLY ring whose CQ tail leads its SQ head by `extra`:
+ * the restore posts those CQEs with the ring's own multishot timeouts.
+ * Baseline in the same run: the ticks per second cr_fdonly itself saw
+ * while it made the same CQEs in a plain process.
+ */
+async function fdOnlyRun(flags: string, extra: number): Promise<{ ops: number; secs: number; baseline: number }> {
+	const dir = mkdtempSync(join(tmpdir(), 'bench-fdonly-'));
+	const truth = join(dir, 'truth.json');
+	const child = spawn(join(TEST_PROGS, 'cr_fdonly'), ['--flags', flags, '--extra-cqes', String(extra), '--tick-ns', '1', '--advance', '0'],
+		{ cwd: dir, detached: true, stdio: 'ignore', env: { ...process.env, TRUTH_FILE: truth } });
+	child.unref();
+	const pid = child.pid!;
+	try {
+		while (!existsSync(truth)) await sleep(20);
+		await sleep(50);
+		const baseline = Number(JSON.parse(readFileSync(truth, 'utf8')).ticks_per_sec);
+		execFileSync(CRIU_BIN, ['dump', '-t', String(pid), '-D', dir, '-o', 'dump.log', '-L', PLUGIN_DIR]);
+		await gone(pid);
+		execFileSync(CRIU_BIN, ['restore', '-D', dir, '-d', '-v4', '-o', 'restore.log', '-L', PLUGIN_DIR], { cwd: '/' });
+		const log = readFileSync(join(dir, 'restore.log'), 'utf8');
+		const adv = /user memory: (\d+) operations in ([\d.]+) s/.exec(log);
+		if (!adv) throw new Error(`bench: the restore log of cr_fdonly has no advance line (${dir})`);
+		return { ops: Number(adv[1]), secs: Number(adv[2]), baseline };
+	} finally {
+		try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+		await gone(pid);
+		rmSync(dir, { recursive: true, force: true });
+	}
+}
+
 /* What a plan step does, for the phase table (step kinds: src/restore/plan.ts). */
 function phaseOf(s: StepTime, afterAdvance: boolean): string {
 	if (s.verb === 'advance') return 'index advance (in-task NOP/MSG_RING loop)';
@@ -116,6 +147,14 @@ async function main(): Promise<void> {
 		console.log(`  restore phases (plan steps, ${total.toFixed(1)} ms of a ${mid.restoreMs.toFixed(0)} ms criu restore):`);
 		for (const [p, ms] of [...ph.entries()].sort((a, b) => b[1] - a[1]))
 			console.log(`    ${p}: ${ms.toFixed(2)} ms`);
+	}
+	for (const [what, flags] of [['plain', '0'], ['DEFER_TASKRUN', '3000']]) {
+		const runs: { ops: number; secs: number; baseline: number }[] = [];
+		for (let i = 0; i < RUNS; i++) runs.push(await fdOnlyRun(flags, 20_000));
+		const rate = median(runs.map((r) => r.ops / r.secs));
+		console.log(`REGISTERED_FD_ONLY ${what} ring, 20,000 CQEs beyond its SQEs: the restore posts ${(rate / 1e3).toFixed(1)} k CQEs/s ` +
+			`with its own multishot timeouts; the program's own 1 ns multishot ticks: ${(median(runs.map((r) => r.baseline)) / 1e3).toFixed(1)} k/s ` +
+			`(medians over ${RUNS} runs)`);
 	}
 }
 
