@@ -24,6 +24,7 @@ const CASES: [string, string[]][] = [
 	['CQE_MIXED|SINGLE_ISSUER|DEFER_TASKRUN with big CQEs, CQ fully reaped', ['--flags', '43000', '--big', '--consume', '8', '--advance', '5']],
 	['CQE32|SQE128|NO_SQARRAY with big CQEs', ['--flags', '10c00', '--big', '--consume', '2']],
 	['CQE32|NO_MMAP with big CQEs', ['--flags', '4800', '--big']],
+	['IOPOLL|CQE_MIXED with big CQEs', ['--flags', '40001', '--big', '--more', '9']],
 	['SQPOLL|CQE32 with big CQEs', ['--flags', '802', '--big', '--advance', '9']],
 	['SQPOLL|CQE_MIXED with big CQEs', ['--flags', '40002', '--big', '--consume', '2', '--more', '20']],
 	['CQE32, 204 overflowed CQEs (half of them big), SQEs pending', ['--flags', '800', '--big', '--more', '196', '--pending', '3', '--consume', '4']],
