@@ -14,7 +14,9 @@
 #
 # After every restore (kill) or dump (leave), the program must keep burning
 # CPU: a busy program that stops is stuck, e.g. on a lost completion; the
-# run stops there (images kept in OUTDIR/stuck-img).
+# run stops there (images kept in OUTDIR/stuck-img).  A program that died
+# (its checks failed after a restore) stops the run too; the images of the
+# last two rounds are kept in OUTDIR/dead-img and OUTDIR/dead-img.prev.
 # Prints one line per failure ("round N: dump exited C: <first error>") and
 # a summary "dumps: OK/N ok, F failed; restores: ...; program: verified|...".
 # Exit status 0 only when every dump and restore succeeded and the program
@@ -104,15 +106,18 @@ dump_ok=0 dump_fail=0 rst_ok=0 rst_fail=0 dead=0 stuck=0
 for ((n = 0; n < ROUNDS; n++)); do
 	echo "$n" >"$OUT/round"
 	if gone "$pid"; then
-		# died after the previous restore/dump: keep those images and logs
+		# died after an earlier restore: keep the last two rounds' images and logs
 		[[ -d $OUT/img ]] && cp -r "$OUT/img" "$OUT/dead-img"
+		[[ -d $OUT/img.prev ]] && cp -r "$OUT/img.prev" "$OUT/dead-img.prev"
 		echo "round $n: $PROG is gone: $(cat "$OUT/prog.err")"
 		dead=1
 		break
 	fi
 	sleep "0.$(printf '%03d' $((50 + RANDOM % 200)))"
 	img=$OUT/img
-	rm -rf "$img" && mkdir -p "$img"
+	rm -rf "$OUT/img.prev"
+	[[ -d $img ]] && mv "$img" "$OUT/img.prev"
+	mkdir -p "$img"
 	dargs=(dump -t "$pid" -D "$img" -v4 -o "$img/dump.log" "${plugin_args[@]}")
 	[[ $MODE == leave ]] && dargs+=(--leave-running)
 	timeout -s KILL 120 "$CRIU" "${dargs[@]}" >/dev/null 2>&1
