@@ -33,6 +33,7 @@ const QUIET: Combo[] = [
 	{ what: 'the same on COOP_TASKRUN|TASKRUN_FLAG', prog: 'cr_combo_chain', args: ['--flags', '300'] },
 	{ what: 'the same on SQPOLL', prog: 'cr_combo_chain', args: ['--flags', '2'] },
 	{ what: 'two SQPOLL rings on one thread (ATTACH_WQ), MSG_RING both ways, buffer ring with BUFFER_SELECT reads', prog: 'cr_combo_sqpoll', args: [] },
+	{ what: 'a ring shared with a fork()ed child that reaps it, personalities registered by threads with their own creds, the child\'s R_DISABLED SINGLE_ISSUER|DEFER_TASKRUN ring', prog: 'cr_combo_fork', args: [], pids: (truth) => [truth.pid, truth.child] },
 ];
 
 const BUSY: Combo[] = [
@@ -42,6 +43,7 @@ const BUSY: Combo[] = [
 	{ what: 'the same on SINGLE_ISSUER|DEFER_TASKRUN', prog: 'cr_combo_chain', args: ['--busy', '--flags', '3000'] },
 	{ what: 'the same on SQPOLL', prog: 'cr_combo_chain', args: ['--busy', '--flags', '2'] },
 	{ what: 'random BUFFER_SELECT read batches and messages between attached SQPOLL rings', prog: 'cr_combo_sqpoll', args: ['--busy'] },
+	{ what: 'parent submits with personalities, child reaps, child uses its own ring', prog: 'cr_combo_fork', args: ['--busy'], pids: (truth) => [truth.pid, truth.child] },
 ];
 
 /* IORING_SQ_NEED_WAKEUP only says whether an SQ thread went idle since: not state we restore */
