@@ -79,8 +79,12 @@ async function ucontextCase(t: Test): Promise<void> {
 	const s = scratch(t);
 	const src = s.file('src.bin');
 	const dst = s.file('dst.bin');
-	/* 1 KiB per block, a 1 s timeout after each: about 6 s */
-	writeFileSync(src, randomBytes(6 * 1024));
+	/*
+	 * 1 KiB per block, a 1 s timeout after each: about 12 s, so a timeout
+	 * is still pending when a dump on a loaded machine starts seconds late
+	 * (with 6 blocks, CI once dumped after the last timeout: no refusal)
+	 */
+	writeFileSync(src, randomBytes(12 * 1024));
 	const app = startApp(t, s, example('ucontext-cp'), [src, dst], 'ucontext-cp');
 	await waitFor(() => ringFds(app.pid) >= 1 || app.status() !== undefined, 'ucontext-cp to set up its ring');
 	await sleep(1200);
@@ -91,7 +95,7 @@ async function ucontextCase(t: Test): Promise<void> {
 	t.match(why.join('\n'), /in flight.*TIMEOUT/, `the plugin names the pending timeout (${why[0] ?? 'no io_uring error line'})`);
 	t.ok(isAlive(app.pid) || app.status() !== undefined, 'the process kept running');
 	t.same(readdirSync(s.dir('img')).filter((f) => f.startsWith('io_uring')), [], 'no io_uring image is left behind');
-	t.equal(await app.exitStatus(30_000), 0, `ucontext-cp exited 0 (stderr: ${readText(app.err).trim().slice(0, 300)})`);
+	t.equal(await app.exitStatus(60_000), 0, `ucontext-cp exited 0 (stderr: ${readText(app.err).trim().slice(0, 300)})`);
 	t.equal(await sha256(dst), await sha256(src), 'the copy is byte-identical');
 }
 
