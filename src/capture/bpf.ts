@@ -310,7 +310,8 @@ function buildRing(view: ProcessView, r: RingRec, unavailable: Set<string>): Rin
 			entries: view.recs.rbufs
 				.filter((b) => b.ctx === ctx)
 				.sort((a, b) => a.index - b.index)
-				.map((b) => ({ index: b.index, addr: dec(b.ubuf), len: b.len, mapped: rangeMapped(view.maps, b.ubuf, BigInt(b.len)) })),
+				.map((b) => ({ index: b.index, addr: dec(b.ubuf), len: b.len, mapped: rangeMapped(view.maps, b.ubuf, BigInt(b.len)),
+					...(b.tag !== 0n ? { tag: dec(b.tag) } : {}) })),
 		},
 		eventfd: r.evfd_ctx ? { fds: evfds, async: r.evfd_async !== 0 } : null,
 		personalities: personalities(view, ctx),

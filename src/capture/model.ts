@@ -103,6 +103,8 @@ export interface RegisteredBuffer {
 	addr: string;
 	len: number;
 	mapped: boolean;
+	/** Resource tag (IORING_REGISTER_BUFFERS2 / BUFFERS_UPDATE): posted as a CQE when the buffer is removed. */
+	tag?: string;
 }
 
 export interface RegisteredBuffers {

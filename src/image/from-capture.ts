@@ -137,6 +137,7 @@ function buffers(r: M.RingState, blobs: RingBlobs): I.RegisteredBuffers {
 		entries: r.registered_buffers.entries.map((b) => ({
 			index: b.index, addr: u64(b.addr), len: b.len, mapped: b.mapped,
 			contents: b.mapped ? Buffer.alloc(0) : buf(blobs.buffers?.get(b.index)),
+			tag: u64(b.tag),
 		})),
 	};
 }

@@ -64,8 +64,8 @@ function richRing(): Ring {
 	r.buffers = {
 		size: 4,
 		entries: [
-			{ index: 0, addr: 0x7f0000001000n, len: 8192, mapped: true, contents: Buffer.alloc(0) },
-			{ index: 2, addr: 0x7f0000100000n, len: 64, mapped: false, contents: pattern(64, 9) },
+			{ index: 0, addr: 0x7f0000001000n, len: 8192, mapped: true, contents: Buffer.alloc(0), tag: 0n },
+			{ index: 2, addr: 0x7f0000100000n, len: 64, mapped: false, contents: pattern(64, 9), tag: 77n },
 		],
 	};
 	r.eventfd = { fd: 6, async: true };

@@ -114,6 +114,7 @@ export interface RegisteredBuffer {
 	len: number;
 	mapped: boolean;
 	contents: Buffer;
+	tag: bigint; /* resource tag (0: none) */
 }
 
 export interface RegisteredBuffers { size: number; entries: RegisteredBuffer[] }

@@ -7,6 +7,7 @@
 import type { RingPlan } from '../ring-plan';
 import { mapPinned, unmapPinned } from './pinned';
 import { isSparse } from './ringonly';
+import { REGISTER_BUFFERS2, registerTagged, tagOf } from './tags';
 
 export const REGISTER_BUFFERS = 0;
 
@@ -19,7 +20,12 @@ export function planBuffers(p: RingPlan): void {
 		iov.writeBigUInt64LE(BigInt(e.addr), 16 * e.index);
 		iov.writeBigUInt64LE(BigInt(e.len), 16 * e.index + 8);
 	}
+	const tags = new Array<bigint>(b.size).fill(0n);
+	for (const e of b.entries) tags[e.index] = tagOf(e);
 	mapPinned(p);
-	p.register('register', REGISTER_BUFFERS, p.put(iov), b.size, `register ${b.size} buffers`);
+	if (tags.some((t) => t !== 0n))
+		registerTagged(p, REGISTER_BUFFERS2, b.size, iov, tags, `register ${b.size} buffers with their tags`);
+	else
+		p.register('register', REGISTER_BUFFERS, p.put(iov), b.size, `register ${b.size} buffers`);
 	unmapPinned(p);
 }

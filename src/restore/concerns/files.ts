@@ -3,6 +3,7 @@
  * (-1 leaves a slot empty), then the allocation range.
  */
 import type { RingPlan } from '../ring-plan';
+import { REGISTER_FILES2, registerTagged, tagOf } from './tags';
 
 export const REGISTER_FILES = 2;
 export const REGISTER_FILE_ALLOC_RANGE = 25;
@@ -11,11 +12,16 @@ export function planFiles(p: RingPlan): void {
 	const f = p.s.registered_files;
 	if (f.size === 0) return;
 	const table = Buffer.alloc(4 * f.size, 0xff);
+	const tags: bigint[] = new Array<bigint>(f.size).fill(0n);
 	for (const e of f.entries) {
-		if (e.fds.length === 0) continue; /* only the ring holds it: reopened by ringonly.ts */
+		if (e.fds.length === 0) continue; /* only the ring holds it: reopened by ringonly.ts, with its tag */
 		table.writeInt32LE(e.fds[0], 4 * e.index);
+		tags[e.index] = tagOf(e);
 	}
-	p.register('register', REGISTER_FILES, p.put(table), f.size, `register ${f.size} files`);
+	if (tags.some((t) => t !== 0n))
+		registerTagged(p, REGISTER_FILES2, f.size, table, tags, `register ${f.size} files with their tags`);
+	else
+		p.register('register', REGISTER_FILES, p.put(table), f.size, `register ${f.size} files`);
 	if (f.alloc_range) {
 		const range = Buffer.alloc(16);
 		range.writeUInt32LE(f.alloc_range[0], 0);

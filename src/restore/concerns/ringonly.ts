@@ -12,8 +12,8 @@ import type { Step } from '../plan';
 import { NR, RingPlan } from '../ring-plan';
 import { REGISTER_EVENTFD, REGISTER_EVENTFD_ASYNC } from './eventfd';
 import { mapPinned, unmapPinned } from './pinned';
+import { REGISTER_FILES_UPDATE2, tagOf } from './tags';
 
-const REGISTER_FILES_UPDATE = 6;
 const REGISTER_BUFFERS2 = 15;
 const REGISTER_BUFFERS_UPDATE = 16;
 const RSRC_REGISTER_SPARSE = 1;
@@ -33,12 +33,19 @@ function reopenFiles(p: RingPlan): void {
 		if (!REOPENABLE.has(e.type)) p.fail(`registered file ${e.index} (${e.path}) is a ${e.type} only the ring holds`);
 		if (e.flags === undefined) p.fail(`registered file ${e.index} (${e.path}): its open flags were not captured`);
 		const fd = `$o${p.id}_${e.index}`;
-		/* struct io_uring_files_update { __u32 offset; __u32 resv; __u64 fds; } plus the int it points at */
-		const upd = Buffer.alloc(24);
+		/*
+		 * struct io_uring_rsrc_update2 { __u32 offset; __u32 resv; __u64 data; __u64 tags; __u32 nr; __u32 resv2; },
+		 * then the file's tag and the int the data field points at (FILES_UPDATE2: the form that carries a tag)
+		 */
+		const upd = Buffer.alloc(44);
 		upd.writeUInt32LE(e.index, 0);
+		upd.writeUInt32LE(1, 24);
+		upd.writeBigUInt64LE(tagOf(e), 32);
 		const updAddr = p.put(upd);
 		const [base, off] = updAddr.split('+');
-		const intAddr = `${base}+${Number(off) + 16}`;
+		const intAddr = `${base}+${Number(off) + 40}`;
+		const tagSteps: Step[] = tagOf(e) === 0n ? []
+			: [{ op: 'store', addr: `${base}+${Number(off) + 16}`, size: 8, value: `${base}+${Number(off) + 32}` }];
 		const flags = (e.flags & ~(O_CREAT | O_EXCL | O_TRUNC)) | O_CLOEXEC;
 		const steps: Step[] = [
 			{ op: 'sys', v: fd.slice(1), nr: NR.openat, args: [AT_FDCWD, p.put(Buffer.from(e.path + '\0')), flags, 0],
@@ -46,7 +53,8 @@ function reopenFiles(p: RingPlan): void {
 			{ op: 'sys', v: `x${p.id}`, nr: NR.lseek, args: [fd, BigInt(e.pos ?? '0'), 0], what: `seek ${e.path} to ${e.pos ?? 0}` },
 			{ op: 'store', addr: `${base}+${Number(off) + 8}`, size: 8, value: intAddr },
 			{ op: 'store', addr: intAddr, size: 4, value: fd },
-			{ op: 'sys', v: `x${p.id}`, nr: NR.io_uring_register, args: [p.fd, p.op(REGISTER_FILES_UPDATE), updAddr, 1],
+			...tagSteps,
+			{ op: 'sys', v: `x${p.id}`, nr: NR.io_uring_register, args: [p.fd, p.op(REGISTER_FILES_UPDATE2), updAddr, 32],
 				what: `put ${e.path} in registered file slot ${e.index}` },
 			{ op: 'sys', v: `x${p.id}`, nr: NR.close, args: [fd], what: `close the reopened ${e.path}` },
 		];
@@ -93,6 +101,11 @@ function sparseBuffers(p: RingPlan): void {
 		const updAddr = p.put(upd);
 		const [base, off] = updAddr.split('+');
 		p.add('register', { op: 'store', addr: `${base}+${Number(off) + 8}`, size: 8, value: iovAddr });
+		if (tagOf(e) !== 0n) {
+			const tag = Buffer.alloc(8);
+			tag.writeBigUInt64LE(tagOf(e));
+			p.add('register', { op: 'store', addr: `${base}+${Number(off) + 16}`, size: 8, value: p.put(tag) });
+		}
 		p.register('register', REGISTER_BUFFERS_UPDATE, updAddr, 32, `register buffer ${e.index}`);
 	}
 	unmapPinned(p);
