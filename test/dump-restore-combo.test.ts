@@ -33,6 +33,8 @@ const QUIET: Combo[] = [
 	{ what: 'the same on COOP_TASKRUN|TASKRUN_FLAG', prog: 'cr_combo_chain', args: ['--flags', '300'] },
 	{ what: 'the same on SQPOLL', prog: 'cr_combo_chain', args: ['--flags', '2'] },
 	{ what: 'two SQPOLL rings on one thread (ATTACH_WQ), MSG_RING both ways, buffer ring with BUFFER_SELECT reads', prog: 'cr_combo_sqpoll', args: [] },
+	{ what: 'direct descriptors (openat_direct into an allocation range, close_direct), file and buffer tags', prog: 'cr_combo_direct', args: [] },
+	{ what: 'the same on SINGLE_ISSUER|DEFER_TASKRUN', prog: 'cr_combo_direct', args: ['--flags', '3000'] },
 	{ what: 'a ring shared with a fork()ed child that reaps it, personalities registered by threads with their own creds, the child\'s R_DISABLED SINGLE_ISSUER|DEFER_TASKRUN ring', prog: 'cr_combo_fork', args: [], pids: (truth) => [truth.pid, truth.child] },
 ];
 
@@ -82,6 +84,13 @@ async function finish(t: Parameters<typeof finishVerified>[0], s: Scratch, c: Co
 }
 
 for (const c of QUIET) {
+	/* what the program expects after the restore is what the kernel does without one */
+	t.test(`${c.prog} ${c.args.join(' ')}: ${c.what}: the program's checks hold without a checkpoint`, async (t) => {
+		const s = scratch(t);
+		const { pid } = await startWithTruth(s, c.prog, c.args);
+		await finish(t, s, c, pid);
+	});
+
 	t.test(`${c.prog} ${c.args.join(' ')}: ${c.what}: two dump + restore rounds`, async (t) => {
 		const s = scratch(t);
 		const { pid, truth } = await startWithTruth(s, c.prog, c.args);
