@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * cr_combo_direct [--flags HEX] [--alloc-hint]
+ * cr_combo_direct [--flags HEX] [--sparse-buffers] [--alloc-hint]
  *
  * A reviewer-style checkpoint/restore test written with liburing: direct
  * descriptors and resource tags, the way an application that never keeps
@@ -14,7 +14,8 @@
  * then slot 5 closed again with io_uring_prep_close_direct, which points
  * the kernel's next allocation (its allocation hint) at slot 5, below
  * slot 9; two registered buffers, the first with a tag
- * (io_uring_register_buffers_tags).
+ * (io_uring_register_buffers_tags; with --sparse-buffers: a sparse table
+ * of 4 filled with io_uring_register_buffers_update_tag).
  *
  * After the restore (SIGUSR1): verified writes and reads through every
  * direct descriptor; with --alloc-hint, the next two IORING_FILE_INDEX_ALLOC
@@ -49,6 +50,7 @@ static char data_path[4096];
 static int kept_fd;
 static uint8_t *bufs;		/* two registered buffers of BLOCK bytes */
 static uint64_t seq;
+static bool sparse_buffers;
 
 static struct io_uring_sqe *get_sqe(void)
 {
@@ -179,9 +181,20 @@ static void setup(unsigned int flags)
 		die("buffers");
 	iov[0] = (struct iovec){ bufs, BLOCK };
 	iov[1] = (struct iovec){ bufs + BLOCK, BLOCK };
-	ret = io_uring_register_buffers_tags(&ring, iov, buf_tags, 2);
-	if (ret < 0)
-		die_err(-ret, "registering tagged buffers");
+	if (sparse_buffers) {
+		/* a sparse table of 4, the buffers put in one by one, the first with its tag */
+		ret = io_uring_register_buffers_sparse(&ring, 4);
+		if (ret < 0)
+			die_err(-ret, "registering a sparse buffer table");
+		for (int i = 0; i < 2; i++) {
+			ret = io_uring_register_buffers_update_tag(&ring, i, &iov[i], &buf_tags[i], 1);
+			expect(ret, 1, "tagged buffer update");
+		}
+	} else {
+		ret = io_uring_register_buffers_tags(&ring, iov, buf_tags, 2);
+		if (ret < 0)
+			die_err(-ret, "registering tagged buffers");
+	}
 	io_through(4, 9, 1);
 	io_through(TAGGED_SLOT, 6, 2);
 }
@@ -224,6 +237,8 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--flags") && i + 1 < argc)
 			flags = strtoul(argv[++i], NULL, 16);
+		else if (!strcmp(argv[i], "--sparse-buffers"))
+			sparse_buffers = true;
 		else if (!strcmp(argv[i], "--alloc-hint"))
 			check_alloc_hint = true;
 		else
