@@ -12,7 +12,8 @@
  * the registered index), a sparse registered-file table of 16 filled
  * afterwards with io_uring_register_files_update (the data file at slot
  * 3), two registered buffers (write and read areas, one block per chain
- * slot) and a registered eventfd.
+ * slot), a registered eventfd and io-wq worker limits (IOWQ_MAX_WORKERS,
+ * checked again at the end).
  *
  * Work: chains of three linked requests, write -> fsync -> read, on the
  * registered file with the registered buffers; the fsync has
@@ -53,6 +54,8 @@
 #define BLOCKS_PER_SLOT	4
 #define BLOCK		4096
 #define NOP_TAG		(1ULL << 62)
+#define IOWQ_BOUNDED	3		/* io-wq worker limits set with IOWQ_MAX_WORKERS */
+#define IOWQ_UNBOUNDED	5
 
 enum kind { K_WRITE = 1, K_FSYNC = 2, K_READ = 3 };
 
@@ -302,6 +305,21 @@ static void setup(unsigned int flags)
 	ret = io_uring_register_eventfd(&ring, event_fd);
 	if (ret < 0)
 		die_err(-ret, "registering the eventfd");
+	ret = io_uring_register_iowq_max_workers(&ring, (unsigned int[2]){ IOWQ_BOUNDED, IOWQ_UNBOUNDED });
+	if (ret < 0)
+		die_err(-ret, "limiting the io-wq workers");
+}
+
+/* The io-wq limits set at setup still hold ({0, 0} only reads them). */
+static void check_iowq_limits(void)
+{
+	unsigned int now[2] = { 0, 0 };
+	int ret = io_uring_register_iowq_max_workers(&ring, now);
+
+	if (ret < 0)
+		die_err(-ret, "reading the io-wq limits");
+	if (now[0] != IOWQ_BOUNDED || now[1] != IOWQ_UNBOUNDED)
+		die_err(EIO, "io-wq limits %u/%u, expected %u/%u", now[0], now[1], IOWQ_BOUNDED, IOWQ_UNBOUNDED);
 }
 
 /* NOPs completed but not reaped (the reaper is stopped). */
@@ -374,6 +392,7 @@ static int quiet(void)
 	if (eventfd_wakeups == wakeups)
 		die_err(EIO, "the eventfd never signalled after the restore");
 	verify_file();
+	check_iowq_limits();
 	printf("verified\n");
 	return 0;
 }
@@ -391,6 +410,7 @@ static int busy(void)
 	if (io_uring_cq_ready(&ring))
 		die_err(EIO, "%u unexpected CQEs", io_uring_cq_ready(&ring));
 	verify_file();
+	check_iowq_limits();
 	printf("%" PRIu64 " verified rounds (chains)\n", seq - 1);
 	return 0;
 }
