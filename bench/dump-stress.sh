@@ -126,6 +126,13 @@ for ((n = 0; n < ROUNDS; n++)); do
 		dump_fail=$((dump_fail + 1))
 		cp "$img/dump.log" "$OUT/fail-$n-dump.log"
 		echo "round $n: dump exited $rc: $(first_error "$img/dump.log")"
+		if gone "$pid"; then
+			# it died after the previous round's restore: keep that round
+			[[ -d $OUT/img.prev ]] && cp -r "$OUT/img.prev" "$OUT/dead-img.prev"
+			echo "round $n: $PROG is gone: $(cat "$OUT/prog.err")"
+			dead=1
+			break
+		fi
 		continue
 	fi
 	dump_ok=$((dump_ok + 1))
