@@ -94,6 +94,22 @@ first_error() {
 	grep 'Error (' "$1" | grep -v RLIMIT_NOFILE | head -n1
 }
 
+# A ring image taken while the kernel was half way through a submission
+# batch (SQPOLL) or a completion post has its cached SQ head or CQ tail
+# ahead of the shared one: the requests in between are in no list and
+# would be lost.  Print such rings, one line each.
+half_done_rings() {
+	node -e '
+const { readImage } = require(process.argv[1]);
+const fs = require("fs");
+for (const f of fs.readdirSync(process.argv[2]).filter((n) => /^io_uring-\d+\.img$/.test(n)))
+	for (const r of readImage(process.argv[2] + "/" + f).rings) {
+		const x = r.indices;
+		if (x.cached_sq_head !== x.sq_head || x.cached_cq_tail !== x.cq_tail)
+			console.log(`${f} ring ${r.ring_id}: cached sq head ${x.cached_sq_head} vs ${x.sq_head}, cached cq tail ${x.cached_cq_tail} vs ${x.cq_tail}`);
+	}' "$ROOT/dist/src/image/files.js" "$1"
+}
+
 export TRUTH_FILE=$OUT/truth.json
 rm -f "$TRUTH_FILE"
 (cd "$OUT" && exec setsid "$ROOT/build/test-progs/$PROG" "$@" </dev/null >"$OUT/prog.out" 2>"$OUT/prog.err") &
@@ -102,7 +118,7 @@ disown "$pid"
 for ((i = 0; i < 500; i++)); do [[ -s $TRUTH_FILE ]] && break; sleep 0.01; done
 [[ -s $TRUTH_FILE ]] || { echo "dump-stress: $PROG wrote no truth: $(cat "$OUT/prog.err")" >&2; exit 1; }
 
-dump_ok=0 dump_fail=0 rst_ok=0 rst_fail=0 dead=0 stuck=0
+dump_ok=0 dump_fail=0 rst_ok=0 rst_fail=0 dead=0 stuck=0 half_done=0
 for ((n = 0; n < ROUNDS; n++)); do
 	echo "$n" >"$OUT/round"
 	if gone "$pid"; then
@@ -136,6 +152,8 @@ for ((n = 0; n < ROUNDS; n++)); do
 		continue
 	fi
 	dump_ok=$((dump_ok + 1))
+	half=$(half_done_rings "$img")
+	[[ -n $half ]] && { echo "round $n: image with a half-done ring: $half"; half_done=$((half_done + 1)); }
 	if [[ $MODE == leave ]]; then
 		progressing "$pid" || { echo "round $n: $PROG makes no progress after the dump (stack: $(tr '\n' ' ' </proc/$pid/stack))"; stuck=1; break; }
 		continue
@@ -165,5 +183,5 @@ if ! gone "$pid"; then
 		verdict="verified ($(head -n1 "$OUT/prog.out"))"
 	fi
 fi
-echo "dumps: $dump_ok/$ROUNDS ok, $dump_fail failed; restores: $rst_ok ok, $rst_fail failed; stuck: $stuck; died: $dead; $PROG: $verdict; logs in $OUT"
+echo "dumps: $dump_ok/$ROUNDS ok, $dump_fail failed; restores: $rst_ok ok, $rst_fail failed; stuck: $stuck; died: $dead; half-done images: $half_done; $PROG: $verdict; logs in $OUT"
 [[ $dump_fail == 0 && $rst_fail == 0 && $stuck == 0 && $dead == 0 && $verdict == verified* ]]
