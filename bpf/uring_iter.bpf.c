@@ -870,6 +870,7 @@ static __always_inline void read_core(struct io_ring_ctx *ctx, struct rec_ring *
 	if (bpf_core_field_exists(ctx->file_alloc_start)) {
 		r->file_alloc_start = BPF_CORE_READ(ctx, file_alloc_start);
 		r->file_alloc_end = BPF_CORE_READ(ctx, file_alloc_end);
+		r->file_alloc_hint = BPF_CORE_READ(ctx, file_table.alloc_hint);
 	} else {
 		r->missing |= MISS_FILE_ALLOC;
 	}

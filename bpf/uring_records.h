@@ -13,7 +13,7 @@
 #ifndef URING_RECORDS_H
 #define URING_RECORDS_H
 
-#define REC_VERSION 1
+#define REC_VERSION 2
 
 enum rec_type {
 	REC_FILE	= 1,	/* one fd of the process */
@@ -158,6 +158,9 @@ struct rec_ring {
 	__u64 ring_uaddr;
 	__u64 sqes_uaddr;
 	__u64 param_uaddr;
+	/* where the next IORING_FILE_INDEX_ALLOC search starts (file_table.alloc_hint) */
+	__u32 file_alloc_hint;
+	__u32 pad3;
 };
 
 struct rec_sqe {

@@ -100,6 +100,7 @@ const LAYOUTS = {
 		['evfd_ctx', 'u64'], ['evfd_async', 'u32'], ['pad2', 'u32'],
 		['rings', 'u64'], ['sq_array', 'u64'], ['sq_sqes', 'u64'],
 		['ring_uaddr', 'u64'], ['sqes_uaddr', 'u64'], ['param_uaddr', 'u64'],
+		['file_alloc_hint', 'u32'], ['pad3', 'u32'],
 	],
 	[REC.SQE]: [
 		['ctx', 'u64'], ['pos', 'u32'], ['sqe_idx', 'u32'], ['len', 'u32'], ['pad', 'u32'],
@@ -197,6 +198,7 @@ export interface RingRec {
 	sqd_thread_tid: number; sqd_cpu: number; sqd_idle: number; sqd_task_tgid: number;
 	evfd_ctx: bigint; evfd_async: number; rings: bigint; sq_array: bigint; sq_sqes: bigint;
 	ring_uaddr: bigint; sqes_uaddr: bigint; param_uaddr: bigint;
+	file_alloc_hint: number;
 }
 export interface SqeRec { ctx: bigint; pos: number; sqe_idx: number; len: number; data: Buffer }
 export interface CqeRec { ctx: bigint; pos: number; overflow: number; data: Buffer }

@@ -159,6 +159,20 @@ function registeredFiles(view: ProcessView, r: RingRec): RegisteredFile[] {
 		});
 }
 
+/*
+ * The slot the kernel's next IORING_FILE_INDEX_ALLOC search returns: the
+ * first free slot from the hint (clamped into the allocation range) to
+ * the range's end, else from the range's start to the hint.
+ */
+function nextAlloc(view: ProcessView, r: RingRec): number | null {
+	const used = new Set((view.rfilesByCtx.get(r.ctx) ?? []).map((f) => f.index));
+	const start = r.file_alloc_start, end = r.file_alloc_end;
+	const hint = r.file_alloc_hint < start || r.file_alloc_hint >= end ? start : r.file_alloc_hint;
+	for (const [from, to] of [[hint, end], [start, hint]])
+		for (let i = from; i < to; i++) if (!used.has(i)) return i;
+	return null;
+}
+
 function personalities(view: ProcessView, ctx: bigint): Personality[] {
 	return view.recs.pers
 		.filter((p) => p.ctx === ctx)
@@ -304,6 +318,7 @@ function buildRing(view: ProcessView, r: RingRec, unavailable: Set<string>): Rin
 			size: r.nr_files,
 			alloc_range: regFiles && !(r.missing & (1 << 15)) ? [r.file_alloc_start, r.file_alloc_end] : null,
 			entries: registeredFiles(view, r),
+			...(r.nr_files && !(r.missing & (1 << 15)) ? { next_alloc: nextAlloc(view, r) } : {}),
 		},
 		registered_buffers: {
 			size: r.nr_bufs,

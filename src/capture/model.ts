@@ -96,6 +96,12 @@ export interface RegisteredFiles {
 	size: number;
 	alloc_range: [number, number] | null;
 	entries: RegisteredFile[];
+	/**
+	 * The slot the next IORING_FILE_INDEX_ALLOC (openat/accept/socket
+	 * direct) gets, from the kernel's allocation hint (null: none free);
+	 * absent when unknown.
+	 */
+	next_alloc?: number | null;
 }
 
 export interface RegisteredBuffer {

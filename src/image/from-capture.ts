@@ -128,6 +128,7 @@ function files(r: M.RingState): I.RegisteredFiles {
 			if (e.pos !== undefined) out.pos = u64(e.pos);
 			return out;
 		}),
+		...(typeof f.next_alloc === 'number' ? { next_alloc: f.next_alloc } : {}),
 	};
 }
 

@@ -60,6 +60,7 @@ function richRing(): Ring {
 			{ index: 0, fd: 5, type: 'socket', path: 'socket:[12345]', tag: 0n },
 			{ index: 3, type: 'file', path: '/var/tmp/data.bin', flags: 0o100002, pos: 0x1_0000_0000n, tag: 99n },
 		],
+		next_alloc: 9,
 	};
 	r.buffers = {
 		size: 4,

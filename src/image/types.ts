@@ -106,6 +106,8 @@ export interface RegisteredFiles {
 	size: number;
 	alloc_range: FileAllocRange | null;
 	entries: RegisteredFile[];
+	/** The slot the next IORING_FILE_INDEX_ALLOC gets; absent: unknown or none free. */
+	next_alloc?: number;
 }
 
 export interface RegisteredBuffer {

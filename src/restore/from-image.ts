@@ -77,6 +77,7 @@ function ringState(r: I.Ring, hold: I.RingHold): RingState {
 			entries: (r.files?.entries ?? []).map((e) => ({ index: e.index, fds: e.fd === undefined ? [] : [e.fd], path: e.path, type: e.type,
 				...(e.flags !== undefined ? { flags: e.flags } : {}), ...(e.pos !== undefined ? { pos: e.pos.toString() } : {}),
 				...(e.tag ? { tag: e.tag.toString() } : {}) })),
+			...(r.files?.next_alloc !== undefined ? { next_alloc: r.files.next_alloc } : {}),
 		},
 		registered_buffers: {
 			size: r.buffers?.size ?? 0,

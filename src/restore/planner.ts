@@ -23,6 +23,7 @@ import { planOverflow } from './concerns/overflow';
 import { planRestrictions } from './concerns/restrictions';
 import { planRingFds } from './concerns/ringfds';
 import { planRingOnly } from './concerns/ringonly';
+import { planAllocHint } from './concerns/allochint';
 import { planSetup } from './concerns/setup';
 import { planShared } from './concerns/shared';
 import type { RestoreRing } from './input';
@@ -35,7 +36,7 @@ export { placeRegions } from './concerns/mappings';
 export { ownerTid };
 
 /* Setup first: the others need its fd and params. */
-const CONCERNS = [planSetup, planRegions, planAttach, planFiles, planBuffers, planEventfd, planRingOnly, planMappings,
+const CONCERNS = [planSetup, planRegions, planAttach, planFiles, planBuffers, planEventfd, planRingOnly, planAllocHint, planMappings,
 	/* provided buffers need the live ring, before the index advance */
 	planLegacyBuffers, planPbufRings, planMemory,
 	/* after memory: it shortens the advance and posts right behind it */
