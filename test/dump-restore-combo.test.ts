@@ -33,8 +33,8 @@ const QUIET: Combo[] = [
 	{ what: 'the same on COOP_TASKRUN|TASKRUN_FLAG', prog: 'cr_combo_chain', args: ['--flags', '300'] },
 	{ what: 'the same on SQPOLL', prog: 'cr_combo_chain', args: ['--flags', '2'] },
 	{ what: 'two SQPOLL rings on one thread (ATTACH_WQ), MSG_RING both ways, buffer ring with BUFFER_SELECT reads', prog: 'cr_combo_sqpoll', args: [] },
-	{ what: 'direct descriptors (openat_direct into an allocation range, close_direct), file and buffer tags', prog: 'cr_combo_direct', args: [] },
-	{ what: 'the same on SINGLE_ISSUER|DEFER_TASKRUN, buffers in a sparse table', prog: 'cr_combo_direct', args: ['--flags', '3000', '--sparse-buffers'] },
+	{ what: 'direct descriptors (openat_direct into an allocation range, close_direct), file and buffer tags, the allocation hint', prog: 'cr_combo_direct', args: ['--alloc-hint'] },
+	{ what: 'the same on SINGLE_ISSUER|DEFER_TASKRUN, buffers in a sparse table', prog: 'cr_combo_direct', args: ['--flags', '3000', '--sparse-buffers', '--alloc-hint'] },
 	{ what: 'a ring shared with a fork()ed child that reaps it, personalities registered by threads with their own creds, the child\'s R_DISABLED SINGLE_ISSUER|DEFER_TASKRUN ring', prog: 'cr_combo_fork', args: [], pids: (truth) => [truth.pid, truth.child] },
 ];
 
