@@ -74,8 +74,9 @@ function snapshot(pids: number[]): Truth[] {
 
 const pidsOf = (c: Combo, pid: number, truth: Truth) => (c.pids ? c.pids(truth) : [pid]);
 
+/* Children first: a child that outlives its parent by a moment reports the parent gone on the shared stderr. */
 async function killAndWait(pids: number[]): Promise<void> {
-	for (const p of pids) process.kill(p, 'SIGKILL');
+	for (const p of [...pids].reverse()) process.kill(p, 'SIGKILL');
 	for (const p of pids) await waitForExit(p);
 }
 
