@@ -7,6 +7,7 @@
  * SQEs, unconsumed CQEs, counters and flags exactly, in one step.
  */
 import { MAP_SHARED } from './mappings';
+import type { Expr } from '../plan';
 import { NR, RingPlan } from '../ring-plan';
 import { clearUserIndices, userRegions, type UserRegions } from './nommap';
 
@@ -27,19 +28,51 @@ export function planMemory(p: RingPlan): void {
 		p.add('memory', { op: 'advance', fd: p.fd, sq: s.sq.cached_head, cq: s.cq.cached_tail, rings: tr, sqes: ts,
 			params: p.params, what: 'advance the kernel indices' });
 	}
-	p.add('memory', { op: 'write', addr: tr, data: rings }, { op: 'write', addr: ts, data: sqes });
+	writeBack(p, tr, ts);
 	p.sys('memory', NR.munmap, [tr, rings.length], 'unmap the ring region scratch mapping');
 	p.sys('memory', NR.munmap, [ts, sqes.length], 'unmap the SQE region scratch mapping');
 }
 
 /* NO_MMAP: the same steps on the application's memory, which needs no scratch mapping. */
 function planUserMemory(p: RingPlan, u: UserRegions): void {
-	const { state: s, rings, sqes } = p.ring;
+	const s = p.s;
 	clearUserIndices(p, u);
 	if (!s.disabled) {
 		if (s.sq.cached_head === null || s.cq.cached_tail === null) p.fail('the dump lacks the kernel\'s cached indices');
 		p.add('memory', { op: 'advance', fd: p.fd, sq: s.sq.cached_head, cq: s.cq.cached_tail, rings: u.rings, sqes: u.sqes,
 			params: p.params, registered: p.byIndex, what: 'advance the kernel indices in the ring\'s user memory' });
 	}
-	p.add('memory', { op: 'write', addr: u.rings, data: rings }, { op: 'write', addr: u.sqes, data: sqes });
+	writeBack(p, u.rings, u.sqes);
+}
+
+/* struct io_rings: sq.tail follows sq.head at the start of the ring region */
+const OFF_SQ_TAIL = 4;
+const ENTER_SQ_WAKEUP = 2;
+const ENTER_REGISTERED_RING = 16;
+
+/*
+ * The dumped bytes back over the ring.  An SQPOLL thread is live while
+ * the plan runs and submits whatever lies between the kernel's head and
+ * the shared tail as soon as it sees the tail, so the SQEs go first, then
+ * the ring region with the tail still at the advanced head, then the
+ * dumped tail; otherwise the thread could submit a NOP the advance left
+ * in a slot instead of the application's SQE (seen: a pending SQE lost
+ * without a completion, in 8 of 28 restores of an idle SQPOLL ring).
+ * Then the thread is woken: the dumped flags may have cleared the
+ * NEED_WAKEUP of a thread that has gone idle meanwhile.
+ */
+function writeBack(p: RingPlan, rings: Expr, sqes: Expr): void {
+	const s = p.s;
+	const bytes = p.ring.rings;
+	if (!s.sqpoll || s.disabled || s.sq.cached_head === null) {
+		p.add('memory', { op: 'write', addr: sqes, data: p.ring.sqes }, { op: 'write', addr: rings, data: bytes });
+		return;
+	}
+	const held = Buffer.from(bytes);
+	held.writeUInt32LE(s.sq.cached_head >>> 0, OFF_SQ_TAIL);
+	const tail = typeof rings === 'string' ? `${rings}+${OFF_SQ_TAIL}` : BigInt(rings) + BigInt(OFF_SQ_TAIL);
+	p.add('memory', { op: 'write', addr: sqes, data: p.ring.sqes }, { op: 'write', addr: rings, data: held },
+		{ op: 'write', addr: tail, data: bytes.subarray(OFF_SQ_TAIL, OFF_SQ_TAIL + 4) });
+	p.sys('memory', NR.io_uring_enter, [p.fd, 0, 0, ENTER_SQ_WAKEUP | (p.byIndex ? ENTER_REGISTERED_RING : 0), 0, 0],
+		'wake the SQ thread for the pending SQEs');
 }
