@@ -87,15 +87,20 @@ export class DumpSession {
 	 * The tree is frozen, but io_uring's own threads are not: an SQPOLL
 	 * thread may still be consuming SQEs (and io-wq posting) between the
 	 * capture and the memory read.  The snapshot is used only if a second
-	 * capture finds the same indices, and the memory read in between shows
-	 * the shared heads and tails the capture saw.
+	 * capture finds the same indices, the memory read in between shows
+	 * the shared heads and tails the capture saw, and no ring was captured
+	 * half way through a batch (kernel cached SQ head / CQ tail not yet
+	 * published to the shared ones).
 	 */
 	private stable(pid: number, p: ProcessRings, read: RingState[]): boolean {
 		const again = new Map(captureProcess(pid).rings.map((r) => [r.inode, r]));
 		const key = (r: RingState): string => JSON.stringify([r.sq, r.cq, r.inflight.length, r.overflow_cqes.length]);
+		/* the kernel publishes its cached SQ head and CQ tail at the end of a batch: a difference means half way through one */
+		const midBatch = (r: RingState): boolean =>
+			(r.sq.cached_head !== null && r.sq.cached_head !== r.sq.head) || (r.cq.cached_tail !== null && r.cq.cached_tail !== r.cq.tail);
 		for (const r of p.rings) {
 			const a = again.get(r.inode);
-			if (!a || key(a) !== key(r)) return false;
+			if (!a || key(a) !== key(r) || midBatch(r)) return false;
 		}
 		for (const r of read) {
 			const m = this.memory.get(r.inode)!;

@@ -19,10 +19,16 @@
 
 static struct ring r;
 
+/*
+ * Until the SQ thread has published its head for everything submitted
+ * (it does so after posting the CQEs) and gone idle: NEED_WAKEUP may still
+ * be set from an earlier idle period while the woken thread runs.
+ */
 static void wait_idle(void)
 {
 	for (int i = 0; i < 300; i++) {
-		if (__atomic_load_n(r.sq_flags, __ATOMIC_ACQUIRE) & IORING_SQ_NEED_WAKEUP)
+		if (__atomic_load_n(r.sq_head, __ATOMIC_ACQUIRE) == *r.sq_tail &&
+		    __atomic_load_n(r.sq_flags, __ATOMIC_ACQUIRE) & IORING_SQ_NEED_WAKEUP)
 			return;
 		usleep(10000);
 	}
@@ -42,6 +48,7 @@ static struct io_uring_cqe *wait_cqe(void)
 int main(int argc, char **argv)
 {
 	struct io_uring_params p = { .flags = IORING_SETUP_SQPOLL, .sq_thread_idle = 50 };
+	struct io_uring_sqe *sqe;
 	struct io_uring_cqe *cqe;
 	struct truth *t;
 
@@ -53,7 +60,12 @@ int main(int argc, char **argv)
 	ring_create_or_die(&r, 8, &p);
 	ring_advance_by_nops(&r, 1000);
 	wait_idle();
-	sqe_nop(ring_get_sqe(&r), UD_PENDING);
+	usleep(100000);	/* and stays idle */
+	wait_idle();
+	sqe = ring_get_sqe(&r);
+	if (!sqe)
+		die_err(ENOSPC, "no free SQE after the SQ thread went idle");
+	sqe_nop(sqe, UD_PENDING);
 	ring_commit(&r);	/* published; the idle thread is not woken */
 	t = truth_new();
 	truth_int(t, "sq_tail", *r.sq_tail);

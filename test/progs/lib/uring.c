@@ -324,6 +324,9 @@ void ring_advance_by_nops(struct ring *r, unsigned long n)
 		while (ring_cq_ready(r) < batch)
 			enter(r, 0, batch - ring_cq_ready(r));
 		ring_cq_advance(r, batch);
+		/* an SQ thread publishes its head after posting the CQEs: until then the SQ looks full */
+		while (__atomic_load_n(r->sq_head, __ATOMIC_ACQUIRE) != r->sq_local_tail)
+			usleep(100);
 		n -= batch;
 	}
 }
