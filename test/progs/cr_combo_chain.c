@@ -45,7 +45,7 @@
 #include <time.h>
 /* first: our 6.18 ABI header, which liburing 2.3's older copy then defers to */
 #include "lib/uring.h"
-#include <liburing.h>
+#include "lib/combo.h"
 
 #define ENTRIES		64
 #define NR_FILES	16
@@ -72,20 +72,6 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t slot_freed = PTHREAD_COND_INITIALIZER;
 static volatile bool worker_stop;
 static uint64_t chains_done, eventfd_wakeups;
-
-static void fill(uint8_t *b, uint32_t tag)
-{
-	for (unsigned int i = 0; i < BLOCK / 4; i++)
-		((uint32_t *)b)[i] = tag * 2654435761u + i;
-}
-
-static bool holds(const uint8_t *b, uint32_t tag)
-{
-	for (unsigned int i = 0; i < BLOCK / 4; i++)
-		if (((const uint32_t *)b)[i] != tag * 2654435761u + i)
-			return false;
-	return true;
-}
 
 static unsigned int block_of(unsigned int slot, uint64_t seq)
 {
@@ -121,7 +107,7 @@ static void take_cqe(const struct io_uring_cqe *cqe)
 		worker_fail("chain %" PRIu64 " %s returned %d", seq, kind == K_WRITE ? "write" : "read", cqe->res);
 	if (kind == K_READ && slot_due[slot] != 1)
 		worker_fail("chain %" PRIu64 ": read completed before its write", seq);
-	if (kind == K_READ && !holds(rbufs + slot * BLOCK, (uint32_t)seq))
+	if (kind == K_READ && !block_holds(rbufs + slot * BLOCK, (uint32_t)seq))
 		worker_fail("chain %" PRIu64 " read back other data than it wrote", seq);
 	if (--slot_due[slot] == 0) {
 		slot_seq[slot] = 0;
@@ -221,7 +207,7 @@ static void submit_chain(uint64_t seq)
 	slot_seq[slot] = seq;
 	slot_due[slot] = 2;
 	pthread_mutex_unlock(&lock);
-	fill(wbufs + slot * BLOCK, (uint32_t)seq);
+	block_fill(wbufs + slot * BLOCK, (uint32_t)seq);
 	memset(rbufs + slot * BLOCK, 0, BLOCK);
 	block_tag[block] = (uint32_t)seq;
 
@@ -263,7 +249,7 @@ static void verify_file(void)
 			continue;
 		if (pread(data_fd, b, BLOCK, (off_t)blk * BLOCK) != BLOCK)
 			die("reading block %u back", blk);
-		if (!holds(b, block_tag[blk]))
+		if (!block_holds(b, block_tag[blk]))
 			die_err(EIO, "block %u does not hold chain %u's data", blk, block_tag[blk]);
 	}
 }

@@ -32,7 +32,7 @@
 #include <sys/stat.h>
 /* first: our 6.18 ABI header, which liburing 2.3's older copy then defers to */
 #include "lib/uring.h"
-#include <liburing.h>
+#include "lib/combo.h"
 
 #define NR_FILES	16
 #define ALLOC_START	4
@@ -97,20 +97,6 @@ static int close_direct(unsigned int slot)
 	return complete_one(seq, "close_direct");
 }
 
-static void fill(uint8_t *b, uint32_t tag)
-{
-	for (unsigned int i = 0; i < BLOCK / 4; i++)
-		((uint32_t *)b)[i] = tag * 2654435761u + i;
-}
-
-static bool holds(const uint8_t *b, uint32_t tag)
-{
-	for (unsigned int i = 0; i < BLOCK / 4; i++)
-		if (((const uint32_t *)b)[i] != tag * 2654435761u + i)
-			return false;
-	return true;
-}
-
 /* Write a block through @wslot from buffer 0, read it back through @rslot into buffer 1. */
 static void io_through(unsigned int wslot, unsigned int rslot, uint32_t tag)
 {
@@ -118,7 +104,7 @@ static void io_through(unsigned int wslot, unsigned int rslot, uint32_t tag)
 	struct io_uring_sqe *sqe;
 	int res;
 
-	fill(bufs, tag);
+	block_fill(bufs, tag);
 	memset(bufs + BLOCK, 0, BLOCK);
 	sqe = get_sqe();
 	io_uring_prep_write_fixed(sqe, wslot, bufs, BLOCK, off, 0);
@@ -134,7 +120,7 @@ static void io_through(unsigned int wslot, unsigned int rslot, uint32_t tag)
 	res = complete_one(seq, "fixed read");
 	if (res != BLOCK)
 		die_err(res < 0 ? -res : EIO, "read through slot %u returned %d", rslot, res);
-	if (!holds(bufs + BLOCK, tag))
+	if (!block_holds(bufs + BLOCK, tag))
 		die_err(EIO, "slot %u read back other data than slot %u wrote", rslot, wslot);
 }
 

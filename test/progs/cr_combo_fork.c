@@ -41,7 +41,7 @@
 #include <sys/wait.h>
 /* first: our 6.18 ABI header, which liburing 2.3's older copy then defers to */
 #include "lib/uring.h"
-#include <liburing.h>
+#include "lib/combo.h"
 
 #define BLOCK		4096
 #define NR_BLOCKS	16
@@ -131,19 +131,6 @@ static void prep_open(struct io_uring *r, const char *path, int flags, int pers,
 	io_uring_prep_openat(sqe, AT_FDCWD, path, flags | O_CLOEXEC, 0644);
 	sqe->personality = pers;
 	io_uring_sqe_set_data64(sqe, ud);
-}
-
-static struct io_uring_cqe *wait_cqe(struct io_uring *r, const char *what)
-{
-	struct io_uring_cqe *cqe;
-	int ret;
-
-	do
-		ret = io_uring_wait_cqe(r, &cqe);
-	while (ret == -EINTR);
-	if (ret < 0)
-		die_err(-ret, "waiting for %s", what);
-	return cqe;
 }
 
 static void write_byte(int fd, char c)

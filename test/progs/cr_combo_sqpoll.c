@@ -32,7 +32,7 @@
 #include <time.h>
 /* first: our 6.18 ABI header, which liburing 2.3's older copy then defers to */
 #include "lib/uring.h"
-#include <liburing.h>
+#include "lib/combo.h"
 
 #define ENTRIES		32
 #define BGID		7
@@ -91,19 +91,6 @@ static void submit(struct io_uring *r, const char *what)
 
 	if (ret < 0)
 		die_err(-ret, "submitting %s", what);
-}
-
-static struct io_uring_cqe *wait_cqe(struct io_uring *r, const char *what)
-{
-	struct io_uring_cqe *cqe;
-	int ret;
-
-	do
-		ret = io_uring_wait_cqe(r, &cqe);
-	while (ret == -EINTR);
-	if (ret < 0)
-		die_err(-ret, "waiting for %s", what);
-	return cqe;
 }
 
 /* MSG_RING from @from to @to: @to gets a CQE it never submitted. */
