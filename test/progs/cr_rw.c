@@ -95,7 +95,17 @@ static uint64_t eventfd_count(uint64_t want)
 	struct pollfd pfd = { .fd = event_fd, .events = POLLIN };
 	uint64_t total = 0, c;
 
-	while (total < want && poll(&pfd, 1, 1000) == 1) {
+	for (;;) {
+		int ready;
+
+		if (total >= want)
+			break;
+		ready = poll(&pfd, 1, 1000);
+		/* a checkpoint interrupts the wait: wait again */
+		if (ready < 0 && errno == EINTR)
+			continue;
+		if (ready != 1)
+			break;
 		if (read(event_fd, &c, sizeof(c)) != sizeof(c))
 			die("reading the eventfd");
 		total += c;
