@@ -121,7 +121,8 @@ async function ucontextCancelCase(t: Test): Promise<void> {
 	const s = scratch(t);
 	const src = s.file('src.bin');
 	const dst = s.file('dst.bin');
-	writeFileSync(src, randomBytes(6 * 1024));
+	/* 12 blocks (about 12 s): still copying if a first checkpoint had nothing to cancel and another is needed */
+	writeFileSync(src, randomBytes(12 * 1024));
 	const app = startApp(t, s, example('ucontext-cp'), [src, dst], 'ucontext-cp');
 	await waitFor(() => ringFds(app.pid) >= 1 || app.status() !== undefined, 'ucontext-cp to set up its ring');
 	await sleep(1200);
@@ -133,7 +134,7 @@ async function ucontextCancelCase(t: Test): Promise<void> {
 	}
 	if (!t.notOk(cr.problem, cr.problem ?? 'checkpointed with the timeout cancelled, and restored')) return;
 	t.match(cr.dump.log, /cancel/i, 'the dump log says it cancelled the pending request');
-	const status = await app.exitStatus(30_000);
+	const status = await app.exitStatus(60_000);
 	const output = (readText(app.out) + readText(app.err)).trim().slice(0, 300);
 	t.comment(`ucontext-cp after the restore: exit ${status}, output: ${output || '(none)'}`);
 	t.equal(status, 0, 'ucontext-cp treats the cancelled timeout like an expired one and finishes');
