@@ -405,12 +405,38 @@ static int step_post(struct plan_state *ps, char **tok, int n, const char *what)
 #define POSTNOP_BIG		1	/* IORING_NOP_CQE32: a 32-byte CQE with extras */
 #define POSTNOP_FILL		2	/* the CQEs fill the CQ instead of overflowing it */
 
-/* The shared SQ and CQ words a "postnop" step reads, at their task addresses. */
-struct postnop_ring {
+/* The ring of a "submit" or "postnop" step: its geometry and (temporary) views in the task. */
+struct submit_ring {
+	int fd;
 	struct ring_params p;
-	unsigned long rings, sqes;
-	unsigned int sqe_size;
+	unsigned long ring, sqes;
+	unsigned long ring_len, sqes_len;
 };
+
+/* Queue @n SQEs (copies of @sqe[(first + i) % nsqe]) after the current SQ tail. */
+static int submit_queue(struct plan_state *ps, const struct submit_ring *sr,
+			const struct ring_sqe *sqe, unsigned int nsqe, uint64_t first,
+			unsigned int n)
+{
+	const struct ring_params *p = &sr->p;
+	unsigned int size = p->flags & RING_SETUP_SQE128 ? 128 : 64;
+	uint8_t slot[128] = { 0 };
+	uint32_t tail, idx;
+
+	if (remote_read(&ps->task, sr->ring + p->sq_off.tail, &tail, 4))
+		return -1;
+	for (unsigned int i = 0; i < n; i++) {
+		idx = (tail + i) & (p->sq_entries - 1);
+		memcpy(slot, &sqe[(first + i) % nsqe], sizeof(*sqe));
+		if (remote_write(&ps->task, sr->sqes + (unsigned long)idx * size, slot, size))
+			return -1;
+		if (!(p->flags & RING_SETUP_NO_SQARRAY) &&
+		    remote_write(&ps->task, sr->ring + p->sq_off.array + 4ul * idx, &idx, 4))
+			return -1;
+	}
+	tail += n;
+	return remote_write(&ps->task, sr->ring + p->sq_off.tail, &tail, 4);
+}
 
 /*
  * Wait until the shared SQ head reaches @tail: at once without SQPOLL (the
@@ -418,7 +444,7 @@ struct postnop_ring {
  * kernel flushes the completions of a submission batch before it
  * publishes the new SQ head, so the NOPs' CQEs have been posted by then.
  */
-static int postnop_wait_head(struct plan_state *ps, const struct postnop_ring *pr,
+static int postnop_wait_head(struct plan_state *ps, const struct submit_ring *sr,
 			     uint32_t tail, const char *what)
 {
 	struct timespec t0, now;
@@ -426,7 +452,7 @@ static int postnop_wait_head(struct plan_state *ps, const struct postnop_ring *p
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
-		if (remote_read(&ps->task, pr->rings + pr->p.sq_off.head, &head, 4))
+		if (remote_read(&ps->task, sr->ring + sr->p.sq_off.head, &head, 4))
 			return fail(ps, "%s: reading the SQ head: %s", what, remote_error(&ps->task));
 		if (head == tail)
 			return 0;
@@ -435,23 +461,6 @@ static int postnop_wait_head(struct plan_state *ps, const struct postnop_ring *p
 			return fail(ps, "%s: SQ head %u after the NOPs, expected %u", what, head, tail);
 		remote_syscall(&ps->task, SYS_sched_yield, 0, 0, 0, 0, 0, 0);
 	}
-}
-
-/* Write @n copies of @sqe at the SQ tail @tail; the SQ array names them. */
-static int postnop_queue(struct plan_state *ps, const struct postnop_ring *pr,
-			 const uint8_t *sqe, uint32_t tail, unsigned int n)
-{
-	for (unsigned int i = 0; i < n; i++) {
-		uint32_t idx = (tail + i) & (pr->p.sq_entries - 1);
-
-		if (remote_write(&ps->task, pr->sqes + (unsigned long)idx * pr->sqe_size, sqe, pr->sqe_size))
-			return -1;
-		if (!(pr->p.flags & RING_SETUP_NO_SQARRAY) &&
-		    remote_write(&ps->task, pr->rings + pr->p.sq_off.array + 4ul * idx, &idx, 4))
-			return -1;
-	}
-	tail += n;
-	return remote_write(&ps->task, pr->rings + pr->p.sq_off.tail, &tail, 4);
 }
 
 /*
@@ -477,10 +486,9 @@ static int postnop_queue(struct plan_state *ps, const struct postnop_ring *pr,
  */
 static int step_postnop(struct plan_state *ps, char **tok, int n, const char *what)
 {
-	struct postnop_ring pr = { 0 };
+	struct submit_ring sr = { 0 };
+	struct ring_sqe sqe = { .opcode = IORING_OP_NOP };
 	unsigned long v[11];
-	struct io_uring_sqe *sqe;
-	uint8_t slot[128] = { 0 };
 	unsigned int enter = 0, batch;
 	uint32_t tail, cq_before, cq_after, sq_flags;
 	long ret;
@@ -490,42 +498,40 @@ static int step_postnop(struct plan_state *ps, char **tok, int n, const char *wh
 	for (int i = 0; i < 11; i++)
 		if (eval(ps, tok[1 + i], &v[i]))
 			return -1;
-	if (remote_read(&ps->task, v[4], &pr.p, sizeof(pr.p)))
+	if (remote_read(&ps->task, v[4], &sr.p, sizeof(sr.p)))
 		return fail(ps, "%s: reading the ring parameters: %s", what, remote_error(&ps->task));
-	pr.rings = v[2];
-	pr.sqes = v[3];
-	pr.sqe_size = pr.p.flags & RING_SETUP_SQE128 ? 128 : 64;
-	sqe = (struct io_uring_sqe *)slot;
-	sqe->opcode = IORING_OP_NOP;
-	sqe->user_data = v[6];
-	sqe->len = (uint32_t)v[7];
-	sqe->nop_flags = IORING_NOP_INJECT_RESULT;
+	sr.fd = (int)v[0];
+	sr.ring = v[2];
+	sr.sqes = v[3];
+	sqe.user_data = v[6];
+	sqe.len = (uint32_t)v[7];
+	sqe.op_flags = IORING_NOP_INJECT_RESULT;	/* sqe->nop_flags */
 	if (v[10] & POSTNOP_BIG) {
-		sqe->nop_flags |= IORING_NOP_CQE32;
-		sqe->off = v[8];
-		sqe->addr = v[9];
+		sqe.op_flags |= IORING_NOP_CQE32;
+		sqe.off = v[8];
+		sqe.addr = v[9];
 	}
 	if (v[1])
 		enter |= IORING_ENTER_REGISTERED_RING;
-	if (pr.p.flags & RING_SETUP_SQPOLL)
+	if (sr.p.flags & RING_SETUP_SQPOLL)
 		enter |= IORING_ENTER_SQ_WAKEUP;
-	if (remote_read(&ps->task, pr.rings + pr.p.sq_off.tail, &tail, 4) ||
-	    remote_read(&ps->task, pr.rings + pr.p.cq_off.tail, &cq_before, 4))
+	if (remote_read(&ps->task, sr.ring + sr.p.sq_off.tail, &tail, 4) ||
+	    remote_read(&ps->task, sr.ring + sr.p.cq_off.tail, &cq_before, 4))
 		return fail(ps, "%s: reading the indices: %s", what, remote_error(&ps->task));
 	for (unsigned long done = 0; done < v[5]; done += batch, tail += batch) {
-		batch = v[5] - done < pr.p.sq_entries ? v[5] - done : pr.p.sq_entries;
-		if (postnop_queue(ps, &pr, slot, tail, batch))
+		batch = v[5] - done < sr.p.sq_entries ? v[5] - done : sr.p.sq_entries;
+		if (submit_queue(ps, &sr, &sqe, 1, 0, batch))
 			return fail(ps, "%s: writing the NOPs: %s", what, remote_error(&ps->task));
-		ret = remote_syscall(&ps->task, SYS_io_uring_enter, v[0], batch, 0, enter, 0, 0);
+		ret = remote_syscall(&ps->task, SYS_io_uring_enter, sr.fd, batch, 0, enter, 0, 0);
 		if (ret < 0)
 			return fail(ps, "%s: io_uring_enter: %s", what, strerror(-ret));
 		if (ret != batch)
 			return fail(ps, "%s: the kernel took %ld of %u NOPs", what, ret, batch);
-		if (postnop_wait_head(ps, &pr, tail + batch, what))
+		if (postnop_wait_head(ps, &sr, tail + batch, what))
 			return -1;
 	}
-	if (remote_read(&ps->task, pr.rings + pr.p.sq_off.flags, &sq_flags, 4) ||
-	    remote_read(&ps->task, pr.rings + pr.p.cq_off.tail, &cq_after, 4))
+	if (remote_read(&ps->task, sr.ring + sr.p.sq_off.flags, &sq_flags, 4) ||
+	    remote_read(&ps->task, sr.ring + sr.p.cq_off.tail, &cq_after, 4))
 		return fail(ps, "%s: %s", what, remote_error(&ps->task));
 	if (v[10] & POSTNOP_FILL) {
 		if (cq_after - cq_before != v[5])
@@ -596,14 +602,6 @@ static int step_personality(struct plan_state *ps, char **tok, int n, const char
 	return 0;
 }
 
-/* The ring of a "submit" step: its geometry and temporary views in the task. */
-struct submit_ring {
-	int fd;
-	struct ring_params p;
-	unsigned long ring, sqes;
-	unsigned long ring_len, sqes_len;
-};
-
 static int submit_map(struct plan_state *ps, struct submit_ring *sr)
 {
 	long ring, sqes;
@@ -629,31 +627,6 @@ static void submit_unmap(struct plan_state *ps, struct submit_ring *sr)
 		remote_syscall(&ps->task, SYS_munmap, sr->sqes, sr->sqes_len, 0, 0, 0, 0);
 	if (sr->ring)
 		remote_syscall(&ps->task, SYS_munmap, sr->ring, sr->ring_len, 0, 0, 0, 0);
-}
-
-/* Queue @n SQEs (copies of @sqe[(first + i) % nsqe]) after the current SQ tail. */
-static int submit_queue(struct plan_state *ps, const struct submit_ring *sr,
-			const struct ring_sqe *sqe, unsigned int nsqe, uint64_t first,
-			unsigned int n)
-{
-	const struct ring_params *p = &sr->p;
-	unsigned int size = p->flags & RING_SETUP_SQE128 ? 128 : 64;
-	uint8_t slot[128] = { 0 };
-	uint32_t tail, idx;
-
-	if (remote_read(&ps->task, sr->ring + p->sq_off.tail, &tail, 4))
-		return -1;
-	for (unsigned int i = 0; i < n; i++) {
-		idx = (tail + i) & (p->sq_entries - 1);
-		memcpy(slot, &sqe[(first + i) % nsqe], sizeof(*sqe));
-		if (remote_write(&ps->task, sr->sqes + (unsigned long)idx * size, slot, size))
-			return -1;
-		if (!(p->flags & RING_SETUP_NO_SQARRAY) &&
-		    remote_write(&ps->task, sr->ring + p->sq_off.array + 4ul * idx, &idx, 4))
-			return -1;
-	}
-	tail += n;
-	return remote_write(&ps->task, sr->ring + p->sq_off.tail, &tail, 4);
 }
 
 /* Submit what submit_queue() queued, wait for its @n CQEs, check and reap them. */

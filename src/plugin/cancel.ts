@@ -24,12 +24,11 @@
  */
 import type { InflightRequest, ProcessRings, RingState } from '../capture/model';
 import type { Step } from '../restore/plan';
-import { NR } from '../restore/ring-plan';
+import { NR, USE_REGISTERED_RING } from '../restore/ring-plan';
 import { ownerHandle, ownerTid } from '../restore/owner';
 import { waitsForEvents } from './inflight';
 
 const IORING_REGISTER_SYNC_CANCEL = 24;
-const IORING_REGISTER_USE_REGISTERED_RING = 1 << 31;
 const IORING_ASYNC_CANCEL_ALL = 1 << 0;
 const SYNC_CANCEL_REG_SIZE = 64;
 
@@ -53,7 +52,7 @@ export function syncCancelArg(userData: bigint): Buffer {
 function canceller(pid: number, r: RingState): { tid: number; fd: number; op: number } {
 	const h = ownerHandle(pid, r);
 	if (!h) throw new Error(`ring ${r.inode}: no fd or registered slot names it in thread ${ownerTid(pid, r)}, so its in-flight requests cannot be cancelled`);
-	const op = h.registered ? IORING_REGISTER_SYNC_CANCEL | IORING_REGISTER_USE_REGISTERED_RING : IORING_REGISTER_SYNC_CANCEL;
+	const op = h.registered ? IORING_REGISTER_SYNC_CANCEL | USE_REGISTERED_RING : IORING_REGISTER_SYNC_CANCEL;
 	return { tid: h.tid, fd: h.fd, op: op >>> 0 };
 }
 

@@ -6,10 +6,15 @@
 import type { RingState } from '../capture/model';
 import { SETUP } from '../uring/params';
 
+/** IORING_SETUP_REGISTERED_FD_ONLY: the ring has no fd, only its creator thread's registered-ring slot names it. */
+export function isFdOnly(s: RingState): boolean {
+	return (s.setup_flags & SETUP.REGISTERED_FD_ONLY) !== 0;
+}
+
 /** The thread that must own the ring: REGISTERED_FD_ONLY's creator, SINGLE_ISSUER's submitter, else the process. */
 export function ownerTid(pid: number, s: RingState): number {
 	/* only the thread whose table holds it can name a REGISTERED_FD_ONLY ring */
-	if (s.setup_flags & SETUP.REGISTERED_FD_ONLY && s.registered_slots.length) return s.registered_slots[0].tid;
+	if (isFdOnly(s) && s.registered_slots.length) return s.registered_slots[0].tid;
 	return s.setup_flags & SETUP.SINGLE_ISSUER && s.submitter_tid ? s.submitter_tid : pid;
 }
 

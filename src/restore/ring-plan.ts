@@ -6,10 +6,11 @@
  */
 import type { RestoreRing } from './input';
 import type { Expr, Step } from './plan';
-import { SETUP } from '../uring/params';
+import { isFdOnly } from './owner';
 
-/* io_uring_register: the fd argument is an index in the caller's registered-ring table */
+/* io_uring_register / io_uring_enter: the fd argument is an index in the caller's registered-ring table */
 export const USE_REGISTERED_RING = 0x80000000;
+export const ENTER_REGISTERED_RING = 16;
 /** The io_uring_register opcode without USE_REGISTERED_RING. */
 export const opcodeOf = (op: Expr): number => Number(op) & 0x7fffffff;
 
@@ -68,7 +69,7 @@ export class RingPlan {
 	 * io_uring_enter with ENTER_REGISTERED_RING, from that thread only.
 	 */
 	get byIndex(): boolean {
-		return (this.s.setup_flags & SETUP.REGISTERED_FD_ONLY) !== 0;
+		return isFdOnly(this.s);
 	}
 
 	/** An io_uring_register opcode that names this ring the way $r does. */

@@ -10,25 +10,18 @@
  * same way as before.
  */
 import { NR, type RingPlan } from '../ring-plan';
+import { REGISTER_FILES_UPDATE2, updateTagged } from './tags';
 
-const REGISTER_FILES_UPDATE = 6;
 const AT_FDCWD = -100;
 const O_CLOEXEC = 0o2000000;
 
-/*
- * struct io_uring_files_update { __u32 offset; __u32 resv; __u64 fds; },
- * followed by the int it points at; @fd: that int's value expression.
- */
+/* FILES_UPDATE2 of one slot with the fd (a number, or a plan variable) in an int it reads */
 function updateSlot(p: RingPlan, slot: number, fd: string | number, what: string): void {
-	const upd = Buffer.alloc(24);
-	upd.writeUInt32LE(slot, 0);
-	if (typeof fd === 'number') upd.writeInt32LE(fd, 16);
-	const addr = p.put(upd);
-	const [base, off] = addr.split('+');
-	const intAddr = `${base}+${Number(off) + 16}`;
-	p.add('register', { op: 'store', addr: `${base}+${Number(off) + 8}`, size: 8, value: intAddr });
+	const int = Buffer.alloc(4);
+	if (typeof fd === 'number') int.writeInt32LE(fd);
+	const intAddr = p.put(int);
 	if (typeof fd === 'string') p.add('register', { op: 'store', addr: intAddr, size: 4, value: fd });
-	p.register('register', REGISTER_FILES_UPDATE, addr, 1, what);
+	updateTagged(p, REGISTER_FILES_UPDATE2, slot, intAddr, 0n, what);
 }
 
 export function planAllocHint(p: RingPlan): void {

@@ -26,6 +26,7 @@
 import type { RingState } from '../../capture/model';
 import { SETUP } from '../../uring/params';
 import type { Step } from '../plan';
+import { isFdOnly } from '../owner';
 import { NR, RingPlan } from '../ring-plan';
 
 const REGISTER_RING_FDS = 20;
@@ -33,11 +34,9 @@ const UNREGISTER_RING_FDS = 21;
 const PARAMS_SIZE = 120;
 const OP_TIMEOUT = 11;
 
-const fdOnly = (s: RingState): boolean => (s.setup_flags & SETUP.REGISTERED_FD_ONLY) !== 0;
-
 /** Why this REGISTERED_FD_ONLY ring cannot be restored (empty: it can, or it is not one). */
 export function fdOnlyRefusals(s: RingState): string[] {
-	if (!fdOnly(s)) return [];
+	if (!isFdOnly(s)) return [];
 	const why: string[] = [];
 	const what = 'on a REGISTERED_FD_ONLY ring';
 	if (s.registered_slots.length !== 1)

@@ -8,7 +8,7 @@
  */
 import { MAP_SHARED } from './mappings';
 import type { Expr } from '../plan';
-import { NR, RingPlan } from '../ring-plan';
+import { ENTER_REGISTERED_RING, NR, RingPlan } from '../ring-plan';
 import { clearUserIndices, userRegions, type UserRegions } from './nommap';
 
 const PROT_RW = 3;
@@ -48,7 +48,6 @@ function planUserMemory(p: RingPlan, u: UserRegions): void {
 /* struct io_rings: sq.tail follows sq.head at the start of the ring region */
 const OFF_SQ_TAIL = 4;
 const ENTER_SQ_WAKEUP = 2;
-const ENTER_REGISTERED_RING = 16;
 
 /*
  * The dumped bytes back over the ring.  An SQPOLL thread is live while

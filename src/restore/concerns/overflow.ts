@@ -48,13 +48,13 @@
 import type { Cqe, RingState } from '../../capture/model';
 import { SETUP } from '../../uring/params';
 import type { Expr, Step } from '../plan';
+import { isFdOnly } from '../owner';
 import type { RingPlan } from '../ring-plan';
 
 const CQE_F_32 = 1 << 15;	/* CQE_MIXED: this CQE takes two slots */
 const OP_NOP = 0;
 
 const hasExtras = (c: Cqe): boolean => (c.extra1 !== undefined && c.extra1 !== '0') || (c.extra2 !== undefined && c.extra2 !== '0');
-const fdOnly = (s: RingState): boolean => (s.setup_flags & SETUP.REGISTERED_FD_ONLY) !== 0;
 
 /** How one overflowed CQE is posted: MSG_RING, a NOP, a big (CQE32) NOP, or not at all. */
 export type Way = 'msg' | 'nop' | 'bignop' | null;
@@ -62,14 +62,14 @@ export type Way = 'msg' | 'nop' | 'bignop' | null;
 export function wayOf(s: RingState, c: Cqe): Way {
 	const bigFlags = s.setup_flags & SETUP.CQE_MIXED ? CQE_F_32 : 0;	/* the flags of a CQE32 NOP's CQE */
 	if (hasExtras(c)) return c.flags === bigFlags ? 'bignop' : null;
-	if (!fdOnly(s)) return 'msg';
+	if (!isFdOnly(s)) return 'msg';
 	if (c.flags === 0) return 'nop';
 	return bigFlags && c.flags === bigFlags ? 'bignop' : null;
 }
 
 /* NOPs the rebuild submits on the ring: for CQEs MSG_RING cannot post, and the fillers of a ring without an fd. */
 function nopCount(s: RingState): number {
-	return s.overflow_cqes.filter((c) => wayOf(s, c) !== 'msg').length + (fdOnly(s) ? s.cq_entries : 0);
+	return s.overflow_cqes.filter((c) => wayOf(s, c) !== 'msg').length + (isFdOnly(s) ? s.cq_entries : 0);
 }
 
 /** Why this ring's overflow list cannot be rebuilt exactly (empty: it can). */
@@ -132,7 +132,7 @@ export function planOverflow(p: RingPlan): void {
 	const fillWhat = `fill the CQ with ${entries} CQEs (the dumped ring bytes replace them)`;
 	const filler: Cqe = { user_data: '0', res: 0, flags: 0 };
 	memory.splice(at + 1, 0,
-		fdOnly(s) ? postNop(entries, filler, false, true, `${fillWhat}, by NOPs`) : post(entries, 0n, 0, 0, fillWhat),
+		isFdOnly(s) ? postNop(entries, filler, false, true, `${fillWhat}, by NOPs`) : post(entries, 0n, 0, 0, fillWhat),
 		...list.map((c, i) => {
 			const what = `overflow CQE ${i + 1} of ${list.length}`;
 			const way = wayOf(s, c);

@@ -2,20 +2,17 @@
  * Resources only the ring holds (the process closed its fd):
  *  - a registered regular file or directory: reopened by path inside the
  *    task with the recorded f_flags, moved to the recorded position,
- *    put in its slot (FILES_UPDATE), and closed again;
+ *    put in its slot with its tag (FILES_UPDATE2), and closed again;
  *  - a registered eventfd: a new eventfd registered and closed.  Its
  *    counter starts at 0; nothing outside the ring could read the old one;
  *  - a sparse registered-buffer table: BUFFERS2 with the sparse flag at
  *    the recorded size, then each buffer at its index (BUFFERS_UPDATE).
  */
-import type { Step } from '../plan';
 import { NR, RingPlan } from '../ring-plan';
 import { REGISTER_EVENTFD, REGISTER_EVENTFD_ASYNC } from './eventfd';
 import { mapPinned, unmapPinned } from './pinned';
-import { REGISTER_FILES_UPDATE2, tagOf } from './tags';
+import { REGISTER_BUFFERS2, REGISTER_BUFFERS_UPDATE, REGISTER_FILES_UPDATE2, tagOf, updateTagged } from './tags';
 
-const REGISTER_BUFFERS2 = 15;
-const REGISTER_BUFFERS_UPDATE = 16;
 const RSRC_REGISTER_SPARSE = 1;
 const AT_FDCWD = -100;
 const O_CREAT = 0o100;
@@ -33,32 +30,15 @@ function reopenFiles(p: RingPlan): void {
 		if (!REOPENABLE.has(e.type)) p.fail(`registered file ${e.index} (${e.path}) is a ${e.type} only the ring holds`);
 		if (e.flags === undefined) p.fail(`registered file ${e.index} (${e.path}): its open flags were not captured`);
 		const fd = `$o${p.id}_${e.index}`;
-		/*
-		 * struct io_uring_rsrc_update2 { __u32 offset; __u32 resv; __u64 data; __u64 tags; __u32 nr; __u32 resv2; },
-		 * then the file's tag and the int the data field points at (FILES_UPDATE2: the form that carries a tag)
-		 */
-		const upd = Buffer.alloc(44);
-		upd.writeUInt32LE(e.index, 0);
-		upd.writeUInt32LE(1, 24);
-		upd.writeBigUInt64LE(tagOf(e), 32);
-		const updAddr = p.put(upd);
-		const [base, off] = updAddr.split('+');
-		const intAddr = `${base}+${Number(off) + 40}`;
-		const tagSteps: Step[] = tagOf(e) === 0n ? []
-			: [{ op: 'store', addr: `${base}+${Number(off) + 16}`, size: 8, value: `${base}+${Number(off) + 32}` }];
 		const flags = (e.flags & ~(O_CREAT | O_EXCL | O_TRUNC)) | O_CLOEXEC;
-		const steps: Step[] = [
+		const intAddr = p.put(Buffer.alloc(4));	/* the fd FILES_UPDATE2 reads */
+		p.add('register',
 			{ op: 'sys', v: fd.slice(1), nr: NR.openat, args: [AT_FDCWD, p.put(Buffer.from(e.path + '\0')), flags, 0],
 				what: `reopen ${e.path} for registered file ${e.index}` },
 			{ op: 'sys', v: `x${p.id}`, nr: NR.lseek, args: [fd, BigInt(e.pos ?? '0'), 0], what: `seek ${e.path} to ${e.pos ?? 0}` },
-			{ op: 'store', addr: `${base}+${Number(off) + 8}`, size: 8, value: intAddr },
-			{ op: 'store', addr: intAddr, size: 4, value: fd },
-			...tagSteps,
-			{ op: 'sys', v: `x${p.id}`, nr: NR.io_uring_register, args: [p.fd, p.op(REGISTER_FILES_UPDATE2), updAddr, 32],
-				what: `put ${e.path} in registered file slot ${e.index}` },
-			{ op: 'sys', v: `x${p.id}`, nr: NR.close, args: [fd], what: `close the reopened ${e.path}` },
-		];
-		p.add('register', ...steps);
+			{ op: 'store', addr: intAddr, size: 4, value: fd });
+		updateTagged(p, REGISTER_FILES_UPDATE2, e.index, intAddr, tagOf(e), `put ${e.path} in registered file slot ${e.index}`);
+		p.sys('register', NR.close, [fd], `close the reopened ${e.path}`);
 	}
 }
 
@@ -93,20 +73,7 @@ function sparseBuffers(p: RingPlan): void {
 		const iov = Buffer.alloc(16);
 		iov.writeBigUInt64LE(BigInt(e.addr), 0);
 		iov.writeBigUInt64LE(BigInt(e.len), 8);
-		const iovAddr = p.put(iov);
-		/* struct io_uring_rsrc_update2 { __u32 offset; __u32 resv; __u64 data; __u64 tags; __u32 nr; __u32 resv2; } */
-		const upd = Buffer.alloc(32);
-		upd.writeUInt32LE(e.index, 0);
-		upd.writeUInt32LE(1, 24);
-		const updAddr = p.put(upd);
-		const [base, off] = updAddr.split('+');
-		p.add('register', { op: 'store', addr: `${base}+${Number(off) + 8}`, size: 8, value: iovAddr });
-		if (tagOf(e) !== 0n) {
-			const tag = Buffer.alloc(8);
-			tag.writeBigUInt64LE(tagOf(e));
-			p.add('register', { op: 'store', addr: `${base}+${Number(off) + 16}`, size: 8, value: p.put(tag) });
-		}
-		p.register('register', REGISTER_BUFFERS_UPDATE, updAddr, 32, `register buffer ${e.index}`);
+		updateTagged(p, REGISTER_BUFFERS_UPDATE, e.index, p.put(iov), tagOf(e), `register buffer ${e.index}`);
 	}
 	unmapPinned(p);
 }
