@@ -18,6 +18,8 @@ PKGS=(
 	build-essential cmake liburing-dev
 	# Real-application tests (qemu-utils has qemu-nbd, qemu-io, qemu-img).
 	fio mariadb-server mariadb-client qemu-utils
+	# Container tests (test/containers/): podman with both OCI runtimes.
+	podman runc crun
 )
 
 missing=()
