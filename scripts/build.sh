@@ -5,6 +5,7 @@
 #   1. Debian packages            scripts/install-deps.sh
 #   2. node_modules               npm ci (when missing or older than the lock)
 #   3. CRIU 4.2.1 + our patches   scripts/build-criu.sh -> build/criu/
+#      crun 1.8.1 with CRIU        scripts/build-crun.sh -> build/crun/ (container tests)
 #   4. BPF programs               make -C bpf           -> build/bpf/
 #   5. native addon               cmake-js              -> build/addon/Release/criu_uring.node
 #   6. CRIU plugin                make -C plugin-c      -> build/plugins/io_uring_plugin.so
@@ -39,6 +40,9 @@ fi
 
 step "CRIU"
 bash scripts/build-criu.sh || die "scripts/build-criu.sh failed"
+
+step "crun with CRIU support"
+bash scripts/build-crun.sh || die "scripts/build-crun.sh failed"
 
 step "BPF programs"
 if [[ -f bpf/Makefile ]]; then

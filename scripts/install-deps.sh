@@ -18,8 +18,9 @@ PKGS=(
 	build-essential cmake liburing-dev
 	# Real-application tests (qemu-utils has qemu-nbd, qemu-io, qemu-img).
 	fio mariadb-server mariadb-client qemu-utils
-	# Container tests (test/containers/): podman with both OCI runtimes.
-	podman runc crun
+	# Container tests (test/containers/): podman with both OCI runtimes, and
+	# what scripts/build-crun.sh needs (Debian's crun has no CRIU support).
+	podman runc crun libyajl-dev libseccomp-dev libsystemd-dev gperf
 )
 
 missing=()

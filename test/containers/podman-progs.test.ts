@@ -1,0 +1,143 @@
+/*
+ * podman container checkpoint / restore of containers whose processes use
+ * io_uring, with runc and with crun (test/lib/podman.ts: image from host
+ * files, the checkout's CRIU and plugin, the io_uring seccomp profile).
+ * The containers run the zdtm-style test programs, which verify their own
+ * ring state after SIGUSR1 (test/progs/cr_rw.c, cr_fork.c, cr_inflight.c):
+ *
+ *  - podman's default seccomp profile blocks io_uring; the profile from
+ *    contrib/seccomp-io_uring.js allows it;
+ *  - checkpoint + restore of cr_rw (registered file, buffer, eventfd,
+ *    pending SQE, unconsumed CQE) and cr_fork (a ring shared by a
+ *    parent and its child): the restored container verifies its rings;
+ *  - --export to a tarball, the container removed, restore --import;
+ *  - --leave-running (with --export): the container keeps running with
+ *    its ring intact, and the exported checkpoint restores too;
+ *  - a checkpoint the plugin refuses (requests in flight that never
+ *    complete by themselves) fails, names CRIU's log, which holds the
+ *    plugin's one-line reason, and leaves the container running.
+ *
+ * Each checkpoint also checks in CRIU's dump.log / restore.log (kept by
+ * --keep under the container's userdata dir) that the io_uring plugin ran.
+ * If podman or a runtime cannot work on the machine, the tests fail.
+ */
+import t, { type Test } from 'tap';
+import { scratch } from '../lib/criu';
+import { type CheckpointRun, type Podman, type Runtime, RUNTIMES, pluginLines, podmanSetup } from '../lib/podman';
+
+const PROGS = ['cr_rw', 'cr_fork', 'cr_inflight'];
+const CHECKPOINTED = /io_uring: process \d+: \d+ ring\(s\) checkpointed/;
+const TO_RESTORE = /io_uring: \d+ ring\(s\) of \d+ process\(es\) to restore/;
+
+/** One line for an assertion message: exit status, podman's stderr, plugin lines. */
+function describe(what: string, r: CheckpointRun): string {
+	const plugin = pluginLines(r.log).filter((l) => /Error/.test(l));
+	return `${what} exited ${r.code}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}` +
+		(plugin.length ? `; plugin: ${plugin.join(' | ')}` : '') + ` (log ${r.logPath})`;
+}
+
+async function setup(t: Test, runtime: Runtime): Promise<Podman> {
+	return podmanSetup(t, scratch(t), runtime, PROGS);
+}
+
+/**
+ * checkpoint with --keep; asserts it worked and that the plugin wrote the
+ * rings of @procs processes (a shared ring counts in each holder).
+ */
+async function checkpointOk(t: Test, c: Awaited<ReturnType<Podman['run']>>, args: string[], procs: number): Promise<boolean> {
+	const ck = await c.checkpoint(['--keep', ...args]);
+	if (!t.equal(ck.code, 0, describe('podman container checkpoint', ck))) return false;
+	const lines = pluginLines(ck.log).filter((l) => CHECKPOINTED.test(l));
+	t.equal(lines.length, procs, `dump.log: the io_uring plugin checkpointed the rings of ${procs} process(es): ${lines.join(' | ')}`);
+	return true;
+}
+
+/** restore with --keep; asserts it worked, the plugin ran and the container runs. */
+async function restoreOk(t: Test, c: Awaited<ReturnType<Podman['run']>>, args: string[]): Promise<boolean> {
+	const rs = await c.restore(['--keep', ...args]);
+	if (!t.equal(rs.code, 0, describe('podman container restore', rs))) return false;
+	t.match(rs.log, TO_RESTORE, 'restore.log: the io_uring plugin planned the rings');
+	t.match(rs.log, /io_uring: plugin finished for restore \(ret 0\)/, 'restore.log: the plugin finished without error');
+	return t.equal(await c.state(), 'running', 'the restored container runs');
+}
+
+for (const runtime of RUNTIMES) {
+	t.test(`${runtime}: io_uring needs the seccomp profile`, async (t) => {
+		const pm = await setup(t, runtime);
+		const blocked = await pm.run(t, ['/bin/cr_rw'], { seccomp: false });
+		t.not(await blocked.exitCode(30_000), 0, "with podman's default profile the program cannot set up its ring");
+		t.match((await blocked.logs()).stderr, /io_uring_setup|Function not implemented/, 'io_uring_setup fails (ENOSYS)');
+		const ok = await pm.run(t, ['/bin/cr_rw']);
+		await ok.truth();
+		t.equal(await ok.state(), 'running', 'with contrib/seccomp-io_uring.js the ring is set up');
+		await ok.finishVerified(t);
+	});
+
+	t.test(`${runtime}: checkpoint + restore of cr_rw, the container verifies its ring`, async (t) => {
+		const pm = await setup(t, runtime);
+		const c = await pm.run(t, ['/bin/cr_rw', '--advance', '1000']);
+		await c.truth();
+		if (!(await checkpointOk(t, c, [], 1))) return;
+		t.equal(await c.state(), 'exited', 'the checkpointed container stopped');
+		if (!(await restoreOk(t, c, []))) return;
+		await c.finishVerified(t);
+	});
+
+	t.test(`${runtime}: checkpoint + restore of cr_fork (a ring shared by parent and child)`, async (t) => {
+		const pm = await setup(t, runtime);
+		const c = await pm.run(t, ['/bin/cr_fork']);
+		await c.truth();
+		if (!(await checkpointOk(t, c, [], 2))) return;
+		if (!(await restoreOk(t, c, []))) return;
+		await c.finishVerified(t);
+	});
+
+	t.test(`${runtime}: --export, container removed, restore --import`, async (t) => {
+		const pm = await setup(t, runtime);
+		const s = scratch(t);
+		const tarball = s.file('checkpoint.tar.gz');
+		const c = await pm.run(t, ['/bin/cr_rw', '--advance', '500']);
+		await c.truth();
+		if (!(await checkpointOk(t, c, [`--export=${tarball}`], 1))) return;
+		const rm = await pm.podman(['rm', '-f', c.name]);
+		t.equal(rm.code, 0, 'the container is removed');
+		t.equal(await c.state(), '', 'no container of that name is left');
+		if (!(await restoreOk(t, c, [`--import=${tarball}`]))) return;
+		await c.finishVerified(t);
+	});
+
+	t.test(`${runtime}: --leave-running --export, then restore the exported copy`, async (t) => {
+		const pm = await setup(t, runtime);
+		const s = scratch(t);
+		const tarball = s.file('checkpoint.tar.gz');
+		const c = await pm.run(t, ['/bin/cr_rw', '--advance', '300']);
+		await c.truth();
+		const pid = await c.hostPid();
+		if (!(await checkpointOk(t, c, ['--leave-running', `--export=${tarball}`], 1))) return;
+		t.equal(await c.state(), 'running', 'the container keeps running');
+		t.equal(await c.hostPid(), pid, 'the same process, not a restored one');
+		await c.finishVerified(t);
+		t.equal((await pm.podman(['rm', '-f', c.name])).code, 0, 'the finished container is removed');
+		if (!(await restoreOk(t, c, [`--import=${tarball}`]))) return;
+		await c.finishVerified(t);
+	});
+
+	t.test(`${runtime}: a checkpoint the plugin refuses leaves the container running`, async (t) => {
+		const pm = await setup(t, runtime);
+		const c = await pm.run(t, ['/bin/cr_inflight', '--expect', 'armed']);
+		await c.truth();
+		const pid = await c.hostPid();
+		const ck = await c.checkpoint([]); /* no --keep: what a user gets */
+		t.not(ck.code, 0, 'podman container checkpoint fails');
+		const m = /(\/\S+\/dump\.log)/.exec(ck.stderr);
+		t.ok(m, `podman's error names CRIU's log file (stderr: ${ck.stderr.trim().split('\n').join(' | ')})`);
+		if (m) {
+			t.equal(m[1], ck.logPath, 'the log is dump.log in the container\'s userdata dir');
+			const reason = pluginLines(ck.log).filter((l) => /Error .*io_uring: io_uring requests in flight that do not complete by themselves/.test(l));
+			t.equal(reason.length, 1, `the log has the plugin's one-line reason: ${reason[0] ?? '(none)'}`);
+		}
+		t.equal(await c.state(), 'running', 'the container is still running');
+		t.equal(await c.hostPid(), pid, 'the same process');
+		await c.finishVerified(t);
+	});
+}
