@@ -220,6 +220,29 @@ export interface Podman {
 
 let serial = 0;
 
+/** True when @pid is a live node process (a test run that may still own its containers). */
+function liveNode(pid: number): boolean {
+	return /^node/.test(readOr(`/proc/${pid}/comm`));
+}
+
+/**
+ * Containers and images of earlier test runs that were killed before their
+ * teardown (named criu-uring-test-PID-N / tagged PID-TIME): removed when
+ * that PID is no longer a running node process.
+ */
+async function reapStale(env: NodeJS.ProcessEnv): Promise<void> {
+	const ps = await runCmd(PODMAN!, ['ps', '-a', '--format', '{{.Names}}'], env, 60_000);
+	for (const name of ps.stdout.split('\n')) {
+		const m = /^criu-uring-test-(\d+)-\d+$/.exec(name.trim());
+		if (m && !liveNode(Number(m[1]))) await runCmd(PODMAN!, ['rm', '-f', '-t', '0', name.trim()], env, 60_000);
+	}
+	const im = await runCmd(PODMAN!, ['images', '--format', '{{.Repository}}:{{.Tag}}'], env, 60_000);
+	for (const tag of im.stdout.split('\n')) {
+		const m = /^localhost\/criu-uring-test:(\d+)-\d+$/.exec(tag.trim());
+		if (m && !liveNode(Number(m[1]))) await runCmd(PODMAN!, ['rmi', '-f', tag.trim()], env, 60_000);
+	}
+}
+
 /**
  * Everything a podman test needs: fails (throws) when podman or the runtime
  * cannot work here, never skips.
@@ -227,6 +250,7 @@ let serial = 0;
 export async function podmanSetup(t: Teardownable, s: Scratch, runtime: Runtime, bins: string[]): Promise<Podman> {
 	if (!PODMAN) throw new Error('podman is not installed (scripts/install-deps.sh installs it)');
 	const wiring = criuWiring(s, runtime);
+	await reapStale(wiring.env);
 	const seccomp = s.file('seccomp-io_uring.json');
 	const sc = await runCmd(process.execPath, [SECCOMP_SCRIPT]);
 	if (sc.code !== 0) throw new Error(`contrib/seccomp-io_uring.js exited ${sc.code}: ${sc.stderr.trim()}`);

@@ -1,0 +1,69 @@
+/*
+ * fio (Debian's, ioengine=io_uring, crc32c verify) in a podman container,
+ * with runc and with crun: `podman container checkpoint` in the middle of
+ * a rate-limited random-write job, `podman container restore`, and the
+ * container must finish with fio's own verify pass and an independent
+ * `fio --verify_only` pass both clean (exit 0, err=0 for the job).
+ *
+ * The container runs /bin/sh -c 'fio ... && fio ... --verify_only' with
+ * the job file in the container's own /work (its overlay rootfs).
+ */
+import t, { type Test } from 'tap';
+import { scratch, sleep, waitFor } from '../lib/criu';
+import { ringFds, which } from '../lib/apps';
+import { type Runtime, RUNTIMES, pluginLines, podmanSetup } from '../lib/podman';
+
+const FIO = which('fio');
+
+/* 16 MiB of 4 KiB random writes at 2 MiB/s: about 8 s of writing, so the
+ * checkpoint lands mid-job even when a dump is slow on a busy machine. */
+const JOB = ['--name=c', '--filename=/work/f1', '--ioengine=io_uring', '--rw=randwrite', '--bs=4k', '--iodepth=16',
+	'--size=16M', '--verify=crc32c', '--thread', '--fixedbufs', '--registerfiles'];
+const q = (args: string[]): string => args.map((a) => `'${a}'`).join(' ');
+const SCRIPT = `fio ${q(JOB)} --rate=2m && echo FIO-WRITE-DONE && fio ${q(JOB)} --verify_only && echo FIO-VERIFY-DONE`;
+
+/** Problems in fio's output: a job with err != 0, a verify complaint, or a missing phase. */
+function fioProblems(out: string): string[] {
+	const problems: string[] = [];
+	const errs = [...out.matchAll(/err=\s*(-?\d+)/g)].map((m) => Number(m[1]));
+	if (errs.length !== 2) problems.push(`expected 2 fio reports (write, verify_only), found ${errs.length}`);
+	if (errs.some((e) => e !== 0)) problems.push(`a job reported err=${errs.find((e) => e !== 0)}`);
+	for (const l of out.split('\n')) if (/verify: bad|verify failed|crc32c: verify/i.test(l)) problems.push(l.trim());
+	if (!/FIO-WRITE-DONE/.test(out)) problems.push('the write phase did not finish cleanly');
+	if (!/FIO-VERIFY-DONE/.test(out)) problems.push('the verify_only phase did not finish cleanly');
+	return problems;
+}
+
+async function fioCase(t: Test, runtime: Runtime): Promise<void> {
+	const pm = await podmanSetup(t, scratch(t), runtime, [FIO!]);
+	const c = await pm.run(t, ['/bin/sh', '-c', SCRIPT]);
+	const pid = await c.hostPid();
+	t.ok(pid > 0, `the container runs (host pid ${pid})`);
+	await waitFor(() => ringFds(pid) >= 1, 'fio to set up its ring', 30_000);
+	await sleep(1000); /* some writes done, most still to come */
+	t.notMatch((await c.logs()).stdout, /FIO-WRITE-DONE/, 'fio is still writing at the checkpoint');
+	const ck = await c.checkpoint(['--keep']);
+	if (!t.equal(ck.code, 0, `podman container checkpoint exited ${ck.code}: ${ck.stderr.trim()} ${pluginLines(ck.log).filter((l) => /Error/.test(l)).join(' | ')}`)) return;
+	t.match(ck.log, /io_uring: process \d+: 1 ring\(s\) checkpointed/, 'dump.log: the plugin checkpointed fio\'s ring');
+	const rs = await c.restore(['--keep']);
+	if (!t.equal(rs.code, 0, `podman container restore exited ${rs.code}: ${rs.stderr.trim()} ${pluginLines(rs.log).filter((l) => /Error/.test(l)).join(' | ')}`)) return;
+	t.match(rs.log, /io_uring: plugin finished for restore \(ret 0\)/, 'restore.log: the plugin restored without error');
+	let code: number;
+	try {
+		code = await c.exitCode(120_000);
+	} catch (e) {
+		t.fail(`fio did not finish after the restore: ${(e as Error).message}`);
+		return;
+	}
+	const { stdout, stderr } = await c.logs();
+	t.equal(code, 0, `the container exited 0 (stderr: ${stderr.trim().slice(0, 300)})`);
+	t.same(fioProblems(stdout), [], 'fio reports no error, its verify and an independent --verify_only pass are clean');
+}
+
+if (!FIO) {
+	/* install-deps.sh installs fio: missing means a broken setup, not a reason to skip */
+	t.fail('fio is not installed (scripts/install-deps.sh installs it)');
+} else {
+	for (const runtime of RUNTIMES)
+		t.test(`${runtime}: fio (io_uring, fixed files and buffers, crc32c verify) checkpointed mid-write in a container`, (t) => fioCase(t, runtime));
+}
