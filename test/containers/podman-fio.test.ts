@@ -35,7 +35,7 @@ function fioProblems(out: string): string[] {
 }
 
 async function fioCase(t: Test, runtime: Runtime): Promise<void> {
-	const pm = await podmanSetup(t, scratch(t), runtime, [FIO!]);
+	const pm = await podmanSetup(t, scratch(t), runtime, { bins: [FIO!] });
 	const c = await pm.run(t, ['/bin/sh', '-c', SCRIPT]);
 	const pid = await c.hostPid();
 	t.ok(pid > 0, `the container runs (host pid ${pid})`);

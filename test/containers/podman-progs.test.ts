@@ -37,7 +37,7 @@ function describe(what: string, r: CheckpointRun): string {
 }
 
 async function setup(t: Test, runtime: Runtime): Promise<Podman> {
-	return podmanSetup(t, scratch(t), runtime, PROGS);
+	return podmanSetup(t, scratch(t), runtime, { bins: PROGS });
 }
 
 /**

@@ -167,17 +167,33 @@ async function libsOf(bin: string): Promise<string[]> {
 	return libs;
 }
 
-/**
- * A container image made of host files: each of @bins in /bin (test
- * program names resolve to build/test-progs), their libraries at their
- * host paths, /bin/sh, /tmp, /work.  Imported as a fresh tag; removed at
- * teardown.
- */
-export async function buildImage(t: Teardownable, s: Scratch, bins: string[], env: NodeJS.ProcessEnv): Promise<string> {
-	const rootfs = s.dir('rootfs');
-	for (const d of ['bin', 'tmp', 'work', 'proc', 'sys', 'dev', 'etc', 'shared']) mkdirSync(path.join(rootfs, d), { recursive: true });
+/** What goes into a test image. */
+export type ImageSpec =
+	/** each binary in /bin (test program names resolve to build/test-progs) with the libraries ldd lists, /bin/sh */
+	| { bins: string[] }
+	/**
+	 * an empty root with /bin, /sbin, /lib, /lib64 as symlinks into /usr and a
+	 * root entry in /etc/passwd: run it with the host's /usr bind-mounted
+	 * read-only (HOST_USR) for programs with many files (MariaDB)
+	 */
+	| { hostUsr: true };
+
+/** `podman run` arguments that bind-mount the host's /usr read-only (for { hostUsr: true } images). */
+export const HOST_USR = ['-v', '/usr:/usr:ro'];
+
+/** Fill @rootfs with the files of @spec. */
+async function fillRootfs(rootfs: string, spec: ImageSpec): Promise<void> {
+	for (const d of ['tmp', 'work', 'proc', 'sys', 'dev', 'etc', 'run', 'var/lib']) mkdirSync(path.join(rootfs, d), { recursive: true });
 	chmodSync(path.join(rootfs, 'tmp'), 0o1777);
-	const sources = ['/bin/sh', ...bins.map((b) => (b.startsWith('/') ? b : progPath(b)))];
+	writeFileSync(path.join(rootfs, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
+	writeFileSync(path.join(rootfs, 'etc', 'group'), 'root:x:0:\n');
+	if ('hostUsr' in spec) {
+		mkdirSync(path.join(rootfs, 'usr'));
+		for (const l of ['bin', 'sbin', 'lib', 'lib64']) symlinkSync(`usr/${l}`, path.join(rootfs, l));
+		return;
+	}
+	mkdirSync(path.join(rootfs, 'bin'));
+	const sources = ['/bin/sh', ...spec.bins.map((b) => (b.startsWith('/') ? b : progPath(b)))];
 	const libs = new Set<string>();
 	for (const src of sources) {
 		copyFileSync(src, path.join(rootfs, 'bin', path.basename(src)));
@@ -188,6 +204,15 @@ export async function buildImage(t: Teardownable, s: Scratch, bins: string[], en
 		mkdirSync(path.join(rootfs, path.dirname(l)), { recursive: true });
 		copyFileSync(l, path.join(rootfs, l));
 	}
+}
+
+/**
+ * A container image made of host files (@spec), imported from a tarball
+ * as a fresh tag; removed at teardown.
+ */
+export async function buildImage(t: Teardownable, s: Scratch, spec: ImageSpec, env: NodeJS.ProcessEnv): Promise<string> {
+	const rootfs = s.dir('rootfs');
+	await fillRootfs(rootfs, spec);
 	const tar = s.file('rootfs.tar');
 	const tr = await runCmd('tar', ['-C', rootfs, '-cf', tar, '.']);
 	if (tr.code !== 0) throw new Error(`tar of the rootfs failed: ${tr.stderr.trim()}`);
@@ -247,7 +272,7 @@ async function reapStale(env: NodeJS.ProcessEnv): Promise<void> {
  * Everything a podman test needs: fails (throws) when podman or the runtime
  * cannot work here, never skips.
  */
-export async function podmanSetup(t: Teardownable, s: Scratch, runtime: Runtime, bins: string[]): Promise<Podman> {
+export async function podmanSetup(t: Teardownable, s: Scratch, runtime: Runtime, spec: ImageSpec): Promise<Podman> {
 	if (!PODMAN) throw new Error('podman is not installed (scripts/install-deps.sh installs it)');
 	const wiring = criuWiring(s, runtime);
 	await reapStale(wiring.env);
@@ -255,7 +280,7 @@ export async function podmanSetup(t: Teardownable, s: Scratch, runtime: Runtime,
 	const sc = await runCmd(process.execPath, [SECCOMP_SCRIPT]);
 	if (sc.code !== 0) throw new Error(`contrib/seccomp-io_uring.js exited ${sc.code}: ${sc.stderr.trim()}`);
 	writeFileSync(seccomp, sc.stdout);
-	const image = await buildImage(t, s, bins, wiring.env);
+	const image = await buildImage(t, s, spec, wiring.env);
 	const podman = (args: string[], timeoutMs = 120_000): Promise<CmdResult> =>
 		runCmd(PODMAN, ['--runtime', wiring.runtime, ...args], wiring.env, timeoutMs);
 	const pm: Podman = {
