@@ -20,7 +20,7 @@ PKGS=(
 	fio mariadb-server mariadb-client qemu-utils
 	# Container tests (test/containers/): podman with both OCI runtimes, and
 	# what scripts/build-crun.sh needs (Debian's crun has no CRIU support).
-	podman runc crun libyajl-dev libseccomp-dev libsystemd-dev gperf
+	podman runc crun zstd libyajl-dev libseccomp-dev libsystemd-dev gperf
 )
 
 missing=()

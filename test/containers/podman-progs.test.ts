@@ -23,7 +23,7 @@
  */
 import t, { type Test } from 'tap';
 import { scratch } from '../lib/criu';
-import { type CheckpointRun, type Podman, type Runtime, RUNTIMES, pluginLines, podmanSetup } from '../lib/podman';
+import { type CheckpointRun, type Podman, type Runtime, RUNTIMES, pluginLines, podmanSetup, runCmd } from '../lib/podman';
 
 const PROGS = ['cr_rw', 'cr_fork', 'cr_inflight'];
 const CHECKPOINTED = /io_uring: process \d+: \d+ ring\(s\) checkpointed/;
@@ -95,10 +95,14 @@ for (const runtime of RUNTIMES) {
 	t.test(`${runtime}: --export, container removed, restore --import`, async (t) => {
 		const pm = await setup(t, runtime);
 		const s = scratch(t);
-		const tarball = s.file('checkpoint.tar.gz');
+		const tarball = s.file('checkpoint.tar.zst');
 		const c = await pm.run(t, ['/bin/cr_rw', '--advance', '500']);
 		await c.truth();
 		if (!(await checkpointOk(t, c, [`--export=${tarball}`], 1))) return;
+		const list = await runCmd('tar', ['--zstd', '-tf', tarball]);
+		t.equal(list.code, 0, 'the export is a zstd tarball (podman\'s default)');
+		t.match(list.stdout, /^checkpoint\/io_uring-files\.img$/m, 'it holds io_uring-files.img');
+		t.match(list.stdout, /^checkpoint\/io_uring-\d+\.img$/m, 'and the process\'s io_uring image');
 		const rm = await pm.podman(['rm', '-f', c.name]);
 		t.equal(rm.code, 0, 'the container is removed');
 		t.equal(await c.state(), '', 'no container of that name is left');
@@ -109,7 +113,7 @@ for (const runtime of RUNTIMES) {
 	t.test(`${runtime}: --leave-running --export, then restore the exported copy`, async (t) => {
 		const pm = await setup(t, runtime);
 		const s = scratch(t);
-		const tarball = s.file('checkpoint.tar.gz');
+		const tarball = s.file('checkpoint.tar.zst');
 		const c = await pm.run(t, ['/bin/cr_rw', '--advance', '300']);
 		await c.truth();
 		const pid = await c.hostPid();
