@@ -9,8 +9,8 @@
  * the job file in the container's own /work (its overlay rootfs).
  */
 import t, { type Test } from 'tap';
-import { scratch, sleep, waitFor } from '../lib/criu';
-import { ringFds, which } from '../lib/apps';
+import { scratch, waitFor } from '../lib/criu';
+import { ringFds, submittedTotal, which } from '../lib/apps';
 import { type Runtime, RUNTIMES, pluginLines, podmanSetup } from '../lib/podman';
 
 const FIO = which('fio');
@@ -40,7 +40,8 @@ async function fioCase(t: Test, runtime: Runtime): Promise<void> {
 	const pid = await c.hostPid();
 	t.ok(pid > 0, `the container runs (host pid ${pid})`);
 	await waitFor(() => ringFds(pid) >= 1, 'fio to set up its ring', 30_000);
-	await sleep(1000); /* some writes done, most still to come */
+	/* some writes done (half a second's worth at 2 MiB/s), most still to come */
+	await waitFor(() => submittedTotal(pid) >= 256, 'fio to submit 256 requests through its ring', 30_000);
 	t.notMatch((await c.logs()).stdout, /FIO-WRITE-DONE/, 'fio is still writing at the checkpoint');
 	const ck = await c.checkpoint(['--keep']);
 	if (!t.equal(ck.code, 0, `podman container checkpoint exited ${ck.code}: ${ck.stderr.trim()} ${pluginLines(ck.log).filter((l) => /Error/.test(l)).join(' | ')}`)) return;
