@@ -41,6 +41,17 @@
 
 static bool helper_running;
 
+/*
+ * CRIU's inventory of the plugins an image needs (criu/image.c, exported by
+ * the criu binary like criu_get_image_dir()).  A dump that captured rings
+ * records "io_uring" there, so a restore without this plugin fails at once
+ * with CRIU's "Missing required plugin: io_uring", before any task exists.
+ */
+extern int add_inventory_plugin(const char *name);
+extern bool check_and_remove_inventory_plugin(const char *name, size_t n);
+#define PLUGIN_NAME "io_uring"
+static bool in_inventory;
+
 /* CRIU file ids of ring fds, learnt at restore init (before CRIU forks). */
 static int ring_file_ids[MAX_RING_FILES];
 static int nr_ring_file_ids;
@@ -59,7 +70,7 @@ static const char *stage_name(int stage)
 	}
 }
 
-/* Restore needs the helper only when the dump wrote io_uring images. */
+/* Images from before the inventory record: any io_uring image means rings. */
 static bool images_have_rings(void)
 {
 	int dfd = dup(criu_get_image_dir());
@@ -84,13 +95,17 @@ static bool images_have_rings(void)
 	return found;
 }
 
-/* Ask the helper which external-file ids are ring fds: "ok ID ID ...". */
-static int load_ring_file_ids(void)
+/*
+ * Ask the helper to read and check every io_uring image and say which
+ * external-file ids are ring fds: "ok ID ID ...".  "required": the
+ * inventory says the dump captured rings, so missing images are an error.
+ */
+static int load_ring_file_ids(bool required)
 {
 	static char reply[65536];
 	char *tok, *save;
 
-	if (helper_call(reply, sizeof(reply), "extfiles") < 0)
+	if (helper_call(reply, sizeof(reply), "extfiles %s", required ? "required" : "optional") < 0)
 		return -1;
 	for (tok = strtok_r(reply, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
 		if (nr_ring_file_ids == MAX_RING_FILES) {
@@ -109,7 +124,8 @@ static int io_uring_plugin_init(int stage)
 	case CR_PLUGIN_STAGE__DUMP:
 		break;
 	case CR_PLUGIN_STAGE__RESTORE:
-		if (!images_have_rings())
+		in_inventory = check_and_remove_inventory_plugin(PLUGIN_NAME, strlen(PLUGIN_NAME));
+		if (!in_inventory && !images_have_rings())
 			return 0;
 		break;
 	default:
@@ -120,7 +136,7 @@ static int io_uring_plugin_init(int stage)
 		return -1;
 	helper_running = true;
 	if (stage == CR_PLUGIN_STAGE__RESTORE)
-		return load_ring_file_ids();
+		return load_ring_file_ids(in_inventory);
 	return 0;
 }
 
@@ -135,7 +151,7 @@ static void io_uring_plugin_fini(int stage, int ret)
 	pr_info("plugin finished for %s (ret %d)\n", stage_name(stage), ret);
 }
 
-CR_PLUGIN_REGISTER("io_uring", io_uring_plugin_init, io_uring_plugin_fini)
+CR_PLUGIN_REGISTER(PLUGIN_NAME, io_uring_plugin_init, io_uring_plugin_fini)
 
 static bool fd_is_ring(int fd, struct stat *st)
 {
@@ -239,10 +255,16 @@ static int io_uring_checkpoint_devices(int pid)
 		if (helper_call(reply, sizeof(reply), "checkpoint %d", pid))
 			return -1;
 		if (strcmp(reply, "retry"))
-			return rewind_interrupted_waits(pid) < 0 ? -1 : 0;
+			break;
 		if (plan_execute(pid))
 			return -1;
 		usleep(5000);
 	}
+	if (atoi(reply) > 0 && !in_inventory) {
+		if (add_inventory_plugin(PLUGIN_NAME))
+			return -1;
+		in_inventory = true;
+	}
+	return rewind_interrupted_waits(pid) < 0 ? -1 : 0;
 }
 CR_PLUGIN_REGISTER_HOOK(CR_PLUGIN_HOOK__CHECKPOINT_DEVICES, io_uring_checkpoint_devices)

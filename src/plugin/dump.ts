@@ -16,6 +16,7 @@ import { completionSteps } from './completions';
 import { DRAIN_MS, drain, inflightError, inflightOf } from './inflight';
 import { serialize } from '../restore/plan';
 import { PinnedContents } from './pinned';
+import { nsProcess } from './pids';
 import { LOG_INFO, log } from './protocol';
 import { unsupported } from './support';
 import { ImageStore } from './store';
@@ -25,7 +26,7 @@ export class DumpSession {
 	/* every process with rings captured so far, and each ring's memory (read once) */
 	private readonly captured = new Map<number, ProcessRings>();
 	private readonly memory = new Map<number, RingMemory>();
-	private readonly written: number[] = [];
+	private readonly written: number[] = []; /* namespace pids of the images written */
 	private readonly extFiles = new Map<number, number>(); /* CRIU file id -> ring inode */
 	private readonly drainStart = new Map<number, number>(); /* pid -> first checkpoint attempt */
 	private readonly cancelled = new Set<string>(); /* "ring:user_data" cancelled on request (cancel.ts) */
@@ -115,24 +116,30 @@ export class DumpSession {
 	 * A ring's state goes in the image of its lowest-pid holder, and CRIU
 	 * checkpoints in tree order: (re)write the images of every captured
 	 * process that shares a ring with p, with the owners known so far.
+	 * Images hold pids inside the dumped pid namespace, as CRIU's own do
+	 * (pids.ts); the capture and everything done during the dump stay in
+	 * host pids.
 	 */
 	private writeSharing(p: ProcessRings): void {
-		const owners = stateOwners([...this.captured.values()]);
+		const ns = new Map([...this.captured.values()].map((q) => [q.pid, nsProcess(q)]));
+		const hostOf = new Map([...ns].map(([host, v]) => [v.pid, host]));
+		const owners = stateOwners([...ns.values()]);
 		const inodes = new Set(p.rings.map((r) => r.inode));
 		for (const q of this.captured.values()) {
 			if (q !== p && !q.rings.some((r) => inodes.has(r.inode))) continue;
-			for (const r of q.rings) this.checkIssuer(r, owners.get(r.inode)!);
-			const rings: RestoreRing[] = q.rings.map((r) => {
+			for (const r of q.rings) this.checkIssuer(r, hostOf.get(owners.get(r.inode)!)!);
+			const v = ns.get(q.pid)!;
+			const rings: RestoreRing[] = v.rings.map((r) => {
 				const mem = this.memory.get(r.inode)!;
 				return { state: r, rings: mem.rings, sqes: mem.sqes, pbufRings: mem.pbufRings, regions: mem.regions,
 					buffers: this.pinned.contents(r.inode), cloexec: new Map() };
 			});
-			this.store.writeProcess(q, rings, owners);
-			if (!this.written.includes(q.pid)) this.written.push(q.pid);
+			this.store.writeProcess(v, rings, owners);
+			if (!this.written.includes(v.pid)) this.written.push(v.pid);
 		}
 	}
 
-	/* The owner rebuilds the ring from its SINGLE_ISSUER submitter thread, which must be one of its own. */
+	/* The owner rebuilds the ring from its SINGLE_ISSUER submitter thread, which must be one of its own (host pids). */
 	private checkIssuer(r: RingState, owner: number): void {
 		if (!(r.setup_flags & SETUP.SINGLE_ISSUER) || !r.submitter_tid || existsSync(`/proc/${owner}/task/${r.submitter_tid}`)) return;
 		throw new Error(`ring ${r.inode}: its SINGLE_ISSUER submitter ${r.submitter_tid} is not a thread of process ${owner}, the lowest pid holding it; not supported yet`);
@@ -150,7 +157,7 @@ export class DumpSession {
 
 	finish(ret: number): void {
 		this.pinned.cleanup();
-		if (ret === 0) this.store.writeExtFiles(this.extFiles);
+		if (ret === 0) this.store.writeExtFiles(this.extFiles, this.written);
 		else this.store.removeAll(this.written);
 	}
 }

@@ -9,6 +9,7 @@ import { Reply, serve } from './protocol';
 
 let dump: DumpSession | null = null;
 let restore: RestoreSession | null = null;
+let restoreDir: string | null = null;
 
 const int = (s: string | undefined, what: string): number => {
 	if (s === undefined || !/^-?\d+$/.test(s)) throw new Error(`protocol: ${what} must be an integer, got '${s}'`);
@@ -31,7 +32,7 @@ async function handle(verb: string, args: string[]): Promise<Reply> {
 		/* the image directory arrives as /proc/<criu>/fd/<n>: resolve it to a path */
 		const dir = readlinkSync(args[1]);
 		if (args[0] === 'dump' || args[0] === 'pre-dump') dump = new DumpSession(dir);
-		else if (args[0] === 'restore') restore = new RestoreSession(dir);
+		else if (args[0] === 'restore') restoreDir = dir; /* the images are read by "extfiles" */
 		else throw new Error(`protocol: unknown stage '${args[0]}'`);
 		return { status: 'ok' };
 	}
@@ -48,8 +49,12 @@ async function handle(verb: string, args: string[]): Promise<Reply> {
 			return { status: 'ok' };
 		}
 		return needRestore().isRingFile(int(args[0], 'id')) === undefined ? { status: 'notmine' } : { status: 'ok' };
-	case 'extfiles':
-		return { status: 'ok', text: needRestore().ringFileIds().join(' ') };
+	case 'extfiles': {
+		/* restore init: read and check every image; "required": CRIU's inventory says the dump had rings */
+		if (restoreDir === null) throw new Error('protocol: not in a restore session');
+		restore = new RestoreSession(restoreDir, args[0] === 'required');
+		return { status: 'ok', text: restore.ringFileIds().join(' ') };
+	}
 	case 'plan': {
 		const lines = needRestore().plan(int(args[0], 'pid'));
 		return lines ? { status: 'ok', text: String(lines.length), lines } : { status: 'notmine' };

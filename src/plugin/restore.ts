@@ -9,12 +9,21 @@
  * in the other holders (concerns/shared.ts).  RESUME_DEVICES_LATE runs
  * for every process only once all of them are restored and stopped, so
  * the order in which CRIU asks for the plans does not matter.
+ *
+ * Images and plans are keyed by pids inside the dumped pid namespace
+ * (pids.ts); CRIU asks with host pids, and a restore into a new pid
+ * namespace gives the tasks new ones.  The first RESUME_DEVICES_LATE
+ * finds every imaged process among the restored tasks, or fails the
+ * restore (CRIU then kills the tree): no task may run without a ring it had.
  */
-import { readImages } from '../image';
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
+import { imageName, readImages } from '../image';
 import { foreignHolds, restoreRings } from '../restore/from-image';
 import type { RestoreRing } from '../restore/input';
 import { serialize, type Step } from '../restore/plan';
 import { planRing } from '../restore/planner';
+import { nsPid, RestoredTree } from './pids';
 import { LOG_INFO, log } from './protocol';
 import { ImageStore } from './store';
 
@@ -39,12 +48,20 @@ function attachOrder(rs: RestoreRing[]): RestoreRing[] {
 }
 
 export class RestoreSession {
-	private readonly plans = new Map<number, Step[]>();
+	private readonly plans = new Map<number, Step[]>(); /* namespace pid -> its rings' plan */
 	private readonly extFiles: Map<number, number>;
+	private readonly imaged: number[]; /* namespace pids with an image */
+	private tree: RestoredTree | null = null;
 
-	constructor(dir: string) {
-		const store = new ImageStore(dir);
+	/** @required: CRIU's inventory says the dump captured rings, so their images must be here. */
+	constructor(dir: string, required: boolean) {
+		const ext = new ImageStore(dir).readExtFiles();
+		if (!ext && required)
+			throw new Error(`io_uring-files.img is missing in ${dir}, but the dump captured io_uring rings (CRIU's inventory names the io_uring plugin)`);
+		for (const pid of ext?.processes ?? [])
+			if (!existsSync(path.join(dir, imageName(pid)))) throw new Error(`${imageName(pid)} is missing in ${dir}: process ${pid} had io_uring rings at dump`);
 		const images = readImages(dir); /* each image and the set validated: nothing is restored if one is bad */
+		this.imaged = images.map((img) => img.process!.pid);
 		const rings = new Map(images.map((img) => [img.process!.pid, attachOrder(restoreRings(img))]));
 		for (const img of images) {
 			for (const f of foreignHolds(img)) {
@@ -53,7 +70,7 @@ export class RestoreSession {
 				(r.holders ??= []).push(f.holder);
 			}
 		}
-		this.extFiles = store.readExtFiles();
+		this.extFiles = ext?.ids ?? new Map();
 		let n = 0;
 		for (const [pid, rs] of rings) {
 			n += rs.length;
@@ -72,8 +89,22 @@ export class RestoreSession {
 		return [...this.extFiles.keys()];
 	}
 
-	plan(pid: number): string[] | null {
+	/** The plan of the task CRIU restored as host pid @hostPid, its threads in host tids; null: it had no rings. */
+	plan(hostPid: number): string[] | null {
+		const tree = (this.tree ??= this.findTree(hostPid));
+		const pid = nsPid(hostPid);
 		const steps = this.plans.get(pid);
-		return steps ? serialize(steps) : null;
+		if (!steps) return null;
+		if (pid !== hostPid) log(LOG_INFO, `process ${pid} of the images was restored as host pid ${hostPid}`);
+		return serialize(steps.map((s) => (s.op === 'task' ? { ...s, tid: tree.hostTid(s.tid) } : s)));
+	}
+
+	/* The restored tree, once every imaged process is found in it. */
+	private findTree(anyTask: number): RestoredTree {
+		const tree = new RestoredTree(anyTask);
+		const lost = this.imaged.filter((pid) => tree.hostPid(pid) === undefined);
+		if (lost.length)
+			throw new Error(`process(es) ${lost.join(', ')} had io_uring rings at dump (${lost.map(imageName).join(', ')}) but are not among the restored tasks`);
+		return tree;
 	}
 }

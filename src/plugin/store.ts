@@ -1,7 +1,9 @@
 /*
  * The plugin's images in CRIU's image directory: one io_uring-<pid>.img
- * per process with rings (src/image/), and io_uring-files.img, the CRIU
- * external-file ids that are ring fds.
+ * per process with rings (src/image/; pids inside the dumped pid
+ * namespace, as in CRIU's own images: pids.ts), and io_uring-files.img,
+ * the CRIU external-file ids that are ring fds and the pids that have an
+ * image, so a restore notices a missing one.
  */
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import * as os from 'node:os';
@@ -12,7 +14,14 @@ import { unwrapPayload, wrapPayload } from '../image/envelope';
 import type { RestoreRing } from '../restore/input';
 
 const EXTFILES = 'io_uring-files.img';
-const EXTFILES_MAGIC = 'criu-uring ext-files v1';
+const EXTFILES_MAGIC = 'criu-uring ext-files v2';
+const EXTFILES_MAGIC_V1 = 'criu-uring ext-files v1'; /* no "process" lines */
+
+/** io_uring-files.img: ring fd file ids, and the processes with an image (null: a v1 file, unknown). */
+export interface ExtFiles {
+	ids: Map<number, number>;
+	processes: number[] | null;
+}
 
 function atomicWrite(file: string, data: Buffer): void {
 	const temp = `${file}.tmp-${process.pid}`;
@@ -46,29 +55,34 @@ export class ImageStore {
 		writeImage(this.dir, p.pid, img);
 	}
 
-	/* "id inode" lines after a magic line, in the same checksummed envelope as the ring images */
-	writeExtFiles(ids: Map<number, number>): void {
-		const body = [EXTFILES_MAGIC, ...[...ids].map(([id, inode]) => `${id} ${inode}`)].join('\n') + '\n';
+	/* "id inode" and "process pid" lines after a magic line, in the same checksummed envelope as the ring images */
+	writeExtFiles(ids: Map<number, number>, processes: number[]): void {
+		const body = [EXTFILES_MAGIC, ...[...ids].map(([id, inode]) => `${id} ${inode}`),
+			...[...processes].sort((a, b) => a - b).map((pid) => `process ${pid}`)].join('\n') + '\n';
 		atomicWrite(path.join(this.dir, EXTFILES), wrapPayload(Buffer.from(body)));
 	}
 
-	readExtFiles(): Map<number, number> {
+	/** null when the file does not exist. */
+	readExtFiles(): ExtFiles | null {
 		let raw: Buffer;
 		try {
 			raw = readFileSync(path.join(this.dir, EXTFILES));
-		} catch {
-			return new Map();
+		} catch (e) {
+			if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+			throw new Error(`${EXTFILES}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
 		}
 		const text = unwrapPayload(raw, EXTFILES).toString('utf8');
 		const [magic, ...lines] = text.trimEnd().split('\n');
-		if (magic !== EXTFILES_MAGIC) throw new Error(`${EXTFILES}: not a criu-uring ext-files image`);
+		if (magic !== EXTFILES_MAGIC && magic !== EXTFILES_MAGIC_V1) throw new Error(`${EXTFILES}: not a criu-uring ext-files image`);
 		const ids = new Map<number, number>();
+		const processes: number[] = [];
 		for (const l of lines) {
-			const m = /^(\d+) (\d+)$/.exec(l);
+			const m = /^(?:(\d+) (\d+)|process (\d+))$/.exec(l);
 			if (!m) throw new Error(`${EXTFILES}: damaged line '${l}'`);
-			ids.set(Number(m[1]), Number(m[2]));
+			if (m[3] !== undefined) processes.push(Number(m[3]));
+			else ids.set(Number(m[1]), Number(m[2]));
 		}
-		return ids;
+		return { ids, processes: magic === EXTFILES_MAGIC ? processes : null };
 	}
 
 	removeAll(pids: number[]): void {
