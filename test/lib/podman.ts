@@ -126,24 +126,33 @@ export interface CriuWiring {
  *   hybrid cgroup layout crun runs in a private mount namespace without
  *   /sys/fs/cgroup/unified (crun-legacy below), which crun then takes for
  *   a cgroup v1 machine.
+ * - CRIU_URING_INSTALLED=1 in the test's environment: none of the above
+ *   for CRIU and the plugin (the installed criu on PATH, the plugin in
+ *   /usr/lib/criu/); crun is still build/crun/crun.
  */
 export function criuWiring(s: Scratch, runtime: Runtime): CriuWiring {
-	if (!existsSync(CRIU_BIN)) throw new Error(`${CRIU_BIN} missing: run npm run build`);
+	/* CRIU_URING_INSTALLED=1: the installed copy (`make install`: criu on
+	 * root's PATH, the plugin in CRIU's default /usr/lib/criu/), no wiring. */
+	const installed = process.env.CRIU_URING_INSTALLED === '1';
+	if (!installed && !existsSync(CRIU_BIN)) throw new Error(`${CRIU_BIN} missing: run npm run build`);
 	const bin = s.dir('bin');
 	const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${bin}:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}` };
 	delete env.CRIU_LIBS_DIR;
 	if (runtime === 'runc') {
 		const runc = which('runc');
 		if (!runc) throw new Error('runc is not installed (scripts/install-deps.sh installs it)');
+		if (installed) return { env, runtime: runc, runArgs: [], how: 'installed criu and plugin' };
 		symlinkSync(CRIU_BIN, path.join(bin, 'criu'));
 		const conf = s.file('criu-runc.conf');
 		writeFileSync(conf, `# CRIU options for this container (runc passes this file to criu swrk)\nlibdir ${PLUGIN_DIR}\n`);
 		return { env, runtime: runc, runArgs: ['--annotation', `org.criu.config=${conf}`], how: `annotation org.criu.config=${conf}` };
 	}
 	if (!existsSync(CRUN_BUILD)) throw new Error(`${CRUN_BUILD} missing: run npm run build (scripts/build-crun.sh)`);
-	const criu = path.join(bin, 'criu');
-	writeFileSync(criu, `#!/bin/sh\nCRIU_LIBS_DIR='${PLUGIN_DIR}' exec '${CRIU_BIN}' "$@"\n`);
-	chmodSync(criu, 0o755);
+	if (!installed) {
+		const criu = path.join(bin, 'criu');
+		writeFileSync(criu, `#!/bin/sh\nCRIU_LIBS_DIR='${PLUGIN_DIR}' exec '${CRIU_BIN}' "$@"\n`);
+		chmodSync(criu, 0o755);
+	}
 	let crun = CRUN_BUILD;
 	if (hybridCgroupsWithV2Controllers()) {
 		crun = path.join(bin, 'crun-legacy');
@@ -152,7 +161,7 @@ export function criuWiring(s: Scratch, runtime: Runtime): CriuWiring {
 			`exec unshare --mount --propagation private sh -c 'umount -l /sys/fs/cgroup/unified && exec "$0" "$@"' '${CRUN_BUILD}' "$@"\n`);
 		chmodSync(crun, 0o755);
 	}
-	return { env, runtime: crun, runArgs: [], how: 'CRIU_LIBS_DIR set by the criu on PATH' };
+	return { env, runtime: crun, runArgs: [], how: installed ? 'installed criu and plugin' : 'CRIU_LIBS_DIR set by the criu on PATH' };
 }
 
 /** Shared libraries @bin needs, as absolute paths (ldd). */
