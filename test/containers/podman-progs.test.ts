@@ -52,13 +52,20 @@ async function checkpointOk(t: Test, c: Awaited<ReturnType<Podman['run']>>, args
 	return true;
 }
 
-/** restore with --keep; asserts it worked, the plugin ran and the container runs. */
+/**
+ * restore with --keep; asserts it worked, the plugin rebuilt the rings of
+ * the container's PID 1 (images are keyed by the pid inside the container,
+ * which gets a new host pid at every restore) and the container runs.
+ */
 async function restoreOk(t: Test, c: Awaited<ReturnType<Podman['run']>>, args: string[]): Promise<boolean> {
 	const rs = await c.restore(['--keep', ...args]);
 	if (!t.equal(rs.code, 0, describe('podman container restore', rs))) return false;
 	t.match(rs.log, TO_RESTORE, 'restore.log: the io_uring plugin planned the rings');
 	t.match(rs.log, /io_uring: plugin finished for restore \(ret 0\)/, 'restore.log: the plugin finished without error');
-	return t.equal(await c.state(), 'running', 'the restored container runs');
+	if (!t.equal(await c.state(), 'running', 'the restored container runs')) return false;
+	const host = /io_uring: process 1 of the images was restored as host pid (\d+)/.exec(rs.log);
+	t.equal(host ? Number(host[1]) : undefined, await c.hostPid(), "restore.log: the rings of the container's pid 1 went to its new host pid");
+	return true;
 }
 
 for (const runtime of RUNTIMES) {
@@ -102,7 +109,7 @@ for (const runtime of RUNTIMES) {
 		const list = await runCmd('tar', ['--zstd', '-tf', tarball]);
 		t.equal(list.code, 0, 'the export is a zstd tarball (podman\'s default)');
 		t.match(list.stdout, /^checkpoint\/io_uring-files\.img$/m, 'it holds io_uring-files.img');
-		t.match(list.stdout, /^checkpoint\/io_uring-\d+\.img$/m, 'and the process\'s io_uring image');
+		t.match(list.stdout, /^checkpoint\/io_uring-1\.img$/m, "and the image of the container's pid 1 (keyed by the pid inside)");
 		const rm = await pm.podman(['rm', '-f', c.name]);
 		t.equal(rm.code, 0, 'the container is removed');
 		t.equal(await c.state(), '', 'no container of that name is left');
