@@ -6,7 +6,10 @@
  * `fio --verify_only` pass both clean (exit 0, err=0 for the job).
  *
  * The container runs /bin/sh -c 'fio ... && fio ... --verify_only' with
- * the job file in the container's own /work (its overlay rootfs).
+ * the job file in the container's own /work (its overlay rootfs).  Two
+ * jobs: --thread with fixed files and buffers, and fio's default process
+ * mode (the job in a forked child, its state in SysV shared memory of the
+ * container's IPC namespace).
  */
 import t, { type Test } from 'tap';
 import { scratch, waitFor } from '../lib/criu';
@@ -17,10 +20,23 @@ const FIO = which('fio');
 
 /* 16 MiB of 4 KiB random writes at 2 MiB/s: about 8 s of writing, so the
  * checkpoint lands mid-job even when a dump is slow on a busy machine. */
-const JOB = ['--name=c', '--filename=/work/f1', '--ioengine=io_uring', '--rw=randwrite', '--bs=4k', '--iodepth=16',
-	'--size=16M', '--verify=crc32c', '--thread', '--fixedbufs', '--registerfiles'];
+const COMMON = ['--name=c', '--filename=/work/f1', '--ioengine=io_uring', '--rw=randwrite', '--bs=4k', '--iodepth=16',
+	'--size=16M', '--verify=crc32c'];
+
+interface FioCase {
+	what: string;
+	opts: string[];
+}
+
+const CASES: FioCase[] = [
+	{ what: '--thread --fixedbufs --registerfiles', opts: ['--thread', '--fixedbufs', '--registerfiles'] },
+	/* the job in a forked child; fio keeps its job state in SysV shared memory (the container's IPC namespace) */
+	{ what: 'process mode (job in a forked child)', opts: [] },
+];
+
 const q = (args: string[]): string => args.map((a) => `'${a}'`).join(' ');
-const SCRIPT = `fio ${q(JOB)} --rate=2m && echo FIO-WRITE-DONE && fio ${q(JOB)} --verify_only && echo FIO-VERIFY-DONE`;
+const script = (job: string[]): string =>
+	`fio ${q(job)} --rate=2m && echo FIO-WRITE-DONE && fio ${q(job)} --verify_only && echo FIO-VERIFY-DONE`;
 
 /** Problems in fio's output: a job with err != 0, a verify complaint, or a missing phase. */
 function fioProblems(out: string): string[] {
@@ -34,9 +50,9 @@ function fioProblems(out: string): string[] {
 	return problems;
 }
 
-async function fioCase(t: Test, runtime: Runtime): Promise<void> {
+async function fioCase(t: Test, runtime: Runtime, fc: FioCase): Promise<void> {
 	const pm = await podmanSetup(t, scratch(t), runtime, { bins: [FIO!] });
-	const c = await pm.run(t, ['/bin/sh', '-c', SCRIPT]);
+	const c = await pm.run(t, ['/bin/sh', '-c', script([...COMMON, ...fc.opts])]);
 	const pid = await c.hostPid();
 	t.ok(pid > 0, `the container runs (host pid ${pid})`);
 	await waitFor(() => ringFds(pid) >= 1, 'fio to set up its ring', 30_000);
@@ -66,5 +82,6 @@ if (!FIO) {
 	t.fail('fio is not installed (scripts/install-deps.sh installs it)');
 } else {
 	for (const runtime of RUNTIMES)
-		t.test(`${runtime}: fio (io_uring, fixed files and buffers, crc32c verify) checkpointed mid-write in a container`, (t) => fioCase(t, runtime));
+		for (const fc of CASES)
+			t.test(`${runtime}: fio ${fc.what} (io_uring, crc32c verify) checkpointed mid-write in a container`, (t) => fioCase(t, runtime, fc));
 }

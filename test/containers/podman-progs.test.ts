@@ -22,10 +22,12 @@
  * If podman or a runtime cannot work on the machine, the tests fail.
  */
 import t, { type Test } from 'tap';
+import { readFileSync } from 'node:fs';
 import { scratch } from '../lib/criu';
 import { type CheckpointRun, type Podman, type Runtime, RUNTIMES, pluginLines, podmanSetup, runCmd } from '../lib/podman';
 
 const PROGS = ['cr_rw', 'cr_fork', 'cr_inflight'];
+const DEFAULT_SECCOMP = '/usr/share/containers/seccomp.json';
 const CHECKPOINTED = /io_uring: process \d+: \d+ ring\(s\) checkpointed/;
 const TO_RESTORE = /io_uring: \d+ ring\(s\) of \d+ process\(es\) to restore/;
 
@@ -71,6 +73,15 @@ async function restoreOk(t: Test, c: Awaited<ReturnType<Podman['run']>>, args: s
 for (const runtime of RUNTIMES) {
 	t.test(`${runtime}: io_uring needs the seccomp profile`, async (t) => {
 		const pm = await setup(t, runtime);
+		if (runtime === 'runc') {
+			/* the profile is podman's default plus one rule: nothing else changed */
+			const base = JSON.parse(readFileSync(DEFAULT_SECCOMP, 'utf8'));
+			const ours = JSON.parse(readFileSync(pm.seccomp, 'utf8'));
+			const added = ours.syscalls.pop();
+			t.same(added.names, ['io_uring_setup', 'io_uring_enter', 'io_uring_register'], 'the profile adds one rule for the three io_uring syscalls');
+			t.equal(added.action, 'SCMP_ACT_ALLOW', 'which allows them');
+			t.same(ours, base, 'and is otherwise the default profile');
+		}
 		const blocked = await pm.run(t, ['/bin/cr_rw'], { seccomp: false });
 		t.not(await blocked.exitCode(30_000), 0, "with podman's default profile the program cannot set up its ring");
 		t.match((await blocked.logs()).stderr, /io_uring_setup|Function not implemented/, 'io_uring_setup fails (ENOSYS)');
