@@ -86,11 +86,15 @@ fetch_tarball() {
 
 [[ -d $CRIU_SRC/lib/c ]] || die "$CRIU_SRC missing: run scripts/build-criu.sh first"
 
-# libcriu 4.2.1 (soname libcriu.so.2) from the patched CRIU tree.
-make -s -C "$CRIU_SRC" lib/c/libcriu.so >>"$LOG" 2>&1 || {
-	tail -n 20 "$LOG" >&2
-	die "make lib/c/libcriu.so in $CRIU_SRC failed (see $LOG)"
-}
+# libcriu 4.2.1 (soname libcriu.so.2) from the patched CRIU tree; the tree
+# is unpacked afresh whenever CRIU is rebuilt from scratch, and a make there
+# costs seconds even with nothing to do, so only when criu is newer.
+if [[ ! -f $CRIU_SRC/lib/c/libcriu.so || $CRIU_SRC/criu/criu -nt $CRIU_SRC/lib/c/libcriu.so ]]; then
+	make -s -C "$CRIU_SRC" lib/c/libcriu.so >"$BUILD/libcriu-build.log" 2>&1 || {
+		tail -n 20 "$BUILD/libcriu-build.log" >&2
+		die "make lib/c/libcriu.so in $CRIU_SRC failed (see $BUILD/libcriu-build.log)"
+	}
+fi
 
 [[ -s $CACHE/$ORIG && $(sha256_of "$CACHE/$ORIG") == "$ORIG_SHA256" ]] || fetch_tarball
 
