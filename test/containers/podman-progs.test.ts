@@ -15,7 +15,10 @@
  *    its ring intact, and the exported checkpoint restores too;
  *  - a checkpoint the plugin refuses (requests in flight that never
  *    complete by themselves) fails, names CRIU's log, which holds the
- *    plugin's one-line reason, and leaves the container running.
+ *    plugin's one-line reason, and leaves the container running;
+ *  - the same requests with CRIU_URING_CANCEL_INFLIGHT=1, which reaches
+ *    CRIU only through a criu script on PATH: cancelled at the dump, the
+ *    restored program reaps the -ECANCELED completions.
  *
  * Each checkpoint also checks in CRIU's dump.log / restore.log (kept by
  * --keep under the container's userdata dir) that the io_uring plugin ran.
@@ -142,6 +145,17 @@ for (const runtime of RUNTIMES) {
 		t.equal((await pm.podman(['rm', '-f', c.name])).code, 0, 'the finished container is removed');
 		if (!(await restoreOk(t, c, [`--import=${tarball}`]))) return;
 		await c.finishVerified(t);
+	});
+
+	t.test(`${runtime}: CRIU_URING_CANCEL_INFLIGHT=1 set by a criu script on PATH: requests cancelled, restored`, async (t) => {
+		/* podman hands CRIU no environment but PATH: the plugin's settings go into a criu script */
+		const pm = await podmanSetup(t, scratch(t), runtime, { bins: PROGS }, { CRIU_URING_CANCEL_INFLIGHT: '1', CRIU_URING_DRAIN_MS: '300' });
+		const c = await pm.run(t, ['/bin/cr_inflight', '--expect', 'cancelled']);
+		await c.truth();
+		/* without the variables the plugin refuses this dump (the test below) */
+		if (!(await checkpointOk(t, c, [], 1))) return;
+		if (!(await restoreOk(t, c, []))) return;
+		await c.finishVerified(t); /* three -ECANCELED CQEs, then the re-armed requests complete */
 	});
 
 	t.test(`${runtime}: a checkpoint the plugin refuses leaves the container running`, async (t) => {

@@ -126,33 +126,40 @@ export interface CriuWiring {
  *   hybrid cgroup layout crun runs in a private mount namespace without
  *   /sys/fs/cgroup/unified (crun-legacy below), which crun then takes for
  *   a cgroup v1 machine.
+ * - @criuEnv (e.g. CRIU_URING_CANCEL_INFLIGHT=1) goes into that script
+ *   too: podman's runtime gives CRIU no other environment.
  * - CRIU_URING_INSTALLED=1 in the test's environment: none of the above
  *   for CRIU and the plugin (the installed criu on PATH, the plugin in
  *   /usr/lib/criu/); crun is still build/crun/crun.
  */
-export function criuWiring(s: Scratch, runtime: Runtime): CriuWiring {
+export function criuWiring(s: Scratch, runtime: Runtime, criuEnv: Record<string, string> = {}): CriuWiring {
 	/* CRIU_URING_INSTALLED=1: the installed copy (`make install`: criu on
 	 * root's PATH, the plugin in CRIU's default /usr/lib/criu/), no wiring. */
 	const installed = process.env.CRIU_URING_INSTALLED === '1';
-	if (!installed && !existsSync(CRIU_BIN)) throw new Error(`${CRIU_BIN} missing: run npm run build`);
+	const realCriu = installed ? which('criu') : CRIU_BIN;
+	if (!realCriu || !existsSync(realCriu)) throw new Error(installed ? 'no criu on PATH (CRIU_URING_INSTALLED=1)' : `${CRIU_BIN} missing: run npm run build`);
 	const bin = s.dir('bin');
 	const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${bin}:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}` };
 	delete env.CRIU_LIBS_DIR;
+	/* CRIU gets PATH and nothing else from podman: anything else for CRIU
+	 * (and the plugin's helper) goes into a criu script first on PATH */
+	const vars = { ...(runtime === 'crun' && !installed ? { CRIU_LIBS_DIR: PLUGIN_DIR } : {}), ...criuEnv };
+	if (Object.keys(vars).length) {
+		const assign = Object.entries(vars).map(([k, v]) => `${k}='${v}'`).join(' ');
+		writeFileSync(path.join(bin, 'criu'), `#!/bin/sh\n${assign} exec '${realCriu}' "$@"\n`);
+		chmodSync(path.join(bin, 'criu'), 0o755);
+	} else if (!installed) {
+		symlinkSync(realCriu, path.join(bin, 'criu'));
+	}
 	if (runtime === 'runc') {
 		const runc = which('runc');
 		if (!runc) throw new Error('runc is not installed (scripts/install-deps.sh installs it)');
 		if (installed) return { env, runtime: runc, runArgs: [], how: 'installed criu and plugin' };
-		symlinkSync(CRIU_BIN, path.join(bin, 'criu'));
 		const conf = s.file('criu-runc.conf');
 		writeFileSync(conf, `# CRIU options for this container (runc passes this file to criu swrk)\nlibdir ${PLUGIN_DIR}\n`);
 		return { env, runtime: runc, runArgs: ['--annotation', `org.criu.config=${conf}`], how: `annotation org.criu.config=${conf}` };
 	}
 	if (!existsSync(CRUN_BUILD)) throw new Error(`${CRUN_BUILD} missing: run npm run build (scripts/build-crun.sh)`);
-	if (!installed) {
-		const criu = path.join(bin, 'criu');
-		writeFileSync(criu, `#!/bin/sh\nCRIU_LIBS_DIR='${PLUGIN_DIR}' exec '${CRIU_BIN}' "$@"\n`);
-		chmodSync(criu, 0o755);
-	}
 	let crun = CRUN_BUILD;
 	if (hybridCgroupsWithV2Controllers()) {
 		crun = path.join(bin, 'crun-legacy');
@@ -281,9 +288,10 @@ async function reapStale(env: NodeJS.ProcessEnv): Promise<void> {
  * Everything a podman test needs: fails (throws) when podman or the runtime
  * cannot work here, never skips.
  */
-export async function podmanSetup(t: Teardownable, s: Scratch, runtime: Runtime, spec: ImageSpec): Promise<Podman> {
+export async function podmanSetup(t: Teardownable, s: Scratch, runtime: Runtime, spec: ImageSpec,
+	criuEnv: Record<string, string> = {}): Promise<Podman> {
 	if (!PODMAN) throw new Error('podman is not installed (scripts/install-deps.sh installs it)');
-	const wiring = criuWiring(s, runtime);
+	const wiring = criuWiring(s, runtime, criuEnv);
 	await reapStale(wiring.env);
 	const seccomp = s.file('seccomp-io_uring.json');
 	const sc = await runCmd(process.execPath, [SECCOMP_SCRIPT]);
