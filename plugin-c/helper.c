@@ -51,7 +51,8 @@ static FILE *from_helper;
  * helper <root>/dist/src/plugin/helper.js, and `node` comes from PATH.
  *
  * In both, $CRIU_URING_NODE, when set, names the interpreter instead (a
- * development override; the log line says which one ran).
+ * development override; the log line says which one ran).  An installed
+ * helper gets no NODE_OPTIONS or NODE_PATH from CRIU's environment.
  */
 #define HELPER_FILE "io_uring_plugin.helper"
 
@@ -181,6 +182,14 @@ static void exec_helper(const struct helper_paths *p, const char *stage, int in,
 {
 	dup2(in, STDIN_FILENO);
 	dup2(out, STDOUT_FILENO);
+	/*
+	 * An installed helper runs only its own code: a caller's NODE_OPTIONS
+	 * (--require, --import) or NODE_PATH must not reach root's Node.
+	 */
+	if (p->installed) {
+		unsetenv("NODE_OPTIONS");
+		unsetenv("NODE_PATH");
+	}
 	/* an absolute path (always when installed) is run as is; only a bare name searches PATH */
 	execvp(p->node, (char *const[]){ (char *)p->node, (char *)p->script, (char *)stage, NULL });
 	fprintf(stderr, "io_uring: cannot exec %s: %s\n", p->node, strerror(errno));
