@@ -11,7 +11,7 @@
  * CRIU's log names the helper the plugin started: it must be the installed
  * copy, never this checkout.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import * as path from 'node:path';
@@ -289,26 +289,67 @@ t.test('dump and restore with the criu and plugin of a DESTDIR tree, from /, emp
 	t.ok(isAlive(pid2), 'the process keeps running');
 });
 
-t.test('make install to /usr/local for real (private mount namespace), criu with no -L, from /, empty environment', async (t) => {
-	const s = scratch(t);
-	const upper = s.dir('usr-lib-upper');
-	const work = s.dir('usr-lib-work');
-	// The namespace lives as long as this holder; everything below enters it.
-	const holder = spawn('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c',
-		`mount -t tmpfs tmpfs /usr/local && mount -t overlay overlay -o lowerdir=/usr/lib,upperdir=${upper},workdir=${work} /usr/lib && echo ready && exec sleep 600`],
-	{ stdio: ['ignore', 'pipe', 'inherit'] });
-	let pid = 0;
+interface PrivateNs {
+	/** nsenter into it, then the command. */
+	enter: string[];
+	/** Run a command inside; its stdout. */
+	run(cmd: string[]): string;
+}
+
+/**
+ * A private mount namespace (nothing outside sees its mounts) with tmpfs on
+ * each of @tmpfs and a writable overlay on each of @overlays, alive until
+ * the test ends; everything below enters it with nsenter.
+ */
+async function privateNs(t: Test, s: Scratch, tmpfs: string[], overlays: string[]): Promise<PrivateNs | undefined> {
+	const mounts = [
+		...tmpfs.map((d) => `mount -t tmpfs tmpfs ${d}`),
+		...overlays.map((d, i) => `mount -t overlay overlay -o lowerdir=${d},upperdir=${s.dir(`ovl${i}/upper`)},workdir=${s.dir(`ovl${i}/work`)} ${d}`),
+	];
+	const holder = spawn('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', `${mounts.join(' && ')} && echo ready && exec sleep 900`],
+		{ stdio: ['ignore', 'pipe', 'inherit'] });
 	t.teardown(() => {
-		if (pid) killIfCrRw(pid);
 		holder.kill('SIGKILL');
 	});
 	const ready = await new Promise<boolean>((resolve) => {
 		holder.stdout!.on('data', (b: Buffer) => resolve(b.toString().includes('ready')));
 		holder.on('exit', () => resolve(false));
 	});
-	if (!t.ok(ready, 'a private mount namespace with its own /usr/local and /usr/lib')) return;
+	if (!t.ok(ready, `a private mount namespace with its own ${[...tmpfs, ...overlays].join(', ')}`)) return undefined;
 	const enter = ['nsenter', '-t', String(holder.pid), '-m', '--'];
-	const inNs = (cmd: string[]): string => execFileSync(enter[0], [...enter.slice(1), ...cmd], { encoding: 'utf8', timeout: 300_000, stdio: ['ignore', 'pipe', 'pipe'] });
+	return {
+		enter,
+		run: (cmd) => execFileSync(enter[0], [...enter.slice(1), ...cmd], { encoding: 'utf8', timeout: 300_000, stdio: ['ignore', 'pipe', 'pipe'] }),
+	};
+}
+
+/**
+ * In @ns: start cr_rw, `criu dump` and `criu restore` with @criu, no -L,
+ * from /, with an empty environment; both must run @helper with @node; the
+ * program must verify itself.
+ */
+async function cycleInNs(t: Test, s: Scratch, ns: PrivateNs, criu: string, helper: string, node: string): Promise<void> {
+	const pid = await startCrRw(s, 'cr_rw', ns.enter);
+	t.teardown(() => killIfCrRw(pid));
+	const img = s.dir('img');
+	const argv = [...ns.enter.slice(1), criu];
+	const d = await run(ns.enter[0], [...argv, 'dump', '-t', String(pid), '-D', img, '-v4', '-o', path.join(img, 'dump.log')], path.join(img, 'dump.log'));
+	if (!t.equal(d.code, 0, describeRun('dump', d))) return;
+	const expected = `io_uring: helper ${helper} (node ${node}, installed)`;
+	t.equal(helperLine(d.log), expected, 'the dump found the plugin by itself and ran the installed helper');
+	t.match(d.log, /io_uring: process \d+: 1 ring\(s\) checkpointed/, 'and checkpointed the ring');
+	await waitForExit(pid);
+	const r = await run(ns.enter[0], [...argv, 'restore', '-D', img, '-d', '-v4', '-o', path.join(img, 'restore.log')], path.join(img, 'restore.log'));
+	if (!t.equal(r.code, 0, describeRun('restore', r))) return;
+	t.equal(helperLine(r.log), expected, 'so did the restore');
+	await finishVerified(t, s, 'cr_rw', pid);
+}
+
+t.test('make install to /usr/local for real (private mount namespace), criu with no -L, from /, empty environment', async (t) => {
+	const s = scratch(t);
+	const ns = await privateNs(t, s, ['/usr/local'], ['/usr/lib']);
+	if (!ns) return;
+	const inNs = ns.run;
 
 	inNs(['make', '-s', '-C', ROOT, 'install']);
 	t.equal(inNs(['env', '-i', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'sh', '-c', 'command -v criu']).trim(), '/usr/local/sbin/criu',
@@ -316,21 +357,27 @@ t.test('make install to /usr/local for real (private mount namespace), criu with
 	t.equal(inNs(['cat', '/usr/lib/criu/io_uring_plugin.helper']).match(/^node (.*)$/m)?.[1], NODE, 'the plugin in CRIU\'s default directory');
 	t.notOk(existsSync('/usr/lib/criu/io_uring_plugin.helper'), 'invisible outside the namespace');
 
-	pid = await startCrRw(s, 'cr_rw', enter);
-	const img = s.dir('img');
-	const criu = [...enter.slice(1), '/usr/local/sbin/criu'];
-	const d = await run(enter[0], [...criu, 'dump', '-t', String(pid), '-D', img, '-v4', '-o', path.join(img, 'dump.log')], path.join(img, 'dump.log'));
-	if (!t.equal(d.code, 0, describeRun('dump', d))) return;
-	const expected = `io_uring: helper /usr/local/lib/criu-uring/dist/src/plugin/helper.js (node ${NODE}, installed)`;
-	t.equal(helperLine(d.log), expected, 'the dump found the plugin by itself and ran the installed helper');
-	t.match(d.log, /io_uring: process \d+: 1 ring\(s\) checkpointed/, 'and checkpointed the ring');
-	await waitForExit(pid);
-	const r = await run(enter[0], [...criu, 'restore', '-D', img, '-d', '-v4', '-o', path.join(img, 'restore.log')], path.join(img, 'restore.log'));
-	if (!t.equal(r.code, 0, describeRun('restore', r))) return;
-	t.equal(helperLine(r.log), expected, 'so did the restore');
-	await finishVerified(t, s, 'cr_rw', pid);
+	await cycleInNs(t, s, ns, '/usr/local/sbin/criu', '/usr/local/lib/criu-uring/dist/src/plugin/helper.js', NODE);
 
 	inNs(['make', '-s', '-C', ROOT, 'uninstall']);
 	t.equal(inNs(['sh', '-c', 'find /usr/local -mindepth 1; test ! -e /usr/lib/criu || echo /usr/lib/criu']).trim(), '',
 		'uninstall leaves /usr/local empty and /usr/lib/criu gone');
+});
+
+t.test('the packages installed for real (private mount namespace): /usr/sbin/criu with no -L, from /, empty environment', async (t) => {
+	const arch = execFileSync('dpkg', ['--print-architecture'], { encoding: 'utf8' }).trim();
+	const out = path.join(ROOT, 'build', 'deb');
+	const debs = (): string[] => (existsSync(out) ? readdirSync(out).filter((f) => f.endsWith(`_${arch}.deb`)).map((f) => path.join(out, f)) : []);
+	if (debs().length !== 2) make('deb');
+	const s = scratch(t);
+	const ns = await privateNs(t, s, [], ['/usr', '/var', '/etc']);
+	if (!ns) return;
+	ns.run(['dpkg', '-i', ...debs()]);
+	t.match(ns.run(['dpkg-query', '-W', '-f', '${Package} ${Status}\\n', 'criu-uring', 'criu-uring-criu']),
+		/^criu-uring install ok installed\ncriu-uring-criu install ok installed$/m, 'both packages are installed and configured (postinst passed)');
+	t.equal(ns.run(['/usr/bin/criu-uring', 'check', '--json']).includes('"ok": true'), true, 'criu-uring check passes with the packaged files');
+	await cycleInNs(t, s, ns, '/usr/sbin/criu', '/usr/lib/criu-uring/dist/src/plugin/helper.js', '/usr/bin/node');
+	ns.run(['dpkg', '--purge', 'criu-uring', 'criu-uring-criu']);
+	t.equal(ns.run(['sh', '-c', 'ls -d /usr/sbin/criu /usr/lib/criu /usr/lib/criu-uring /usr/bin/criu-uring /usr/share/doc/criu-uring 2>/dev/null; true']), '',
+		'purging removes them all');
 });
