@@ -8,6 +8,8 @@
  *    mount namespace (tmpfs on /usr/local, an overlay on /usr/lib, so nothing
  *    outside the test sees it), then `criu dump` and `criu restore` with no
  *    -L at all, from /, with an empty environment, then `make uninstall`.
+ *  - the Debian packages installed with dpkg -i in a private mount namespace
+ *    (overlays on /usr, /var, /etc), /usr/sbin/criu the same way, then purged.
  * CRIU's log names the helper the plugin started: it must be the installed
  * copy, never this checkout.
  */
