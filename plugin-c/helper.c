@@ -31,53 +31,183 @@ static pid_t helper_pid = -1;
 static FILE *to_helper;
 static FILE *from_helper;
 
-/* The repository root: this .so lives in <root>/build/plugins/. */
-static int find_root(char *root, size_t size)
+/*
+ * Where the helper is and which Node runs it.
+ *
+ * Installed (scripts/install.sh): a file next to the .so,
+ * io_uring_plugin.helper, names both:
+ *
+ *	helper ../criu-uring/dist/src/plugin/helper.js
+ *	node /usr/bin/node
+ *
+ * A relative helper path is taken from the directory the .so really lives
+ * in (dladdr + realpath), so a copy of a whole install tree (a DESTDIR, a
+ * package being built) finds its own helper; the Node interpreter is an
+ * absolute path chosen at install time, so CRIU (root) never runs whatever
+ * `node` comes first on PATH.  With that file present the checkout is never
+ * looked at, and a broken file is an error, not a fallback.
+ *
+ * In a checkout (no such file): the .so is <root>/build/plugins/, the
+ * helper <root>/dist/src/plugin/helper.js, and `node` comes from PATH.
+ *
+ * In both, $CRIU_URING_NODE, when set, names the interpreter instead (a
+ * development override; the log line says which one ran).  An installed
+ * helper gets no NODE_OPTIONS or NODE_PATH from CRIU's environment.
+ */
+#define HELPER_FILE "io_uring_plugin.helper"
+
+struct helper_paths {
+	char script[PATH_MAX];
+	char node[PATH_MAX];
+	int installed;
+};
+
+/* The real directory of this .so. */
+static int plugin_dir(char *dir)
 {
 	Dl_info info;
 	char *slash;
-	int i;
 
-	if (!dladdr((void *)find_root, &info) || !info.dli_fname)
+	if (!dladdr((void *)plugin_dir, &info) || !info.dli_fname)
 		return -1;
-	if (!realpath(info.dli_fname, root))
+	if (!realpath(info.dli_fname, dir))
 		return -1;
-	for (i = 0; i < 3; i++) {
-		slash = strrchr(root, '/');
-		if (!slash)
-			return -1;
-		*slash = '\0';
-	}
-	return strlen(root) < size ? 0 : -1;
+	slash = strrchr(dir, '/');
+	if (!slash)
+		return -1;
+	*slash = '\0';
+	return 0;
 }
 
-static void exec_helper(const char *root, const char *stage, int in, int out)
+/* "key value" lines, '#' comments; returns 0 and fills @p, or -1 (logged). */
+static int read_helper_file(const char *dir, const char *file, struct helper_paths *p)
 {
-	char script[PATH_MAX];
-	const char *node = getenv("CRIU_URING_NODE");
+	char line[PATH_MAX + 32], helper[PATH_MAX], joined[2 * PATH_MAX + 1];
+	int lineno = 0, ret = -1;
+	FILE *f;
 
-	if (!node)
-		node = "node";
-	if (snprintf(script, sizeof(script), "%s/dist/src/plugin/helper.js", root) >= (int)sizeof(script))
-		_exit(126);
+	helper[0] = p->node[0] = '\0';
+	f = fopen(file, "re");
+	if (!f) {
+		pr_perror("cannot read %s", file);
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *key = line, *val, *end;
+
+		lineno++;
+		end = line + strcspn(line, "\n");
+		if (!*end && !feof(f)) {
+			pr_err("%s:%d: line too long\n", file, lineno);
+			goto out;
+		}
+		*end = '\0';
+		key += strspn(key, " \t");
+		if (!*key || *key == '#')
+			continue;
+		val = key + strcspn(key, " \t");
+		if (*val)
+			*val++ = '\0';
+		val += strspn(val, " \t");
+		if (!strcmp(key, "helper") && *val) {
+			snprintf(helper, sizeof(helper), "%s", val);
+		} else if (!strcmp(key, "node") && *val == '/') {
+			snprintf(p->node, sizeof(p->node), "%s", val);
+		} else {
+			pr_err("%s:%d: expected 'helper PATH' or 'node /ABSOLUTE/PATH'\n", file, lineno);
+			goto out;
+		}
+	}
+	if (!helper[0] || !p->node[0]) {
+		pr_err("%s: needs both a helper and a node line\n", file);
+		goto out;
+	}
+	if (helper[0] == '/')
+		snprintf(joined, sizeof(joined), "%s", helper);
+	else
+		snprintf(joined, sizeof(joined), "%s/%s", dir, helper);
+	if (!realpath(joined, p->script)) {
+		pr_perror("%s: helper %s", file, joined);
+		goto out;
+	}
+	if (access(p->node, X_OK)) {
+		pr_perror("%s: node %s", file, p->node);
+		goto out;
+	}
+	ret = 0;
+out:
+	fclose(f);
+	return ret;
+}
+
+static int find_helper(struct helper_paths *p)
+{
+	char dir[PATH_MAX], file[PATH_MAX + sizeof(HELPER_FILE) + 1];
+	const char *node = getenv("CRIU_URING_NODE");
+	char *slash;
+	int i;
+
+	if (plugin_dir(dir)) {
+		pr_err("cannot find the plugin's own path\n");
+		return -1;
+	}
+	snprintf(file, sizeof(file), "%s/%s", dir, HELPER_FILE);
+	if (!access(file, F_OK)) {
+		p->installed = 1;
+		if (read_helper_file(dir, file, p))
+			return -1;
+	} else {
+		/* a checkout: <root>/build/plugins */
+		p->installed = 0;
+		for (i = 0; i < 2; i++) {
+			slash = strrchr(dir, '/');
+			if (!slash) {
+				pr_err("cannot locate the criu-uring tree from the plugin's path\n");
+				return -1;
+			}
+			*slash = '\0';
+		}
+		if (snprintf(p->script, sizeof(p->script), "%s/dist/src/plugin/helper.js", dir) >= (int)sizeof(p->script)) {
+			pr_err("helper path too long\n");
+			return -1;
+		}
+		snprintf(p->node, sizeof(p->node), "node");
+	}
+	if (node && *node)
+		snprintf(p->node, sizeof(p->node), "%s", node);
+	return 0;
+}
+
+static void exec_helper(const struct helper_paths *p, const char *stage, int in, int out)
+{
 	dup2(in, STDIN_FILENO);
 	dup2(out, STDOUT_FILENO);
-	execlp(node, node, script, stage, (char *)NULL);
-	fprintf(stderr, "io_uring: cannot exec %s: %s\n", node, strerror(errno));
+	/*
+	 * An installed helper runs only its own code: a caller's NODE_OPTIONS
+	 * (--require, --import) or NODE_PATH must not reach root's Node.
+	 */
+	if (p->installed) {
+		unsetenv("NODE_OPTIONS");
+		unsetenv("NODE_PATH");
+	}
+	/* an absolute path (always when installed) is run as is; only a bare name searches PATH */
+	execvp(p->node, (char *const[]){ (char *)p->node, (char *)p->script, (char *)stage, NULL });
+	fprintf(stderr, "io_uring: cannot exec %s: %s\n", p->node, strerror(errno));
 	_exit(127);
 }
 
 int helper_start(const char *stage)
 {
-	char root[PATH_MAX], reply[512];
+	struct helper_paths paths;
+	char reply[512];
 	int req[2], rep[2];
 
 	if (helper_pid > 0)
 		return 0;
-	if (find_root(root, sizeof(root))) {
-		pr_err("cannot locate the criu-uring tree from the plugin's path\n");
+	if (find_helper(&paths))
 		return -1;
-	}
+	pr_info("helper %s (node %s%s, %s)\n", paths.script, paths.node,
+		strchr(paths.node, '/') ? "" : " from PATH", paths.installed ? "installed" : "checkout");
 	if (pipe2(req, O_CLOEXEC) || pipe2(rep, O_CLOEXEC)) {
 		pr_perror("pipe");
 		return -1;
@@ -88,7 +218,7 @@ int helper_start(const char *stage)
 		return -1;
 	}
 	if (helper_pid == 0)
-		exec_helper(root, stage, req[0], rep[1]);
+		exec_helper(&paths, stage, req[0], rep[1]);
 	close(req[0]);
 	close(rep[1]);
 	to_helper = fdopen(req[1], "w");

@@ -7,7 +7,7 @@
  * descriptor)"), with `code` (errno name), `errno` and `syscall` set.
  */
 import { existsSync } from 'node:fs';
-import * as path from 'node:path';
+import { ADDON } from './util/paths';
 
 export interface Native {
 	/**
@@ -36,17 +36,8 @@ export interface Native {
 
 export class NativeError extends Error {}
 
-/** The repository root: the first directory above this file holding package.json and native/. */
-function repoRoot(): string {
-	let dir = __dirname;
-	while (dir !== path.dirname(dir)) {
-		if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'native'))) return dir;
-		dir = path.dirname(dir);
-	}
-	throw new NativeError(`cannot find the criu-uring checkout above ${__dirname}`);
-}
-
-export const ADDON_PATH = path.join(repoRoot(), 'build', 'addon', 'Release', 'criu_uring.node');
+/** build/addon/Release/ in a checkout, addon/ in an installed copy (src/util/paths.ts). */
+export const ADDON_PATH = ADDON;
 
 let cached: Native | null = null;
 

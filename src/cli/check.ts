@@ -5,7 +5,10 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { bpfAvailable } from '../capture/bpf';
-import { CRIU_BIN, PLUGIN_SO } from '../util/paths';
+import { CRIU_BIN, INSTALLED, PLUGIN_SO } from '../util/paths';
+
+/* what to do about a missing piece, in a checkout or an installed copy */
+const REMEDY = INSTALLED ? 'the installation is incomplete: run make install again' : 'run npm run build';
 
 export interface CheckResult { name: string; ok: boolean; detail: string }
 
@@ -43,7 +46,7 @@ function checkBpf(): CheckResult {
 }
 
 function checkCriu(): CheckResult {
-	if (!existsSync(CRIU_BIN)) return { name: 'criu', ok: false, detail: `${CRIU_BIN} missing: run npm run build` };
+	if (!existsSync(CRIU_BIN)) return { name: 'criu', ok: false, detail: `${CRIU_BIN} missing: ${REMEDY}` };
 	const v = run(CRIU_BIN, ['--version']);
 	const version = /Version:\s*(\S+)/.exec(v.out)?.[1] ?? 'unknown version';
 	const c = run(CRIU_BIN, ['check']);
@@ -57,7 +60,7 @@ function checkCriu(): CheckResult {
 }
 
 function checkPlugin(): CheckResult {
-	if (!existsSync(PLUGIN_SO)) return { name: 'plugin', ok: false, detail: `${PLUGIN_SO} missing: run npm run build` };
+	if (!existsSync(PLUGIN_SO)) return { name: 'plugin', ok: false, detail: `${PLUGIN_SO} missing: ${REMEDY}` };
 	const nm = run('nm', ['-D', '--defined-only', PLUGIN_SO]);
 	const ok = nm.ok && /\bCR_PLUGIN_DESC\b/.test(nm.out);
 	return { name: 'plugin', ok, detail: ok ? `${PLUGIN_SO} exports CR_PLUGIN_DESC` : `${PLUGIN_SO} does not export CR_PLUGIN_DESC` };
