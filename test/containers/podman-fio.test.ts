@@ -14,14 +14,16 @@
 import t, { type Test } from 'tap';
 import { scratch, waitFor } from '../lib/criu';
 import { ringFds, submittedTotal, which } from '../lib/apps';
-import { type Runtime, RUNTIMES, pluginLines, podmanSetup } from '../lib/podman';
+import { type Runtime, RUNTIMES, describeCriuRun, podmanSetup } from '../lib/podman';
 
 const FIO = which('fio');
 
-/* 16 MiB of 4 KiB random writes at 2 MiB/s: about 8 s of writing, so the
- * checkpoint lands mid-job even when a dump is slow on a busy machine. */
+/* 32 MiB of 4 KiB random writes at 2 MiB/s: about 16 s of writing, so the
+ * freeze lands mid-job even on a busy machine (podman, runc and CRIU start,
+ * and the plugin's bounded wait for in-flight requests, take a few seconds
+ * before the freeze; with 8 s of writing the job had once ended by then). */
 const COMMON = ['--name=c', '--filename=/work/f1', '--ioengine=io_uring', '--rw=randwrite', '--bs=4k', '--iodepth=16',
-	'--size=16M', '--verify=crc32c'];
+	'--size=32M', '--verify=crc32c'];
 
 interface FioCase {
 	what: string;
@@ -60,10 +62,10 @@ async function fioCase(t: Test, runtime: Runtime, fc: FioCase): Promise<void> {
 	await waitFor(() => submittedTotal(pid) >= 256, 'fio to submit 256 requests through its ring', 30_000);
 	t.notMatch((await c.logs()).stdout, /FIO-WRITE-DONE/, 'fio is still writing at the checkpoint');
 	const ck = await c.checkpoint(['--keep']);
-	if (!t.equal(ck.code, 0, `podman container checkpoint exited ${ck.code}: ${ck.stderr.trim()} ${pluginLines(ck.log).filter((l) => /Error/.test(l)).join(' | ')}`)) return;
+	if (!t.equal(ck.code, 0, describeCriuRun(`${runtime} fio ${fc.what} checkpoint`, ck))) return;
 	t.match(ck.log, /io_uring: process \d+: 1 ring\(s\) checkpointed/, 'dump.log: the plugin checkpointed fio\'s ring');
 	const rs = await c.restore(['--keep']);
-	if (!t.equal(rs.code, 0, `podman container restore exited ${rs.code}: ${rs.stderr.trim()} ${pluginLines(rs.log).filter((l) => /Error/.test(l)).join(' | ')}`)) return;
+	if (!t.equal(rs.code, 0, describeCriuRun(`${runtime} fio ${fc.what} restore`, rs))) return;
 	t.match(rs.log, /io_uring: plugin finished for restore \(ret 0\)/, 'restore.log: the plugin restored without error');
 	let code: number;
 	try {

@@ -21,7 +21,7 @@ import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { scratch, sleep } from '../lib/criu';
 import { ringFds, submittedTotal, which } from '../lib/apps';
-import { type Container, HOST_USR, type Runtime, RUNTIMES, pluginLines, podmanSetup, runCmd } from '../lib/podman';
+import { type Container, HOST_USR, type Runtime, RUNTIMES, describeCriuRun, podmanSetup, runCmd } from '../lib/podman';
 
 const MARIADBD = which('mariadbd');
 const CLIENT = which('mariadb');
@@ -100,14 +100,14 @@ async function mariadbCase(t: Test, runtime: Runtime): Promise<void> {
 	for (let cycle = 1; cycle <= CYCLES; cycle++) {
 		for (let i = 0; i < BATCHES; i++) await db.insertBatch(++batch);
 		const ck = await c.checkpoint(['--keep', ...LOCKS]);
-		if (!t.equal(ck.code, 0, `checkpoint ${cycle}: podman exited ${ck.code}: ${ck.stderr.trim()} ${pluginLines(ck.log).filter((l) => /Error/.test(l)).join(' | ')}`)) {
+		if (!t.equal(ck.code, 0, describeCriuRun(`${runtime} mariadb checkpoint ${cycle}`, ck))) {
 			if ((await c.state()) === 'running')
 				t.same(await db.countAndSum().catch((e: Error) => e.message), expected(batch), 'after the failed checkpoint the server still serves every row');
 			return;
 		}
 		t.match(ck.log, /io_uring: process \d+: 1 ring\(s\) checkpointed/, `checkpoint ${cycle}: dump.log: the plugin checkpointed InnoDB's ring`);
 		const rs = await c.restore(['--keep', ...LOCKS]);
-		if (!t.equal(rs.code, 0, `restore ${cycle}: podman exited ${rs.code}: ${rs.stderr.trim()} ${pluginLines(rs.log).filter((l) => /Error/.test(l)).join(' | ')}`)) return;
+		if (!t.equal(rs.code, 0, describeCriuRun(`${runtime} mariadb restore ${cycle}`, rs))) return;
 		t.match(rs.log, /io_uring: plugin finished for restore \(ret 0\)/, `restore ${cycle}: the plugin restored without error`);
 		let rows;
 		try {

@@ -27,19 +27,14 @@
 import t, { type Test } from 'tap';
 import { readFileSync } from 'node:fs';
 import { scratch } from '../lib/criu';
-import { type CheckpointRun, type Podman, type Runtime, RUNTIMES, pluginLines, podmanSetup, runCmd } from '../lib/podman';
+import { type Podman, type Runtime, RUNTIMES, describeCriuRun, pluginLines, podmanSetup, runCmd } from '../lib/podman';
 
 const PROGS = ['cr_rw', 'cr_fork', 'cr_inflight'];
 const DEFAULT_SECCOMP = '/usr/share/containers/seccomp.json';
 const CHECKPOINTED = /io_uring: process \d+: \d+ ring\(s\) checkpointed/;
 const TO_RESTORE = /io_uring: \d+ ring\(s\) of \d+ process\(es\) to restore/;
 
-/** One line for an assertion message: exit status, podman's stderr, plugin lines. */
-function describe(what: string, r: CheckpointRun): string {
-	const plugin = pluginLines(r.log).filter((l) => /Error/.test(l));
-	return `${what} exited ${r.code}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}` +
-		(plugin.length ? `; plugin: ${plugin.join(' | ')}` : '') + ` (log ${r.logPath})`;
-}
+const describe = describeCriuRun;
 
 async function setup(t: Test, runtime: Runtime): Promise<Podman> {
 	return podmanSetup(t, scratch(t), runtime, { bins: PROGS });

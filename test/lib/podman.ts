@@ -21,7 +21,7 @@ import type { Test } from 'tap';
 import { execFile } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { CRIU_BIN, PLUGIN_DIR, type Scratch, type Teardownable, progPath, sleep } from './criu';
+import { CRIU_BIN, PLUGIN_DIR, type Scratch, type Teardownable, criuErrors, progPath, sleep } from './criu';
 import { which } from './apps';
 import { ROOT } from '../../src/util/paths';
 
@@ -323,6 +323,26 @@ export async function podmanSetup(t: Teardownable, s: Scratch, runtime: Runtime,
 /** Lines of CRIU's log that the io_uring plugin wrote. */
 export function pluginLines(log: string): string[] {
 	return log.split('\n').filter((l) => /^\([\d.]+\) (Error \([^)]*\): )?io_uring: /.test(l));
+}
+
+/** Where CRIU logs of failed container checkpoints/restores are kept (podman removes them with the container). */
+export const FAILED_LOGS = path.join(ROOT, 'build', 'test-logs', 'containers');
+
+/**
+ * One line for an assertion message about a podman checkpoint/restore:
+ * exit status, podman's last stderr lines and CRIU's Error lines.  When
+ * it failed, CRIU's log is copied to FAILED_LOGS and named.
+ */
+export function describeCriuRun(what: string, r: CheckpointRun): string {
+	let kept = '';
+	if (r.code !== 0 && r.log) {
+		mkdirSync(FAILED_LOGS, { recursive: true });
+		kept = path.join(FAILED_LOGS, `${what.replace(/[^A-Za-z0-9_.-]+/g, '_')}.${Date.now()}.${path.basename(r.logPath)}`);
+		writeFileSync(kept, r.log);
+	}
+	const errs = criuErrors(r.log);
+	return `${what} exited ${r.code}` + (r.code !== 0 ? `: ${r.stderr.trim().split('\n').slice(-2).join(' | ')}` : '') +
+		(errs.length ? `; CRIU errors: ${errs.slice(0, 6).join(' | ')}` : '') + (kept ? ` (log kept in ${kept})` : '');
 }
 
 export interface CheckpointRun extends CmdResult {
