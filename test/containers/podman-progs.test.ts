@@ -144,7 +144,8 @@ for (const runtime of RUNTIMES) {
 
 	t.test(`${runtime}: CRIU_URING_CANCEL_INFLIGHT=1 set by a criu script on PATH: requests cancelled, restored`, async (t) => {
 		/* podman hands CRIU no environment but PATH: the plugin's settings go into a criu script */
-		const pm = await podmanSetup(t, scratch(t), runtime, { bins: PROGS }, { CRIU_URING_CANCEL_INFLIGHT: '1', CRIU_URING_DRAIN_MS: '300' });
+		const pm = await podmanSetup(t, scratch(t), runtime, { bins: PROGS },
+			{ criuEnv: { CRIU_URING_CANCEL_INFLIGHT: '1', CRIU_URING_DRAIN_MS: '300' } });
 		const c = await pm.run(t, ['/bin/cr_inflight', '--expect', 'cancelled']);
 		await c.truth();
 		/* without the variables the plugin refuses this dump (the test below) */

@@ -97,6 +97,15 @@ function ulimitArgs(): string[] {
 	return ['--ulimit', `nofile=${nofile}:${nofile}`, '--ulimit', `nproc=${nproc}:${nproc}`];
 }
 
+export interface WiringOptions {
+	/** Environment for CRIU (and the plugin's helper), set by a criu script first on PATH. */
+	criuEnv?: Record<string, string>;
+	/** Use the installed criu and plugin (default: CRIU_URING_INSTALLED=1 in the environment). */
+	installed?: boolean;
+	/** A command every podman command runs under, e.g. nsenter into a mount namespace. */
+	wrap?: string[];
+}
+
 export interface CriuWiring {
 	/** Environment for every podman command: our criu first on PATH. */
 	env: NodeJS.ProcessEnv;
@@ -126,18 +135,21 @@ export interface CriuWiring {
  *   hybrid cgroup layout crun runs in a private mount namespace without
  *   /sys/fs/cgroup/unified (crun-legacy below), which crun then takes for
  *   a cgroup v1 machine.
- * - @criuEnv (e.g. CRIU_URING_CANCEL_INFLIGHT=1) goes into that script
+ * - opts.criuEnv (e.g. CRIU_URING_CANCEL_INFLIGHT=1) goes into that script
  *   too: podman's runtime gives CRIU no other environment.
- * - CRIU_URING_INSTALLED=1 in the test's environment: none of the above
+ * - opts.installed (default: CRIU_URING_INSTALLED=1 in the environment): none of the above
  *   for CRIU and the plugin (the installed criu on PATH, the plugin in
  *   /usr/lib/criu/); crun is still build/crun/crun.
  */
-export function criuWiring(s: Scratch, runtime: Runtime, criuEnv: Record<string, string> = {}): CriuWiring {
-	/* CRIU_URING_INSTALLED=1: the installed copy (`make install`: criu on
-	 * root's PATH, the plugin in CRIU's default /usr/lib/criu/), no wiring. */
-	const installed = process.env.CRIU_URING_INSTALLED === '1';
-	const realCriu = installed ? which('criu') : CRIU_BIN;
-	if (!realCriu || !existsSync(realCriu)) throw new Error(installed ? 'no criu on PATH (CRIU_URING_INSTALLED=1)' : `${CRIU_BIN} missing: run npm run build`);
+export function criuWiring(s: Scratch, runtime: Runtime, opts: WiringOptions = {}): CriuWiring {
+	/* installed: the installed copy (`make install`: criu on root's PATH,
+	 * the plugin in CRIU's default /usr/lib/criu/), no wiring. */
+	const installed = opts.installed ?? process.env.CRIU_URING_INSTALLED === '1';
+	const criuEnv = opts.criuEnv ?? {};
+	/* installed and run in another mount namespace (opts.wrap), the
+	 * installed criu may not exist here: its standard path then */
+	const realCriu = installed ? (which('criu') ?? '/usr/local/sbin/criu') : CRIU_BIN;
+	if (!installed && !existsSync(realCriu)) throw new Error(`${CRIU_BIN} missing: run npm run build`);
 	const bin = s.dir('bin');
 	const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${bin}:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}` };
 	delete env.CRIU_LIBS_DIR;
@@ -183,6 +195,9 @@ async function libsOf(bin: string): Promise<string[]> {
 	return libs;
 }
 
+/** Runs podman with @args (the setup's environment and wrapper); never rejects. */
+export type PodmanCmd = (args: string[], timeoutMs?: number) => Promise<CmdResult>;
+
 /** What goes into a test image. */
 export type ImageSpec =
 	/** each binary in /bin (test program names resolve to build/test-progs) with the libraries ldd lists, /bin/sh */
@@ -226,7 +241,7 @@ async function fillRootfs(rootfs: string, spec: ImageSpec): Promise<void> {
  * A container image made of host files (@spec), imported from a tarball
  * as a fresh tag; removed at teardown.
  */
-export async function buildImage(t: Teardownable, s: Scratch, spec: ImageSpec, env: NodeJS.ProcessEnv): Promise<string> {
+export async function buildImage(t: Teardownable, s: Scratch, spec: ImageSpec, podman: PodmanCmd): Promise<string> {
 	const rootfs = s.dir('rootfs');
 	await fillRootfs(rootfs, spec);
 	const tar = s.file('rootfs.tar');
@@ -234,9 +249,9 @@ export async function buildImage(t: Teardownable, s: Scratch, spec: ImageSpec, e
 	if (tr.code !== 0) throw new Error(`tar of the rootfs failed: ${tr.stderr.trim()}`);
 	const tag = `localhost/criu-uring-test:${process.pid}-${Date.now()}`;
 	t.teardown(async () => {
-		await runCmd(PODMAN!, ['rmi', '-f', tag], env, 60_000);
+		await podman(['rmi', '-f', tag], 60_000);
 	});
-	const r = await runCmd(PODMAN!, ['import', '-q', tar, tag], env);
+	const r = await podman(['import', '-q', tar, tag]);
 	if (r.code !== 0) throw new Error(`podman import exited ${r.code}: ${r.stderr.trim()}`);
 	return tag;
 }
@@ -271,16 +286,16 @@ function liveNode(pid: number): boolean {
  * teardown (named criu-uring-test-PID-N / tagged PID-TIME): removed when
  * that PID is no longer a running node process.
  */
-async function reapStale(env: NodeJS.ProcessEnv): Promise<void> {
-	const ps = await runCmd(PODMAN!, ['ps', '-a', '--format', '{{.Names}}'], env, 60_000);
+async function reapStale(podman: PodmanCmd): Promise<void> {
+	const ps = await podman(['ps', '-a', '--format', '{{.Names}}'], 60_000);
 	for (const name of ps.stdout.split('\n')) {
 		const m = /^criu-uring-test-(\d+)-\d+$/.exec(name.trim());
-		if (m && !liveNode(Number(m[1]))) await runCmd(PODMAN!, ['rm', '-f', '-t', '0', name.trim()], env, 60_000);
+		if (m && !liveNode(Number(m[1]))) await podman(['rm', '-f', '-t', '0', name.trim()], 60_000);
 	}
-	const im = await runCmd(PODMAN!, ['images', '--format', '{{.Repository}}:{{.Tag}}'], env, 60_000);
+	const im = await podman(['images', '--format', '{{.Repository}}:{{.Tag}}'], 60_000);
 	for (const tag of im.stdout.split('\n')) {
 		const m = /^localhost\/criu-uring-test:(\d+)-\d+$/.exec(tag.trim());
-		if (m && !liveNode(Number(m[1]))) await runCmd(PODMAN!, ['rmi', '-f', tag.trim()], env, 60_000);
+		if (m && !liveNode(Number(m[1]))) await podman(['rmi', '-f', tag.trim()], 60_000);
 	}
 }
 
@@ -289,17 +304,19 @@ async function reapStale(env: NodeJS.ProcessEnv): Promise<void> {
  * cannot work here, never skips.
  */
 export async function podmanSetup(t: Teardownable, s: Scratch, runtime: Runtime, spec: ImageSpec,
-	criuEnv: Record<string, string> = {}): Promise<Podman> {
+	opts: WiringOptions = {}): Promise<Podman> {
 	if (!PODMAN) throw new Error('podman is not installed (scripts/install-deps.sh installs it)');
-	const wiring = criuWiring(s, runtime, criuEnv);
-	await reapStale(wiring.env);
+	const wiring = criuWiring(s, runtime, opts);
+	const wrap = opts.wrap ?? [];
+	const podmanCmd = (args: string[], timeoutMs = 120_000): Promise<CmdResult> =>
+		(wrap.length ? runCmd(wrap[0], [...wrap.slice(1), PODMAN!, ...args], wiring.env, timeoutMs) : runCmd(PODMAN!, args, wiring.env, timeoutMs));
+	await reapStale(podmanCmd);
 	const seccomp = s.file('seccomp-io_uring.json');
 	const sc = await runCmd(process.execPath, [SECCOMP_SCRIPT]);
 	if (sc.code !== 0) throw new Error(`contrib/seccomp-io_uring.js exited ${sc.code}: ${sc.stderr.trim()}`);
 	writeFileSync(seccomp, sc.stdout);
-	const image = await buildImage(t, s, spec, wiring.env);
-	const podman = (args: string[], timeoutMs = 120_000): Promise<CmdResult> =>
-		runCmd(PODMAN, ['--runtime', wiring.runtime, ...args], wiring.env, timeoutMs);
+	const image = await buildImage(t, s, spec, podmanCmd);
+	const podman = (args: string[], timeoutMs = 120_000): Promise<CmdResult> => podmanCmd(['--runtime', wiring.runtime, ...args], timeoutMs);
 	const pm: Podman = {
 		runtime, wiring, image, seccomp, podman,
 		container: (t, name) => {
