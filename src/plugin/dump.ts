@@ -137,6 +137,7 @@ export class DumpSession {
 			this.store.writeProcess(v, rings, owners);
 			if (!this.written.includes(v.pid)) this.written.push(v.pid);
 		}
+		this.store.writeExtFiles(this.extFiles, this.written);
 	}
 
 	/* The owner rebuilds the ring from its SINGLE_ISSUER submitter thread, which must be one of its own (host pids). */
@@ -151,13 +152,18 @@ export class DumpSession {
 			throw new Error(`process ${p.pid}: cannot checkpoint ${why.join('; ')} (not supported yet; see docs/limitations.md)`);
 	}
 
+	/*
+	 * io_uring-files.img is rewritten whenever it changes (a new ring fd, a
+	 * new image), not only at the end: a dump whose helper dies after the
+	 * last hook (plugin fini) still leaves complete images.
+	 */
 	extFile(id: number, inode: number): void {
 		this.extFiles.set(id, inode);
+		this.store.writeExtFiles(this.extFiles, this.written);
 	}
 
 	finish(ret: number): void {
 		this.pinned.cleanup();
-		if (ret === 0) this.store.writeExtFiles(this.extFiles, this.written);
-		else this.store.removeAll(this.written);
+		if (ret !== 0) this.store.removeAll(this.written);
 	}
 }
