@@ -52,7 +52,8 @@ async function main() {
 				if (!buf.equals(fill(last[old]))) fail(`round ${round}: block ${old} (round ${last[old]}) reads back wrong`);
 			}
 		}
-		await fs.promises.writeFile(path.join(dir, 'progress'), `${round}\n`);
+		await fs.promises.writeFile(path.join(dir, 'progress.tmp'), `${round}\n`);
+		await fs.promises.rename(path.join(dir, 'progress.tmp'), path.join(dir, 'progress'));
 		round++;
 		if (fs.existsSync(path.join(dir, 'stop'))) break;
 	}
