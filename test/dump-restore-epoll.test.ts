@@ -18,6 +18,7 @@ import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { dumpAndRestore, finishVerified, scratch, startWithTruth } from './lib/criu';
 import { inspectPid, type Truth } from './lib/progs';
 import { EVENTPOLL_PATH, parseEpollFdinfo } from '../src/capture/epoll';
+import { captureProcess } from '../src/capture';
 
 interface Entry { epfd: number; tfd: number; events: number; data: string; ino: number }
 
@@ -52,6 +53,12 @@ function inspectWatches(pid: number): Truth[] {
 	return sortWatches(inspectPid(pid).rings.flatMap((r: Truth) => r.epoll_watches));
 }
 
+/* The same from the procfs capture (no BPF: no epoll identity either). */
+function procfsWatches(pid: number): { watches: Truth[]; identities: unknown[] } {
+	const ws = captureProcess(pid, { noBpf: true }).rings.flatMap((r) => r.epoll_watches);
+	return { watches: sortWatches(ws), identities: [...new Set(ws.map((w) => w.epoll))] };
+}
+
 for (const leaveRunning of [false, true]) {
 	t.test(`rings watched by epoll sets, one shared with a child${leaveRunning ? ' (--leave-running)' : ''}`, async (t) => {
 		const s = scratch(t);
@@ -65,6 +72,7 @@ for (const leaveRunning of [false, true]) {
 			t.same(sortWatches(before[i]), truths[i], `${who}: fdinfo shows the entries the program made`);
 			t.ok(before[i].every((e) => rings.has(e.ino)), `${who}: every entry is on a ring`);
 			t.same(inspectWatches(pid), truths[i], `${who}: inspect shows the same watches`);
+			t.same(procfsWatches(pid), { watches: truths[i], identities: [null] }, `${who}: so does the procfs capture`);
 		});
 		if (!(await dumpAndRestore(t, s, pids[0], { name: 'img', pids, dumpArgs: leaveRunning ? ['--leave-running'] : [] }))) return;
 		const expected = leaveRunning ? truths : truths.map(restored);

@@ -13,6 +13,7 @@ import { planRing } from '../src/restore/planner';
 import { serialize, type Step } from '../src/restore/plan';
 import { epollEvent, epollRefusals } from '../src/restore/concerns/epoll';
 import { NR } from '../src/restore/ring-plan';
+import { parseEpollFdinfo, userDev } from '../src/capture/epoll';
 
 const OWNER = 4242;
 const HOLDER = 5000;
@@ -78,4 +79,17 @@ t.test('an entry under an fd that no longer holds the ring is refused at dump', 
 	t.same(epollRefusals(r), [], 'the sample ring\'s entries are on its fds');
 	r.epoll_watches[0].tfd = 12;
 	t.same(epollRefusals(r), ['an entry of epoll fd 5 added under fd 12, which no longer refers to the ring']);
+});
+
+t.test('epoll fdinfo entries are parsed: hex events, data, inode, kernel dev_t', async (t) => {
+	const text = 'pos:\t0\nflags:\t02000002\nmnt_id:\t17\nino:\t1039\n' +
+		'tfd:        4 events:       19 data:                4  pos:0 ino:67f63 sdev:10\n' +
+		'tfd:       21 events: 40000000 data: ffffffffffffffff  pos:0 ino:1 sdev:800001\n';
+	t.same(parseEpollFdinfo(text), [
+		{ tfd: 4, events: 0x19, data: 4n, ino: 0x67f63, sdev: 0x10 },
+		{ tfd: 21, events: 0x40000000, data: 0xffffffffffffffffn, ino: 1, sdev: 0x800001 },
+	]);
+	t.equal(userDev(0x10), 0x10, 'the anon-inode filesystem (0:16) as stat() shows it');
+	t.equal(userDev(0x800001), 0x801, 'MKDEV(8, 1) as stat() shows it');
+	t.equal(userDev((259 << 20) | 0x12345), 0x12345 & 0xff | 259 << 8 | (0x12345 & ~0xff) << 12, 'a large minor');
 });
