@@ -11,11 +11,12 @@
  * changes with a restore, not with --leave-running), none left on a
  * placeholder; inspect shows the same watches.  Then the program checks
  * through its own epoll_wait that completions wake each set as they
- * should (see test/progs/cr_epoll.c).
+ * should (see test/progs/cr_epoll.c).  An entry whose fd no longer holds
+ * the ring is refused at dump, leaving the process running.
  */
 import t from 'tap';
 import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
-import { dumpAndRestore, finishVerified, scratch, startWithTruth } from './lib/criu';
+import { criuDump, criuErrors, dumpAndRestore, finishVerified, isAlive, scratch, startWithTruth } from './lib/criu';
 import { inspectPid, type Truth } from './lib/progs';
 import { EVENTPOLL_PATH, parseEpollFdinfo } from '../src/capture/epoll';
 import { captureProcess } from '../src/capture';
@@ -90,3 +91,16 @@ for (const leaveRunning of [false, true]) {
 		await finishVerified(t, s, 'cr_epoll', p.pid);
 	});
 }
+
+t.test('an epoll entry added under an fd that no longer holds the ring is refused at dump', async (t) => {
+	const s = scratch(t);
+	const p = await startWithTruth(s, 'cr_epoll', ['moved']);
+	const dir = s.dir('img');
+	const d = await criuDump({ pid: p.pid, imagesDir: dir, plugins: true });
+	t.not(d.code, 0, 'the dump fails');
+	t.match(criuErrors(d.log).join('\n'), new RegExp(`epoll fd ${p.truth.epfd} added under fd ${p.truth.closed_fd}, which no longer refers to the ring`),
+		'the plugin names the entry');
+	t.ok(isAlive(p.pid), 'the process keeps running');
+	t.same(readdirSync(dir).filter((f) => f.startsWith('io_uring')), [], 'no io_uring image is left behind');
+	await finishVerified(t, s, 'cr_epoll', p.pid);
+});

@@ -31,6 +31,10 @@
  * Then it tells the child, which checks E1 (0xA1 level on a NOP of A,
  * 0xB1 edge on a NOP of B) and its own E4 (0xC4 for B).  Exit 0 with
  * "verified" only if everything held; any failure is one line on stderr.
+ *
+ * "cr_epoll moved": one ring added to an epoll set under fd a, which is
+ * then closed (the ring stays open at fd b = dup of a): an entry the dump
+ * refuses.  After SIGUSR1 the set must still report a NOP of the ring.
  */
 #define _GNU_SOURCE
 #include <inttypes.h>
@@ -183,6 +187,33 @@ static void truth_watches(struct truth *t)
 	truth_watch(t, e3, ra.fd, EPOLLIN | EPOLLEXCLUSIVE, 0xA3);
 }
 
+static int moved_main(void)
+{
+	struct truth *t;
+	int b;
+
+	ring_create_or_die(&ra, 8, NULL);
+	b = fcntl(ra.fd, F_DUPFD_CLOEXEC, 20);
+	e1 = epoll_create1(EPOLL_CLOEXEC);
+	if (b < 0 || e1 < 0)
+		die("fds");
+	add(e1, ra.fd, EPOLLIN, 0xA1, "A to E1");
+	close(ra.fd);
+	t = truth_new();
+	truth_int(t, "pid", getpid());
+	truth_int(t, "closed_fd", ra.fd);
+	truth_int(t, "fd", b);
+	truth_int(t, "epfd", e1);
+	truth_write(t);
+	ra.fd = b;
+	wait_for_stop();
+	nop(&ra, 0xA0, true);
+	one(e1, 0, 0xA1, "E1 on a NOP of A");
+	reap(&ra, 0xA0);
+	printf("verified\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct io_uring_params pb = { .flags = IORING_SETUP_SQPOLL, .sq_thread_idle = 50 };
@@ -192,8 +223,9 @@ int main(int argc, char **argv)
 	pid_t child;
 	char c;
 
-	(void)argc;
 	stop_signals_init(argv[0]);
+	if (argc > 1 && !strcmp(argv[1], "moved"))
+		return moved_main();
 	ring_create_or_die(&ra, 8, NULL);
 	ring_create_or_die(&rb, 8, &pb);
 	a2 = fcntl(ra.fd, F_DUPFD, 20);
