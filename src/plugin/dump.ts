@@ -31,6 +31,8 @@ export class DumpSession {
 	private readonly drainStart = new Map<number, number>(); /* pid -> first checkpoint attempt */
 	private readonly cancelled = new Set<string>(); /* "ring:user_data" cancelled on request (cancel.ts) */
 	private readonly pinned: PinnedContents; /* contents of registered buffers the process unmapped */
+	/* epoll file (kernel address, stable while the tree is frozen) -> its id in the images: one id per set shared across processes */
+	private readonly epollIds = new Map<string, number>();
 
 	constructor(dir: string) {
 		this.store = new ImageStore(dir);
@@ -134,7 +136,7 @@ export class DumpSession {
 				return { state: r, rings: mem.rings, sqes: mem.sqes, pbufRings: mem.pbufRings, regions: mem.regions,
 					buffers: this.pinned.contents(r.inode), cloexec: new Map() };
 			});
-			this.store.writeProcess(v, rings, owners);
+			this.store.writeProcess(v, rings, owners, this.epollIds);
 			if (!this.written.includes(v.pid)) this.written.push(v.pid);
 		}
 		this.store.writeExtFiles(this.extFiles, this.written);
