@@ -8,6 +8,20 @@
  * down with the target half-checkpointed.  A child process that can only
  * fail by closing its pipe keeps every JavaScript failure an ordinary,
  * reported error (see docs/design.md).
+ *
+ * The helper must not be CRIU's child either: while the parasite is in a
+ * task, CRIU's SIGCHLD handler reaps any child and exits (a helper crash
+ * would take CRIU down with the tree frozen), and at restore it counts any
+ * dead child as a failed task.  So it is started through an intermediate
+ * process that exits at once: the helper is reparented to init (or the
+ * nearest subreaper) and its death only closes its pipes.  It is held by
+ * a pidfd, never by a pid that could be reused.
+ *
+ * Every read from the helper has a deadline (CRIU_URING_HELPER_TIMEOUT_MS
+ * per reply line, default 30 s, plus CRIU_URING_DRAIN_MS, which the helper
+ * may spend waiting for in-flight requests): a hung helper is killed and
+ * the hook fails, so CRIU never waits for it with the tree frozen.  Its
+ * stderr goes into CRIU's log.
  */
 #define LOG_PREFIX "io_uring: "
 
@@ -15,21 +29,38 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "criu-plugin.h"
 #include "criu-log.h"
 #include "helper.h"
 
+#define DEFAULT_TIMEOUT_MS	30000
+#define DEFAULT_DRAIN_MS	2000
+#define STOP_GRACE_MS		5000
+
+/* A line reader over a pipe: lines may be long (a plan step carries a ring's bytes in hex). */
+struct reader {
+	int fd;
+	char *buf;
+	size_t cap, len, start;
+};
+
 static pid_t helper_pid = -1;
-static FILE *to_helper;
-static FILE *from_helper;
+static int helper_pidfd = -1;
+static int to_helper = -1;
+static struct reader from_helper = { .fd = -1 };
+static struct reader helper_stderr = { .fd = -1 };
 
 /*
  * Where the helper is and which Node runs it.
@@ -178,10 +209,11 @@ static int find_helper(struct helper_paths *p)
 	return 0;
 }
 
-static void exec_helper(const struct helper_paths *p, const char *stage, int in, int out)
+static void exec_helper(const struct helper_paths *p, const char *stage, int in, int out, int err)
 {
 	dup2(in, STDIN_FILENO);
 	dup2(out, STDOUT_FILENO);
+	dup2(err, STDERR_FILENO);
 	/*
 	 * An installed helper runs only its own code: a caller's NODE_OPTIONS
 	 * (--require, --import) or NODE_PATH must not reach root's Node.
@@ -192,15 +224,104 @@ static void exec_helper(const struct helper_paths *p, const char *stage, int in,
 	}
 	/* an absolute path (always when installed) is run as is; only a bare name searches PATH */
 	execvp(p->node, (char *const[]){ (char *)p->node, (char *)p->script, (char *)stage, NULL });
-	fprintf(stderr, "io_uring: cannot exec %s: %s\n", p->node, strerror(errno));
+	fprintf(stderr, "cannot exec %s: %s\n", p->node, strerror(errno));
 	_exit(127);
+}
+
+static long env_ms(const char *name, long def)
+{
+	const char *v = getenv(name);
+	char *end;
+	long ms;
+
+	if (!v || !*v)
+		return def;
+	ms = strtol(v, &end, 10);
+	return (*end || ms <= 0) ? def : ms;
+}
+
+/* How long one reply line may take. */
+static long reply_timeout_ms(void)
+{
+	return env_ms("CRIU_URING_HELPER_TIMEOUT_MS", DEFAULT_TIMEOUT_MS) + env_ms("CRIU_URING_DRAIN_MS", DEFAULT_DRAIN_MS);
+}
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Fork the helper as a grandchild: the intermediate reports its pid and
+ * exits, and is reaped here before CRIU installs any SIGCHLD handler
+ * (plugin init runs before the parasite and before the restore forks).
+ */
+static pid_t spawn_grandchild(const struct helper_paths *p, const char *stage, int in, int out, int err)
+{
+	int report[2], status;
+	pid_t mid, pid = -1;
+
+	if (pipe2(report, O_CLOEXEC))
+		return -1;
+	mid = fork();
+	if (mid < 0) {
+		close(report[0]);
+		close(report[1]);
+		return -1;
+	}
+	if (mid == 0) {
+		pid = fork();
+		if (pid == 0)
+			exec_helper(p, stage, in, out, err);
+		if (write(report[1], &pid, sizeof(pid)) != sizeof(pid))
+			_exit(1);
+		_exit(pid < 0);
+	}
+	close(report[1]);
+	if (read(report[0], &pid, sizeof(pid)) != sizeof(pid))
+		pid = -1;
+	close(report[0]);
+	while (waitpid(mid, &status, 0) < 0 && errno == EINTR)
+		;
+	return pid;
+}
+
+/* Log what the helper printed on stderr, complete lines only (or all of it at @flush). */
+static void log_helper_stderr(bool flush);
+
+static void mark_dead(void)
+{
+	if (to_helper >= 0)
+		close(to_helper);
+	if (from_helper.fd >= 0)
+		close(from_helper.fd);
+	to_helper = from_helper.fd = -1;
+}
+
+static void kill_helper(void)
+{
+	if (helper_pidfd >= 0)
+		syscall(SYS_pidfd_send_signal, helper_pidfd, SIGKILL, NULL, 0);
+	mark_dead();
+}
+
+static int check_version(const char *reply)
+{
+	if (!strcmp(reply, HELPER_PROTOCOL))
+		return 0;
+	pr_err("the Node helper speaks protocol '%s', this plugin '%s': the plugin and the helper come from different builds (reinstall criu-uring)\n",
+	       reply, HELPER_PROTOCOL);
+	return -1;
 }
 
 int helper_start(const char *stage)
 {
 	struct helper_paths paths;
+	int req[2], rep[2], err[2];
 	char reply[512];
-	int req[2], rep[2];
 
 	if (helper_pid > 0)
 		return 0;
@@ -208,69 +329,187 @@ int helper_start(const char *stage)
 		return -1;
 	pr_info("helper %s (node %s%s, %s)\n", paths.script, paths.node,
 		strchr(paths.node, '/') ? "" : " from PATH", paths.installed ? "installed" : "checkout");
-	if (pipe2(req, O_CLOEXEC) || pipe2(rep, O_CLOEXEC)) {
+	if (pipe2(req, O_CLOEXEC) || pipe2(rep, O_CLOEXEC) || pipe2(err, O_CLOEXEC | O_NONBLOCK)) {
 		pr_perror("pipe");
 		return -1;
 	}
-	helper_pid = fork();
-	if (helper_pid < 0) {
-		pr_perror("fork");
-		return -1;
-	}
-	if (helper_pid == 0)
-		exec_helper(&paths, stage, req[0], rep[1]);
+	helper_pid = spawn_grandchild(&paths, stage, req[0], rep[1], err[1]);
 	close(req[0]);
 	close(rep[1]);
-	to_helper = fdopen(req[1], "w");
-	from_helper = fdopen(rep[0], "r");
-	if (!to_helper || !from_helper) {
-		pr_perror("fdopen");
+	close(err[1]);
+	to_helper = req[1];
+	from_helper.fd = rep[0];
+	helper_stderr.fd = err[0];
+	if (helper_pid < 0) {
+		pr_perror("starting the Node helper");
+		helper_stop();
+		return -1;
+	}
+	/*
+	 * The helper is not ours to wait for: hold it by a pidfd.  Its pid
+	 * cannot have been reused yet (it would have to exit and the pid space
+	 * wrap within these microseconds); if it already died, the hello
+	 * below finds its pipe closed.
+	 */
+	helper_pidfd = syscall(SYS_pidfd_open, helper_pid, 0);
+	if (helper_pidfd < 0) {
+		pr_perror("pidfd_open of the Node helper %d", helper_pid);
+		helper_stop();
 		return -1;
 	}
 	/* The image directory is an fd CRIU holds open; the helper reads it by path. */
-	return helper_call(reply, sizeof(reply), "hello %s /proc/%d/fd/%d", stage, getpid(), criu_get_image_dir()) < 0 ? -1 : 0;
+	if (helper_call(reply, sizeof(reply), "hello %s /proc/%d/fd/%d %s", stage, getpid(), criu_get_image_dir(), HELPER_PROTOCOL) < 0 ||
+	    check_version(reply)) {
+		helper_stop();
+		return -1;
+	}
+	return 0;
+}
+
+/* Wait up to @ms for the helper to exit; true if it did. */
+static bool helper_exited(long ms)
+{
+	struct pollfd pfd = { .fd = helper_pidfd, .events = POLLIN };
+
+	if (helper_pidfd < 0)
+		return true;
+	while (poll(&pfd, 1, ms) < 0)
+		if (errno != EINTR)
+			return false;
+	return pfd.revents != 0;
 }
 
 void helper_stop(void)
 {
-	int status;
-
 	if (helper_pid <= 0)
 		return;
-	if (to_helper)
-		fclose(to_helper);
-	if (from_helper)
-		fclose(from_helper);
-	to_helper = from_helper = NULL;
 	/* the helper exits at EOF on its stdin; don't let a stuck one hang CRIU */
-	for (int i = 0; i < 100; i++) {
-		if (waitpid(helper_pid, &status, WNOHANG) == helper_pid)
-			goto out;
-		usleep(50000);
+	mark_dead();
+	if (!helper_exited(STOP_GRACE_MS)) {
+		pr_warn("the Node helper did not exit in %d ms: killing it\n", STOP_GRACE_MS);
+		kill_helper();
+		helper_exited(STOP_GRACE_MS);
 	}
-	kill(helper_pid, SIGKILL);
-	waitpid(helper_pid, &status, 0);
-out:
+	log_helper_stderr(true);
+	if (helper_stderr.fd >= 0)
+		close(helper_stderr.fd);
+	if (helper_pidfd >= 0)
+		close(helper_pidfd);
+	helper_stderr.fd = helper_pidfd = -1;
 	helper_pid = -1;
 }
 
+/* The next complete line in @r, or NULL; valid until the next read. */
+static char *take_line(struct reader *r)
+{
+	char *nl, *line;
+
+	if (r->start == r->len)
+		r->start = r->len = 0;
+	nl = r->len ? memchr(r->buf + r->start, '\n', r->len - r->start) : NULL;
+	if (!nl)
+		return NULL;
+	*nl = '\0';
+	line = r->buf + r->start;
+	r->start = (size_t)(nl - r->buf) + 1;
+	return line;
+}
+
+/* Read what is there; 0 at EOF, -1 on error (EAGAIN included), else bytes read. */
+static ssize_t fill(struct reader *r)
+{
+	ssize_t n;
+
+	if (r->start) {
+		memmove(r->buf, r->buf + r->start, r->len - r->start);
+		r->len -= r->start;
+		r->start = 0;
+	}
+	if (r->cap - r->len < 65536) {
+		size_t cap = r->cap ? r->cap * 2 : 131072;
+		char *buf = realloc(r->buf, cap);
+
+		if (!buf)
+			return -1;
+		r->buf = buf;
+		r->cap = cap;
+	}
+	n = read(r->fd, r->buf + r->len, r->cap - r->len - 1);
+	if (n > 0)
+		r->len += n;
+	return n;
+}
+
+static void log_helper_stderr(bool flush)
+{
+	char *line;
+	ssize_t n;
+
+	if (helper_stderr.fd >= 0) {
+		while ((n = fill(&helper_stderr)) > 0)
+			;
+		if (n == 0) {	/* EOF: nothing more will come, and poll would keep reporting it */
+			close(helper_stderr.fd);
+			helper_stderr.fd = -1;
+		}
+	}
+	while ((line = take_line(&helper_stderr)))
+		pr_err("helper: %s\n", line);
+	if (flush && helper_stderr.len > helper_stderr.start) {
+		helper_stderr.buf[helper_stderr.len] = '\0';
+		pr_err("helper: %s\n", helper_stderr.buf + helper_stderr.start);
+		helper_stderr.start = helper_stderr.len = 0;
+	}
+}
+
 /*
- * Lines can be long (a plan step carries a ring's bytes in hex), so the
- * reader grows its buffer; the returned line stays valid until the next read.
+ * The next line on the helper's stdout, within the reply deadline; its
+ * stderr is logged meanwhile.  NULL when it died, broke the channel or
+ * missed the deadline (then it is killed).
  */
 static char *read_raw_line(void)
 {
-	static char *buf;
-	static size_t cap;
-	ssize_t len;
+	long timeout = reply_timeout_ms(), deadline = now_ms() + timeout;
+	struct pollfd pfd[2];
+	char *line;
+	ssize_t n;
 
-	if (!from_helper || (len = getline(&buf, &cap, from_helper)) < 0) {
-		pr_err("the Node helper died (see the log above)\n");
+	for (;;) {
+		if (from_helper.fd < 0)
+			return NULL;
+		line = take_line(&from_helper);
+		if (line)
+			return line;
+		pfd[0] = (struct pollfd){ .fd = from_helper.fd, .events = POLLIN };
+		pfd[1] = (struct pollfd){ .fd = helper_stderr.fd, .events = POLLIN };
+		n = poll(pfd, helper_stderr.fd >= 0 ? 2 : 1, deadline - now_ms() > 0 ? deadline - now_ms() : 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			pr_perror("waiting for the Node helper");
+			kill_helper();
+			return NULL;
+		}
+		if (n == 0) {
+			pr_err("the Node helper did not answer within %ld ms (CRIU_URING_HELPER_TIMEOUT_MS): killed\n", timeout);
+			kill_helper();
+			return NULL;
+		}
+		if (helper_stderr.fd >= 0 && pfd[1].revents)
+			log_helper_stderr(false);
+		if (!pfd[0].revents)
+			continue;
+		n = fill(&from_helper);
+		if (n > 0)
+			continue;
+		if (n < 0 && errno == EINTR)
+			continue;
+		helper_exited(1000);
+		log_helper_stderr(true);
+		pr_err("the Node helper exited (see its messages above)\n");
+		mark_dead();
 		return NULL;
 	}
-	if (len && buf[len - 1] == '\n')
-		buf[--len] = '\0';
-	return buf;
 }
 
 /*
@@ -286,7 +525,7 @@ char *helper_read_line(void)
 		line = read_raw_line();
 		if (!line)
 			return NULL;
-		if (strncmp(line, "log ", 4) || !line[4] || line[5] != ' ')
+		if (strncmp(line, "log ", 4) || line[4] < '1' || line[4] > '4' || line[5] != ' ')
 			return line;
 		print_on_level(line[4] - '0', LOG_PREFIX "%s\n", line + 6);
 	}
@@ -294,26 +533,33 @@ char *helper_read_line(void)
 
 static int vsend(const char *fmt, va_list ap)
 {
-	if (!to_helper)
-		return -1;
-	vfprintf(to_helper, fmt, ap);
-	fputc('\n', to_helper);
-	if (fflush(to_helper)) {
-		pr_perror("write to the Node helper");
+	char *line;
+	int len;
+	ssize_t n;
+
+	if (to_helper < 0) {
+		pr_err("the Node helper is not running\n");
 		return -1;
 	}
+	len = vasprintf(&line, fmt, ap);
+	if (len < 0)
+		return -1;
+	line[len] = '\n';	/* vasprintf's terminator becomes the newline */
+	for (char *p = line; p < line + len + 1; p += n) {
+		n = write(to_helper, p, line + len + 1 - p);
+		if (n < 0 && errno == EINTR) {
+			n = 0;
+			continue;
+		}
+		if (n < 0) {
+			pr_perror("write to the Node helper");
+			free(line);
+			kill_helper();
+			return -1;
+		}
+	}
+	free(line);
 	return 0;
-}
-
-int helper_send(const char *fmt, ...)
-{
-	va_list ap;
-	int ret;
-
-	va_start(ap, fmt);
-	ret = vsend(fmt, ap);
-	va_end(ap);
-	return ret;
 }
 
 int helper_call(char *reply, size_t size, const char *fmt, ...)
@@ -330,15 +576,20 @@ int helper_call(char *reply, size_t size, const char *fmt, ...)
 	line = helper_read_line();
 	if (!line)
 		return -1;
-	snprintf(reply, size, "%s", line);
-	rest = strchr(reply, ' ');
-	rest = rest ? rest + 1 : reply + strlen(reply);
-	if (!strncmp(reply, "ok", 2)) {
-		memmove(reply, rest, strlen(rest) + 1);
+	rest = strchr(line, ' ');
+	rest = rest ? rest + 1 : line + strlen(line);
+	if (!strncmp(line, "ok", 2) && (line[2] == ' ' || !line[2])) {
+		snprintf(reply, size, "%s", rest);
 		return 0;
 	}
-	if (!strncmp(reply, "notmine", 7))
+	if (!strcmp(line, "notmine"))
 		return 1;
-	pr_err("%s\n", rest);
+	/* the whole message, however long: a refusal may name many requests */
+	if (!strncmp(line, "err ", 4))
+		pr_err("%s\n", rest);
+	else {
+		pr_err("the Node helper broke the protocol: '%.200s'\n", line);
+		kill_helper();	/* nothing it says can be trusted any more */
+	}
 	return -1;
 }

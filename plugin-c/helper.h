@@ -9,13 +9,21 @@
  * which does the io_uring logic: capture, images, restore planning.
  * Requests and replies are single text lines; see docs/plugin-protocol.md.
  */
+/*
+ * The protocol version, sent in "hello" and echoed by the helper
+ * (src/plugin/protocol.ts PROTOCOL_VERSION): a plugin and a helper from
+ * different builds refuse each other instead of misreading each other.
+ */
+#define HELPER_PROTOCOL "criu-uring-3"
+
 int helper_start(const char *stage);
 void helper_stop(void);
 
 /*
  * Send one request line (no newline) and read one reply line into @reply.
- * Returns 0 for "ok ...", 1 for "notmine", -1 for "err ..." (the message is
- * logged) or a broken helper.  @reply gets the text after the status word.
+ * Returns 0 for "ok ...", 1 for "notmine", -1 for "err ..." (the whole
+ * message is logged) or a dead, hung (past the deadline) or garbled
+ * helper.  @reply gets the text after the status word (cut to @size).
  */
 int helper_call(char *reply, size_t size, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -26,7 +34,5 @@ int helper_call(char *reply, size_t size, const char *fmt, ...)
  */
 char *helper_read_line(void);
 
-/* Send one line without waiting for a reply (plan results). */
-int helper_send(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

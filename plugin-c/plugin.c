@@ -22,11 +22,11 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -193,14 +193,18 @@ CR_PLUGIN_REGISTER_HOOK(CR_PLUGIN_HOOK__DUMP_EXT_VMA, io_uring_dump_ext_vma)
  * Restore: runs in the restoring task itself, after CRIU forked it, so it
  * must not talk to the helper (the pipe is shared by every task).  The
  * placeholder only holds the fd number; RESUME_DEVICES_LATE replaces it
- * with the rebuilt ring.
+ * with the rebuilt ring.  It is an eventfd because CRIU may have to add
+ * it to an epoll set that watched the ring (epoll refuses files without
+ * poll, such as /dev/null, with EPERM); an eventfd is one file, with no
+ * peer to close, that never becomes readable.  The plan moves such epoll
+ * entries to the ring (src/restore/concerns/epoll.ts).
  */
 static int io_uring_restore_ext_file(int id)
 {
 	for (int i = 0; i < nr_ring_file_ids; i++) {
 		if (ring_file_ids[i] != id)
 			continue;
-		int fd = open("/dev/null", O_RDWR);
+		int fd = eventfd(0, 0);
 
 		if (fd < 0)
 			pr_perror("placeholder for ring file %d", id);

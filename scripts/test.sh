@@ -29,7 +29,7 @@ if [ "$slow" = 1 ]; then
 	timeout=14400
 else
 	mapfile -t files < <(find dist/test -name '*.test.js' -not -path 'dist/test/slow/*' | sort)
-	timeout=600
+	timeout=900
 fi
 # One test file at a time: the dump/restore stress tests checkpoint busy
 # processes at random moments and must not compete for the 2 cores with

@@ -162,6 +162,12 @@ function capturedRing(): RingState {
 		napi: { mode: 'dynamic', busy_poll_dt: '100', prefer_busy_poll: false },
 		clock: { clockid: 7, offset: '2' }, mem_regions: [],
 		inflight: [{ opcode: 'TIMEOUT', user_data: '42', fd: null, fixed: false, state: 'timeout' }],
+		/* two fds of one epoll set (one id), and a second set */
+		epoll_watches: [
+			{ epfd: 4, tfd: 3, events: 0x80000019, data: '18446744073709551615', epoll: '0xffff888001235000' },
+			{ epfd: 5, tfd: 7, events: 0x40000000, data: '7', epoll: '0xffff888001236000' },
+			{ epfd: 6, tfd: 3, events: 0x80000019, data: '18446744073709551615', epoll: '0xffff888001235000' },
+		],
 	};
 }
 
@@ -181,6 +187,11 @@ t.test('fromCapture: capture model + ring memory -> a valid image', async (t) =>
 	t.equal(r.ring_id, 5555n);
 	t.same(back.process!.holds[0].fds, [7, 3]);
 	t.same(back.process!.holds[0].registered_slots, [{ tid: 901, index: 2 }]);
+	t.same(back.process!.holds[0].epoll_watches, [
+		{ epfd: 4, tfd: 3, events: 0x80000019, data: 0xffffffffffffffffn, epoll_id: 1 },
+		{ epfd: 5, tfd: 7, events: 0x40000000, data: 7n, epoll_id: 2 },
+		{ epfd: 6, tfd: 3, events: 0x80000019, data: 0xffffffffffffffffn, epoll_id: 1 },
+	], 'epoll watches, one id per epoll file');
 	const [m0, m1] = back.process!.holds[0].mappings;
 	t.same([m0.start, m0.end, m0.prot, m0.flags, m0.kind], [0x7f0000000000n, 0x7f0000002000n, 3, 1, 'MAPPING_KIND_RINGS']);
 	t.same([m1.offset, m1.prot, m1.bgid, m1.kind], [0x80010000n, 1, 1, 'MAPPING_KIND_PBUF_RING']);

@@ -151,6 +151,15 @@ const CASES: Case[] = [
 	['pbuf mapping bgid vs offset', (i) => { i.process!.holds[0].mappings[2].bgid = 8; }, /^ring 1001: mapping .*: kind MAPPING_KIND_PBUF_RING bgid 8 does not match offset 0x80070000$/],
 	['pbuf mapping of a user ring', (i) => { Object.assign(i.process!.holds[0].mappings[2], { bgid: 8, offset: 0x80080000n }); }, /^ring 1001: mapping of buffer ring 8, which is not a kernel-allocated buffer ring$/],
 	['NO_MMAP ring with mappings', (i, r) => { setFlags(r, r.setup!.flags | S.NO_MMAP); }, /^ring 1001: NO_MMAP ring with io_uring mappings$/],
+
+	/* epoll entries on rings */
+	['epoll watch on another fd', (i) => { i.process!.holds[0].epoll_watches[0].tfd = 8; }, /^ring 1001: epoll watch \(epfd 5, tfd 8\): tfd is not one of the ring's fds$/],
+	['epoll fd is the ring', (i) => { i.process!.holds[0].epoll_watches[0].epfd = 9; }, /^ring 1001: epoll watch \(epfd 9, tfd 3\): epfd is one of the ring's own fds$/],
+	['epoll fd negative', (i) => { i.process!.holds[0].epoll_watches[0].epfd = -1; }, /^ring 1001: epoll watch \(epfd -1, tfd 3\): epfd is not a valid descriptor$/],
+	['epoll watch without id', (i) => { i.process!.holds[0].epoll_watches[1].epoll_id = 0; }, /^ring 1001: epoll watch \(epfd 6, tfd 9\): no epoll id$/],
+	['epoll exclusive oneshot', (i) => { i.process!.holds[0].epoll_watches[0].events = 0x50000001; }, /^ring 1001: epoll watch \(epfd 5, tfd 3\): EPOLLEXCLUSIVE with EPOLLONESHOT/],
+	['epoll watch twice', (i) => { const h = i.process!.holds[0]; h.epoll_watches.push({ ...h.epoll_watches[0] }); }, /^ring 1001: epoll watch \(epfd 5, tfd 3\): listed twice$/],
+	['epoll fd with two ids', (i) => { i.process!.holds[1].epoll_watches[0].epoll_id = 2; }, /^ring 1002: epoll fd 5 has epoll ids 1 and 2$/],
 ];
 
 t.test('the sample image and image set are valid', async (t) => {
@@ -194,6 +203,7 @@ const SET_CASES: SetCase[] = [
 	['attach to a missing ring', (s) => { s[0].rings[1].setup!.attach_ring_id = 77n; }, /^io_uring-100\.img: ring 1002: attaches to ring 77, which is not in the checkpoint$/],
 	['attach to itself', (s) => { s[0].rings[1].setup!.attach_ring_id = 1002n; }, /^io_uring-100\.img: ring 1002: attaches to itself$/],
 	['attach to a non-SQPOLL ring', (s) => { s[0].rings[1].setup!.attach_ring_id = 1003n; }, /^io_uring-100\.img: ring 1002: attaches to ring 1003, which does not own an SQPOLL thread$/],
+	['epoll entry differs', (s) => { s[1].process!.holds[0].epoll_watches[0].data = 1n; }, /^io_uring-200\.img: ring 1001: epoll entry \(epoll 1, tfd 3\) differs from the same entry in another image$/],
 	['attach to an attached ring', (s) => { s[0].rings[0].setup!.attach_ring_id = 1002n; }, /^io_uring-100\.img: ring 1001: attaches to ring 1002, which does not own an SQPOLL thread$/],
 ];
 

@@ -14,6 +14,7 @@ import { decodeRecords, type PbufListRec, type Records, type RingRec } from './b
 import { bitmapBits, cpuList, decodeCqes, decodeOverflowCqes, decodeSqe, fileType, filePath } from './bpf-decode';
 import { mappingKind, rangeMapped, readMaps, type MapsLine } from './maps';
 import { loadNative } from '../native';
+import { addEpollWatches } from './epoll';
 import { opcodeName, opcodeTakesFile } from '../uring/opcodes';
 import { setupFlagNames } from '../uring/flags';
 
@@ -349,6 +350,7 @@ function buildRing(view: ProcessView, r: RingRec, unavailable: Set<string>): Rin
 		clock: r.missing & (1 << 6) ? null : { clockid: r.clockid, offset: dec(r.clock_offset) },
 		mem_regions: memRegions(r, paramMap),
 		inflight: inflight(view, ctx),
+		epoll_watches: [], /* addEpollWatches */
 	};
 }
 
@@ -398,6 +400,11 @@ export function captureBpf(pid: number): ProcessRings {
 		.filter((r) => r.tgid === pid)
 		.map((r) => buildRing(view, r, unavailable))
 		.sort((a, b) => a.inode - b.inode);
+	const fileOf = new Map(recs.files.filter((f) => f.tgid === pid).map((f) => [f.fd, f.file]));
+	addEpollWatches(pid, rings, (epfd) => {
+		const file = fileOf.get(epfd);
+		return file === undefined ? null : dec(file);
+	});
 	return { pid, comm, source: 'bpf', unavailable: [...unavailable], rings };
 }
 

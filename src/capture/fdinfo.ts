@@ -10,6 +10,7 @@ import type { Cqe, InflightRequest, ProcessRings, RingState, Sqe } from './model
 import { IO_URING_PATH, readMaps, ringMappings } from './maps';
 import { opcodeName, opcodeNumber } from '../uring/opcodes';
 import { setupFlagNames, IORING_SETUP_SQPOLL } from '../uring/flags';
+import { addEpollWatches } from './epoll';
 
 export const FDINFO_UNAVAILABLE = [
 	'setup flags (only SQPOLL is inferred)',
@@ -172,7 +173,7 @@ function ringFromFdinfo(fi: FdinfoRing, fds: number[], linkOf: Map<number, strin
 			entries: fi.userBufs.map((b) => ({ index: b.index, addr: b.addr.toString(), len: b.len, mapped: true })),
 		},
 		eventfd: null, personalities: [], restrictions: null, iowq_max_workers: null,
-		provided_buffers: [], napi: napiFromFdinfo(f), clock: null, mem_regions: [], inflight,
+		provided_buffers: [], napi: napiFromFdinfo(f), clock: null, mem_regions: [], inflight, epoll_watches: [],
 	};
 }
 
@@ -215,6 +216,7 @@ export function captureFdinfo(pid: number, comm: string, why: string): ProcessRi
 		if (byInode.has(inode)) continue;
 		rings.push(mappingOnlyRing(inode, mappings));
 	}
+	addEpollWatches(pid, rings, () => null);
 	return { pid, comm, source: 'fdinfo', unavailable: [`BPF: ${why}`, ...FDINFO_UNAVAILABLE], rings };
 }
 

@@ -180,6 +180,22 @@ export interface MemRegion {
 	user?: boolean;
 }
 
+/**
+ * An epoll entry that watches the ring (from /proc/PID/fdinfo of the
+ * epoll fd): the epoll fd, the ring fd the entry was added under, and
+ * the event mask and data as the kernel holds them (a fired
+ * EPOLLONESHOT entry has only its flag bits left).
+ */
+export interface EpollWatch {
+	epfd: number;
+	tfd: number;
+	events: number;
+	/** epoll_event.data, decimal u64. */
+	data: string;
+	/** Names the epoll file across the processes of one capture (BPF: its struct file's kernel address); null: unknown. */
+	epoll: string | null;
+}
+
 /** NO_MMAP rings: the application's memory the ring lives in (decimal addresses). */
 export interface UserMemory { rings: string; sqes: string }
 
@@ -218,6 +234,8 @@ export interface RingState {
 	clock: { clockid: number; offset: string } | null;
 	mem_regions: MemRegion[];
 	inflight: InflightRequest[];
+	/** epoll entries of this process that watch the ring, by epfd and tfd. */
+	epoll_watches: EpollWatch[];
 }
 
 /** One line of `criu-uring inspect` without a PID. */

@@ -66,6 +66,8 @@ function renderRing(r: RingState): string[] {
 	const b = r.registered_buffers;
 	if (b.size) add('buffers', `table ${b.size}, ${b.entries.length} used`);
 	for (const e of b.entries) add('', `[${e.index}] ${hexStr(e.addr)} len ${e.len}${e.mapped ? '' : '  (unmapped)'}`);
+	for (const w of r.epoll_watches ?? [])
+		add('epoll', `epoll fd ${w.epfd} watches fd ${w.tfd}  events ${hex(w.events >>> 0)}  data ${hexStr(w.data)}`);
 	if (r.eventfd) add('eventfd', `fd ${r.eventfd.fds.join(',') || 'ring only'}${r.eventfd.async ? '  async' : ''}`);
 	for (const p of r.personalities)
 		add('personality', `${p.id}: uid ${p.uid}/${p.euid}/${p.suid}/${p.fsuid} gid ${p.gid}/${p.egid}/${p.sgid}/${p.fsgid} groups ${p.groups.join(',') || '-'} caps ${p.cap_effective}`);

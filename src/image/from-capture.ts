@@ -30,6 +30,20 @@ export interface CaptureContext {
 	toolVersion: string;
 	/** Ring inode -> pid of its lowest-pid holder (see stateOwners()); missing: this process. */
 	stateOwner?: Map<number, number>;
+	/**
+	 * Epoll file identity (EpollWatch.epoll) -> EpollWatch.epoll_id, shared
+	 * by every image of one dump so that processes sharing an epoll set
+	 * get the same id; ids for new epoll files are added to it.
+	 */
+	epollIds?: Map<string, number>;
+}
+
+/* An epoll set with no known identity is its own: named by process and fd. */
+function epollId(ids: Map<string, number>, pid: number, w: M.EpollWatch): number {
+	const key = w.epoll ?? `${pid}/${w.epfd}`;
+	let id = ids.get(key);
+	if (id === undefined) ids.set(key, (id = ids.size + 1));
+	return id;
 }
 
 /** For rings held by several processes: the lowest pid holding each ring inode. */
@@ -221,12 +235,15 @@ export function ringFromCapture(pid: number, r: M.RingState, all: M.RingState[],
  * validateImage() before writing it.
  */
 export function fromCapture(p: M.ProcessRings, memory: RingMemory, ctx: CaptureContext): I.Image {
+	const ids = ctx.epollIds ?? new Map<string, number>();
 	const holds: I.RingHold[] = p.rings.map((r) => ({
 		ring_id: BigInt(r.inode),
 		state_pid: ctx.stateOwner?.get(r.inode) ?? p.pid,
 		fds: [...r.fds],
 		registered_slots: r.registered_slots.map((s) => ({ tid: s.tid, index: s.index })),
 		mappings: r.mappings.map(mappingFromCapture),
+		epoll_watches: (r.epoll_watches ?? []).map((w) => ({ epfd: w.epfd, tfd: w.tfd, events: w.events, data: BigInt(w.data),
+			epoll_id: epollId(ids, p.pid, w) })),
 	}));
 	const rings = p.rings
 		.filter((_, i) => holds[i].state_pid === p.pid)

@@ -130,9 +130,14 @@ function holds(pid: number): RingHold[] {
 				{ start: 0x7f1000020000n, end: 0x7f1000020000n + PAGE, offset: 0x80070000n, prot: 1, kind: 'MAPPING_KIND_PBUF_RING', flags: 1, bgid: 7 },
 				{ start: 0x7f1000030000n, end: 0x7f1000030000n + PAGE, offset: 0x20000000n, prot: 7, kind: 'MAPPING_KIND_PARAM_REGION', flags: 1, bgid: 0 },
 			],
+			/* EPOLLIN level-triggered, and a fired EPOLLONESHOT | EPOLLET entry of a second epoll set */
+			epoll_watches: [
+				{ epfd: 5, tfd: 3, events: 0x19, data: 0xfeedfacecafebeefn, epoll_id: 1 },
+				{ epfd: 6, tfd: 9, events: 0xc0000000, data: 9n, epoll_id: 2 },
+			],
 		},
-		{ ring_id: 1002n, state_pid: pid, fds: [4], registered_slots: [], mappings: [] },
-		{ ring_id: 1003n, state_pid: pid, fds: [], registered_slots: [{ tid: pid, index: 3 }], mappings: [] },
+		{ ring_id: 1002n, state_pid: pid, fds: [4], registered_slots: [], mappings: [], epoll_watches: [{ epfd: 5, tfd: 4, events: 1, data: 4n, epoll_id: 1 }] },
+		{ ring_id: 1003n, state_pid: pid, fds: [], registered_slots: [{ tid: pid, index: 3 }], mappings: [], epoll_watches: [] },
 	];
 }
 

@@ -33,12 +33,21 @@ export interface Mapping {
 	bgid: number;
 }
 
+export interface EpollWatch {
+	epfd: number;
+	tfd: number;
+	events: number;
+	data: bigint;
+	epoll_id: number;
+}
+
 export interface RingHold {
 	ring_id: bigint;
 	state_pid: number;
 	fds: number[];
 	registered_slots: RegisteredRingSlot[];
 	mappings: Mapping[];
+	epoll_watches: EpollWatch[];
 }
 
 export interface ProcessEntry {

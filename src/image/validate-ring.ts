@@ -163,11 +163,31 @@ export function checkHold(h: RingHold, r: Ring | null, out: Problems): void {
 		if (!slot.tid) out.push(`registered ring slot ${slot.index} has no thread`);
 	}
 	for (const m of h.mappings) checkMapping(m, out);
+	checkEpollWatches(h, out);
 	if (r?.setup && r.setup.flags & G.SETUP.NO_MMAP && h.mappings.length) out.push('NO_MMAP ring with io_uring mappings');
 	if (r && h.mappings.some((m) => m.kind === 'MAPPING_KIND_PBUF_RING')) {
 		for (const m of h.mappings.filter((x) => x.kind === 'MAPPING_KIND_PBUF_RING')) {
 			const ring = r.provided_buffer_rings.find((b) => b.bgid === m.bgid);
 			if (!ring || !(ring.flags & G.IOU_PBUF_RING_MMAP)) out.push(`mapping of buffer ring ${m.bgid}, which is not a kernel-allocated buffer ring`);
 		}
+	}
+}
+
+const EPOLLEXCLUSIVE = 1 << 28;
+const EPOLLONESHOT = 1 << 30;
+
+/* epoll entries on the ring: each added under one of the hold's fds, once per epoll fd. */
+export function checkEpollWatches(h: RingHold, out: Problems): void {
+	const seen = new Set<string>();
+	for (const w of h.epoll_watches) {
+		const where = `epoll watch (epfd ${w.epfd}, tfd ${w.tfd})`;
+		if (!Number.isInteger(w.epfd) || w.epfd < 0) out.push(`${where}: epfd is not a valid descriptor`);
+		else if (h.fds.includes(w.epfd)) out.push(`${where}: epfd is one of the ring's own fds`);
+		if (!h.fds.includes(w.tfd)) out.push(`${where}: tfd is not one of the ring's fds`);
+		if (!w.epoll_id) out.push(`${where}: no epoll id`);
+		if ((w.events & EPOLLEXCLUSIVE) && (w.events & EPOLLONESHOT)) out.push(`${where}: EPOLLEXCLUSIVE with EPOLLONESHOT, which epoll never accepts`);
+		const key = `${w.epfd}/${w.tfd}`;
+		if (seen.has(key)) out.push(`${where}: listed twice`);
+		seen.add(key);
 	}
 }

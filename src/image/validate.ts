@@ -6,7 +6,7 @@
  */
 import { ImageError } from './errors';
 import { SETUP } from './geometry';
-import { FORMAT_VERSION, Image, Ring, RingHold } from './types';
+import { EpollWatch, FORMAT_VERSION, Image, Ring, RingHold } from './types';
 import { checkHold, checkIndices, checkMemory, checkOverflow, checkSetup } from './validate-ring';
 import {
 	checkBuffers, checkEventfd, checkFiles, checkInflight, checkIoWq, checkMemRegions,
@@ -63,6 +63,15 @@ function holdProblems(img: Image, pid: number): string[] {
 		checkHold(h, stored, sub);
 		for (const p of sub) out.push(`ring ${h.ring_id}: ${p}`);
 	}
+	/* one fd is one file: an epoll fd has one epoll id in every hold */
+	const epollOf = new Map<number, number>();
+	for (const h of img.process!.holds) {
+		for (const w of h.epoll_watches) {
+			const id = epollOf.get(w.epfd) ?? w.epoll_id;
+			if (id !== w.epoll_id) out.push(`ring ${h.ring_id}: epoll fd ${w.epfd} has epoll ids ${id} and ${w.epoll_id}`);
+			epollOf.set(w.epfd, id);
+		}
+	}
 	const seen = new Set<bigint>();
 	for (const r of img.rings) {
 		if (seen.has(r.ring_id)) out.push(`ring ${r.ring_id}: state stored twice`);
@@ -92,6 +101,7 @@ export function imageSetProblems(images: Image[]): { pid: number; problem: strin
 	const out: { pid: number; problem: string }[] = [];
 	const byPid = new Map(images.map((i) => [i.process!.pid, i]));
 	const rings = new Map<bigint, { pid: number; ring: Ring }>();
+	const entries = new Map<string, EpollWatch & { ring_id: bigint }>();
 	for (const img of images) {
 		for (const r of img.rings) {
 			const prev = rings.get(r.ring_id);
@@ -107,6 +117,16 @@ export function imageSetProblems(images: Image[]): { pid: number; problem: strin
 			if (!owner) out.push({ pid, problem: `ring ${h.ring_id}: state is in ${imageName(h.state_pid)}, which is missing` });
 			else if (rings.get(h.ring_id)?.pid !== h.state_pid) {
 				out.push({ pid, problem: `ring ${h.ring_id}: state is not in ${imageName(h.state_pid)} as this image says` });
+			}
+		}
+		/* an epoll set shared by processes (fork) shows the same entries in each */
+		for (const h of img.process!.holds) {
+			for (const w of h.epoll_watches) {
+				const key = `${w.epoll_id}/${w.tfd}`;
+				const prev = entries.get(key);
+				if (!prev) entries.set(key, { ...w, ring_id: h.ring_id });
+				else if (prev.ring_id !== h.ring_id || prev.events !== w.events || prev.data !== w.data)
+					out.push({ pid, problem: `ring ${h.ring_id}: epoll entry (epoll ${w.epoll_id}, tfd ${w.tfd}) differs from the same entry in another image` });
 			}
 		}
 		for (const r of img.rings) {

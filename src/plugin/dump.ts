@@ -31,6 +31,8 @@ export class DumpSession {
 	private readonly drainStart = new Map<number, number>(); /* pid -> first checkpoint attempt */
 	private readonly cancelled = new Set<string>(); /* "ring:user_data" cancelled on request (cancel.ts) */
 	private readonly pinned: PinnedContents; /* contents of registered buffers the process unmapped */
+	/* epoll file (kernel address, stable while the tree is frozen) -> its id in the images: one id per set shared across processes */
+	private readonly epollIds = new Map<string, number>();
 
 	constructor(dir: string) {
 		this.store = new ImageStore(dir);
@@ -134,9 +136,10 @@ export class DumpSession {
 				return { state: r, rings: mem.rings, sqes: mem.sqes, pbufRings: mem.pbufRings, regions: mem.regions,
 					buffers: this.pinned.contents(r.inode), cloexec: new Map() };
 			});
-			this.store.writeProcess(v, rings, owners);
+			this.store.writeProcess(v, rings, owners, this.epollIds);
 			if (!this.written.includes(v.pid)) this.written.push(v.pid);
 		}
+		this.store.writeExtFiles(this.extFiles, this.written);
 	}
 
 	/* The owner rebuilds the ring from its SINGLE_ISSUER submitter thread, which must be one of its own (host pids). */
@@ -151,13 +154,18 @@ export class DumpSession {
 			throw new Error(`process ${p.pid}: cannot checkpoint ${why.join('; ')} (not supported yet; see docs/limitations.md)`);
 	}
 
+	/*
+	 * io_uring-files.img is rewritten whenever it changes (a new ring fd, a
+	 * new image), not only at the end: a dump whose helper dies after the
+	 * last hook (plugin fini) still leaves complete images.
+	 */
 	extFile(id: number, inode: number): void {
 		this.extFiles.set(id, inode);
+		this.store.writeExtFiles(this.extFiles, this.written);
 	}
 
 	finish(ret: number): void {
 		this.pinned.cleanup();
-		if (ret === 0) this.store.writeExtFiles(this.extFiles, this.written);
-		else this.store.removeAll(this.written);
+		if (ret !== 0) this.store.removeAll(this.written);
 	}
 }

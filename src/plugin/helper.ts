@@ -5,7 +5,7 @@
 import { readlinkSync } from 'node:fs';
 import { DumpSession } from './dump';
 import { RestoreSession } from './restore';
-import { Reply, serve } from './protocol';
+import { PROTOCOL_VERSION, Reply, serve } from './protocol';
 
 let dump: DumpSession | null = null;
 let restore: RestoreSession | null = null;
@@ -29,12 +29,14 @@ function needRestore(): RestoreSession {
 async function handle(verb: string, args: string[]): Promise<Reply> {
 	switch (verb) {
 	case 'hello': {
+		if (args[2] !== PROTOCOL_VERSION)
+			throw new Error(`protocol: the plugin speaks '${args[2] ?? 'no version'}', this helper '${PROTOCOL_VERSION}': they come from different builds (reinstall criu-uring)`);
 		/* the image directory arrives as /proc/<criu>/fd/<n>: resolve it to a path */
 		const dir = readlinkSync(args[1]);
 		if (args[0] === 'dump' || args[0] === 'pre-dump') dump = new DumpSession(dir);
 		else if (args[0] === 'restore') restoreDir = dir; /* the images are read by "extfiles" */
 		else throw new Error(`protocol: unknown stage '${args[0]}'`);
-		return { status: 'ok' };
+		return { status: 'ok', text: PROTOCOL_VERSION };
 	}
 	case 'pause':
 		await needDump().pause(int(args[0], 'pid'));

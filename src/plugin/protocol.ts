@@ -6,6 +6,13 @@
  */
 import { createInterface } from 'node:readline';
 
+/*
+ * Sent by the plugin in "hello" and echoed back (plugin-c/helper.h
+ * HELPER_PROTOCOL): a .so and a helper from different builds refuse each
+ * other.  Change both when the protocol changes.
+ */
+export const PROTOCOL_VERSION = 'criu-uring-3';
+
 /* CRIU's log levels */
 export const LOG_ERROR = 1;
 export const LOG_WARN = 2;

@@ -46,11 +46,14 @@ function toolVersion(): string {
 export class ImageStore {
 	constructor(private readonly dir: string) {}
 
-	/** stateOwner: ring inode -> pid whose image carries its state (rings shared across processes). */
-	writeProcess(p: ProcessRings, rings: RestoreRing[], stateOwner?: Map<number, number>): void {
+	/**
+	 * stateOwner: ring inode -> pid whose image carries its state (rings shared across processes);
+	 * epollIds: epoll file -> its id in this checkpoint (fromCapture adds new ones).
+	 */
+	writeProcess(p: ProcessRings, rings: RestoreRing[], stateOwner?: Map<number, number>, epollIds?: Map<string, number>): void {
 		const memory: RingMemory = new Map(rings.map((r) => [r.state.inode, { rings: r.rings, sqes: r.sqes, pbufRings: r.pbufRings, buffers: r.buffers, regions: r.regions }]));
 		const img = fromCapture({ ...p, rings: rings.map((r) => r.state) }, memory,
-			{ kernelRelease: os.release(), toolVersion: toolVersion(), stateOwner });
+			{ kernelRelease: os.release(), toolVersion: toolVersion(), stateOwner, epollIds });
 		validateImage(img, imageName(p.pid));
 		writeImage(this.dir, p.pid, img);
 	}

@@ -12,6 +12,7 @@ import { REOPENABLE } from '../restore/concerns/ringonly';
 import { personalityRefusals } from '../restore/concerns/personalities';
 import { regionRefusals } from '../restore/concerns/regions';
 import { fdOnlyRefusals } from '../restore/concerns/fdonly';
+import { epollRefusals } from '../restore/concerns/epoll';
 
 export function unsupported(r: RingState): string[] {
 	const why: string[] = [];
@@ -26,6 +27,8 @@ export function unsupported(r: RingState): string[] {
 	why.push(...pbufRefusals(r));
 	why.push(...personalityRefusals(r));
 	why.push(...regionRefusals(r));
+	/* epoll entries on the ring move from the placeholder to the ring (concerns/epoll.ts) */
+	why.push(...epollRefusals(r));
 	for (const f of r.registered_files.entries)
 		if (f.fds.length === 0 && !REOPENABLE.has(f.type))
 			why.push(`registered file ${f.index} (${f.path}), a ${f.type} held only by the ring (only regular files and directories can be reopened)`);

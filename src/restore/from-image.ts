@@ -2,7 +2,7 @@
  * The planner's input from a checkpoint image: each ring the process's
  * image carries, as the ring state it was dumped with plus its memory.
  */
-import type { Mapping, MappingKind, NapiInfo, Personality, ProvidedBuffers, RingState, UserMemory } from '../capture/model';
+import type { EpollWatch, Mapping, MappingKind, NapiInfo, Personality, ProvidedBuffers, RingState, UserMemory } from '../capture/model';
 import type * as I from '../image/types';
 import { IOU_PBUF_RING_INC, IOU_PBUF_RING_MMAP } from '../image/geometry';
 import { setupFlagNames } from '../uring/flags';
@@ -52,6 +52,11 @@ function userMemory(r: I.Ring): UserMemory | null {
 	return rings && sqes ? { rings: rings.toString(), sqes: sqes.toString() } : null;
 }
 
+/* The epoll id stands for the epoll file's identity: equal in every process sharing the set. */
+function epollWatches(h: I.RingHold): EpollWatch[] {
+	return h.epoll_watches.map((w) => ({ epfd: w.epfd, tfd: w.tfd, events: w.events, data: w.data.toString(), epoll: String(w.epoll_id) }));
+}
+
 function ringState(r: I.Ring, hold: I.RingHold): RingState {
 	const s = r.setup!;
 	const ix = r.indices!;
@@ -94,6 +99,7 @@ function ringState(r: I.Ring, hold: I.RingHold): RingState {
 		mem_regions: r.mem_regions.map((m) => ({ kind: m.kind === 'MEM_REGION_KIND_WAIT_ARG' ? 'wait_arg' as const : 'param_region' as const,
 			addr: m.addr ? m.addr.toString() : null, size: Number(m.size), user: m.addr !== 0n })),
 		inflight: [],
+		epoll_watches: epollWatches(hold),
 		...(r.personality_next ? { personality_next: r.personality_next } : {}),
 	};
 }
@@ -124,6 +130,6 @@ export function foreignHolds(img: I.Image): { state_pid: number; ring_id: number
 	return (img.process?.holds ?? []).filter((h) => h.state_pid !== pid).map((h) => ({
 		state_pid: h.state_pid, ring_id: Number(h.ring_id),
 		holder: { pid, fds: [...h.fds], registered_slots: h.registered_slots.map((x) => ({ tid: x.tid, index: x.index })),
-			mappings: h.mappings.map(mapping) },
+			mappings: h.mappings.map(mapping), epoll_watches: epollWatches(h) },
 	}));
 }

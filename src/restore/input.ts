@@ -3,7 +3,7 @@
  * (inspect model) plus its memory and the fd flags.  The image module
  * produces this from an io_uring-*.img (src/image/), the dump writes it.
  */
-import type { Mapping, RingState } from '../capture/model';
+import type { EpollWatch, Mapping, RingState } from '../capture/model';
 
 /** Another process holding the ring (fork): its own fds, slots and mappings. */
 export interface RingHolder {
@@ -11,6 +11,8 @@ export interface RingHolder {
 	fds: number[];
 	registered_slots: { tid: number; index: number }[];
 	mappings: Mapping[];
+	/** Its epoll entries on the ring (RingState.epoll_watches of that process). */
+	epoll_watches: EpollWatch[];
 }
 
 export interface RestoreRing {

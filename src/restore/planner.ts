@@ -8,6 +8,7 @@ import { ownerTid } from './owner';
 import { planAttach } from './concerns/attach';
 import { planBuffers } from './concerns/buffers';
 import { planClock } from './concerns/clock';
+import { planEpollAttach, planEpollDetach } from './concerns/epoll';
 import { planEventfd } from './concerns/eventfd';
 import { planFds } from './concerns/fds';
 import { planFiles } from './concerns/files';
@@ -40,9 +41,11 @@ const CONCERNS = [planSetup, planRegions, planAttach, planFiles, planBuffers, pl
 	/* provided buffers need the live ring, before the index advance */
 	planLegacyBuffers, planPbufRings, planMemory,
 	/* after memory: it shortens the advance and posts right behind it */
-	planOverflow, planFds,
+	planOverflow,
+	/* epoll entries leave the placeholders before the ring takes their fds, and come back on the ring after */
+	planEpollDetach, planFds,
 	/* steps in other threads and processes, after the ring is on its fds */
-	planRingFds, planShared,
+	planRingFds, planShared, planEpollAttach,
 	planIowq, planClock, planNapi, planPersonalities,
 	/* last: it checks every step planned after ENABLE against the restrictions */
 	planRestrictions];

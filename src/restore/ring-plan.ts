@@ -16,7 +16,7 @@ export const opcodeOf = (op: Expr): number => Number(op) & 0x7fffffff;
 
 /* x86_64 system call numbers of every call a plan makes */
 export const NR = {
-	lseek: 8, close: 3, mmap: 9, munmap: 11, getpid: 39, fcntl: 72, openat: 257, eventfd2: 290, dup3: 292,
+	lseek: 8, close: 3, mmap: 9, munmap: 11, getpid: 39, fcntl: 72, epoll_ctl: 233, openat: 257, eventfd2: 290, dup3: 292,
 	io_uring_setup: 425, io_uring_enter: 426, io_uring_register: 427, pidfd_open: 434, pidfd_getfd: 438,
 } as const;
 

@@ -90,7 +90,7 @@ export function startApp(t: Teardownable, s: Scratch, cmd: string, args: string[
 		closeSync(e);
 	}
 	const sh = realpathSync('/bin/sh');
-	t.teardown(() => {
+	t.teardown(async () => {
 		/* only our session: after unshare's exec the leader is the shell */
 		if (sessionOf(pid) !== pid) return;
 		let exe = '';
@@ -101,13 +101,16 @@ export function startApp(t: Teardownable, s: Scratch, cmd: string, args: string[
 		}
 		if (exe !== sh && !exe.endsWith('/unshare')) return;
 		/* the tree, children first (fio's job processes have their own sessions) */
-		for (const p of treeOf(pid).reverse()) {
+		const tree = treeOf(pid).reverse();
+		for (const p of tree) {
 			try {
 				process.kill(p, 'SIGKILL');
 			} catch {
 				/* gone */
 			}
 		}
+		/* gone before the scratch dir is removed: a dying qemu-nbd still writing made its rmdir fail (ENOTEMPTY) */
+		await waitFor(() => tree.every((p) => !isAlive(p)), `${name}'s processes to die`).catch(() => undefined);
 	});
 	const status = (): number | undefined => {
 		const text = readOr(statusFile).trim();

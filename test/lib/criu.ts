@@ -106,7 +106,8 @@ export function scratch(t: Teardownable): Scratch {
 				/* already gone */
 			}
 		}
-		rmSync(root, { recursive: true, force: true });
+		/* a process killed above (or by another teardown) may still be finishing a write: ENOTEMPTY is retried */
+		rmSync(root, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
 	});
 
 	const s: Scratch = {

@@ -1,0 +1,125 @@
+/*
+ * The plugin's boundary with its Node helper: a helper that crashes,
+ * hangs, answers garbage or exits at any protocol step is an ordinary,
+ * bounded failure (plugin-c/helper.c).
+ *
+ *  - dump: CRIU fails with a line saying what happened to the helper, the
+ *    process keeps running with its rings exactly as before and still
+ *    verifies itself; a helper that dies after the last hook (fini) leaves
+ *    complete images that restore;
+ *  - restore: CRIU fails and nothing runs;
+ *  - in both, no helper process is left behind (a hung one is killed), and
+ *    CRIU never mistakes the helper for one of its own children (it is not
+ *    CRIU's child: no "exited unexpectedly" from CRIU's SIGCHLD handlers).
+ *
+ * The misbehaving helper is test/lib/fake-helper.ts, run by a copy of the
+ * plugin through an io_uring_plugin.helper file, the way an installed
+ * plugin finds its helper.
+ */
+import t, { type Test } from 'tap';
+import { copyFileSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { criuDump, criuRestore, describeRun, finishVerified, isAlive, PLUGIN_DIR, scratch, startWithTruth, waitFor, waitForExit, type Scratch } from './lib/criu';
+import { inspectPid, type Truth } from './lib/progs';
+import { PROTOCOL_VERSION } from '../src/plugin/protocol';
+
+const FAKE = path.join(__dirname, 'lib', 'fake-helper.js');
+/* per reply line: 3 s + the drain allowance (a loaded machine needs more than 1 s for a capture) */
+const ENV = { CRIU_URING_HELPER_TIMEOUT_MS: '3000', CRIU_URING_DRAIN_MS: '500' };
+
+const DOES: Record<string, string> = {
+	crash: 'crashes', exit: 'exits', hang: 'hangs', garbage: 'answers garbage', version: 'speaks another protocol version',
+};
+
+const SAYS: Record<string, RegExp> = {
+	crash: /the Node helper exited/,
+	exit: /the Node helper exited/,
+	hang: /the Node helper did not answer within \d+ ms/,
+	garbage: /the Node helper broke the protocol/,
+	version: /the Node helper speaks protocol 'criu-uring-0'.*different builds/,
+};
+
+/* A plugin directory whose plugin runs the fake helper. */
+function fakePlugins(s: Scratch): string {
+	const dir = s.dir('fake-plugins');
+	copyFileSync(path.join(PLUGIN_DIR, 'io_uring_plugin.so'), path.join(dir, 'io_uring_plugin.so'));
+	writeFileSync(path.join(dir, 'io_uring_plugin.helper'), `helper ${FAKE}\nnode ${realpathSync(process.execPath)}\n`);
+	return dir;
+}
+
+/* Processes running the fake helper (none may outlive CRIU). */
+function fakeHelpers(): number[] {
+	return readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number).filter((pid) => {
+		try {
+			return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('fake-helper.js');
+		} catch {
+			return false;
+		}
+	});
+}
+
+async function noHelperLeft(t: Test, log: string): Promise<void> {
+	await waitFor(() => fakeHelpers().length === 0, 'the helper to be gone', 10_000).catch(() => undefined);
+	t.same(fakeHelpers(), [], 'no helper process is left');
+	t.notMatch(log, /exited unexpectedly|\d+ exited, status=|killed by signal/, "CRIU's SIGCHLD handling never saw the helper");
+}
+
+const ringsOf = (pid: number): Truth[] => inspectPid(pid).rings as Truth[];
+
+const DUMP_STEPS: [string, string][] = [
+	...['hello', 'pause', 'checkpoint', 'extfile'].flatMap((verb) => ['crash', 'hang', 'garbage'].map((mode): [string, string] => [mode, verb])),
+	['exit', 'extfile'],
+	['version', 'hello'],
+];
+
+for (const [mode, verb] of DUMP_STEPS) {
+	t.test(`dump: a helper that ${DOES[mode]} at '${verb}' fails the dump and leaves the process as it was`, async (t) => {
+		const s = scratch(t);
+		const p = await startWithTruth(s, 'cr_rw', ['--advance', '100']);
+		const before = ringsOf(p.pid);
+		const d = await criuDump({ pid: p.pid, imagesDir: s.dir('img'), plugins: fakePlugins(s), env: { ...ENV, FAKE_HELPER: `${mode}:${verb}` } });
+		t.not(d.code, 0, 'the dump fails');
+		t.match(d.log, SAYS[mode], 'the log says what happened to the helper');
+		await noHelperLeft(t, d.log);
+		t.ok(isAlive(p.pid), 'the process keeps running');
+		t.same(ringsOf(p.pid), before, 'with its rings exactly as before');
+		await finishVerified(t, s, 'cr_rw', p.pid);
+	});
+}
+
+t.test('dump: a helper that crashes at fini leaves complete images, which restore', async (t) => {
+	const s = scratch(t);
+	const p = await startWithTruth(s, 'cr_rw', ['--advance', '100']);
+	const dir = s.dir('img');
+	const d = await criuDump({ pid: p.pid, imagesDir: dir, plugins: fakePlugins(s), env: { ...ENV, FAKE_HELPER: 'crash:finish' } });
+	t.equal(d.code, 0, describeRun('dump', d));
+	await noHelperLeft(t, d.log);
+	await waitForExit(p.pid);
+	const r = await criuRestore({ imagesDir: dir, plugins: true });
+	if (!t.equal(r.code, 0, describeRun('restore with the real helper', r))) return;
+	await finishVerified(t, s, 'cr_rw', p.pid);
+});
+
+const RESTORE_STEPS: [string, string][] = ['hello', 'extfiles', 'plan'].flatMap((verb) => ['crash', 'hang', 'garbage'].map((mode): [string, string] => [mode, verb]));
+
+for (const [mode, verb] of RESTORE_STEPS) {
+	t.test(`restore: a helper that ${DOES[mode]} at '${verb}' fails the restore and nothing runs`, async (t) => {
+		const s = scratch(t);
+		const p = await startWithTruth(s, 'cr_rw', ['--advance', '100']);
+		const dir = s.dir('img');
+		const d = await criuDump({ pid: p.pid, imagesDir: dir, plugins: true });
+		if (!t.equal(d.code, 0, describeRun('dump', d))) return;
+		await waitForExit(p.pid);
+		const r = await criuRestore({ imagesDir: dir, plugins: fakePlugins(s), env: { ...ENV, FAKE_HELPER: `${mode}:${verb}` } });
+		t.not(r.code, 0, 'the restore fails');
+		t.match(r.log, SAYS[mode], 'the log says what happened to the helper');
+		await noHelperLeft(t, r.log);
+		t.notOk(isAlive(p.pid), 'nothing runs');
+	});
+}
+
+t.test('the plugin and the helper of one build speak the same protocol version', async (t) => {
+	const header = readFileSync(path.join(__dirname, '..', '..', 'plugin-c', 'helper.h'), 'utf8');
+	const c = /#define HELPER_PROTOCOL "([^"]+)"/.exec(header)?.[1];
+	t.equal(c, PROTOCOL_VERSION, 'plugin-c/helper.h HELPER_PROTOCOL = src/plugin/protocol.ts PROTOCOL_VERSION');
+});
