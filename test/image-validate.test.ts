@@ -214,3 +214,12 @@ for (const [what, breakIt, want] of SET_CASES) {
 		t.throws(() => validateImageSet(set), { name: 'ImageError', message: want });
 	});
 }
+
+t.test('buffer ring head and tail are 16-bit counters: a tail that wrapped past 65535 is accepted', async (t) => {
+	const img = sampleImage();
+	const b = img.rings[0].provided_buffer_rings[1];
+	Object.assign(b, { head: 65527, tail: 2 }); /* 11 apart modulo 2^16, as a busy program leaves them */
+	t.same(imageProblems(img), [], 'valid');
+	Object.assign(b, { head: 2, tail: 65527 }); /* 65525 apart: the tail is not ahead by at most the entries */
+	t.match(imageProblems(img).join('\n'), /buffer ring 8: head 2 and tail 65527 are more than 16 apart/, 'refused');
+});

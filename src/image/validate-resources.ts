@@ -118,7 +118,8 @@ function checkBufferRing(b: Ring['provided_buffer_rings'][number], out: Problems
 	const size = b.entries * G.PBUF_RING_ENTRY_SIZE;
 	if (mmap && b.ring_memory.length !== size) out.push(`${where}: ring memory is ${b.ring_memory.length} bytes, ${b.entries} entries need ${size}`);
 	if (!mmap && b.ring_memory.length) out.push(`${where}: ring memory saved for a ring in process memory`);
-	if (((b.tail - b.head) >>> 0) > b.entries) out.push(`${where}: head ${b.head} and tail ${b.tail} are more than ${b.entries} apart`);
+	/* head and tail are 16-bit counters that wrap (struct io_uring_buf_ring tail, io_buffer_list head) */
+	if (((b.tail - b.head) & 0xffff) > b.entries) out.push(`${where}: head ${b.head} and tail ${b.tail} are more than ${b.entries} apart`);
 }
 
 export function checkNapiClock(r: Ring, out: Problems): void {
