@@ -108,7 +108,7 @@ function where(opts: NsOptions): string {
 function run(c: Case, opts: NsOptions): void {
 	t.test(`${c.prog} ${where(opts)}: ${c.what}`, async (t) => {
 		const s = scratch(t);
-		const p = await startInNamespaces(s, c.prog, c.args ?? [], opts);
+		const p = await startInNamespaces(t, s, c.prog, c.args ?? [], opts);
 		const before = c.busy ? null : snapshot(p.init);
 		if (before) t.ok(before.some((x) => x.rings.length), 'inspect sees the rings');
 		const r = await dumpRestoreNamespaces(t, s, p);

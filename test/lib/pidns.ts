@@ -57,8 +57,12 @@ function shellQuote(s: string): string {
 	return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-/** Start build/test-progs/PROG in new namespaces and wait for its truth file. */
-export async function startInNamespaces(s: Scratch, prog: string, args: string[] = [], opts: NsOptions = {}): Promise<NsProg> {
+/**
+ * Start build/test-progs/PROG in new namespaces and wait for its truth file.
+ * Its namespace's init is killed at @t's teardown if it still runs (killing
+ * unshare, which the scratch does, leaves the init running).
+ */
+export async function startInNamespaces(t: Teardownable, s: Scratch, prog: string, args: string[] = [], opts: NsOptions = {}): Promise<NsProg> {
 	const truthFile = s.file(`${prog}.truth.json`);
 	const cmd = [progPath(prog), ...args].map(shellQuote).join(' ');
 	const stdio = `</dev/null >>${shellQuote(s.file(`${prog}.out`))} 2>>${shellQuote(s.file(`${prog}.err`))}`;
@@ -71,6 +75,7 @@ export async function startInNamespaces(s: Scratch, prog: string, args: string[]
 	await waitFor(() => existsSync(truthFile) || !isAlive(outer), `${prog} to write its truth file in its namespaces`);
 	if (!existsSync(truthFile)) throw new Error(`${prog} exited early: ${s.stderrOf(prog)}${s.stderrOf(`unshare-${prog}`)}`);
 	const init = childrenOf(outer)[0];
+	if (init) killAtTeardown(t, init);
 	const prog_ = opts.asChild ? childrenOf(init)[0] : init;
 	if (!init || !prog_) throw new Error(`cannot find ${prog} in its namespaces (unshare ${outer})`);
 	return { init, prog: prog_, nsPid: nsPidOf(prog_), truth: JSON.parse(readFileSync(truthFile, 'utf8')), opts, name: prog };
