@@ -1,7 +1,7 @@
 /*
  * SQPOLL rings sharing one poller thread (IORING_SETUP_ATTACH_WQ): the
  * ring is set up with wq_fd = the new fd of the ring it attaches to,
- * which the process's plan creates first (src/plugin/restore.ts orders
+ * which the process's plan creates first (src/restore/planner.ts orders
  * them).  The kernel shares the thread only within one thread group.
  */
 import type { RingPlan } from '../ring-plan';
