@@ -14,7 +14,7 @@
  * (src/plugin/protocol.ts PROTOCOL_VERSION): a plugin and a helper from
  * different builds refuse each other instead of misreading each other.
  */
-#define HELPER_PROTOCOL "criu-uring-3"
+#define HELPER_PROTOCOL "criu-uring-4"
 
 int helper_start(const char *stage);
 void helper_stop(void);

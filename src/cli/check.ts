@@ -66,7 +66,7 @@ function checkPlugin(): CheckResult {
 	return { name: 'plugin', ok, detail: ok ? `${PLUGIN_SO} exports CR_PLUGIN_DESC` : `${PLUGIN_SO} does not export CR_PLUGIN_DESC` };
 }
 
-export function checkAll(): CheckResult[] {
+function checkAll(): CheckResult[] {
 	return [checkKernel(), checkIoUring(), checkBpf(), checkCriu(), checkPlugin()];
 }
 

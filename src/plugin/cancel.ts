@@ -36,7 +36,7 @@ export function cancelRequested(env: NodeJS.ProcessEnv = process.env): boolean {
 }
 
 /* struct io_uring_sync_cancel_reg: addr, fd, flags, timeout {-1, -1} (none), opcode, pads */
-export function syncCancelArg(userData: bigint): Buffer {
+function syncCancelArg(userData: bigint): Buffer {
 	const b = Buffer.alloc(SYNC_CANCEL_REG_SIZE);
 	b.writeBigUInt64LE(userData, 0);
 	b.writeInt32LE(0, 8);

@@ -49,7 +49,7 @@ function touchesMapping(maps: MapsLine[], addr: bigint, len: number): boolean {
 }
 
 /** Why the unmapped buffers of ring r cannot be captured (empty: they can). */
-export function pinnedRefusals(pid: number, r: RingState, maps: MapsLine[]): string[] {
+function pinnedRefusals(pid: number, r: RingState, maps: MapsLine[]): string[] {
 	const bufs = unmapped(r);
 	if (bufs.length === 0) return [];
 	const why: string[] = [];

@@ -57,7 +57,7 @@ const hasExtras = (c: Cqe): boolean => (c.extra1 !== undefined && c.extra1 !== '
 /** How one overflowed CQE is posted: MSG_RING, a NOP, a big (CQE32) NOP, or not at all. */
 export type Way = 'msg' | 'nop' | 'bignop' | null;
 
-export function wayOf(s: RingState, c: Cqe): Way {
+function wayOf(s: RingState, c: Cqe): Way {
 	const bigFlags = s.setup_flags & SETUP.CQE_MIXED ? CQE_F[32] : 0;	/* the flags of a CQE32 NOP's CQE */
 	if (hasExtras(c)) return c.flags === bigFlags ? 'bignop' : null;
 	if (!isFdOnly(s)) return 'msg';
