@@ -13,7 +13,7 @@ import { captureProcess } from '../capture';
 export const DRAIN_MS = Number(process.env.CRIU_URING_DRAIN_MS ?? 2000);
 
 /** pid and every descendant process (the tree CRIU dumps). */
-function processTree(root: number): number[] {
+export function processTree(root: number): number[] {
 	const out: number[] = [];
 	const walk = (pid: number): void => {
 		out.push(pid);

@@ -15,7 +15,7 @@ export const PROTOCOL_VERSION = 'criu-uring-4';
 
 /* CRIU's log levels (1 error, 2 warning): the helper reports info and debug; errors are "err" replies */
 export const LOG_INFO = 3;
-const LOG_DEBUG = 4;
+export const LOG_DEBUG = 4;
 
 export type Reply = { status: 'ok'; text?: string; lines?: string[] } | { status: 'notmine' };
 
