@@ -140,6 +140,21 @@ const CASES: [string, () => Image[]][] = [
 		r.overflow_cqes = [{ user_data: 7n, res: 1, flags: 0 }, { user_data: 8n, res: -11, flags: 0 }];
 		return [image(r, plainHold())];
 	}],
+	['overflow-fdonly', () => {
+		/* no fd: the overflow CQEs and the CQ fillers are posted by NOPs through the registered-ring index */
+		const flags = SETUP.REGISTERED_FD_ONLY | SETUP.NO_MMAP;
+		const r = plainRing(1n, flags, 4, 8);
+		r.memory = { rings: sampleRingMemory(flags, 4, 8), sqes: Buffer.alloc(G.sqesRegionSize(flags, 4)), rings_user_addr: 0x7f3000001000n, sqes_user_addr: 0x7f3000000000n };
+		r.indices = { ...r.indices!, cached_sq_head: 100, sq_head: 100, sq_tail: 100, cached_cq_tail: 108, cq_head: 100, cq_tail: 108, sq_flags: 2 };
+		r.overflow_cqes = [{ user_data: 7n, res: 1, flags: 0 }];
+		return [image(r, { ...plainHold(), fds: [], mappings: [], registered_slots: [{ tid: PID, index: 0 }] })];
+	}],
+	['restrictions-eventfd', () => {
+		/* an enabled ring whose restrictions forbid registering an eventfd: it is registered before ENABLE, muted during the advance */
+		const r = moved(Object.assign(plainRing(), { eventfd: { fd: 6, async: false } }));
+		r.restrictions = { register_ops: [], sqe_ops: [0], sqe_flags_allowed: 0, sqe_flags_required: 0 };
+		return [image(r, plainHold())];
+	}],
 	['epoll', () => {
 		const h = plainHold();
 		h.epoll_watches = [{ epfd: 5, tfd: 3, events: 0x19, data: 0xfeedn, epoll_id: 1 }];

@@ -63,6 +63,7 @@
 export type Expr = number | bigint | string; /* string: "$var" or "$var+off" */
 
 export type Step = StepBody & { always?: boolean };
+export type AdvanceStep = Extract<StepBody, { op: 'advance' }>;
 
 type StepBody =
 	| { op: 'task'; tid: number }

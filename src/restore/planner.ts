@@ -39,12 +39,15 @@ export { placeRegions } from './concerns/mappings';
 
 export { ownerTid };
 
-/* Setup first: the others need its fd and params. */
-const CONCERNS = [planSetup, planRegions, planAttach, planFiles, planBuffers, planEventfd, planRingOnly, planAllocHint, planMappings,
+/*
+ * Concerns that need something of a later one declare it on the RingPlan
+ * first (attach: the wq_fd setup puts in the params; eventfd, ringonly and
+ * overflow: what the index advance in memory must leave room for and put
+ * around itself); no concern edits another's steps.
+ */
+const CONCERNS = [planAttach, planSetup, planRegions, planFiles, planBuffers, planEventfd, planRingOnly, planAllocHint, planMappings,
 	/* provided buffers need the live ring, before the index advance */
-	planLegacyBuffers, planPbufRings, planMemory,
-	/* after memory: it shortens the advance and posts right behind it */
-	planOverflow,
+	planLegacyBuffers, planPbufRings, planOverflow, planMemory,
 	/* epoll entries leave the placeholders before the ring takes their fds, and come back on the ring after */
 	planEpollDetach, planFds,
 	/* steps in other threads and processes, after the ring is on its fds */
