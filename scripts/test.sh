@@ -67,6 +67,15 @@ quick)
 	;;
 esac
 
+# CRIU restores every process with its old pid, so a pid must not come
+# round again while a test holds a dump: with parallel files and the
+# default pid_max of 32768 the counter wraps within a run.  Raise it.
+PID_MAX=4194304
+if [[ -w /proc/sys/kernel/pid_max ]] && (($(cat /proc/sys/kernel/pid_max) < PID_MAX)); then
+	echo "test: raising kernel.pid_max from $(cat /proc/sys/kernel/pid_max) to $PID_MAX (restores need their old pids free)"
+	echo "$PID_MAX" >/proc/sys/kernel/pid_max
+fi
+
 logs=build/test-logs
 rm -rf "$logs"
 mkdir -p "$logs"
