@@ -138,11 +138,19 @@ export function checkMemRegions(r: Ring, out: Problems): void {
 	});
 }
 
+const OP_TIMEOUT = 11;
+
 export function checkInflight(r: Ring, out: Problems): void {
 	r.inflight.forEach((q, i) => {
 		const where = `in-flight request ${i} (user_data ${q.user_data})`;
 		if (q.opcode >= G.NR_REQUEST_OPCODES) out.push(`${where}: unknown opcode ${q.opcode}`);
 		if (q.state === 'INFLIGHT_STATE_UNSPECIFIED') out.push(`${where}: unknown wait state`);
-		if (q.sqe.length && q.sqe.length !== 64 && q.sqe.length !== 128) out.push(`${where}: SQE of ${q.sqe.length} bytes`);
+		if (q.sqe.length !== 64) {
+			out.push(`${where}: SQE of ${q.sqe.length} bytes, not the 64 its re-arm needs`);
+			return;
+		}
+		if (q.sqe[0] !== q.opcode) out.push(`${where}: SQE opcode ${q.sqe[0]} is not the request's ${q.opcode}`);
+		if (q.sqe.readBigUInt64LE(32) !== q.user_data) out.push(`${where}: SQE user_data ${q.sqe.readBigUInt64LE(32)} differs`);
+		if ((q.timeout_ns !== undefined) !== (q.opcode === OP_TIMEOUT)) out.push(`${where}: ${q.opcode === OP_TIMEOUT ? 'no' : 'a'} timeout length`);
 	});
 }
