@@ -25,7 +25,8 @@ for (const c of CASES) {
 		const s = scratch(t);
 		const { pid } = await startWithTruth(s, 'cr_rearm', c.args);
 		const before = inspectPid(pid).rings[0];
-		t.ok(before.inflight.every((q: { rearm?: { ok: boolean } }) => q.rearm?.ok), 'inspect shows every request as re-armable');
+		const verdicts = new Map(before.inflight.map((q: { user_data: string; rearm?: { ok: boolean } }) => [Number(q.user_data), q.rearm?.ok]));
+		t.ok(c.armed.every((ud) => verdicts.get(ud) === true), 'inspect shows every waiting request as re-armable');
 		if (!(await dumpAndRestore(t, s, pid))) return;
 		const after = udsOf(inspectPid(pid).rings[0]);
 		t.ok(c.armed.every((ud) => after.includes(ud)), `the restored ring has them in flight again (${after.map((u) => u.toString(16))})`);

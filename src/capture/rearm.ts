@@ -11,7 +11,7 @@
  * CRIU_URING_CANCEL_INFLIGHT=1).  rearmSqe() builds the SQE.
  */
 import type { ArmDetails, InflightRequest, RingState } from './model';
-import { SETUP } from '../uring/params';
+import { ACCEPT, IOSQE, OP, POLL, RECV_MULTISHOT, SETUP, TIMEOUT } from '../uring/abi';
 import { opcodeNumber } from '../uring/opcodes';
 
 /* Where a request waits when only an outside event completes it. */
@@ -26,28 +26,21 @@ export const ARM = {
 	MULTISHOT: 1 << 10, BUFFER_SELECTED: 1 << 11, BUFFER_RING: 1 << 12, NOWAIT: 1 << 13, HAS_APOLL: 1 << 14,
 } as const;
 
-/* IOSQE_* (the SQE flags byte) */
-const IOSQE = { FIXED_FILE: 1 << 0, ASYNC: 1 << 4, BUFFER_SELECT: 1 << 5, CQE_SKIP_SUCCESS: 1 << 6 } as const;
-
-const OP = {
-	POLL_ADD: 6, RECVMSG: 10, TIMEOUT: 11, ACCEPT: 13, READ: 22, RECV: 27, READ_MULTISHOT: 49,
-} as const;
-
 /* Opcodes this version re-arms (the others are refused with their name). */
 export const REARMABLE = new Set<number>([OP.POLL_ADD, OP.TIMEOUT, OP.READ, OP.RECV]);
 
+/* epoll bits (not io_uring ABI): io_poll.events keeps the mask with these */
 const EPOLLEXCLUSIVE = 1 << 28;
 const EPOLLONESHOT = 1 << 30;
 const EPOLLET = 2 ** 31;
-const POLL_ADD_MULTI = 1 << 0;
-const POLL_ADD_LEVEL = 1 << 3;
-/* sr->flags: the UAPI bits are the low 8 (IORING_RECVSEND_*, IORING_RECV_MULTISHOT); the kernel's own above */
+/*
+ * sr->flags is the SQE's ioprio (IORING_RECVSEND_*, IORING_RECV_MULTISHOT)
+ * in its low 8 bits; above them the kernel's own (io_uring/net.c):
+ * IORING_RECV_MSHOT_LIM (a byte limit was given), IORING_RECV_MSHOT_DONE.
+ */
 const RECV_UAPI_MASK = 0xff;
-const RECV_MULTISHOT = 1 << 1;
 const RECV_MSHOT_LIM = 1 << 12;
 const RECV_MSHOT_DONE = 1 << 11;
-/* io_timeout_data.flags */
-const TIMEOUT = { ABS: 1 << 0, UPDATE: 1 << 1, BOOTTIME: 1 << 2, REALTIME: 1 << 3, ETIME_SUCCESS: 1 << 5, MULTISHOT: 1 << 6 } as const;
 const TIMEOUT_KEPT = TIMEOUT.BOOTTIME | TIMEOUT.ETIME_SUCCESS;
 
 export type Verdict = { ok: true } | { ok: false; why: string };
@@ -159,7 +152,7 @@ export function rearmSqe(r: RingState, q: InflightRequest): RearmSqe {
 	case OP.POLL_ADD: {
 		const ev = a.poll_events >>> 0;
 		b.writeUInt32LE(((ev & 0xffff) | (ev & EPOLLEXCLUSIVE)) >>> 0, SQE.op_flags);
-		b.writeUInt32LE((ev & EPOLLONESHOT ? 0 : POLL_ADD_MULTI) | (ev & EPOLLET ? 0 : POLL_ADD_LEVEL), SQE.len);
+		b.writeUInt32LE((ev & EPOLLONESHOT ? 0 : POLL.ADD_MULTI) | (ev & EPOLLET ? 0 : POLL.ADD_LEVEL), SQE.len);
 		break;
 	}
 	case OP.RECV:
@@ -184,7 +177,7 @@ export function rearmSqe(r: RingState, q: InflightRequest): RearmSqe {
 		break;
 	}
 	case OP.ACCEPT:
-		b.writeUInt16LE(a.ioprio, SQE.ioprio);
+		b.writeUInt16LE(a.ioprio & (ACCEPT.MULTISHOT | ACCEPT.DONTWAIT | ACCEPT.POLL_FIRST), SQE.ioprio);
 		b.writeBigUInt64LE(BigInt(a.addr), SQE.addr);
 		b.writeBigUInt64LE(BigInt(a.addr2), SQE.off);
 		b.writeUInt32LE(a.op_flags, SQE.op_flags);

@@ -7,7 +7,6 @@
 import { existsSync } from 'node:fs';
 import type { ProcessRings, RingState } from '../capture/model';
 import { stateOwners } from '../image';
-import { SETUP } from '../uring/params';
 import { captureProcess } from '../capture';
 import { readRingMemory, type RingMemory } from '../capture/memory';
 import type { RestoreRing } from '../restore/input';
@@ -20,6 +19,7 @@ import { nsProcess } from './pids';
 import { LOG_INFO, log } from './protocol';
 import { unsupported } from './support';
 import { ImageStore } from './store';
+import { SETUP } from '../uring/abi';
 
 export class DumpSession {
 	private readonly store: ImageStore;

@@ -32,7 +32,7 @@ import type { RestoreRing } from './input';
 import type { Step } from './plan';
 import { RingPlan } from './ring-plan';
 
-export { PlanError, NR } from './ring-plan';
+export { PlanError } from './ring-plan';
 export { placeRegions } from './concerns/mappings';
 
 export { ownerTid };

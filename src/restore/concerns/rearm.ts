@@ -19,11 +19,10 @@
  * plan's scratch memory, which the kernel copies at submission.  A
  * count-based one keeps the completions it still waited for.
  */
-import { SETUP } from '../../uring/params';
+import { OP, SETUP } from '../../uring/abi';
 import type { Step } from '../plan';
 import type { RingPlan } from '../ring-plan';
 
-const OP_TIMEOUT = 11;
 const SQE_ADDR = 16;
 const NS = 1_000_000_000n;
 
@@ -63,7 +62,7 @@ export function planRearm(p: RingPlan): void {
 	const stores: Step[] = [];
 	reqs.forEach((q, i) => {
 		if (q.sqe.length !== 64) p.fail(`re-armed request user_data ${q.user_data}: SQE of ${q.sqe.length} bytes`);
-		if (q.opcode !== OP_TIMEOUT) return;
+		if (q.opcode !== OP.TIMEOUT) return;
 		if (q.timeout_ns === undefined) p.fail(`re-armed TIMEOUT user_data ${q.user_data} has no time left recorded`);
 		const ts = p.put(timespec(q.timeout_ns));
 		stores.push({ op: 'store', addr: `${src}+${i * 64 + SQE_ADDR}`.replace(/\+(\d+)\+(\d+)$/, (_m, a, b) => `+${Number(a) + Number(b)}`), size: 8, value: ts });
