@@ -12,7 +12,7 @@ import {
 	decodeImage, encodeImage, fromCapture, Image, imageProblems, readImages, stateOwners, writeImage,
 	ringsRegionSize, sqesRegionSize,
 } from '../src/image';
-import { imageType, protoPath } from '../src/image/schema';
+import { compiledSchema, imageType, protoPath } from '../src/image/schema';
 import { sampleImage, sampleImageSet, sampleRingMemory } from '../src/image/sample';
 import { ProcessRings, RingState } from '../src/capture/model';
 
@@ -57,6 +57,12 @@ function allFields(type: protobuf.Type, out: Set<string>, seen = new Set<string>
 t.test('the proto file is found from the compiled module', async (t) => {
 	t.ok(fs.existsSync(protoPath()), protoPath());
 	t.equal(imageType().fullName, '.criu_uring.UringImage');
+});
+
+t.test('the schema compiled at build time is the .proto (scripts/proto-json.js)', async (t) => {
+	const parsed = new protobuf.Root().loadSync(protoPath(), { keepCase: true });
+	parsed.resolveAll();
+	t.strictSame(JSON.parse(JSON.stringify(compiledSchema())), JSON.parse(JSON.stringify(parsed.toJSON())));
 });
 
 t.test('rich image: valid, and encode/decode gives it back exactly', async (t) => {
