@@ -51,6 +51,11 @@
  *                                  FD reads from (borrowed with pidfd_getfd)
  *                                  into file NAME of CRIU's image directory
  *                                  at OFFSET (src/plugin/pinned.ts)
+ *   arm FD PARAMS SRC N -- WHAT    re-arm N in-flight requests: the 64-byte SQEs
+ *                                  at SRC in the task go into the SQ slots just
+ *                                  before the (written-back) SQ head, which the
+ *                                  advance stopped N short of, and are submitted
+ *                                  (src/restore/concerns/rearm.ts)
  *   expect VALUE N -- WHAT         fail with WHAT unless VALUE (a $VAR) is N
  *   free $VAR                      release scratch memory $VAR
  * Arguments are decimal, 0x-hex, $VAR or $VAR+N.  A line starting
@@ -81,6 +86,7 @@ type StepBody =
 	| { op: 'submit'; fd: Expr; params: Expr; count: number; file: Expr | null; sqes: Buffer; what: string }
 	| { op: 'load'; v: string; addr: Expr; size: 4 | 8 }
 	| { op: 'save'; fd: Expr; len: number; name: string; offset: number; what: string }
+	| { op: 'arm'; fd: Expr; params: Expr; src: Expr; count: number; what: string }
 	| { op: 'expect'; value: Expr; equals: number; what: string }
 	| { op: 'free'; v: string };
 
@@ -134,6 +140,7 @@ function line(s: Step): string {
 	case 'save':
 		if (!/^[\w.-]+$/.test(s.name)) throw new Error(`bad file name ${s.name} in a save step`);
 		return `save ${expr(s.fd)} ${s.len} ${s.name} ${s.offset} -- ${what(s.what)}`;
+	case 'arm': return `arm ${expr(s.fd)} ${expr(s.params)} ${expr(s.src)} ${s.count} -- ${what(s.what)}`;
 	case 'free': return `free $${s.v}`;
 	}
 }

@@ -22,6 +22,7 @@ import { planNapi } from './concerns/napi';
 import { planPersonalities } from './concerns/personalities';
 import { planRegions } from './concerns/regions';
 import { planOverflow } from './concerns/overflow';
+import { planRearm } from './concerns/rearm';
 import { planRestrictions } from './concerns/restrictions';
 import { planRingFds } from './concerns/ringfds';
 import { planRingOnly } from './concerns/ringonly';
@@ -41,13 +42,15 @@ export { ownerTid };
 
 /*
  * Concerns that need something of a later one declare it on the RingPlan
- * first (attach: the wq_fd setup puts in the params; eventfd, ringonly and
- * overflow: what the index advance in memory must leave room for and put
- * around itself); no concern edits another's steps.
+ * first (attach: the wq_fd setup puts in the params; eventfd, ringonly,
+ * overflow and rearm: what the index advance in memory must leave room
+ * for and put around itself); no concern edits another's steps.
  */
 const CONCERNS = [planAttach, planSetup, planRegions, planFiles, planBuffers, planEventfd, planRingOnly, planAllocHint, planMappings,
 	/* provided buffers need the live ring, before the index advance */
-	planLegacyBuffers, planPbufRings, planOverflow, planMemory,
+	planLegacyBuffers, planPbufRings, planOverflow,
+	/* its requests are submitted in the 'late' phase, after the eventfd is registered */
+	planRearm, planMemory,
 	/* epoll entries leave the placeholders before the ring takes their fds, and come back on the ring after */
 	planEpollDetach, planFds,
 	/* steps in other threads and processes, after the ring is on its fds */
