@@ -17,7 +17,7 @@ import { sampleImage, sampleImageSet, sampleRingMemory } from '../src/image/samp
 import { FORMAT_VERSION } from '../src/image/types';
 import { serialize } from '../src/restore/plan';
 import { planImages } from '../src/restore/planner';
-import { SETUP } from '../src/uring/abi';
+import { OP, SETUP } from '../src/uring/abi';
 import { ROOT } from '../src/util/paths';
 
 const GOLDEN = path.join(ROOT, 'test', 'golden');
@@ -67,9 +67,10 @@ function moved(r: Ring): Ring {
  * real capture never has it), its overflow list has a big CQE with flags
  * under restrictions that forbid NOPs, which no restore can post, its
  * restrictions would also forbid restoring its provided buffers, and its
- * wait-argument region lacks the memory region it always is.  Here: head
- * 2 of 5, no overflow list and no restrictions (their own cases cover
- * them), and the memory region added.
+ * wait-argument region lacks the memory region it always is, and it has
+ * in-flight requests on an SQPOLL ring, which cannot be re-armed.  Here:
+ * head 2 of 5, no overflow list, restrictions or in-flight requests
+ * (their own cases cover them), and the memory region added.
  */
 function plannable(img: Image): Image {
 	for (const r of img.rings) {
@@ -77,6 +78,7 @@ function plannable(img: Image): Image {
 		r.overflow_cqes = [];
 		r.indices!.sq_flags &= ~2; /* IORING_SQ_CQ_OVERFLOW */
 		r.restrictions = null;
+		r.inflight = []; /* re-armed requests on an SQPOLL ring are refused; the rearm case covers them */
 		/* a wait-argument region is always also the ring's memory region */
 		for (const m of r.mem_regions.filter((x) => x.kind === 'MEM_REGION_KIND_WAIT_ARG'))
 			if (!r.mem_regions.some((x) => x.kind === 'MEM_REGION_KIND_PARAM_REGION')) r.mem_regions.unshift({ ...m, kind: 'MEM_REGION_KIND_PARAM_REGION' });
@@ -153,6 +155,17 @@ const CASES: [string, () => Image[]][] = [
 		/* an enabled ring whose restrictions forbid registering an eventfd: it is registered before ENABLE, muted during the advance */
 		const r = moved(Object.assign(plainRing(), { eventfd: { fd: 6, async: false } }));
 		r.restrictions = { register_ops: [], sqe_ops: [0], sqe_flags_allowed: 0, sqe_flags_required: 0 };
+		return [image(r, plainHold())];
+	}],
+	['rearm', () => {
+		/* a TIMEOUT in flight, submitted again with the time it had left */
+		const r = moved(plainRing());
+		const sqe = Buffer.alloc(64);
+		sqe.writeUInt8(OP.TIMEOUT, 0);
+		sqe.writeInt32LE(-1, 4); /* fd */
+		sqe.writeUInt32LE(1, 24); /* len: one timespec */
+		sqe.writeBigUInt64LE(0xfeedn, 32); /* user_data */
+		r.inflight = [{ opcode: OP.TIMEOUT, user_data: 0xfeedn, fd: -1, fixed: false, state: 'INFLIGHT_STATE_TIMEOUT', sqe, timeout_ns: 1_500_000_000n }];
 		return [image(r, plainHold())];
 	}],
 	['epoll', () => {
