@@ -17,6 +17,7 @@ import { loadNative } from '../native';
 import { addEpollWatches } from './epoll';
 import { opcodeName, opcodeTakesFile } from '../uring/opcodes';
 import { setupFlagNames } from '../uring/flags';
+import { ringsLayout } from '../image/geometry';
 
 const SETUP_SQPOLL = 1 << 1;
 const SETUP_SQ_AFF = 1 << 2;
@@ -32,7 +33,7 @@ const REQ_F_FIXED_FILE = 1n;
 const PAGE_SIZE = 4096;
 
 /** rec_ring.missing bits, in bit order, as words for `unavailable`. */
-const MISSING: readonly string[] = [
+export const MISSING: readonly string[] = [
 	'registered files (io_file_table layout unknown)', 'registered buffers', 'provided buffers',
 	'personalities', 'restrictions', 'NAPI settings', 'registered clock', 'parameter region',
 	'in-flight futex waits', 'in-flight waitid requests', 'cancelable uring_cmd requests',
@@ -233,7 +234,7 @@ function verifiedUserMemory(view: ProcessView, r: RingRec): UserMemory | null {
 	if (rings === 0n || sqes === 0n || !rangeMapped(view.maps, rings, 32n) ||
 		!rangeMapped(view.maps, sqes, BigInt(r.sq_entries * sqeSize))) return null;
 	try {
-		const h = loadNative().processVmReadv(view.pid, rings + 16n, 16);
+		const h = loadNative().processVmReadv(view.pid, rings + BigInt(ringsLayout().sq_ring_mask), 16);
 		const want = [r.sq_entries - 1, r.cq_entries - 1, r.sq_entries, r.cq_entries];
 		return h.length === 16 && want.every((v, i) => h.readUInt32LE(i * 4) === v) ? { rings: dec(rings), sqes: dec(sqes) } : null;
 	} catch {

@@ -5,10 +5,12 @@
  * the images at the end (plugin fini).
  */
 import { existsSync } from 'node:fs';
+import { release } from 'node:os';
 import type { ProcessRings, RingState } from '../capture/model';
 import { stateOwners } from '../image';
 import { SETUP } from '../uring/params';
 import { captureProcess } from '../capture';
+import { captureGaps } from '../capture/gaps';
 import { readRingMemory, type RingMemory } from '../capture/memory';
 import type { RestoreRing } from '../restore/input';
 import { cancelRequested, cancelSteps } from './cancel';
@@ -57,6 +59,9 @@ export class DumpSession {
 		if (p.rings.length === 0) return 0;
 		if (p.source !== 'bpf')
 			throw new Error(`process ${pid}: dumping io_uring needs the BPF capture (${p.unavailable[0] ?? 'unavailable'})`);
+		const gaps = captureGaps(p.unavailable);
+		if (gaps.length)
+			throw new Error(`process ${pid}: cannot checkpoint on this kernel (Linux ${release()}): the capture cannot read its ${gaps.join(', ')}`);
 		const pending = inflightOf(p);
 		if (pending.length) return this.retry(pid, p, inflightError(pending).message);
 

@@ -26,6 +26,7 @@ import { readMaps, type MapsLine } from '../capture/maps';
 import { ownerHandle } from '../restore/owner';
 import type { Step } from '../restore/plan';
 import { NR } from '../restore/ring-plan';
+import { hasRegister } from '../uring/features';
 
 const IORING_OP_WRITE_FIXED = 5;
 const IORING_REGISTER_CLONE_BUFFERS = 30;
@@ -56,6 +57,8 @@ export function pinnedRefusals(pid: number, r: RingState, maps: MapsLine[]): str
 	const bufs = unmapped(r);
 	if (bufs.length === 0) return [];
 	const why: string[] = [];
+	if (!hasRegister('CLONE_BUFFERS'))
+		why.push('registered buffers whose memory was unmapped (reading their pinned pages needs IORING_REGISTER_CLONE_BUFFERS, which this kernel lacks)');
 	if (!ownerHandle(pid, r))
 		why.push('registered buffers whose memory was unmapped, on a ring its owner thread holds neither by fd nor by registered index');
 	for (const e of bufs)

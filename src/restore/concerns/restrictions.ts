@@ -15,6 +15,7 @@
 import type { RingState } from '../../capture/model';
 import type { Step } from '../plan';
 import { NR, opcodeOf, PHASES, type Phase, RingPlan } from '../ring-plan';
+import { ringsLayout } from '../../image/geometry';
 
 export const REGISTER_RESTRICTIONS = 11;
 const REGISTER_EVENTFD = 4;
@@ -24,7 +25,6 @@ const RESTRICTION = { REGISTER_OP: 0, SQE_OP: 1, SQE_FLAGS_ALLOWED: 2, SQE_FLAGS
 const OP_NOP = 0;
 const IOSQE_CQE_SKIP_SUCCESS = 1 << 6;
 /* struct io_rings: cq_flags sits at a fixed offset (sq, cq, masks, entries, sq_dropped, sq_flags before it) */
-const RINGS_CQ_FLAGS = 40;
 const CQ_EVENTFD_DISABLED = 1;
 
 /* The reasons a ring's restrictions would stop its own restore; empty if none. */
@@ -70,6 +70,7 @@ function muteEventfdDuringAdvance(p: RingPlan): void {
 	if (at < 0) return;
 	const advance = memory[at] as Extract<Step, { op: 'advance' }>;
 	const flags = Buffer.alloc(4);
+	const RINGS_CQ_FLAGS = ringsLayout().cq_flags;	/* struct io_rings, this kernel's layout */
 	flags.writeUInt32LE(p.ring.rings.readUInt32LE(RINGS_CQ_FLAGS) | CQ_EVENTFD_DISABLED);
 	memory.splice(at, 0, { op: 'write', addr: `${advance.rings}+${RINGS_CQ_FLAGS}`, data: flags });
 }
