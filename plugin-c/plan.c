@@ -419,7 +419,7 @@ static int submit_queue(struct plan_state *ps, const struct submit_ring *sr,
 			unsigned int n)
 {
 	const struct ring_params *p = &sr->p;
-	unsigned int size = p->flags & RING_SETUP_SQE128 ? 128 : 64;
+	unsigned int size = p->flags & IORING_SETUP_SQE128 ? 128 : 64;
 	uint8_t slot[128] = { 0 };
 	uint32_t tail, idx;
 
@@ -430,7 +430,7 @@ static int submit_queue(struct plan_state *ps, const struct submit_ring *sr,
 		memcpy(slot, &sqe[(first + i) % nsqe], sizeof(*sqe));
 		if (remote_write(&ps->task, sr->sqes + (unsigned long)idx * size, slot, size))
 			return -1;
-		if (!(p->flags & RING_SETUP_NO_SQARRAY) &&
+		if (!(p->flags & IORING_SETUP_NO_SQARRAY) &&
 		    remote_write(&ps->task, sr->ring + p->sq_off.array + 4ul * idx, &idx, 4))
 			return -1;
 	}
@@ -513,7 +513,7 @@ static int step_postnop(struct plan_state *ps, char **tok, int n, const char *wh
 	}
 	if (v[1])
 		enter |= IORING_ENTER_REGISTERED_RING;
-	if (sr.p.flags & RING_SETUP_SQPOLL)
+	if (sr.p.flags & IORING_SETUP_SQPOLL)
 		enter |= IORING_ENTER_SQ_WAKEUP;
 	if (remote_read(&ps->task, sr.ring + sr.p.sq_off.tail, &tail, 4) ||
 	    remote_read(&ps->task, sr.ring + sr.p.cq_off.tail, &cq_before, 4))
@@ -536,7 +536,7 @@ static int step_postnop(struct plan_state *ps, char **tok, int n, const char *wh
 	if (v[10] & POSTNOP_FILL) {
 		if (cq_after - cq_before != v[5])
 			return fail(ps, "%s: the CQ tail moved by %u, not %lu", what, cq_after - cq_before, v[5]);
-	} else if (!(sq_flags & RING_SQ_CQ_OVERFLOW) || cq_after != cq_before) {
+	} else if (!(sq_flags & IORING_SQ_CQ_OVERFLOW) || cq_after != cq_before) {
 		/* a CQ with room would have taken the CQEs instead of the overflow list */
 		return fail(ps, "%s: the NOPs' CQEs did not go to the overflow list", what);
 	}
@@ -609,12 +609,12 @@ static int submit_map(struct plan_state *ps, struct submit_ring *sr)
 	sr->ring_len = advance_ring_region_len(&sr->p);
 	sr->sqes_len = advance_sqes_region_len(&sr->p);
 	ring = remote_syscall(&ps->task, SYS_mmap, 0, sr->ring_len, PROT_READ | PROT_WRITE,
-			      MAP_SHARED | MAP_POPULATE, sr->fd, RING_OFF_SQ_RING);
+			      MAP_SHARED | MAP_POPULATE, sr->fd, IORING_OFF_SQ_RING);
 	if (ring < 0 && ring > -4096)
 		return fail(ps, "mapping the ring region: %s", strerror(-ring));
 	sr->ring = ring;
 	sqes = remote_syscall(&ps->task, SYS_mmap, 0, sr->sqes_len, PROT_READ | PROT_WRITE,
-			      MAP_SHARED | MAP_POPULATE, sr->fd, RING_OFF_SQES);
+			      MAP_SHARED | MAP_POPULATE, sr->fd, IORING_OFF_SQES);
 	if (sqes < 0 && sqes > -4096)
 		return fail(ps, "mapping the SQE region: %s", strerror(-sqes));
 	sr->sqes = sqes;
@@ -634,18 +634,18 @@ static int submit_reap(struct plan_state *ps, const struct submit_ring *sr,
 		       unsigned int n, uint64_t done, const char *what)
 {
 	const struct ring_params *p = &sr->p;
-	unsigned int enter = RING_ENTER_GETEVENTS;
-	unsigned int size = p->flags & RING_SETUP_CQE32 ? 32 : 16;
+	unsigned int enter = IORING_ENTER_GETEVENTS;
+	unsigned int size = p->flags & IORING_SETUP_CQE32 ? 32 : 16;
 	struct ring_cqe cqe;
 	uint32_t head, tail;
 	long ret;
 
-	if (p->flags & RING_SETUP_SQPOLL)
-		enter |= RING_ENTER_SQ_WAKEUP;
-	ret = remote_syscall(&ps->task, RING_NR_ENTER, sr->fd, n, n, enter, 0, 0);
+	if (p->flags & IORING_SETUP_SQPOLL)
+		enter |= IORING_ENTER_SQ_WAKEUP;
+	ret = remote_syscall(&ps->task, SYS_io_uring_enter, sr->fd, n, n, enter, 0, 0);
 	if (ret < 0)
 		return fail(ps, "%s: io_uring_enter: %s", what, strerror(-ret));
-	if (!(p->flags & RING_SETUP_SQPOLL) && ret != n)
+	if (!(p->flags & IORING_SETUP_SQPOLL) && ret != n)
 		return fail(ps, "%s: the kernel took %ld of %u requests", what, ret, n);
 	if (remote_read(&ps->task, sr->ring + p->cq_off.head, &head, 4))
 		return fail(ps, "%s: %s", what, remote_error(&ps->task));
@@ -655,8 +655,8 @@ static int submit_reap(struct plan_state *ps, const struct submit_ring *sr,
 			return fail(ps, "%s: %s", what, remote_error(&ps->task));
 		if (tail - head >= n)
 			break;
-		ret = remote_syscall(&ps->task, RING_NR_ENTER, sr->fd, 0, n - (tail - head),
-				     RING_ENTER_GETEVENTS, 0, 0);
+		ret = remote_syscall(&ps->task, SYS_io_uring_enter, sr->fd, 0, n - (tail - head),
+				     IORING_ENTER_GETEVENTS, 0, 0);
 		if (ret < 0)
 			return fail(ps, "%s: waiting for completions: %s", what, strerror(-ret));
 	}

@@ -16,6 +16,7 @@
 import t from 'tap';
 import { criuRestore, describeRun, dumpAndRestore, finishVerified, isAlive, scratch, sleep, startWithTruth, waitForExit, type Scratch } from './lib/criu';
 import { inspectPid, type Truth } from './lib/progs';
+import { SQ } from '../src/uring/abi';
 
 interface Combo {
 	what: string;
@@ -49,7 +50,6 @@ const BUSY: Combo[] = [
 ];
 
 /* IORING_SQ_NEED_WAKEUP only says whether an SQ thread went idle since: not state we restore */
-const SQ_NEED_WAKEUP = 1;
 
 /*
  * A restored ring is a new kernel object (inode, ctx) with a new SQ thread
@@ -59,7 +59,7 @@ function comparable(r: Truth): Truth {
 	const { inode: _inode, ctx: _ctx, ...rest } = r;
 	return {
 		...rest,
-		sq: { ...rest.sq, flags: rest.sq.flags & ~SQ_NEED_WAKEUP },
+		sq: { ...rest.sq, flags: rest.sq.flags & ~SQ.NEED_WAKEUP },
 		sqpoll: rest.sqpoll && { ...rest.sqpoll, thread_pid: null, shared_with: rest.sqpoll.shared_with.length },
 	};
 }

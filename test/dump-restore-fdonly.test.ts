@@ -13,8 +13,8 @@
 import t from 'tap';
 import { criuDump, dumpAndRestore, finishVerified, isAlive, scratch, startWithTruth } from './lib/criu';
 import { inspectPid, type Truth } from './lib/progs';
+import { SETUP } from '../src/uring/abi';
 
-const FD_ONLY = 1 << 15;
 
 const CASES: [string, string[], string[]][] = [
 	['plain, CQ tail ahead of the SQ head', ['--advance', '100000', '--extra-cqes', '4'], []],
@@ -40,7 +40,7 @@ for (const [what, args, dumpArgs] of CASES) {
 		const s = scratch(t);
 		const { pid, truth } = await startWithTruth(s, 'cr_fdonly', args);
 		const before = inspectPid(pid);
-		const ring = before.rings.find((r: Truth) => r.setup_flags & FD_ONLY);
+		const ring = before.rings.find((r: Truth) => r.setup_flags & SETUP.REGISTERED_FD_ONLY);
 		t.ok(ring, 'inspect sees the fd-only ring');
 		if (!ring) return;
 		t.same({ fds: ring.fds, slots: ring.registered_slots }, { fds: [], slots: [{ tid: truth.tid, index: truth.slot }] },
@@ -49,7 +49,7 @@ for (const [what, args, dumpArgs] of CASES) {
 		if (!(await dumpAndRestore(t, s, pid, { dumpArgs }))) return;
 		const after = inspectPid(pid);
 		t.same(after.unavailable, [], 'the capture of the restored process saw everything');
-		const back = after.rings.find((r: Truth) => r.setup_flags & FD_ONLY);
+		const back = after.rings.find((r: Truth) => r.setup_flags & SETUP.REGISTERED_FD_ONLY);
 		t.same(comparable(back ?? {}), comparable(ring), 'inspect shows the same fd-only ring after the restore');
 		t.same(after.rings.length, before.rings.length, 'no ring more or less');
 		await finishVerified(t, s, 'cr_fdonly', pid);

@@ -12,6 +12,7 @@ import type { RingState } from '../src/capture/model';
 import { overflowUnsupported } from '../src/restore/concerns/overflow';
 import { criuDump, criuRestore, describeRun, dumpAndRestore, finishVerified, isAlive, scratch, startWithTruth, waitForExit } from './lib/criu';
 import { inspectPid } from './lib/progs';
+import { SQ } from '../src/uring/abi';
 
 const CASES: [string, string[]][] = [
 	['plain ring, CQ full', []],
@@ -41,9 +42,8 @@ type Ring = RingState & { overflow_cqes: { user_data: string; res: number; flags
 const fields = (l: Ring['overflow_cqes']) =>
 	l.map((c) => ({ user_data: c.user_data, res: c.res, flags: c.flags, extras: [c.extra1 ?? '0', c.extra2 ?? '0'] }));
 /* IORING_SQ_NEED_WAKEUP only says whether the SQ thread went idle since, which takes a second */
-const SQ_NEED_WAKEUP = 1;
 const observable = (r: Ring) =>
-	({ sq: { ...r.sq, flags: r.sq.flags & ~SQ_NEED_WAKEUP }, cq: r.cq, sqes: r.pending_sqes, cqes: r.cqes, overflow: r.overflow_cqes });
+	({ sq: { ...r.sq, flags: r.sq.flags & ~SQ.NEED_WAKEUP }, cq: r.cq, sqes: r.pending_sqes, cqes: r.cqes, overflow: r.overflow_cqes });
 
 for (const [what, args] of CASES) {
 	t.test(`overflow list survives dump + restore: ${what}`, async (t) => {

@@ -7,10 +7,11 @@ import t from 'tap';
 import * as G from '../src/image/geometry';
 import { Image, ImageError, imageProblems, Ring, validateImage, validateImageSet } from '../src/image';
 import { sampleImage, sampleImageSet, sampleRingMemory } from '../src/image/sample';
+import { SETUP } from '../src/uring/abi';
 
 type Case = [string, (img: Image, rich: Ring, attached: Ring, defer: Ring) => void, RegExp];
 
-const S = G.SETUP;
+const S = SETUP;
 
 function setFlags(r: Ring, flags: number): void {
 	r.setup!.flags = flags;

@@ -12,8 +12,8 @@ import { restoreRings } from '../src/restore/from-image';
 import { planRing } from '../src/restore/planner';
 import { serialize, type Step } from '../src/restore/plan';
 import { epollEvent, epollRefusals } from '../src/restore/concerns/epoll';
-import { NR } from '../src/restore/ring-plan';
 import { parseEpollFdinfo, userDev } from '../src/capture/epoll';
+import { NR } from '../src/uring/abi';
 
 const OWNER = 4242;
 const HOLDER = 5000;

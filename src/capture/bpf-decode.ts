@@ -4,10 +4,7 @@
  */
 import type { Cqe, Sqe } from './model';
 import { opcodeName } from '../uring/opcodes';
-
-export const IOSQE_FIXED_FILE = 1;
-export const IORING_CQE_F_SKIP = 1 << 5;
-export const IORING_CQE_F_32 = 1 << 15;
+import { CQE_F, IOSQE } from '../uring/abi';
 
 /** One SQE (64 bytes, or 128 with SQE128) as the model shows it. */
 export function decodeSqe(index: number, data: Buffer, len: number): Sqe {
@@ -18,7 +15,7 @@ export function decodeSqe(index: number, data: Buffer, len: number): Sqe {
 		opname: opcodeName(data.readUInt8(0)),
 		flags,
 		fd: data.readInt32LE(4),
-		fixed: (flags & IOSQE_FIXED_FILE) !== 0,
+		fixed: (flags & IOSQE.FIXED_FILE) !== 0,
 		off: data.readBigUInt64LE(8).toString(),
 		addr: data.readBigUInt64LE(16).toString(),
 		len: data.readUInt32LE(24),
@@ -61,7 +58,7 @@ export function decodeCqes(recs: { pos: number; data: Buffer }[], cqe32: boolean
 			continue;
 		}
 		const flags = r.data.readUInt32LE(12);
-		const big = cqe32 || (mixed && (flags & IORING_CQE_F_32) !== 0);
+		const big = cqe32 || (mixed && (flags & CQE_F[32]) !== 0);
 		out.push(decodeCqe(r.data, big));
 		if (mixed && big) skipPos = (r.pos + 1) >>> 0;
 	}
@@ -74,7 +71,7 @@ export function decodeCqes(recs: { pos: number; data: Buffer }[], cqe32: boolean
  * IORING_CQE_F_32 are (the kernel sizes each entry by that flag).
  */
 export function decodeOverflowCqes(recs: { data: Buffer }[], cqe32: boolean, mixed: boolean): Cqe[] {
-	return recs.map((r) => decodeCqe(r.data, cqe32 || (mixed && (r.data.readUInt32LE(12) & IORING_CQE_F_32) !== 0)));
+	return recs.map((r) => decodeCqe(r.data, cqe32 || (mixed && (r.data.readUInt32LE(12) & CQE_F[32]) !== 0)));
 }
 
 /** Set bit numbers of a 64-bit bitmap. */

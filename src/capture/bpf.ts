@@ -17,15 +17,9 @@ import { loadNative } from '../native';
 import { addEpollWatches } from './epoll';
 import { opcodeName, opcodeTakesFile } from '../uring/opcodes';
 import { setupFlagNames } from '../uring/flags';
+import { SETUP } from '../uring/abi';
 import { ringsLayout } from '../image/geometry';
 
-const SETUP_SQPOLL = 1 << 1;
-const SETUP_SQ_AFF = 1 << 2;
-const SETUP_R_DISABLED = 1 << 6;
-const SETUP_SQE128 = 1 << 10;
-const SETUP_CQE32 = 1 << 11;
-const SETUP_NO_MMAP = 1 << 14;
-const SETUP_CQE_MIXED = 1 << 18;
 const IOBL_BUF_RING = 1;
 const IOBL_INC = 2;
 const IO_REGION_F_USER_PROVIDED = 2;
@@ -230,7 +224,7 @@ function verifiedRingAddr(view: ProcessView, l: PbufListRec): bigint | null {
  */
 function verifiedUserMemory(view: ProcessView, r: RingRec): UserMemory | null {
 	const rings = r.ring_uaddr, sqes = r.sqes_uaddr;
-	const sqeSize = r.setup_flags & SETUP_SQE128 ? 128 : 64;
+	const sqeSize = r.setup_flags & SETUP.SQE128 ? 128 : 64;
 	if (rings === 0n || sqes === 0n || !rangeMapped(view.maps, rings, 32n) ||
 		!rangeMapped(view.maps, sqes, BigInt(r.sq_entries * sqeSize))) return null;
 	try {
@@ -278,15 +272,15 @@ function iowqAffinity(view: ProcessView, r: RingRec): number[] | null {
 function buildRing(view: ProcessView, r: RingRec, unavailable: Set<string>): RingState {
 	const ctx = r.ctx;
 	const hz = r.hz || view.hz;
-	const sqpoll = (r.setup_flags & SETUP_SQPOLL) !== 0;
+	const sqpoll = (r.setup_flags & SETUP.SQPOLL) !== 0;
 	const regFiles = view.recs.rfiles.some((f) => f.ctx === ctx) || r.nr_files > 0;
 	const evfds = r.evfd_ctx ? [...(view.fdsByPrivate.get(r.evfd_ctx) ?? [])].sort((a, b) => a - b) : [];
 	const mappings = ringMappingsOf(view, ctx);
 	const paramMap = mappings.find((m) => m.kind === 'param_region');
 	MISSING.forEach((what, bit) => { if (r.missing & (1 << bit)) unavailable.add(what); });
 	if (sqpoll && !hz) unavailable.add('SQPOLL idle time (kernel HZ unknown)');
-	const userMemory = r.setup_flags & SETUP_NO_MMAP ? verifiedUserMemory(view, r) : null;
-	if (r.setup_flags & SETUP_NO_MMAP && !userMemory) unavailable.add('user address of NO_MMAP ring memory');
+	const userMemory = r.setup_flags & SETUP.NO_MMAP ? verifiedUserMemory(view, r) : null;
+	if (r.setup_flags & SETUP.NO_MMAP && !userMemory) unavailable.add('user address of NO_MMAP ring memory');
 	return {
 		inode: Number(r.ino),
 		ctx: dec(ctx),
@@ -296,22 +290,22 @@ function buildRing(view: ProcessView, r: RingRec, unavailable: Set<string>): Rin
 			.map((s) => ({ tid: s.tid, index: s.index }))
 			.sort((a, b) => a.tid - b.tid || a.index - b.index),
 		mappings,
-		...(r.setup_flags & SETUP_NO_MMAP ? { user_memory: userMemory } : {}),
+		...(r.setup_flags & SETUP.NO_MMAP ? { user_memory: userMemory } : {}),
 		setup_flags: r.setup_flags,
 		flags: setupFlagNames(r.setup_flags),
 		sq_entries: r.sq_entries,
 		cq_entries: r.cq_entries,
 		submitter_tid: r.submitter_tid > 0 ? r.submitter_tid : null,
-		disabled: (r.setup_flags & SETUP_R_DISABLED) !== 0,
+		disabled: (r.setup_flags & SETUP.R_DISABLED) !== 0,
 		sq: { head: r.sq_head, tail: r.sq_tail, cached_head: r.cached_sq_head, dropped: r.sq_dropped, flags: r.sq_flags },
 		cq: { head: r.cq_head, tail: r.cq_tail, cached_tail: r.cached_cq_tail, overflow: r.cq_overflow, flags: r.cq_flags },
 		pending_sqes: view.recs.sqes.filter((s) => s.ctx === ctx).map((s) => decodeSqe(s.sqe_idx, s.data, s.len)),
-		cqes: decodeCqes(view.recs.cqes.filter((c) => c.ctx === ctx && !c.overflow), (r.setup_flags & SETUP_CQE32) !== 0, (r.setup_flags & SETUP_CQE_MIXED) !== 0),
-		overflow_cqes: decodeOverflowCqes(view.recs.cqes.filter((c) => c.ctx === ctx && c.overflow), (r.setup_flags & SETUP_CQE32) !== 0, (r.setup_flags & SETUP_CQE_MIXED) !== 0),
+		cqes: decodeCqes(view.recs.cqes.filter((c) => c.ctx === ctx && !c.overflow), (r.setup_flags & SETUP.CQE32) !== 0, (r.setup_flags & SETUP.CQE_MIXED) !== 0),
+		overflow_cqes: decodeOverflowCqes(view.recs.cqes.filter((c) => c.ctx === ctx && c.overflow), (r.setup_flags & SETUP.CQE32) !== 0, (r.setup_flags & SETUP.CQE_MIXED) !== 0),
 		sqpoll: sqpoll
 			? {
 				thread_pid: r.sqd_thread_tid > 0 ? r.sqd_thread_tid : null,
-				cpu: r.setup_flags & SETUP_SQ_AFF && r.sqd_cpu >= 0 ? r.sqd_cpu : null,
+				cpu: r.setup_flags & SETUP.SQ_AFF && r.sqd_cpu >= 0 ? r.sqd_cpu : null,
 				idle_ms: hz ? Math.round((r.sqd_idle * 1000) / hz) : null,
 				shared_with: view.recs.rings.filter((o) => o.ctx !== ctx && o.sq_data === r.sq_data).map((o) => Number(o.ino)).sort((a, b) => a - b),
 			}

@@ -9,7 +9,8 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import type { Cqe, InflightRequest, ProcessRings, RingState, Sqe } from './model';
 import { IO_URING_PATH, readMaps, ringMappings } from './maps';
 import { opcodeName, opcodeNumber } from '../uring/opcodes';
-import { setupFlagNames, IORING_SETUP_SQPOLL } from '../uring/flags';
+import { setupFlagNames } from '../uring/flags';
+import { IOSQE, SETUP } from '../uring/abi';
 import { addEpollWatches } from './epoll';
 
 export const FDINFO_UNAVAILABLE = [
@@ -100,14 +101,12 @@ function parseSectionLine(r: FdinfoRing, section: Section, line: string): void {
 	}
 }
 
-const IOSQE_FIXED_FILE = 1;
-
 function sqeFromMatch(m: RegExpExecArray): Sqe {
 	const flags = parseInt(m[4], 16);
 	const opcode = opcodeNumber(m[2]);
 	return {
 		index: Number(m[1]), opcode, opname: m[2], flags, fd: Number(m[3]),
-		fixed: (flags & IOSQE_FIXED_FILE) !== 0, off: m[5], addr: BigInt('0x' + m[6]).toString(),
+		fixed: (flags & IOSQE.FIXED_FILE) !== 0, off: m[5], addr: BigInt('0x' + m[6]).toString(),
 		len: 0 /* fdinfo does not show len */, op_flags: parseInt(m[7], 16), buf_index: Number(m[8]),
 		personality: 0, user_data: m[9],
 	};
@@ -148,7 +147,7 @@ const num = (f: Map<string, string>, k: string): number => Number(f.get(k) ?? 0)
 function ringFromFdinfo(fi: FdinfoRing, fds: number[], linkOf: Map<number, string>): RingState {
 	const f = fi.fields;
 	const sqThread = f.has('SqThread') ? Number(f.get('SqThread')) : -1;
-	const setupFlags = sqThread >= 0 ? IORING_SETUP_SQPOLL : 0;
+	const setupFlags = sqThread >= 0 ? SETUP.SQPOLL : 0;
 	const pathFds = new Map<string, number[]>();
 	for (const [fd, link] of linkOf) pathFds.set(link, [...(pathFds.get(link) ?? []), fd]);
 	const inflight: InflightRequest[] = fi.pollList.map((p) => ({

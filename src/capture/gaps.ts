@@ -10,7 +10,7 @@
  */
 import { MISSING } from './bpf';
 import { hasOpcode, hasRegister, hasSetupFlag } from '../uring/features';
-import { SETUP } from '../uring/params';
+import { SETUP } from '../uring/abi';
 
 /* per MISSING bit: does this kernel have the feature that field belongs to? */
 const FEATURE_OF: readonly (() => boolean)[] = [

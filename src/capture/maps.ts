@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Mapping, MappingKind } from './model';
+import { OFF } from '../uring/abi';
 
 export interface MapsLine {
 	start: bigint;
@@ -40,25 +41,16 @@ export function readMaps(pid: number): MapsLine[] {
 
 export const IO_URING_PATH = 'anon_inode:[io_uring]';
 
-/* mmap offsets of io_uring regions (IORING_OFF_*), see include/linux/io_uring.h */
-const OFF_SQ_RING = 0n;
-const OFF_CQ_RING = 0x8000000n;
-const OFF_SQES = 0x10000000n;
-const OFF_PARAM_REGION = 0x20000000n;
-const OFF_ZCRX = 0x30000000n;
-const OFF_PBUF_RING = 0x80000000n;
-const OFF_MMAP_MASK = 0xf8000000n;
-const PBUF_SHIFT = 16n;
 
 /** Classify one io_uring mapping by its mmap offset. */
 export function mappingKind(offset: bigint): { kind: MappingKind; bgid?: number } {
-	const base = offset & OFF_MMAP_MASK;
-	if (base === OFF_SQ_RING || base === OFF_CQ_RING) return { kind: 'rings' };
-	if (base === OFF_SQES) return { kind: 'sqes' };
-	if (base === OFF_PARAM_REGION) return { kind: 'param_region' };
-	if (base === OFF_ZCRX) return { kind: 'zcrx' };
-	if ((offset & OFF_PBUF_RING) === OFF_PBUF_RING)
-		return { kind: 'pbuf_ring', bgid: Number((offset & 0x7fffffffn) >> PBUF_SHIFT) };
+	const base = offset & OFF.MMAP_MASK;
+	if (base === OFF.SQ_RING || base === OFF.CQ_RING) return { kind: 'rings' };
+	if (base === OFF.SQES) return { kind: 'sqes' };
+	if (base === OFF.PARAM_REGION) return { kind: 'param_region' };
+	if (base === OFF.ZCRX_REGION) return { kind: 'zcrx' };
+	if ((offset & OFF.PBUF_RING) === OFF.PBUF_RING)
+		return { kind: 'pbuf_ring', bgid: Number((offset & 0x7fffffffn) >> OFF.PBUF_SHIFT) };
 	return { kind: 'unknown' };
 }
 

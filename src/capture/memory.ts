@@ -6,7 +6,8 @@
  */
 import type { RingState } from './model';
 import { loadNative } from '../native';
-import { decodeParams, emptyParams, encodeParams, Params, regionSizes, SETUP } from '../uring/params';
+import { decodeParams, emptyParams, encodeParams, Params, regionSizes } from '../uring/params';
+import { OFF, SETUP } from '../uring/abi';
 
 export interface RingMemory {
 	params: Params; /* the geometry the kernel reports for these flags and sizes */
@@ -20,13 +21,9 @@ export interface RingMemory {
 
 export class MemoryError extends Error {}
 
-const OFF_SQES = 0x10000000n;
-const OFF_PARAM_REGION = 0x20000000n;
-const OFF_PBUF_RING = 0x80000000n;
-const PBUF_SHIFT = 16n;
 const PBUF_ENTRY_SIZE = 16;
 
-const pbufOffset = (bgid: number): bigint => OFF_PBUF_RING | (BigInt(bgid) << PBUF_SHIFT);
+const pbufOffset = (bgid: number): bigint => OFF.PBUF_RING | (BigInt(bgid) << OFF.PBUF_SHIFT);
 
 function kernelPbufRings(ring: RingState): { bgid: number; len: number }[] {
 	return ring.provided_buffers.flatMap((b) => (b.kind === 'ring' && b.mmap ? [{ bgid: b.bgid, len: b.entries * PBUF_ENTRY_SIZE }] : []));
@@ -54,7 +51,7 @@ function readRegions(pid: number, ring: RingState, fd: number | null): Buffer[] 
 				throw new MemoryError(`ring ${ring.inode}: memory region of unknown origin or address in process ${pid}`);
 			return n.processVmReadv(pid, BigInt(m.addr), m.size);
 		}
-		if (fd !== null) return n.mmapRead(fd, OFF_PARAM_REGION, m.size);
+		if (fd !== null) return n.mmapRead(fd, OFF.PARAM_REGION, m.size);
 		if (m.addr === null) throw new MemoryError(`ring ${ring.inode}: no fd and no mapping in process ${pid} to read its memory region from`);
 		return n.processVmReadv(pid, BigInt(m.addr), m.size);
 	});
@@ -106,7 +103,7 @@ export function readRingMemory(pid: number, ring: RingState): RingMemory {
 			const fd = n.pidfdGetfd(pidfd, ring.fds[0]);
 			try {
 				const pbufRings = new Map(kernelPbufRings(ring).map((b) => [b.bgid, n.mmapRead(fd, pbufOffset(b.bgid), b.len)]));
-				return { params, rings: n.mmapRead(fd, 0n, size.rings), sqes: n.mmapRead(fd, OFF_SQES, size.sqes), pbufRings,
+				return { params, rings: n.mmapRead(fd, OFF.SQ_RING, size.rings), sqes: n.mmapRead(fd, OFF.SQES, size.sqes), pbufRings,
 					regions: readRegions(pid, ring, fd) };
 			} finally {
 				n.close(fd);

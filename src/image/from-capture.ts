@@ -5,7 +5,7 @@
 import * as M from '../capture/model';
 import { opcodeNumber } from '../uring/opcodes';
 import { ImageError } from './errors';
-import { IOU_PBUF_RING_INC, IOU_PBUF_RING_MMAP, SETUP } from './geometry';
+import { IOU_PBUF_RING, SETUP } from '../uring/abi';
 import * as I from './types';
 
 /** Raw memory of one ring, read at dump. */
@@ -176,7 +176,7 @@ function providedBuffers(r: M.RingState, blobs: RingBlobs): Pick<I.Ring, 'provid
 		}
 		rings.push({
 			bgid: pb.bgid, entries: pb.entries, addr: pb.mmap ? 0n : u64(pb.addr),
-			flags: (pb.mmap ? IOU_PBUF_RING_MMAP : 0) | (pb.inc ? IOU_PBUF_RING_INC : 0),
+			flags: (pb.mmap ? IOU_PBUF_RING.MMAP : 0) | (pb.inc ? IOU_PBUF_RING.INC : 0),
 			head: pb.head, tail: pb.tail,
 			ring_memory: pb.mmap ? buf(blobs.pbufRings?.get(pb.bgid)) : Buffer.alloc(0),
 		});

@@ -1,9 +1,10 @@
 /*
- * io_uring ABI facts (Linux 6.18, x86_64) the image checks sizes and
- * flags against: ring region layout, limits, setup flag bits.  The layout
- * of struct io_rings is the running kernel's (ringsLayout()): Linux 6.1's
- * differs.
+ * io_uring layout facts and kernel limits (Linux 6.18, x86_64) the image
+ * checks sizes against: ring region layout, limits.  Flag bits and
+ * opcodes are in src/uring/abi.ts.  The layout of struct io_rings is the
+ * running kernel's (ringsLayout()): Linux 6.1's differs.
  */
+import { IOSQE, SETUP } from '../uring/abi';
 import { kernelFeatures, type RingsLayout } from '../uring/features';
 
 export const PAGE_SIZE = 4096;
@@ -49,34 +50,10 @@ export const MAX_PERSONALITY_ID = 0xffff;
 export const MAX_BGID = 0xffff;
 export const PBUF_RING_MAX_ENTRIES = 32768; /* power of two below 65536 */
 export const PBUF_RING_ENTRY_SIZE = 16;     /* struct io_uring_buf */
-export const NR_REQUEST_OPCODES = 63;
-export const NR_REGISTER_OPCODES = 36;
-export const IOSQE_ALL_FLAGS = 0x7f;
+export const IOSQE_ALL_FLAGS = Object.values(IOSQE).reduce((a, b) => a | b, 0);
 
-/* IORING_SETUP_* bits. */
-export const SETUP = {
-	IOPOLL: 1 << 0, SQPOLL: 1 << 1, SQ_AFF: 1 << 2, CQSIZE: 1 << 3, CLAMP: 1 << 4,
-	ATTACH_WQ: 1 << 5, R_DISABLED: 1 << 6, SUBMIT_ALL: 1 << 7, COOP_TASKRUN: 1 << 8,
-	TASKRUN_FLAG: 1 << 9, SQE128: 1 << 10, CQE32: 1 << 11, SINGLE_ISSUER: 1 << 12,
-	DEFER_TASKRUN: 1 << 13, NO_MMAP: 1 << 14, REGISTERED_FD_ONLY: 1 << 15,
-	NO_SQARRAY: 1 << 16, HYBRID_IOPOLL: 1 << 17, CQE_MIXED: 1 << 18,
-} as const;
 /** Setup flags this version can restore: every bit Linux 6.18 knows (0..18). */
-export const SUPPORTED_SETUP_FLAGS = (1 << 19) - 1;
-
-/* IOU_PBUF_RING_* registration flags. */
-export const IOU_PBUF_RING_MMAP = 1;
-export const IOU_PBUF_RING_INC = 2;
-
-/* mmap offsets (high bits select the region). */
-export const IORING_OFF_SQ_RING = 0n;
-export const IORING_OFF_CQ_RING = 0x8000000n;
-export const IORING_OFF_SQES = 0x10000000n;
-export const IORING_OFF_PARAM_REGION = 0x20000000n;
-export const IORING_OFF_ZCRX = 0x30000000n;
-export const IORING_OFF_PBUF_RING = 0x80000000n;
-export const IORING_OFF_PBUF_SHIFT = 16n;
-export const IORING_OFF_MMAP_MASK = 0xf8000000n;
+export const SUPPORTED_SETUP_FLAGS = Object.values(SETUP).reduce((a, b) => a | b, 0);
 
 export const CLOCK_MONOTONIC = 1;
 export const CLOCK_BOOTTIME = 7;

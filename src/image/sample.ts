@@ -5,6 +5,7 @@
  */
 import * as G from './geometry';
 import { FORMAT_VERSION, Image, Ring, RingHold } from './types';
+import { IOU_PBUF_RING, SETUP } from '../uring/abi';
 
 /** Ring-region bytes with the constant io_rings fields set for the geometry. */
 export function sampleRingMemory(flags: number, sq: number, cq: number, pageRounded = false): Buffer {
@@ -42,7 +43,7 @@ function emptyRing(id: bigint, flags: number, sq: number, cq: number): Ring {
 
 /* An SQPOLL ring with everything registered. */
 function richRing(): Ring {
-	const S = G.SETUP;
+	const S = SETUP;
 	const flags = S.SQPOLL | S.SQ_AFF | S.CQSIZE | S.SQE128 | S.CQE32 | S.SUBMIT_ALL;
 	const r = emptyRing(1001n, flags, 8, 32);
 	r.setup = { ...r.setup!, sq_thread_cpu: 1, sq_thread_idle_ms: 1000, submitter_tid: 4243 };
@@ -86,7 +87,7 @@ function richRing(): Ring {
 		bgid: 3, buffers: [{ bid: 2, addr: 0x7f0000200000n, len: 512 }, { bid: 0, addr: 0x7f0000200200n, len: 512 }],
 	}];
 	r.provided_buffer_rings = [
-		{ bgid: 7, entries: 8, addr: 0n, flags: G.IOU_PBUF_RING_MMAP | G.IOU_PBUF_RING_INC, head: 0xfffffffe, tail: 5, ring_memory: pattern(8 * 16, 1) },
+		{ bgid: 7, entries: 8, addr: 0n, flags: IOU_PBUF_RING.MMAP | IOU_PBUF_RING.INC, head: 0xfffffffe, tail: 5, ring_memory: pattern(8 * 16, 1) },
 		{ bgid: 8, entries: 16, addr: 0x7f0000300000n, flags: 0, head: 3, tail: 10, ring_memory: Buffer.alloc(0) },
 	];
 	r.napi = { mode: 'NAPI_MODE_STATIC', busy_poll_dt: 50000n, prefer_busy_poll: true };
@@ -101,7 +102,7 @@ function richRing(): Ring {
 
 /* A NO_MMAP ring sharing the rich ring's SQPOLL thread. */
 function attachedRing(): Ring {
-	const flags = G.SETUP.SQPOLL | G.SETUP.ATTACH_WQ | G.SETUP.NO_MMAP;
+	const flags = SETUP.SQPOLL | SETUP.ATTACH_WQ | SETUP.NO_MMAP;
 	const r = emptyRing(1002n, flags, 4, 8);
 	r.setup = { ...r.setup!, attach_ring_id: 1001n };
 	/* NO_MMAP: the ring lives in the application's memory */
@@ -111,7 +112,7 @@ function attachedRing(): Ring {
 
 /* A DEFER_TASKRUN ring without SQ array, mixed CQEs, still disabled. */
 function deferRing(): Ring {
-	const S = G.SETUP;
+	const S = SETUP;
 	const flags = S.SINGLE_ISSUER | S.DEFER_TASKRUN | S.TASKRUN_FLAG | S.NO_SQARRAY | S.CQE_MIXED | S.R_DISABLED;
 	const r = emptyRing(1003n, flags, 16, 32);
 	r.setup = { ...r.setup!, disabled: true };

@@ -5,6 +5,7 @@
  */
 import * as G from './geometry';
 import { Ring } from './types';
+import { IOU_PBUF_RING, NR_REGISTER_OPCODES, NR_REQUEST_OPCODES } from '../uring/abi';
 
 type Problems = string[];
 
@@ -75,9 +76,9 @@ export function checkRestrictions(r: Ring, out: Problems): void {
 	const rs = r.restrictions;
 	if (!rs) return;
 	for (const op of rs.register_ops) {
-		if (op >= G.NR_REGISTER_OPCODES) out.push(`restriction allows unknown register opcode ${op}`);
+		if (op >= NR_REGISTER_OPCODES) out.push(`restriction allows unknown register opcode ${op}`);
 	}
-	for (const op of rs.sqe_ops) if (op >= G.NR_REQUEST_OPCODES) out.push(`restriction allows unknown request opcode ${op}`);
+	for (const op of rs.sqe_ops) if (op >= NR_REQUEST_OPCODES) out.push(`restriction allows unknown request opcode ${op}`);
 	const bad = (rs.sqe_flags_allowed | rs.sqe_flags_required) & ~G.IOSQE_ALL_FLAGS;
 	if (bad) out.push(`restriction names unknown SQE flags 0x${bad.toString(16)}`);
 }
@@ -110,9 +111,9 @@ function checkBufferRing(b: Ring['provided_buffer_rings'][number], out: Problems
 	if (!G.isPowerOfTwo(b.entries) || b.entries > G.PBUF_RING_MAX_ENTRIES) {
 		out.push(`${where}: ${b.entries} entries is not a power of two in 1..${G.PBUF_RING_MAX_ENTRIES}`);
 	}
-	const unknown = b.flags & ~(G.IOU_PBUF_RING_MMAP | G.IOU_PBUF_RING_INC);
+	const unknown = b.flags & ~(IOU_PBUF_RING.MMAP | IOU_PBUF_RING.INC);
 	if (unknown) out.push(`${where}: unknown flags 0x${unknown.toString(16)}`);
-	const mmap = !!(b.flags & G.IOU_PBUF_RING_MMAP);
+	const mmap = !!(b.flags & IOU_PBUF_RING.MMAP);
 	if (mmap && b.addr !== 0n) out.push(`${where}: kernel-allocated ring with a user address`);
 	if (!mmap && b.addr === 0n) out.push(`${where}: user ring without an address`);
 	const size = b.entries * G.PBUF_RING_ENTRY_SIZE;
@@ -141,7 +142,7 @@ export function checkMemRegions(r: Ring, out: Problems): void {
 export function checkInflight(r: Ring, out: Problems): void {
 	r.inflight.forEach((q, i) => {
 		const where = `in-flight request ${i} (user_data ${q.user_data})`;
-		if (q.opcode >= G.NR_REQUEST_OPCODES) out.push(`${where}: unknown opcode ${q.opcode}`);
+		if (q.opcode >= NR_REQUEST_OPCODES) out.push(`${where}: unknown opcode ${q.opcode}`);
 		if (q.state === 'INFLIGHT_STATE_UNSPECIFIED') out.push(`${where}: unknown wait state`);
 		if (q.sqe.length && q.sqe.length !== 64 && q.sqe.length !== 128) out.push(`${where}: SQE of ${q.sqe.length} bytes`);
 	});

@@ -5,6 +5,7 @@
  */
 import * as G from './geometry';
 import { Cqe, Mapping, Ring, RingHold, RingIndices, RingSetup } from './types';
+import { IOU_PBUF_RING, OFF, SETUP } from '../uring/abi';
 
 type Problems = string[];
 
@@ -15,20 +16,20 @@ function isU32(n: unknown): n is number {
 }
 
 function flagNames(bits: number): string {
-	const names = Object.entries(G.SETUP).filter(([, v]) => bits & v).map(([k]) => k);
+	const names = Object.entries(SETUP).filter(([, v]) => bits & v).map(([k]) => k);
 	return names.join('|');
 }
 
 /* Flag combinations io_uring_setup refuses with EINVAL. */
 const FLAG_RULES: { test: (f: number) => boolean; why: string }[] = [
-	{ test: (f) => !!(f & G.SETUP.DEFER_TASKRUN) && !(f & G.SETUP.SINGLE_ISSUER), why: 'DEFER_TASKRUN without SINGLE_ISSUER' },
-	{ test: (f) => !!(f & G.SETUP.DEFER_TASKRUN) && !!(f & G.SETUP.SQPOLL), why: 'DEFER_TASKRUN with SQPOLL' },
-	{ test: (f) => !!(f & G.SETUP.TASKRUN_FLAG) && !(f & (G.SETUP.COOP_TASKRUN | G.SETUP.DEFER_TASKRUN)), why: 'TASKRUN_FLAG without COOP_TASKRUN or DEFER_TASKRUN' },
-	{ test: (f) => !!(f & G.SETUP.SQ_AFF) && !(f & G.SETUP.SQPOLL), why: 'SQ_AFF without SQPOLL' },
-	{ test: (f) => !!(f & G.SETUP.HYBRID_IOPOLL) && !(f & G.SETUP.IOPOLL), why: 'HYBRID_IOPOLL without IOPOLL' },
-	{ test: (f) => (f & (G.SETUP.CQE32 | G.SETUP.CQE_MIXED)) === (G.SETUP.CQE32 | G.SETUP.CQE_MIXED), why: 'CQE32 with CQE_MIXED' },
-	{ test: (f) => !!(f & G.SETUP.COOP_TASKRUN) && !!(f & G.SETUP.SQPOLL), why: 'COOP_TASKRUN with SQPOLL' },
-	{ test: (f) => !!(f & G.SETUP.REGISTERED_FD_ONLY) && !(f & G.SETUP.NO_MMAP), why: 'REGISTERED_FD_ONLY without NO_MMAP' },
+	{ test: (f) => !!(f & SETUP.DEFER_TASKRUN) && !(f & SETUP.SINGLE_ISSUER), why: 'DEFER_TASKRUN without SINGLE_ISSUER' },
+	{ test: (f) => !!(f & SETUP.DEFER_TASKRUN) && !!(f & SETUP.SQPOLL), why: 'DEFER_TASKRUN with SQPOLL' },
+	{ test: (f) => !!(f & SETUP.TASKRUN_FLAG) && !(f & (SETUP.COOP_TASKRUN | SETUP.DEFER_TASKRUN)), why: 'TASKRUN_FLAG without COOP_TASKRUN or DEFER_TASKRUN' },
+	{ test: (f) => !!(f & SETUP.SQ_AFF) && !(f & SETUP.SQPOLL), why: 'SQ_AFF without SQPOLL' },
+	{ test: (f) => !!(f & SETUP.HYBRID_IOPOLL) && !(f & SETUP.IOPOLL), why: 'HYBRID_IOPOLL without IOPOLL' },
+	{ test: (f) => (f & (SETUP.CQE32 | SETUP.CQE_MIXED)) === (SETUP.CQE32 | SETUP.CQE_MIXED), why: 'CQE32 with CQE_MIXED' },
+	{ test: (f) => !!(f & SETUP.COOP_TASKRUN) && !!(f & SETUP.SQPOLL), why: 'COOP_TASKRUN with SQPOLL' },
+	{ test: (f) => !!(f & SETUP.REGISTERED_FD_ONLY) && !(f & SETUP.NO_MMAP), why: 'REGISTERED_FD_ONLY without NO_MMAP' },
 ];
 
 export function checkSetup(s: RingSetup, out: Problems): void {
@@ -45,21 +46,21 @@ export function checkSetup(s: RingSetup, out: Problems): void {
 		out.push(`cq_entries ${s.cq_entries} is not a power of two in 1..${G.IORING_MAX_CQ_ENTRIES}`);
 	} else if (s.cq_entries < s.sq_entries) {
 		out.push(`cq_entries ${s.cq_entries} is smaller than sq_entries ${s.sq_entries}`);
-	} else if (s.flags & G.SETUP.CQE_MIXED && s.cq_entries < 2) {
+	} else if (s.flags & SETUP.CQE_MIXED && s.cq_entries < 2) {
 		out.push('CQE_MIXED ring with fewer than 2 CQ entries');
 	}
 	checkSqpoll(s, out);
-	if (s.flags & G.SETUP.SINGLE_ISSUER && !s.disabled && !s.submitter_tid) {
+	if (s.flags & SETUP.SINGLE_ISSUER && !s.disabled && !s.submitter_tid) {
 		out.push('SINGLE_ISSUER ring without a known submitter thread (restore could not pick the owner)');
 	}
 }
 
 function checkSqpoll(s: RingSetup, out: Problems): void {
-	const sqpoll = !!(s.flags & G.SETUP.SQPOLL);
-	if (s.flags & G.SETUP.SQ_AFF && s.sq_thread_cpu === undefined) {
+	const sqpoll = !!(s.flags & SETUP.SQPOLL);
+	if (s.flags & SETUP.SQ_AFF && s.sq_thread_cpu === undefined) {
 		out.push('SQ_AFF ring without the CPU its poller thread is pinned to');
 	}
-	if (s.sq_thread_cpu !== undefined && !(s.flags & G.SETUP.SQ_AFF)) {
+	if (s.sq_thread_cpu !== undefined && !(s.flags & SETUP.SQ_AFF)) {
 		out.push(`sq_thread_cpu ${s.sq_thread_cpu} set on a ring without SQ_AFF`);
 	}
 	if (s.sq_thread_idle_ms !== undefined && !sqpoll) out.push('sq_thread_idle_ms set on a ring without SQPOLL');
@@ -114,8 +115,8 @@ export function checkMemory(r: Ring, s: RingSetup, out: Problems): void {
 function checkCqe(c: Cqe, s: RingSetup, where: string, out: Problems): void {
 	if (!Number.isInteger(c.res) || c.res < -0x80000000 || c.res > 0x7fffffff) out.push(`${where}: res ${c.res} is not a 32-bit value`);
 	const big = c.extra1 !== undefined || c.extra2 !== undefined;
-	if (big && !(s.flags & (G.SETUP.CQE32 | G.SETUP.CQE_MIXED))) out.push(`${where}: big CQE extras on a ring without CQE32 or CQE_MIXED`);
-	if (!big && s.flags & G.SETUP.CQE32) out.push(`${where}: CQE32 ring CQE without extras`);
+	if (big && !(s.flags & (SETUP.CQE32 | SETUP.CQE_MIXED))) out.push(`${where}: big CQE extras on a ring without CQE32 or CQE_MIXED`);
+	if (!big && s.flags & SETUP.CQE32) out.push(`${where}: CQE32 ring CQE without extras`);
 }
 
 export function checkOverflow(r: Ring, s: RingSetup, out: Problems): void {
@@ -124,15 +125,15 @@ export function checkOverflow(r: Ring, s: RingSetup, out: Problems): void {
 
 /* Mapping offsets: the high bits name the region. */
 function mappingKindOf(offset: bigint): { kind: Mapping['kind']; bgid?: number } {
-	if (offset >= G.IORING_OFF_PBUF_RING && offset < G.IORING_OFF_PBUF_RING << 1n) {
-		return { kind: 'MAPPING_KIND_PBUF_RING', bgid: Number((offset - G.IORING_OFF_PBUF_RING) >> G.IORING_OFF_PBUF_SHIFT) };
+	if (offset >= OFF.PBUF_RING && offset < OFF.PBUF_RING << 1n) {
+		return { kind: 'MAPPING_KIND_PBUF_RING', bgid: Number((offset - OFF.PBUF_RING) >> OFF.PBUF_SHIFT) };
 	}
-	switch (offset & G.IORING_OFF_MMAP_MASK) {
-	case G.IORING_OFF_SQ_RING:
-	case G.IORING_OFF_CQ_RING: return { kind: 'MAPPING_KIND_RINGS' };
-	case G.IORING_OFF_SQES: return { kind: 'MAPPING_KIND_SQES' };
-	case G.IORING_OFF_PARAM_REGION: return { kind: 'MAPPING_KIND_PARAM_REGION' };
-	case G.IORING_OFF_ZCRX: return { kind: 'MAPPING_KIND_ZCRX' };
+	switch (offset & OFF.MMAP_MASK) {
+	case OFF.SQ_RING:
+	case OFF.CQ_RING: return { kind: 'MAPPING_KIND_RINGS' };
+	case OFF.SQES: return { kind: 'MAPPING_KIND_SQES' };
+	case OFF.PARAM_REGION: return { kind: 'MAPPING_KIND_PARAM_REGION' };
+	case OFF.ZCRX_REGION: return { kind: 'MAPPING_KIND_ZCRX' };
 	default: return { kind: 'MAPPING_KIND_UNKNOWN' };
 	}
 }
@@ -165,11 +166,11 @@ export function checkHold(h: RingHold, r: Ring | null, out: Problems): void {
 	}
 	for (const m of h.mappings) checkMapping(m, out);
 	checkEpollWatches(h, out);
-	if (r?.setup && r.setup.flags & G.SETUP.NO_MMAP && h.mappings.length) out.push('NO_MMAP ring with io_uring mappings');
+	if (r?.setup && r.setup.flags & SETUP.NO_MMAP && h.mappings.length) out.push('NO_MMAP ring with io_uring mappings');
 	if (r && h.mappings.some((m) => m.kind === 'MAPPING_KIND_PBUF_RING')) {
 		for (const m of h.mappings.filter((x) => x.kind === 'MAPPING_KIND_PBUF_RING')) {
 			const ring = r.provided_buffer_rings.find((b) => b.bgid === m.bgid);
-			if (!ring || !(ring.flags & G.IOU_PBUF_RING_MMAP)) out.push(`mapping of buffer ring ${m.bgid}, which is not a kernel-allocated buffer ring`);
+			if (!ring || !(ring.flags & IOU_PBUF_RING.MMAP)) out.push(`mapping of buffer ring ${m.bgid}, which is not a kernel-allocated buffer ring`);
 		}
 	}
 }

@@ -5,7 +5,7 @@
  * one-line message naming the image, the ring and the reason.
  */
 import { ImageError } from './errors';
-import { SETUP } from './geometry';
+import { SETUP } from '../uring/abi';
 import { EpollWatch, FORMAT_VERSION, Image, Ring, RingHold } from './types';
 import { checkHold, checkIndices, checkMemory, checkOverflow, checkSetup } from './validate-ring';
 import {

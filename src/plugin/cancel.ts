@@ -24,12 +24,10 @@
  */
 import type { InflightRequest, ProcessRings, RingState } from '../capture/model';
 import type { Step } from '../restore/plan';
-import { NR, USE_REGISTERED_RING } from '../restore/ring-plan';
 import { ownerHandle, ownerTid } from '../restore/owner';
 import { waitsForEvents } from './inflight';
+import { ASYNC_CANCEL, NR, REGISTER } from '../uring/abi';
 
-const IORING_REGISTER_SYNC_CANCEL = 24;
-const IORING_ASYNC_CANCEL_ALL = 1 << 0;
 const SYNC_CANCEL_REG_SIZE = 64;
 
 /** True when the user asked for cancellation (environment of criu, inherited by the helper). */
@@ -42,7 +40,7 @@ export function syncCancelArg(userData: bigint): Buffer {
 	const b = Buffer.alloc(SYNC_CANCEL_REG_SIZE);
 	b.writeBigUInt64LE(userData, 0);
 	b.writeInt32LE(0, 8);
-	b.writeUInt32LE(IORING_ASYNC_CANCEL_ALL, 12);
+	b.writeUInt32LE(ASYNC_CANCEL.ALL, 12);
 	b.writeBigInt64LE(-1n, 16);
 	b.writeBigInt64LE(-1n, 24);
 	return b;
@@ -52,7 +50,7 @@ export function syncCancelArg(userData: bigint): Buffer {
 function canceller(pid: number, r: RingState): { tid: number; fd: number; op: number } {
 	const h = ownerHandle(pid, r);
 	if (!h) throw new Error(`ring ${r.inode}: no fd or registered slot names it in thread ${ownerTid(pid, r)}, so its in-flight requests cannot be cancelled`);
-	const op = h.registered ? IORING_REGISTER_SYNC_CANCEL | USE_REGISTERED_RING : IORING_REGISTER_SYNC_CANCEL;
+	const op = h.registered ? REGISTER.SYNC_CANCEL | REGISTER.USE_REGISTERED_RING : REGISTER.SYNC_CANCEL;
 	return { tid: h.tid, fd: h.fd, op: op >>> 0 };
 }
 

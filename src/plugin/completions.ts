@@ -13,11 +13,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import type { ProcessRings } from '../capture/model';
 import type { Step } from '../restore/plan';
-import { ENTER_REGISTERED_RING, NR } from '../restore/ring-plan';
 import { ownerHandle } from '../restore/owner';
-import { SETUP } from '../uring/params';
+import { ENTER, NR, SETUP } from '../uring/abi';
 
-const IORING_ENTER_GETEVENTS = 1;
 const PF_IO_WORKER = 0x10;
 
 /* Application threads: io_uring's own kernel threads never return to user space. */
@@ -43,7 +41,7 @@ export function completionSteps(p: ProcessRings): Step[] {
 		if (!(r.setup_flags & SETUP.DEFER_TASKRUN) || r.inflight.length === 0) continue;
 		const h = ownerHandle(p.pid, r);
 		if (!h) continue; /* no way to name the ring from its owner */
-		const flags = IORING_ENTER_GETEVENTS | (h.registered ? ENTER_REGISTERED_RING : 0);
+		const flags = ENTER.GETEVENTS | (h.registered ? ENTER.REGISTERED_RING : 0);
 		steps.push({ op: 'task', tid: h.tid },
 			{ op: 'sys', v: 'x', nr: NR.io_uring_enter, args: [h.fd, 0, 0, flags, 0, 0], what: `run the local work of ring ${r.inode}` });
 	}

@@ -8,7 +8,6 @@ import { existsSync } from 'node:fs';
 import { release } from 'node:os';
 import type { ProcessRings, RingState } from '../capture/model';
 import { stateOwners } from '../image';
-import { SETUP } from '../uring/params';
 import { captureProcess } from '../capture';
 import { captureGaps } from '../capture/gaps';
 import { readRingMemory, type RingMemory } from '../capture/memory';
@@ -22,6 +21,7 @@ import { nsProcess } from './pids';
 import { LOG_INFO, log } from './protocol';
 import { unsupported } from './support';
 import { ImageStore } from './store';
+import { SETUP } from '../uring/abi';
 
 export class DumpSession {
 	private readonly store: ImageStore;

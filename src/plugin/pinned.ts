@@ -25,18 +25,14 @@ import type { ProcessRings, RegisteredBuffer, RingState } from '../capture/model
 import { readMaps, type MapsLine } from '../capture/maps';
 import { ownerHandle } from '../restore/owner';
 import type { Step } from '../restore/plan';
-import { NR } from '../restore/ring-plan';
+import { NR, OP, REGISTER } from '../uring/abi';
+import { PARAMS_SIZE } from '../uring/params';
 import { hasRegister } from '../uring/features';
 
-const IORING_OP_WRITE_FIXED = 5;
-const IORING_REGISTER_CLONE_BUFFERS = 30;
-const IORING_REGISTER_SRC_REGISTERED = 1;
 const O_CLOEXEC = 0o2000000;
 const F_SETPIPE_SZ = 1031;
-const NR_PIPE2 = 293;
 /* bytes per WRITE_FIXED: the pipe is enlarged to hold one chunk, so the write never waits for a reader */
 const CHUNK = 1 << 20;
-const PARAMS_SIZE = 120; /* struct io_uring_params */
 
 /** Contents of one unmapped buffer, with the range it was captured for. */
 interface Pinned { addr: bigint; len: number; data: Buffer }
@@ -70,7 +66,7 @@ export function pinnedRefusals(pid: number, r: RingState, maps: MapsLine[]): str
 /* One WRITE_FIXED of buffer `index` bytes [addr, addr+len) to the current pipe position. */
 function writeFixed(index: number, addr: bigint, len: number): Buffer {
 	const sqe = Buffer.alloc(64);
-	sqe.writeUInt8(IORING_OP_WRITE_FIXED, 0);
+	sqe.writeUInt8(OP.WRITE_FIXED, 0);
 	sqe.writeBigUInt64LE(0xffffffffffffffffn, 8); /* off -1: the pipe's own position */
 	sqe.writeBigUInt64LE(addr, 16);
 	sqe.writeUInt32LE(len, 24);
@@ -150,16 +146,16 @@ export class PinnedContents {
 		const s = `$${v('s')}`;
 		const clone = Buffer.alloc(32);
 		clone.writeUInt32LE(h.fd, 0);
-		clone.writeUInt32LE(h.registered ? IORING_REGISTER_SRC_REGISTERED : 0, 4);
+		clone.writeUInt32LE(h.registered ? REGISTER.SRC_REGISTERED : 0, 4);
 		const steps: Step[] = [
 			{ op: 'task', tid: h.tid },
 			{ op: 'alloc', v: v('s'), len: 256 },
 			{ op: 'write', addr: s, data: Buffer.alloc(PARAMS_SIZE) },
 			{ op: 'write', addr: `${s}+128`, data: clone },
 			{ op: 'sys', v: v('t'), nr: NR.io_uring_setup, args: [2, s], what: `create a temporary ring to read ring ${r.inode}'s pinned buffers` },
-			{ op: 'sys', v: 'pin_x', nr: NR.io_uring_register, args: [`$${v('t')}`, IORING_REGISTER_CLONE_BUFFERS, `${s}+128`, 1],
+			{ op: 'sys', v: 'pin_x', nr: NR.io_uring_register, args: [`$${v('t')}`, REGISTER.CLONE_BUFFERS, `${s}+128`, 1],
 				what: `clone ring ${r.inode}'s registered buffers into the temporary ring` },
-			{ op: 'sys', v: 'pin_x', nr: NR_PIPE2, args: [`${s}+160`, O_CLOEXEC], what: 'create a pipe for the pinned contents' },
+			{ op: 'sys', v: 'pin_x', nr: NR.pipe2, args: [`${s}+160`, O_CLOEXEC], what: 'create a pipe for the pinned contents' },
 			{ op: 'load', v: v('r'), addr: `${s}+160`, size: 4 },
 			{ op: 'load', v: v('w'), addr: `${s}+164`, size: 4 },
 			{ op: 'sys', v: 'pin_x', nr: NR.fcntl, args: [`$${v('w')}`, F_SETPIPE_SZ, CHUNK], what: `make the pipe hold ${CHUNK} bytes` },

@@ -4,7 +4,6 @@
  * restored exactly is worse than none.
  */
 import type { RingState } from '../capture/model';
-import { SETUP } from '../uring/params';
 import { pbufRefusals } from '../restore/concerns/pbuf';
 import { restrictionConflicts } from '../restore/concerns/restrictions';
 import { overflowUnsupported } from '../restore/concerns/overflow';
@@ -13,6 +12,7 @@ import { personalityRefusals } from '../restore/concerns/personalities';
 import { regionRefusals } from '../restore/concerns/regions';
 import { fdOnlyRefusals } from '../restore/concerns/fdonly';
 import { epollRefusals } from '../restore/concerns/epoll';
+import { SETUP } from '../uring/abi';
 
 export function unsupported(r: RingState): string[] {
 	const why: string[] = [];

@@ -4,7 +4,7 @@
  */
 import type { EpollWatch, Mapping, MappingKind, NapiInfo, Personality, ProvidedBuffers, RingState, UserMemory } from '../capture/model';
 import type * as I from '../image/types';
-import { IOU_PBUF_RING_INC, IOU_PBUF_RING_MMAP } from '../image/geometry';
+import { IOU_PBUF_RING, SETUP } from '../uring/abi';
 import { setupFlagNames } from '../uring/flags';
 import type { RestoreRing, RingHolder } from './input';
 
@@ -39,12 +39,10 @@ function providedBuffers(r: I.Ring): ProvidedBuffers[] {
 		...r.provided_buffer_groups.map((g): ProvidedBuffers => ({ bgid: g.bgid, kind: 'legacy',
 			buffers: g.buffers.map((b) => ({ bid: b.bid, addr: b.addr.toString(), len: b.len })) })),
 		...r.provided_buffer_rings.map((b): ProvidedBuffers => ({ bgid: b.bgid, kind: 'ring', entries: b.entries,
-			addr: b.flags & IOU_PBUF_RING_MMAP ? null : b.addr.toString(), mmap: (b.flags & IOU_PBUF_RING_MMAP) !== 0,
-			head: b.head, tail: b.tail, inc: (b.flags & IOU_PBUF_RING_INC) !== 0 })),
+			addr: b.flags & IOU_PBUF_RING.MMAP ? null : b.addr.toString(), mmap: (b.flags & IOU_PBUF_RING.MMAP) !== 0,
+			head: b.head, tail: b.tail, inc: (b.flags & IOU_PBUF_RING.INC) !== 0 })),
 	].sort((a, b) => a.bgid - b.bgid);
 }
-
-const NO_MMAP = 1 << 14;
 
 /* NO_MMAP rings: where the application's memory holds the ring (null if the image does not say). */
 function userMemory(r: I.Ring): UserMemory | null {
@@ -60,14 +58,14 @@ function epollWatches(h: I.RingHold): EpollWatch[] {
 function ringState(r: I.Ring, hold: I.RingHold): RingState {
 	const s = r.setup!;
 	const ix = r.indices!;
-	const sqpoll = s.flags & 2
+	const sqpoll = s.flags & SETUP.SQPOLL
 		? { thread_pid: null, cpu: s.sq_thread_cpu ?? null, idle_ms: s.sq_thread_idle_ms ?? null, shared_with: [] }
 		: null;
 	return {
 		inode: Number(r.ring_id), ctx: null, fds: [...hold.fds],
 		registered_slots: hold.registered_slots.map((x) => ({ tid: x.tid, index: x.index })),
 		mappings: hold.mappings.map(mapping),
-		...(s.flags & NO_MMAP ? { user_memory: userMemory(r) } : {}),
+		...(s.flags & SETUP.NO_MMAP ? { user_memory: userMemory(r) } : {}),
 		setup_flags: s.flags, flags: setupFlagNames(s.flags), sq_entries: s.sq_entries, cq_entries: s.cq_entries,
 		submitter_tid: s.submitter_tid || null, disabled: s.disabled,
 		sq: { head: ix.sq_head, tail: ix.sq_tail, cached_head: ix.cached_sq_head, dropped: ix.sq_dropped, flags: ix.sq_flags },
@@ -116,7 +114,7 @@ export function restoreRings(img: I.Image): RestoreRing[] {
 			sqes: r.memory!.sqes,
 			/* io_uring_setup creates ring fds close-on-exec, and the image keeps no other fd flags yet */
 			cloexec: new Map(hold.fds.map((fd) => [fd, true])),
-			pbufRings: new Map(r.provided_buffer_rings.filter((b) => b.flags & IOU_PBUF_RING_MMAP).map((b) => [b.bgid, b.ring_memory])),
+			pbufRings: new Map(r.provided_buffer_rings.filter((b) => b.flags & IOU_PBUF_RING.MMAP).map((b) => [b.bgid, b.ring_memory])),
 			attach_ring_id: Number(r.setup!.attach_ring_id),
 			regions: r.mem_regions.map((m) => m.contents),
 			buffers: new Map((r.buffers?.entries ?? []).filter((b) => !b.mapped).map((b) => [b.index, b.contents])),

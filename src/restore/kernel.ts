@@ -11,7 +11,8 @@
 import { hasOpcode, hasRegister, kernelFeatures, missingSetupFlags, type RegisterOp } from '../uring/features';
 import { opcodeName } from '../uring/opcodes';
 import type { Step } from './plan';
-import { NR, opcodeOf } from './ring-plan';
+import { opcodeOf } from './ring-plan';
+import { NR } from '../uring/abi';
 import type { RestoreRing } from './input';
 
 /* io_uring_register opcodes by number (include/linux/io_uring.h), as features.ts names them */

@@ -4,7 +4,7 @@
  * dump's completion and cancel steps) goes through here.
  */
 import type { RingState } from '../capture/model';
-import { SETUP } from '../uring/params';
+import { SETUP } from '../uring/abi';
 
 /** IORING_SETUP_REGISTERED_FD_ONLY: the ring has no fd, only its creator thread's registered-ring slot names it. */
 export function isFdOnly(s: RingState): boolean {

@@ -33,7 +33,7 @@ import { PlanError, RingPlan } from './ring-plan';
 import { kernelShortfall } from './kernel';
 import { release } from 'node:os';
 
-export { PlanError, NR } from './ring-plan';
+export { PlanError } from './ring-plan';
 export { placeRegions } from './concerns/mappings';
 
 export { ownerTid };

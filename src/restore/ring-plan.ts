@@ -7,18 +7,10 @@
 import type { RestoreRing } from './input';
 import type { Expr, Step } from './plan';
 import { isFdOnly } from './owner';
+import { NR, REGISTER } from '../uring/abi';
 
-/* io_uring_register / io_uring_enter: the fd argument is an index in the caller's registered-ring table */
-export const USE_REGISTERED_RING = 0x80000000;
-export const ENTER_REGISTERED_RING = 16;
-/** The io_uring_register opcode without USE_REGISTERED_RING. */
-export const opcodeOf = (op: Expr): number => Number(op) & 0x7fffffff;
-
-/* x86_64 system call numbers of every call a plan makes */
-export const NR = {
-	lseek: 8, close: 3, mmap: 9, munmap: 11, getpid: 39, fcntl: 72, epoll_ctl: 233, openat: 257, eventfd2: 290, dup3: 292,
-	io_uring_setup: 425, io_uring_enter: 426, io_uring_register: 427, pidfd_open: 434, pidfd_getfd: 438,
-} as const;
+/** The io_uring_register opcode without REGISTER.USE_REGISTERED_RING. */
+export const opcodeOf = (op: Expr): number => (Number(op) & ~REGISTER.USE_REGISTERED_RING) >>> 0;
 
 export class PlanError extends Error {}
 
@@ -74,7 +66,7 @@ export class RingPlan {
 
 	/** An io_uring_register opcode that names this ring the way $r does. */
 	op(op: number): number {
-		return this.byIndex ? (op | USE_REGISTERED_RING) >>> 0 : op;
+		return this.byIndex ? (op | REGISTER.USE_REGISTERED_RING) >>> 0 : op;
 	}
 
 	/** Bytes placed in the ring's scratch memory; returns their address expression. */

@@ -22,17 +22,18 @@
  */
 import { release } from 'node:os';
 import { loadNative } from '../native';
-import { decodeParams, emptyParams, encodeParams, PARAMS_SIZE, SETUP } from './params';
+import { decodeParams, emptyParams, encodeParams, PARAMS_SIZE } from './params';
+import { REGISTER, SETUP } from './abi';
 import { SETUP_FLAGS } from './flags';
 import { OPCODES } from './opcodes';
 
-/* IORING_REGISTER_* (include/linux/io_uring.h) */
-const REG = {
-	EVENTFD: 4, PROBE: 8, PERSONALITY: 9, RESTRICTIONS: 11, ENABLE_RINGS: 12, FILES2: 13,
-	FILES_UPDATE2: 14, BUFFERS2: 15, BUFFERS_UPDATE: 16, IOWQ_AFF: 17, IOWQ_MAX_WORKERS: 19,
-	RING_FDS: 20, PBUF_RING: 22, SYNC_CANCEL: 24, FILE_ALLOC_RANGE: 25, PBUF_STATUS: 26, NAPI: 27,
-	CLOCK: 29, CLONE_BUFFERS: 30, SEND_MSG_RING: 31, RESIZE_RINGS: 33, MEM_REGION: 34, QUERY: 35,
-} as const;
+/* the IORING_REGISTER_* opcodes probed one by one (numbers: abi.ts) */
+const PROBED = [
+	'EVENTFD', 'PROBE', 'PERSONALITY', 'RESTRICTIONS', 'ENABLE_RINGS', 'FILES2', 'FILES_UPDATE2', 'BUFFERS2',
+	'BUFFERS_UPDATE', 'IOWQ_AFF', 'IOWQ_MAX_WORKERS', 'RING_FDS', 'PBUF_RING', 'SYNC_CANCEL', 'FILE_ALLOC_RANGE',
+	'PBUF_STATUS', 'NAPI', 'CLOCK', 'CLONE_BUFFERS', 'SEND_MSG_RING', 'RESIZE_RINGS', 'MEM_REGION', 'QUERY',
+] as const;
+const REG = Object.fromEntries(PROBED.map((k) => [k, REGISTER[k]])) as { [K in (typeof PROBED)[number]]: number };
 
 const IOU_PBUF_RING_MMAP = 1;
 const IOU_PBUF_RING_INC = 2;

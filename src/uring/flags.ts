@@ -10,9 +10,6 @@ export const SETUP_FLAGS: readonly string[] = [
 	'NO_MMAP', 'REGISTERED_FD_ONLY', 'NO_SQARRAY', 'HYBRID_IOPOLL', 'CQE_MIXED',
 ];
 
-export const IORING_SETUP_SQPOLL = 1 << 1;
-export const IORING_SETUP_R_DISABLED = 1 << 6;
-
 /** Names (without the IORING_SETUP_ prefix) of the bits set in `flags`; unknown bits read "BIT<n>". */
 export function setupFlagNames(flags: number): string[] {
 	const names: string[] = [];

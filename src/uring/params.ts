@@ -3,6 +3,7 @@
  * Layout is ABI (include/linux/io_uring.h): both the dump (learning region
  * sizes) and the restore planner (building io_uring_setup arguments) use it.
  */
+import { SETUP } from './abi';
 
 export interface SqOffsets { head: number; tail: number; ring_mask: number; ring_entries: number; flags: number; dropped: number; array: number; user_addr: bigint }
 export interface CqOffsets { head: number; tail: number; ring_mask: number; ring_entries: number; overflow: number; cqes: number; flags: number; user_addr: bigint }
@@ -60,13 +61,6 @@ export function decodeParams(b: Buffer): Params {
 			cqes: u(CQ_OFF + 20), flags: u(CQ_OFF + 24), user_addr: b.readBigUInt64LE(CQ_OFF + 32) },
 	};
 }
-
-export const SETUP = {
-	IOPOLL: 1 << 0, SQPOLL: 1 << 1, SQ_AFF: 1 << 2, CQSIZE: 1 << 3, CLAMP: 1 << 4, ATTACH_WQ: 1 << 5,
-	R_DISABLED: 1 << 6, SUBMIT_ALL: 1 << 7, COOP_TASKRUN: 1 << 8, TASKRUN_FLAG: 1 << 9, SQE128: 1 << 10,
-	CQE32: 1 << 11, SINGLE_ISSUER: 1 << 12, DEFER_TASKRUN: 1 << 13, NO_MMAP: 1 << 14,
-	REGISTERED_FD_ONLY: 1 << 15, NO_SQARRAY: 1 << 16, HYBRID_IOPOLL: 1 << 17, CQE_MIXED: 1 << 18,
-} as const;
 
 export const PAGE_SIZE = 4096;
 const pageAlign = (n: number): number => Math.ceil(n / PAGE_SIZE) * PAGE_SIZE;

@@ -8,12 +8,12 @@
 import type { Test } from 'tap';
 import { dumpAndRestore, type Scratch } from './criu';
 import { inspectPid, type Truth } from './progs';
+import { SQ } from '../../src/uring/abi';
 
-const SQ_NEED_WAKEUP = 1;
 
 function stable(pid: number): Truth {
 	const snap = inspectPid(pid);
-	for (const r of snap.rings) if (r.sqpoll) r.sq.flags &= ~SQ_NEED_WAKEUP;
+	for (const r of snap.rings) if (r.sqpoll) r.sq.flags &= ~SQ.NEED_WAKEUP;
 	return snap;
 }
 

@@ -70,7 +70,7 @@ export async function startInNamespaces(t: Teardownable, s: Scratch, prog: strin
 	const close = 'for fd in $(ls /proc/$$/fd); do [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done';
 	const run = `exec ${stdio}; ${opts.asChild ? `${cmd} & wait $!` : `exec ${cmd}`}`;
 	const unshare = ['--pid', '--fork', '--mount-proc', ...(opts.allNamespaces ? ['--net', '--ipc', '--uts'] : []),
-		'--', 'setsid', 'bash', '-c', `${close}; ${run}`];
+		'--', 'setsid', 'bash', '-c', `${close}; ${onlyNeededMounts([progPath(prog), s.root])}; ${run}`];
 	const outer = s.spawn('/usr/bin/unshare', unshare, `unshare-${prog}`, { TRUTH_FILE: truthFile });
 	await waitFor(() => existsSync(truthFile) || !isAlive(outer), `${prog} to write its truth file in its namespaces`);
 	if (!existsSync(truthFile)) throw new Error(`${prog} exited early: ${s.stderrOf(prog)}${s.stderrOf(`unshare-${prog}`)}`);
@@ -79,6 +79,24 @@ export async function startInNamespaces(t: Teardownable, s: Scratch, prog: strin
 	const prog_ = opts.asChild ? childrenOf(init)[0] : init;
 	if (!init || !prog_) throw new Error(`cannot find ${prog} in its namespaces (unshare ${outer})`);
 	return { init, prog: prog_, nsPid: nsPidOf(prog_), truth: JSON.parse(readFileSync(truthFile, 'utf8')), opts, name: prog };
+}
+
+/*
+ * A shell command that unmounts, inside the new (private) mount namespace,
+ * every mount the program does not need: only /, /proc, /dev and the
+ * mounts holding @paths stay.  The rest is a copy of the host's mount
+ * table, which CRIU would dump too (archiving every tmpfs with tar and
+ * re-creating every mount at the restore): a dump would then depend on the
+ * machine the suite runs on and on what else changes its mounts meanwhile,
+ * as a container's dump does not.  Nothing outside the namespace sees the
+ * unmounts (unshare makes its mounts private).
+ */
+function onlyNeededMounts(paths: string[]): string {
+	const need = ['/proc', '/dev/null', ...paths].map(shellQuote).join(' ');
+	return 'for m in $(awk \'{print $5}\' /proc/self/mountinfo | tac); do ' +
+		'[ "$m" = / ] && continue; keep=0; ' +
+		`for p in ${need}; do case "$p/" in "$m"/*) keep=1 ;; esac; done; ` +
+		'[ $keep = 1 ] || umount -l "$m"; done';
 }
 
 /** Kill the restored namespace init at teardown (that ends every task in its pid namespace). */

@@ -9,8 +9,9 @@
  * the next allocation return that slot, and the ones after follow the
  * same way as before.
  */
-import { NR, type RingPlan } from '../ring-plan';
-import { REGISTER_FILES_UPDATE2, updateTagged } from './tags';
+import type { RingPlan } from '../ring-plan';
+import { updateTagged } from './tags';
+import { NR, REGISTER } from '../../uring/abi';
 
 const AT_FDCWD = -100;
 const O_CLOEXEC = 0o2000000;
@@ -21,7 +22,7 @@ function updateSlot(p: RingPlan, slot: number, fd: string | number, what: string
 	if (typeof fd === 'number') int.writeInt32LE(fd);
 	const intAddr = p.put(int);
 	if (typeof fd === 'string') p.add('register', { op: 'store', addr: intAddr, size: 4, value: fd });
-	updateTagged(p, REGISTER_FILES_UPDATE2, slot, intAddr, 0n, what);
+	updateTagged(p, REGISTER.FILES_UPDATE2, slot, intAddr, 0n, what);
 }
 
 export function planAllocHint(p: RingPlan): void {

@@ -4,8 +4,8 @@
  * which the process's plan creates first (src/plugin/restore.ts orders
  * them).  The kernel shares the thread only within one thread group.
  */
-import { SETUP } from '../../uring/params';
 import type { RingPlan } from '../ring-plan';
+import { SETUP } from '../../uring/abi';
 
 const WQ_FD_OFFSET = 24; /* io_uring_params.wq_fd */
 

@@ -7,9 +7,9 @@
 import type { RingPlan } from '../ring-plan';
 import { mapPinned, unmapPinned } from './pinned';
 import { isSparse } from './ringonly';
-import { REGISTER_BUFFERS2, registerTagged, tagOf } from './tags';
+import { registerTagged, tagOf } from './tags';
+import { REGISTER } from '../../uring/abi';
 
-export const REGISTER_BUFFERS = 0;
 
 export function planBuffers(p: RingPlan): void {
 	const b = p.s.registered_buffers;
@@ -24,8 +24,8 @@ export function planBuffers(p: RingPlan): void {
 	for (const e of b.entries) tags[e.index] = tagOf(e);
 	mapPinned(p);
 	if (tags.some((t) => t !== 0n))
-		registerTagged(p, REGISTER_BUFFERS2, b.size, iov, tags, `register ${b.size} buffers with their tags`);
+		registerTagged(p, REGISTER.BUFFERS2, b.size, iov, tags, `register ${b.size} buffers with their tags`);
 	else
-		p.register('register', REGISTER_BUFFERS, p.put(iov), b.size, `register ${b.size} buffers`);
+		p.register('register', REGISTER.BUFFERS, p.put(iov), b.size, `register ${b.size} buffers`);
 	unmapPinned(p);
 }

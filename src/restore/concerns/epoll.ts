@@ -25,7 +25,8 @@
  */
 import type { EpollWatch, RingState } from '../../capture/model';
 import type { Step } from '../plan';
-import { NR, RingPlan } from '../ring-plan';
+import { RingPlan } from '../ring-plan';
+import { NR } from '../../uring/abi';
 
 const EPOLL_CTL_ADD = 1;
 const EPOLL_CTL_DEL = 2;

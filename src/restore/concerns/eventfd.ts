@@ -4,9 +4,8 @@
  * otherwise add to the counter CRIU restored.
  */
 import type { RingPlan } from '../ring-plan';
+import { REGISTER } from '../../uring/abi';
 
-export const REGISTER_EVENTFD = 4;
-export const REGISTER_EVENTFD_ASYNC = 7;
 
 export function planEventfd(p: RingPlan): void {
 	const ev = p.s.eventfd;
@@ -14,5 +13,5 @@ export function planEventfd(p: RingPlan): void {
 	if (ev.fds.length === 0) return; /* only the ring holds it: ringonly.ts registers a new one */
 	const efd = Buffer.alloc(4);
 	efd.writeInt32LE(ev.fds[0]);
-	p.register('late', ev.async ? REGISTER_EVENTFD_ASYNC : REGISTER_EVENTFD, p.put(efd), 1, 'register the eventfd');
+	p.register('late', ev.async ? REGISTER.EVENTFD_ASYNC : REGISTER.EVENTFD, p.put(efd), 1, 'register the eventfd');
 }

@@ -24,15 +24,12 @@
  * (concerns/overflow.ts).
  */
 import type { RingState } from '../../capture/model';
-import { SETUP } from '../../uring/params';
 import type { Step } from '../plan';
 import { isFdOnly } from '../owner';
-import { NR, RingPlan } from '../ring-plan';
+import { RingPlan } from '../ring-plan';
+import { NR, OP, REGISTER, SETUP, UNREGISTER } from '../../uring/abi';
+import { PARAMS_SIZE } from '../../uring/params';
 
-const REGISTER_RING_FDS = 20;
-const UNREGISTER_RING_FDS = 21;
-const PARAMS_SIZE = 120;
-const OP_TIMEOUT = 11;
 
 /** Why this REGISTERED_FD_ONLY ring cannot be restored (empty: it can, or it is not one). */
 export function fdOnlyRefusals(s: RingState): string[] {
@@ -50,7 +47,7 @@ export function fdOnlyRefusals(s: RingState): string[] {
 		else if (b.mmap || b.head) why.push(`buffer ring ${b.bgid} ${b.mmap ? 'allocated by the kernel' : 'with a moved head'} ${what}`);
 	}
 	if (s.mem_regions.some((r) => r.user !== true)) why.push(`a kernel-allocated memory region ${what}`);
-	if (s.restrictions && !s.disabled && !s.restrictions.sqe_ops.includes(OP_TIMEOUT) &&
+	if (s.restrictions && !s.disabled && !s.restrictions.sqe_ops.includes(OP.TIMEOUT) &&
 		(s.cq.cached_tail ?? 0) >>> 0 > (s.sq.cached_head ?? 0) >>> 0)
 		why.push(`restrictions ${what} that forbid IORING_OP_TIMEOUT, which the index advance needs for CQEs beyond its SQEs`);
 	return why;
@@ -79,12 +76,12 @@ export function claimLowerSlots(p: RingPlan): { before: Step[]; after: Step[] } 
 		{ op: 'sys', v: tmp.slice(1), nr: NR.io_uring_setup, args: [1, p.put(Buffer.alloc(PARAMS_SIZE))],
 			what: 'create a temporary ring to fill the lower registered-ring slots' },
 		...free.map((_, i): Step => ({ op: 'store', addr: `${base}+${Number(off) + 16 * i + 8}`, size: 8, value: tmp })),
-		{ op: 'sys', v: `x${p.id}`, nr: NR.io_uring_register, args: [tmp, REGISTER_RING_FDS, upd, free.length],
+		{ op: 'sys', v: `x${p.id}`, nr: NR.io_uring_register, args: [tmp, REGISTER.RING_FDS, upd, free.length],
 			what: `fill registered-ring slots ${free.join(',')} so the ring lands in slot ${slot.index}` },
 	];
 	const after: Step[] = [
 		/* the kernel wants data 0 in an unregistration */
-		{ op: 'sys', v: `x${p.id}`, nr: NR.io_uring_register, args: [tmp, UNREGISTER_RING_FDS, slotUpdates(p, free), free.length],
+		{ op: 'sys', v: `x${p.id}`, nr: NR.io_uring_register, args: [tmp, UNREGISTER.RING_FDS, slotUpdates(p, free), free.length],
 			what: `empty registered-ring slots ${free.join(',')} again` },
 		{ op: 'sys', v: `x${p.id}`, nr: NR.close, args: [tmp], what: 'close the temporary ring' },
 	];

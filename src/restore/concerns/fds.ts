@@ -3,8 +3,9 @@
  * installed there (keeping the fd flags CRIU gave them), then the setup
  * fd closed.
  */
-import { NR, RingPlan } from '../ring-plan';
+import { RingPlan } from '../ring-plan';
 import { moveOntoFds } from './ringfds';
+import { NR } from '../../uring/abi';
 
 export function planFds(p: RingPlan): void {
 	p.add('fds', ...moveOntoFds(`${p.id}`, p.fd, p.s.fds));

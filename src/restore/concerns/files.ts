@@ -3,10 +3,9 @@
  * (-1 leaves a slot empty), then the allocation range.
  */
 import type { RingPlan } from '../ring-plan';
-import { REGISTER_FILES2, registerTagged, tagOf } from './tags';
+import { registerTagged, tagOf } from './tags';
+import { REGISTER } from '../../uring/abi';
 
-export const REGISTER_FILES = 2;
-export const REGISTER_FILE_ALLOC_RANGE = 25;
 
 export function planFiles(p: RingPlan): void {
 	const f = p.s.registered_files;
@@ -19,13 +18,13 @@ export function planFiles(p: RingPlan): void {
 		tags[e.index] = tagOf(e);
 	}
 	if (tags.some((t) => t !== 0n))
-		registerTagged(p, REGISTER_FILES2, f.size, table, tags, `register ${f.size} files with their tags`);
+		registerTagged(p, REGISTER.FILES2, f.size, table, tags, `register ${f.size} files with their tags`);
 	else
-		p.register('register', REGISTER_FILES, p.put(table), f.size, `register ${f.size} files`);
+		p.register('register', REGISTER.FILES, p.put(table), f.size, `register ${f.size} files`);
 	if (f.alloc_range) {
 		const range = Buffer.alloc(16);
 		range.writeUInt32LE(f.alloc_range[0], 0);
 		range.writeUInt32LE(f.alloc_range[1] - f.alloc_range[0], 4);
-		p.register('register', REGISTER_FILE_ALLOC_RANGE, p.put(range), 0, 'set the file allocation range');
+		p.register('register', REGISTER.FILE_ALLOC_RANGE, p.put(range), 0, 'set the file allocation range');
 	}
 }

@@ -6,9 +6,8 @@
  */
 import { cpus } from 'node:os';
 import type { RingPlan } from '../ring-plan';
+import { REGISTER } from '../../uring/abi';
 
-export const REGISTER_IOWQ_AFF = 17;
-export const REGISTER_IOWQ_MAX_WORKERS = 19;
 
 /* The kernel's cpumask size for IOWQ_AFF is bytes; one bit per CPU. */
 function cpuMask(list: number[]): Buffer {
@@ -24,7 +23,7 @@ function planMaxWorkers(p: RingPlan): void {
 	const arg = Buffer.alloc(8);
 	arg.writeUInt32LE(limits[0], 0);
 	arg.writeUInt32LE(limits[1], 4);
-	p.register('register', REGISTER_IOWQ_MAX_WORKERS, p.put(arg), 2, `io-wq worker limits ${limits.join('/')}`);
+	p.register('register', REGISTER.IOWQ_MAX_WORKERS, p.put(arg), 2, `io-wq worker limits ${limits.join('/')}`);
 }
 
 /*
@@ -37,7 +36,7 @@ function planAffinity(p: RingPlan): void {
 	const all = cpus().length;
 	if (list.length === all && list.every((c, i) => c === i)) return;
 	const mask = cpuMask(list);
-	p.register('register', REGISTER_IOWQ_AFF, p.put(mask), mask.length, `io-wq CPU affinity ${list.join(',')}`);
+	p.register('register', REGISTER.IOWQ_AFF, p.put(mask), mask.length, `io-wq CPU affinity ${list.join(',')}`);
 }
 
 export function planIowq(p: RingPlan): void {

@@ -9,8 +9,8 @@
  */
 import type { LegacyBuffer, RingState } from '../../capture/model';
 import type { RingPlan } from '../ring-plan';
+import { OP } from '../../uring/abi';
 
-export const OP_PROVIDE_BUFFERS = 31;
 const MAX_NBUFS = 0xffff;
 
 interface Run { bgid: number; first: LegacyBuffer; n: number }
@@ -37,7 +37,7 @@ function runs(s: RingState): Run[] {
 /* PROVIDE_BUFFERS: fd = number of buffers, addr, len each, off = first id, buf_group. */
 function provideSqe(r: Run): Buffer {
 	const sqe = Buffer.alloc(64);
-	sqe.writeUInt8(OP_PROVIDE_BUFFERS, 0);
+	sqe.writeUInt8(OP.PROVIDE_BUFFERS, 0);
 	sqe.writeInt32LE(r.n, 4);
 	sqe.writeBigUInt64LE(BigInt(r.first.bid), 8);
 	sqe.writeBigUInt64LE(BigInt(r.first.addr), 16);

@@ -7,6 +7,7 @@
  */
 import type { RingState } from '../../capture/model';
 import type { RingPlan } from '../ring-plan';
+import { OFF } from '../../uring/abi';
 
 const PROT_READ = 1;
 const PROT_WRITE = 2;
@@ -14,7 +15,6 @@ export const MAP_SHARED = 1;
 export const MAP_PRIVATE = 2;
 
 /* mmap offsets: low bits below the region selector are ignored by the kernel */
-const REGION_MASK = 0xf8000000n;
 const PBUF_MASK = 0xffff0000n;
 
 export function protOf(p: string): number {
@@ -37,7 +37,7 @@ export function placeRegions(s: RingState): PlaceGroup[] {
 		const start = BigInt(m.start);
 		const end = BigInt(m.end);
 		const off = BigInt(m.offset);
-		const selector = off & (m.kind === 'pbuf_ring' ? PBUF_MASK : REGION_MASK);
+		const selector = off & (m.kind === 'pbuf_ring' ? PBUF_MASK : OFF.MMAP_MASK);
 		const base = start - (off - selector);
 		const flags = m.prot[3] === 's' ? MAP_SHARED : MAP_PRIVATE;
 		const key = `${base}:${selector}:${flags}`;

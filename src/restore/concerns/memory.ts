@@ -8,12 +8,12 @@
  */
 import { MAP_SHARED } from './mappings';
 import type { Expr } from '../plan';
-import { ENTER_REGISTERED_RING, NR, RingPlan } from '../ring-plan';
+import { RingPlan } from '../ring-plan';
 import { clearUserIndices, userRegions, type UserRegions } from './nommap';
+import { ENTER, NR, OFF } from '../../uring/abi';
 import { ringsLayout } from '../../image/geometry';
 
 const PROT_RW = 3;
-const OFF_SQES = 0x10000000n;
 
 export function planMemory(p: RingPlan): void {
 	const user = userRegions(p);
@@ -23,7 +23,7 @@ export function planMemory(p: RingPlan): void {
 	const ts = p.v('ts');
 	p.add('memory',
 		{ op: 'sys', v: tr.slice(1), nr: NR.mmap, args: [0, rings.length, PROT_RW, MAP_SHARED, p.fd, 0], what: 'map the ring region for writing' },
-		{ op: 'sys', v: ts.slice(1), nr: NR.mmap, args: [0, sqes.length, PROT_RW, MAP_SHARED, p.fd, OFF_SQES], what: 'map the SQE region for writing' });
+		{ op: 'sys', v: ts.slice(1), nr: NR.mmap, args: [0, sqes.length, PROT_RW, MAP_SHARED, p.fd, OFF.SQES], what: 'map the SQE region for writing' });
 	if (!s.disabled) {
 		if (s.sq.cached_head === null || s.cq.cached_tail === null) p.fail('the dump lacks the kernel\'s cached indices');
 		p.add('memory', { op: 'advance', fd: p.fd, sq: s.sq.cached_head, cq: s.cq.cached_tail, rings: tr, sqes: ts,
@@ -46,7 +46,6 @@ function planUserMemory(p: RingPlan, u: UserRegions): void {
 	writeBack(p, u.rings, u.sqes);
 }
 
-const ENTER_SQ_WAKEUP = 2;
 
 /*
  * The dumped bytes back over the ring.  An SQPOLL thread is live while
@@ -73,6 +72,6 @@ function writeBack(p: RingPlan, rings: Expr, sqes: Expr): void {
 	const tail = typeof rings === 'string' ? `${rings}+${OFF_SQ_TAIL}` : BigInt(rings) + BigInt(OFF_SQ_TAIL);
 	p.add('memory', { op: 'write', addr: sqes, data: p.ring.sqes }, { op: 'write', addr: rings, data: held },
 		{ op: 'write', addr: tail, data: bytes.subarray(OFF_SQ_TAIL, OFF_SQ_TAIL + 4) });
-	p.sys('memory', NR.io_uring_enter, [p.fd, 0, 0, ENTER_SQ_WAKEUP | (p.byIndex ? ENTER_REGISTERED_RING : 0), 0, 0],
+	p.sys('memory', NR.io_uring_enter, [p.fd, 0, 0, ENTER.SQ_WAKEUP | (p.byIndex ? ENTER.REGISTERED_RING : 0), 0, 0],
 		'wake the SQ thread for the pending SQEs');
 }

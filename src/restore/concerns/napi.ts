@@ -5,9 +5,8 @@
  * restored with an empty id list (docs/limitations.md).
  */
 import type { RingPlan } from '../ring-plan';
+import { NAPI_REGISTER_OP, REGISTER } from '../../uring/abi';
 
-export const REGISTER_NAPI = 27;
-const NAPI_REGISTER_OP = 0;
 const TRACKING: Record<'dynamic' | 'static', number> = { dynamic: 0, static: 1 };
 
 export function planNapi(p: RingPlan): void {
@@ -21,5 +20,5 @@ export function planNapi(p: RingPlan): void {
 	arg.writeUInt8(n.prefer_busy_poll ? 1 : 0, 4);
 	arg.writeUInt8(NAPI_REGISTER_OP, 5);
 	arg.writeUInt32LE(TRACKING[n.mode], 8);
-	p.register('register', REGISTER_NAPI, p.put(arg), 1, `NAPI ${n.mode} tracking, ${dt / 1000n} us busy poll`);
+	p.register('register', REGISTER.NAPI, p.put(arg), 1, `NAPI ${n.mode} tracking, ${dt / 1000n} us busy poll`);
 }

@@ -7,8 +7,8 @@
  * write-back work directly on that memory instead of scratch mappings.
  */
 import type { Params } from '../../uring/params';
-import { SETUP } from '../../uring/params';
 import type { RingPlan } from '../ring-plan';
+import { SETUP } from '../../uring/abi';
 
 export interface UserRegions { rings: bigint; sqes: bigint }
 

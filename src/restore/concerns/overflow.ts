@@ -46,13 +46,11 @@
  * (IORING_CQE_F_32 on CQE_MIXED, big) can come back.
  */
 import type { Cqe, RingState } from '../../capture/model';
-import { SETUP } from '../../uring/params';
 import type { Expr, Step } from '../plan';
 import { isFdOnly } from '../owner';
 import type { RingPlan } from '../ring-plan';
+import { CQE_F, OP, SETUP } from '../../uring/abi';
 
-const CQE_F_32 = 1 << 15;	/* CQE_MIXED: this CQE takes two slots */
-const OP_NOP = 0;
 
 const hasExtras = (c: Cqe): boolean => (c.extra1 !== undefined && c.extra1 !== '0') || (c.extra2 !== undefined && c.extra2 !== '0');
 
@@ -60,7 +58,7 @@ const hasExtras = (c: Cqe): boolean => (c.extra1 !== undefined && c.extra1 !== '
 export type Way = 'msg' | 'nop' | 'bignop' | null;
 
 export function wayOf(s: RingState, c: Cqe): Way {
-	const bigFlags = s.setup_flags & SETUP.CQE_MIXED ? CQE_F_32 : 0;	/* the flags of a CQE32 NOP's CQE */
+	const bigFlags = s.setup_flags & SETUP.CQE_MIXED ? CQE_F[32] : 0;	/* the flags of a CQE32 NOP's CQE */
 	if (hasExtras(c)) return c.flags === bigFlags ? 'bignop' : null;
 	if (!isFdOnly(s)) return 'msg';
 	if (c.flags === 0) return 'nop';
@@ -89,7 +87,7 @@ export function overflowUnsupported(s: RingState): string[] {
 	const nops = nopCount(s);
 	if (nops === 0) return why;
 	const x = s.restrictions;
-	if (x && (!x.sqe_ops.includes(OP_NOP) || x.sqe_flags_required))
+	if (x && (!x.sqe_ops.includes(OP.NOP) || x.sqe_flags_required))
 		why.push(`restrictions that forbid plain NOPs, which rebuilding the overflow list submits (${nops})`);
 	const head = (s.sq.cached_head ?? 0) >>> 0;
 	if (nops > head)

@@ -12,22 +12,14 @@
  * read back; kernel-allocated rings get the bytes of the image.
  */
 import type { ProvidedBufferRing, RingState } from '../../capture/model';
-import { SETUP } from '../../uring/params';
-import { NR, RingPlan } from '../ring-plan';
+import { RingPlan } from '../ring-plan';
 import { legacyRequests } from './legacy_buffers';
 import { MAP_SHARED } from './mappings';
+import { IOSQE, IOU_PBUF_RING, NR, OFF, OP, REGISTER, SETUP } from '../../uring/abi';
 
-export const REGISTER_PBUF_RING = 22;
-export const IOU_PBUF_RING_MMAP = 1;
-export const IOU_PBUF_RING_INC = 2;
-const OFF_PBUF_RING = 0x80000000n;
-const PBUF_SHIFT = 16n;
 const ENTRY_SIZE = 16;
 const TAIL_OFFSET = 14; /* struct io_uring_buf_ring: tail aliases bufs[0].resv */
-const OP_READ = 22;
 const UNREAD_ADDR = 0x10000n; /* a user address, never read or written */
-const IOSQE_BUFFER_SELECT = 1 << 5;
-const SYS = { write: 1, pread64: 17, openat: 257, memfd_create: 319 } as const;
 const AT_FDCWD = -100;
 const O_CLOEXEC = 0o2000000;
 const MFD_CLOEXEC = 1;
@@ -41,15 +33,15 @@ function regArg(b: ProvidedBufferRing): Buffer {
 	reg.writeBigUInt64LE(b.mmap ? 0n : BigInt(b.addr ?? 0), 0);
 	reg.writeUInt32LE(b.entries, 8);
 	reg.writeUInt16LE(b.bgid, 12);
-	reg.writeUInt16LE((b.mmap ? IOU_PBUF_RING_MMAP : 0) | (b.inc ? IOU_PBUF_RING_INC : 0), 14);
+	reg.writeUInt16LE((b.mmap ? IOU_PBUF_RING.MMAP : 0) | (b.inc ? IOU_PBUF_RING.INC : 0), 14);
 	return reg;
 }
 
 /* A 0-byte read of /dev/null into a buffer selected from group `bgid` (the fd is the submit step's FILE). */
 function consumeSqe(bgid: number): Buffer {
 	const sqe = Buffer.alloc(64);
-	sqe.writeUInt8(OP_READ, 0);
-	sqe.writeUInt8(IOSQE_BUFFER_SELECT, 1);
+	sqe.writeUInt8(OP.READ, 0);
+	sqe.writeUInt8(IOSQE.BUFFER_SELECT, 1);
 	sqe.writeUInt16LE(bgid, 40);
 	return sqe;
 }
@@ -82,7 +74,7 @@ export function pbufRefusals(s: RingState): string[] {
 	const why: string[] = [];
 	for (const b of rings(s)) if (!b.mmap && b.addr === null) why.push(`buffer ring ${b.bgid} at an unknown address`);
 	for (const m of s.mappings) {
-		const bgid = Number((BigInt(m.offset) - OFF_PBUF_RING) >> PBUF_SHIFT);
+		const bgid = Number((BigInt(m.offset) - OFF.PBUF_RING) >> OFF.PBUF_SHIFT);
 		if (m.kind === 'pbuf_ring' && !rings(s).some((b) => b.mmap && b.bgid === bgid)) why.push(`a mapping of unregistered buffer ring ${bgid}`);
 	}
 	const heads = rings(s).reduce((sum, b) => sum + b.head, 0);
@@ -105,7 +97,7 @@ function restoreKernelRing(p: RingPlan, b: ProvidedBufferRing, devnull: string):
 	const size = b.entries * ENTRY_SIZE;
 	if (!mem || mem.length !== size) p.fail(`the dump lacks the memory of kernel-allocated buffer ring ${b.bgid}`);
 	const at = p.v(`pm${b.bgid}_`);
-	p.add('buffers', { op: 'sys', v: at.slice(1), nr: NR.mmap, args: [0, size, PROT_RW, MAP_SHARED, p.fd, OFF_PBUF_RING | (BigInt(b.bgid) << PBUF_SHIFT)],
+	p.add('buffers', { op: 'sys', v: at.slice(1), nr: NR.mmap, args: [0, size, PROT_RW, MAP_SHARED, p.fd, OFF.PBUF_RING | (BigInt(b.bgid) << OFF.PBUF_SHIFT)],
 		what: `map buffer ring ${b.bgid} for writing` });
 	if (b.head) {
 		p.add('buffers', { op: 'write', addr: at, data: consumeEntries(b) });
@@ -120,12 +112,12 @@ function restoreUserRing(p: RingPlan, b: ProvidedBufferRing, devnull: string): v
 	const addr = BigInt(b.addr ?? 0);
 	const size = b.entries * ENTRY_SIZE;
 	const mf = p.v(`mf${b.bgid}_`);
-	p.add('buffers', { op: 'sys', v: mf.slice(1), nr: SYS.memfd_create, args: [p.put(Buffer.from('criu-uring-pbuf\0')), MFD_CLOEXEC],
+	p.add('buffers', { op: 'sys', v: mf.slice(1), nr: NR.memfd_create, args: [p.put(Buffer.from('criu-uring-pbuf\0')), MFD_CLOEXEC],
 		what: `memfd to save buffer ring ${b.bgid}` });
-	p.sys('buffers', SYS.write, [mf, addr, size], `save buffer ring ${b.bgid}`);
+	p.sys('buffers', NR.write, [mf, addr, size], `save buffer ring ${b.bgid}`);
 	p.add('buffers', { op: 'write', addr, data: consumeEntries(b) });
 	consume(p, b, devnull);
-	p.sys('buffers', SYS.pread64, [mf, addr, size, 0], `put buffer ring ${b.bgid} back as dumped`);
+	p.sys('buffers', NR.pread64, [mf, addr, size, 0], `put buffer ring ${b.bgid} back as dumped`);
 	p.sys('buffers', NR.close, [mf], 'close the buffer ring memfd');
 }
 
@@ -135,12 +127,12 @@ export function planPbufRings(p: RingPlan): void {
 	const all = rings(p.s);
 	if (all.length === 0) return;
 	for (const b of all)
-		p.register('register', REGISTER_PBUF_RING, p.put(regArg(b)), 1, `register buffer ring ${b.bgid}`);
+		p.register('register', REGISTER.PBUF_RING, p.put(regArg(b)), 1, `register buffer ring ${b.bgid}`);
 	if (all.some((b) => b.head) && p.s.disabled) p.fail('buffer ring heads moved on a ring that was never enabled');
 	const devnull = p.v('dn');
 	const needNull = all.some((b) => b.head);
 	if (needNull)
-		p.add('buffers', { op: 'sys', v: devnull.slice(1), nr: SYS.openat, args: [AT_FDCWD, p.put(Buffer.from('/dev/null\0')), O_CLOEXEC],
+		p.add('buffers', { op: 'sys', v: devnull.slice(1), nr: NR.openat, args: [AT_FDCWD, p.put(Buffer.from('/dev/null\0')), O_CLOEXEC],
 			what: 'open /dev/null to consume buffers' });
 	for (const b of all) (b.mmap ? restoreKernelRing : restoreUserRing)(p, b, devnull);
 	if (needNull) p.sys('buffers', NR.close, [devnull], 'close /dev/null');

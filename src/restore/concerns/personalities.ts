@@ -19,9 +19,8 @@
  */
 import type { Personality, RingState } from '../../capture/model';
 import type { RingPlan } from '../ring-plan';
+import { REGISTER, UNREGISTER } from '../../uring/abi';
 
-export const REGISTER_PERSONALITY = 9;
-export const UNREGISTER_PERSONALITY = 10;
 const MAX_ID = 0xffff;
 
 function describe(x: Personality): string {
@@ -56,7 +55,7 @@ export function planPersonalities(p: RingPlan): void {
 		const x = byId.get(id);
 		if (!x) {
 			gaps.push(id);
-			p.register('register', REGISTER_PERSONALITY, 0, 0, `placeholder personality ${id}`);
+			p.register('register', REGISTER.PERSONALITY, 0, 0, `placeholder personality ${id}`);
 			continue;
 		}
 		p.add('register', {
@@ -65,5 +64,5 @@ export function planPersonalities(p: RingPlan): void {
 			caps: BigInt(x.cap_effective), groups: x.groups, what: `register ${describe(x)}`,
 		});
 	}
-	for (const id of gaps) p.register('register', UNREGISTER_PERSONALITY, 0, id, `drop placeholder personality ${id}`);
+	for (const id of gaps) p.register('register', UNREGISTER.PERSONALITY, 0, id, `drop placeholder personality ${id}`);
 }

@@ -9,7 +9,7 @@
  * sharing pages are mapped once, so they share pages again.
  */
 import type { RingPlan } from '../ring-plan';
-import { NR } from '../ring-plan';
+import { NR } from '../../uring/abi';
 
 const PAGE = 4096n;
 const PROT_RW = 3;

@@ -16,12 +16,9 @@
  *     are written through a temporary mapping of our own.
  */
 import type { MemRegion, RingState } from '../../capture/model';
-import { NR, type RingPlan } from '../ring-plan';
+import type { RingPlan } from '../ring-plan';
+import { MEM_REGION, NR, OFF, REGISTER } from '../../uring/abi';
 
-export const REGISTER_MEM_REGION = 34;
-export const MEM_REGION_TYPE_USER = 1;
-export const MEM_REGION_REG_WAIT_ARG = 1;
-export const OFF_PARAM_REGION = 0x20000000n;
 const DESC_SIZE = 64; /* struct io_uring_region_desc */
 const REG_SIZE = 32; /* struct io_uring_mem_region_reg */
 const PAGE_SIZE = 4096;
@@ -65,13 +62,13 @@ export function planRegions(p: RingPlan): void {
 	const desc = Buffer.alloc(DESC_SIZE);
 	desc.writeBigUInt64LE(region.user ? BigInt(region.addr!) : 0n, 0);
 	desc.writeBigUInt64LE(BigInt(region.size), 8);
-	desc.writeUInt32LE(region.user ? MEM_REGION_TYPE_USER : 0, 16);
+	desc.writeUInt32LE(region.user ? MEM_REGION.TYPE_USER : 0, 16);
 	const reg = Buffer.alloc(REG_SIZE);
-	reg.writeBigUInt64LE(wait ? BigInt(MEM_REGION_REG_WAIT_ARG) : 0n, 8);
+	reg.writeBigUInt64LE(wait ? BigInt(MEM_REGION.REG_WAIT_ARG) : 0n, 8);
 	const descAt = p.put(desc);
 	const regAt = p.put(reg);
 	p.add('disabled', { op: 'store', addr: regAt, size: 8, value: descAt });
-	p.register('disabled', REGISTER_MEM_REGION, regAt, 1, `register the ${describe(region, wait)}`);
+	p.register('disabled', REGISTER.MEM_REGION, regAt, 1, `register the ${describe(region, wait)}`);
 	if (!region.user) writeKernelRegion(p, region);
 }
 
@@ -81,7 +78,7 @@ function writeKernelRegion(p: RingPlan, region: MemRegion): void {
 	const bytes = p.ring.regions?.[idx];
 	if (!bytes || bytes.length !== region.size) p.fail('the dump lacks the contents of its kernel-allocated memory region');
 	const at = p.v('rg');
-	p.add('disabled', { op: 'sys', v: at.slice(1), nr: NR.mmap, args: [0, region.size, PROT_RW, MAP_SHARED, p.fd, OFF_PARAM_REGION],
+	p.add('disabled', { op: 'sys', v: at.slice(1), nr: NR.mmap, args: [0, region.size, PROT_RW, MAP_SHARED, p.fd, OFF.PARAM_REGION],
 		what: 'map the memory region for writing' });
 	p.add('disabled', { op: 'write', addr: at, data: bytes });
 	p.sys('disabled', NR.munmap, [at, region.size], 'unmap the memory region scratch mapping');

@@ -14,18 +14,11 @@
  */
 import type { RingState } from '../../capture/model';
 import type { Step } from '../plan';
-import { NR, opcodeOf, PHASES, type Phase, RingPlan } from '../ring-plan';
+import { opcodeOf, PHASES, type Phase, RingPlan } from '../ring-plan';
+import { CQ, IOSQE, NR, OP, REGISTER, RESTRICTION } from '../../uring/abi';
 import { ringsLayout } from '../../image/geometry';
 
-export const REGISTER_RESTRICTIONS = 11;
-const REGISTER_EVENTFD = 4;
-const REGISTER_EVENTFD_ASYNC = 7;
-const REGISTER_RING_FDS = 20;
-const RESTRICTION = { REGISTER_OP: 0, SQE_OP: 1, SQE_FLAGS_ALLOWED: 2, SQE_FLAGS_REQUIRED: 3 } as const;
-const OP_NOP = 0;
-const IOSQE_CQE_SKIP_SUCCESS = 1 << 6;
 /* struct io_rings: cq_flags sits at a fixed offset (sq, cq, masks, entries, sq_dropped, sq_flags before it) */
-const CQ_EVENTFD_DISABLED = 1;
 
 /* The reasons a ring's restrictions would stop its own restore; empty if none. */
 export function restrictionConflicts(r: RingState): string[] {
@@ -35,13 +28,13 @@ export function restrictionConflicts(r: RingState): string[] {
 	const plain = Math.min(ds, dc);
 	const why: string[] = [];
 	const fail = (what: string): void => void why.push(`restrictions that forbid ${what}, which restoring the ring's indices submits`);
-	if ((plain > 0 || ds > plain) && !x.sqe_ops.includes(OP_NOP)) fail('IORING_OP_NOP');
+	if ((plain > 0 || ds > plain) && !x.sqe_ops.includes(OP.NOP)) fail('IORING_OP_NOP');
 	if (plain > 0 && x.sqe_flags_required) fail(`NOPs without the required SQE flags 0x${x.sqe_flags_required.toString(16)}`);
-	if (ds > plain && (x.sqe_flags_required & ~IOSQE_CQE_SKIP_SUCCESS || !((x.sqe_flags_allowed | x.sqe_flags_required) & IOSQE_CQE_SKIP_SUCCESS)))
+	if (ds > plain && (x.sqe_flags_required & ~IOSQE.CQE_SKIP_SUCCESS || !((x.sqe_flags_allowed | x.sqe_flags_required) & IOSQE.CQE_SKIP_SUCCESS)))
 		fail('NOPs with only IOSQE_CQE_SKIP_SUCCESS');
 	/* registered after ENABLE by their own concerns, under the restrictions */
 	if (r.provided_buffers.length) why.push('restrictions together with provided buffers, which the restore sets up after enabling the ring');
-	if (r.registered_slots.length && !x.register_ops.includes(REGISTER_RING_FDS))
+	if (r.registered_slots.length && !x.register_ops.includes(REGISTER.RING_FDS))
 		why.push('restrictions that forbid IORING_REGISTER_RING_FDS, which restoring the registered ring fds calls');
 	return why;
 }
@@ -71,7 +64,7 @@ function muteEventfdDuringAdvance(p: RingPlan): void {
 	const advance = memory[at] as Extract<Step, { op: 'advance' }>;
 	const flags = Buffer.alloc(4);
 	const RINGS_CQ_FLAGS = ringsLayout().cq_flags;	/* struct io_rings, this kernel's layout */
-	flags.writeUInt32LE(p.ring.rings.readUInt32LE(RINGS_CQ_FLAGS) | CQ_EVENTFD_DISABLED);
+	flags.writeUInt32LE(p.ring.rings.readUInt32LE(RINGS_CQ_FLAGS) | CQ.EVENTFD_DISABLED);
 	memory.splice(at, 0, { op: 'write', addr: `${advance.rings}+${RINGS_CQ_FLAGS}`, data: flags });
 }
 
@@ -83,7 +76,7 @@ function moveForbiddenRegistrations(p: RingPlan, allowed: Set<number>): void {
 		for (const s of [...steps]) {
 			if (!isRegister(s) || allowed.has(opcodeOf(s.args[1]))) continue;
 			const op = opcodeOf(s.args[1]);
-			if (op !== REGISTER_EVENTFD && op !== REGISTER_EVENTFD_ASYNC)
+			if (op !== REGISTER.EVENTFD && op !== REGISTER.EVENTFD_ASYNC)
 				p.fail(`restrictions forbid register opcode ${op} (${s.what}), which the restore needs after enabling the ring`);
 			steps.splice(steps.indexOf(s), 1);
 			p.add('register', s);
@@ -98,7 +91,7 @@ export function planRestrictions(p: RingPlan): void {
 	const conflicts = restrictionConflicts(p.s);
 	if (conflicts.length) p.fail(`cannot restore a ring with ${conflicts[0]}`);
 	const arg = encode(x);
-	p.register('disabled', REGISTER_RESTRICTIONS, p.put(arg), arg.length / 16,
+	p.register('disabled', REGISTER.RESTRICTIONS, p.put(arg), arg.length / 16,
 		`register ${arg.length / 16} restrictions`);
 	if (!p.s.disabled) moveForbiddenRegistrations(p, new Set(x.register_ops));
 }

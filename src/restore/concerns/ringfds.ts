@@ -9,9 +9,9 @@
  * would replace it, so it is read first and set again after.
  */
 import type { Expr, Step } from '../plan';
-import { NR, RingPlan } from '../ring-plan';
+import { RingPlan } from '../ring-plan';
+import { NR, REGISTER } from '../../uring/abi';
 
-export const REGISTER_RING_FDS = 20;
 const F_GETFD = 1;
 const F_SETFD = 2;
 
@@ -36,7 +36,7 @@ export function registerSlots(p: RingPlan, ring: Expr, slots: { tid: number; ind
 			{ op: 'store', addr: upd, size: 4, value: s.index },
 			{ op: 'store', addr: `${upd}+4`, size: 4, value: 0 },
 			{ op: 'store', addr: `${upd}+8`, size: 8, value: ring },
-			{ op: 'sys', v: `x${tag}`, nr: NR.io_uring_register, args: [ring, REGISTER_RING_FDS, upd, 1],
+			{ op: 'sys', v: `x${tag}`, nr: NR.io_uring_register, args: [ring, REGISTER.RING_FDS, upd, 1],
 				what: `register the ring in slot ${s.index} of thread ${s.tid}` },
 			{ op: 'free', v: upd.slice(1) },
 		]);

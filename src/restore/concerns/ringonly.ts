@@ -8,12 +8,11 @@
  *  - a sparse registered-buffer table: BUFFERS2 with the sparse flag at
  *    the recorded size, then each buffer at its index (BUFFERS_UPDATE).
  */
-import { NR, RingPlan } from '../ring-plan';
-import { REGISTER_EVENTFD, REGISTER_EVENTFD_ASYNC } from './eventfd';
+import { RingPlan } from '../ring-plan';
 import { mapPinned, unmapPinned } from './pinned';
-import { REGISTER_BUFFERS2, REGISTER_BUFFERS_UPDATE, REGISTER_FILES_UPDATE2, tagOf, updateTagged } from './tags';
+import { tagOf, updateTagged } from './tags';
+import { NR, REGISTER, RSRC_REGISTER_SPARSE } from '../../uring/abi';
 
-const RSRC_REGISTER_SPARSE = 1;
 const AT_FDCWD = -100;
 const O_CREAT = 0o100;
 const O_EXCL = 0o200;
@@ -37,7 +36,7 @@ function reopenFiles(p: RingPlan): void {
 				what: `reopen ${e.path} for registered file ${e.index}` },
 			{ op: 'sys', v: `x${p.id}`, nr: NR.lseek, args: [fd, BigInt(e.pos ?? '0'), 0], what: `seek ${e.path} to ${e.pos ?? 0}` },
 			{ op: 'store', addr: intAddr, size: 4, value: fd });
-		updateTagged(p, REGISTER_FILES_UPDATE2, e.index, intAddr, tagOf(e), `put ${e.path} in registered file slot ${e.index}`);
+		updateTagged(p, REGISTER.FILES_UPDATE2, e.index, intAddr, tagOf(e), `put ${e.path} in registered file slot ${e.index}`);
 		p.sys('register', NR.close, [fd], `close the reopened ${e.path}`);
 	}
 }
@@ -50,7 +49,7 @@ function newEventfd(p: RingPlan): void {
 	p.add('late',
 		{ op: 'sys', v: efd.slice(1), nr: NR.eventfd2, args: [0, EFD_CLOEXEC], what: 'create the eventfd only the ring holds' },
 		{ op: 'store', addr: arg, size: 4, value: efd },
-		{ op: 'sys', v: `x${p.id}`, nr: NR.io_uring_register, args: [p.fd, p.op(ev.async ? REGISTER_EVENTFD_ASYNC : REGISTER_EVENTFD), arg, 1],
+		{ op: 'sys', v: `x${p.id}`, nr: NR.io_uring_register, args: [p.fd, p.op(ev.async ? REGISTER.EVENTFD_ASYNC : REGISTER.EVENTFD), arg, 1],
 			what: 'register the new eventfd' },
 		{ op: 'sys', v: `x${p.id}`, nr: NR.close, args: [efd], what: 'close the new eventfd' });
 }
@@ -66,14 +65,14 @@ function sparseBuffers(p: RingPlan): void {
 	const reg = Buffer.alloc(32);
 	reg.writeUInt32LE(b.size, 0);
 	reg.writeUInt32LE(RSRC_REGISTER_SPARSE, 4);
-	p.register('register', REGISTER_BUFFERS2, p.put(reg), 32, `register a sparse table of ${b.size} buffers`);
+	p.register('register', REGISTER.BUFFERS2, p.put(reg), 32, `register a sparse table of ${b.size} buffers`);
 	/* buffers the process had unmapped: registered on their saved contents (pinned.ts) */
 	mapPinned(p);
 	for (const e of b.entries) {
 		const iov = Buffer.alloc(16);
 		iov.writeBigUInt64LE(BigInt(e.addr), 0);
 		iov.writeBigUInt64LE(BigInt(e.len), 8);
-		updateTagged(p, REGISTER_BUFFERS_UPDATE, e.index, p.put(iov), tagOf(e), `register buffer ${e.index}`);
+		updateTagged(p, REGISTER.BUFFERS_UPDATE, e.index, p.put(iov), tagOf(e), `register buffer ${e.index}`);
 	}
 	unmapPinned(p);
 }

@@ -3,12 +3,12 @@
  * every registration happens before the ring is live and, for
  * SINGLE_ISSUER, the owner becomes the thread that enables it.
  */
-import { emptyParams, encodeParams, SETUP } from '../../uring/params';
-import { NR, RingPlan } from '../ring-plan';
+import { emptyParams, encodeParams } from '../../uring/params';
+import { RingPlan } from '../ring-plan';
 import { setUserRegions } from './nommap';
 import { claimLowerSlots, expectSlot } from './fdonly';
+import { NR, REGISTER, SETUP } from '../../uring/abi';
 
-export const REGISTER_ENABLE_RINGS = 12;
 
 export function planSetup(p: RingPlan): void {
 	const s = p.s;
@@ -29,5 +29,5 @@ export function planSetup(p: RingPlan): void {
 	p.add('setup', ...slots.before, { op: 'sys', v: p.fd.slice(1), nr: NR.io_uring_setup, args: [s.sq_entries, addr],
 		what: `io_uring_setup(${s.sq_entries}, flags ${s.flags.join('|') || 0})` });
 	if (p.byIndex) p.add('setup', expectSlot(p), ...slots.after);
-	if (!s.disabled) p.register('enable', REGISTER_ENABLE_RINGS, 0, 0, 'enable the ring from its owner');
+	if (!s.disabled) p.register('enable', REGISTER.ENABLE_RINGS, 0, 0, 'enable the ring from its owner');
 }

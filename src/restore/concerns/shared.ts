@@ -7,9 +7,10 @@
  * from its threads.
  */
 import type { Step } from '../plan';
-import { NR, RingPlan } from '../ring-plan';
+import { RingPlan } from '../ring-plan';
 import { placeRegions } from './mappings';
 import { moveOntoFds, registerSlots } from './ringfds';
+import { NR } from '../../uring/abi';
 
 
 export function planShared(p: RingPlan): void {

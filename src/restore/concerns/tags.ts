@@ -8,10 +8,6 @@
  */
 import type { RingPlan } from '../ring-plan';
 
-export const REGISTER_FILES2 = 13;
-export const REGISTER_FILES_UPDATE2 = 14;
-export const REGISTER_BUFFERS2 = 15;
-export const REGISTER_BUFFERS_UPDATE = 16;
 
 /** The tag of a captured resource as a 64-bit number (0: none). */
 export function tagOf(e: { tag?: string }): bigint {
