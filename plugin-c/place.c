@@ -224,36 +224,12 @@ static int check_req(struct remote *r, const struct place_req *req)
 	return 0;
 }
 
-/*
- * Kernels whose io_uring leaves placement to the generic allocator (Linux
- * 6.1 on x86_64: io_uring's own get_unmapped_area came later) honour a
- * fixed address, and the fills cannot be relied on there (its search took
- * a gap below mmap_min_addr's fill).  Later kernels refuse or ignore any
- * address for a ring mapping; then the fills decide.  True: placed.
- */
-static bool place_fixed(struct remote *r, const struct place_req *req, long *err)
-{
-	long addr;
-
-	addr = remote_syscall(r, SYS_mmap, req->addr, req->len, req->prot,
-			      req->flags | MAP_FIXED_NOREPLACE, req->fd, req->offset);
-	*err = sys_err(addr);
-	if (*err)
-		return false;
-	if ((unsigned long)addr == req->addr)
-		return true;
-	remote_syscall(r, SYS_munmap, addr, req->len, 0, 0, 0, 0);
-	*err = -EADDRNOTAVAIL;
-	return false;
-}
-
 int place_mapping(struct remote *r, const struct place_req *req,
 		  struct place_stats *stats)
 {
 	struct fill_list fl = { 0 };
 	unsigned long got = 0;
 	int ret, attempt, cleanup;
-	long fixed_err;
 
 	ret = check_req(r, req);
 	if (ret) {
@@ -261,15 +237,10 @@ int place_mapping(struct remote *r, const struct place_req *req,
 			 req->addr, req->len);
 		return ret;
 	}
-	if (place_fixed(r, req, &fixed_err)) {
-		got = req->addr;
-		attempt = 1;
-	} else {
-		for (attempt = 1; attempt <= 2; attempt++) {
-			ret = try_place(r, req, attempt == 2, &fl, &got);
-			if (ret || got == req->addr)
-				break;
-		}
+	for (attempt = 1; attempt <= 2; attempt++) {
+		ret = try_place(r, req, attempt == 2, &fl, &got);
+		if (ret || got == req->addr)
+			break;
 	}
 	if (stats) {
 		stats->placeholders = fl.nr;
@@ -291,8 +262,8 @@ int place_mapping(struct remote *r, const struct place_req *req,
 	}
 	if (got != req->addr) {
 		snprintf(r->err, sizeof(r->err),
-			 "kernel placed the ring at %#lx, not %#lx, with every other gap filled (at that address: %s)",
-			 got, req->addr, strerror((int)-fixed_err));
+			 "kernel placed the ring at %#lx, not %#lx, with every other gap filled",
+			 got, req->addr);
 		return -EADDRNOTAVAIL;
 	}
 	if (cleanup) {
