@@ -263,10 +263,29 @@ function inflight(view: ProcessView, ctx: bigint): InflightRequest[] {
 	return out.sort(inflightOrder);
 }
 
+let possible = 0;
+
+/** Number of CPU ids the kernel can have (the last in /sys/devices/system/cpu/possible, plus one). */
+function possibleCpus(): number {
+	if (possible) return possible;
+	try {
+		const last = readFileSync('/sys/devices/system/cpu/possible', 'utf8').trim().split(/[,-]/).pop();
+		possible = Number(last) + 1 || 4096;
+	} catch {
+		possible = 4096;
+	}
+	return possible;
+}
+
 function iowqAffinity(view: ProcessView, r: RingRec): number[] | null {
 	const tid = r.submitter_tid > 0 ? r.submitter_tid : view.pid;
 	const task = view.recs.tasks.find((t) => t.tid === tid && t.has_iowq);
-	return task ? cpuList(task.cpumask) : null;
+	/*
+	 * A kernel with CPUMASK_OFFSTACK (Debian's) allocates the mask for its
+	 * possible CPUs only; BPF reads a fixed 256 bits, so what lies beyond
+	 * them is other memory.
+	 */
+	return task ? cpuList(task.cpumask).filter((c) => c < possibleCpus()) : null;
 }
 
 function buildRing(view: ProcessView, r: RingRec, unavailable: Set<string>): RingState {
