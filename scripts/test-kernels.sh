@@ -13,7 +13,8 @@
 # (nothing may be skipped on the kernel with every feature).
 #
 # Each kernel runs `criu check`, `criu-uring check` and the chosen test
-# files (test/dump-restore.test.js filtered by --grep) and the report says
+# files (the feature probes, check --json and test/dump-restore.test.js's
+# plain, DEFER_TASKRUN, SQPOLL and NO_SQARRAY cases: --grep) and the report says
 # per kernel what passed, failed and was skipped, with the skip reasons.
 # Logs: build/kernels/<kernel>.log.  One guest at a time, under nice.
 set -euo pipefail
@@ -21,8 +22,8 @@ set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 OUT=$REPO/build/kernels
 KERNELS=()
-GREP='dump \+ restore: (plain ring|SINGLE_ISSUER|SQPOLL|NO_SQARRAY)'
-FILES="dist/test/dump-restore.test.js"
+GREP='dump \+ restore: (plain ring|SINGLE_ISSUER|SQPOLL|NO_SQARRAY)|probes agree|io_rings layout|check --json'
+FILES="dist/test/kernel-features.test.js dist/test/cli.test.js dist/test/dump-restore.test.js"
 MEM=3G
 GUEST_TIMEOUT=${GUEST_TIMEOUT:-3600}
 
@@ -185,9 +186,15 @@ echo "@@ kernel \$(uname -r)"
 echo "@@ criu check"; build/criu/criu check 2>&1 | tail -3
 echo "@@ criu-uring check"; node bin/criu-uring check 2>&1
 echo "@@ tests"
-node_modules/.bin/tap --disable-coverage --jobs=1 --timeout=$GUEST_TIMEOUT --reporter=tap \\
+CRIU_URING_KEEP_SCRATCH=1 node_modules/.bin/tap --disable-coverage --jobs=1 --timeout=$GUEST_TIMEOUT --reporter=tap \\
 	--grep='$GREP' $FILES 2>&1
-echo "@@ done \$?"
+rc=\$?
+echo "@@ mmap_min_addr \$(cat /proc/sys/vm/mmap_min_addr)"
+for f in /tmp/criu-uring-test-*/*/*.log; do
+	grep -q 'Error' "\$f" 2>/dev/null || continue
+	echo "@@ log \$f"; grep -E 'Error|Warn|io_uring' "\$f" | tail -40
+done
+echo "@@ done \$rc"
 poweroff -f
 EOF
 	chmod +x "$root/init"
@@ -243,7 +250,7 @@ report() {
 	grep -q '^@@ done 0' "$log" || ok=0
 	grep -q 'Looks good' "$log" || ok=0
 	printf '%-5s %-34s %s  criu check: %s  assertions: %s ok, %s not ok, %s skipped  (%ss)\n' "$v" \
-		"$(sed -n 's/^@@ kernel //p' "$log" | tr -d '\r' | head -1)" "$([ $ok = 1 ] && echo PASS || echo FAIL)" \
+		"$(sed -n 's/.*@@ kernel //p' "$log" | tr -d '\r' | head -1)" "$([ $ok = 1 ] && echo PASS || echo FAIL)" \
 		"$(grep -q 'Looks good' "$log" && echo ok || echo FAIL)" "$pass" "$fail" "$skip" "$(cat "$OUT/$v.seconds" 2>/dev/null)"
 	grep -E '# SKIP' "$log" | grep -v '# SKIP filter' | sed 's/^ */      skipped: /' | tr -d '\r' | sort -u
 	grep -E '^ *not ok [0-9]+ - ' "$log" | sed 's/^ */      failed: /' | tr -d '\r'
