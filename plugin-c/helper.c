@@ -61,6 +61,10 @@ static int helper_pidfd = -1;
 static int to_helper = -1;
 static struct reader from_helper = { .fd = -1 };
 static struct reader helper_stderr = { .fd = -1 };
+static bool hello_pending;	/* "hello" sent, its reply not read yet */
+static bool hello_failed;
+
+static int send_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /*
  * Where the helper is and which Node runs it.
@@ -317,11 +321,15 @@ static int check_version(const char *reply)
 	return -1;
 }
 
+/*
+ * Start the helper and send it "hello" without waiting for the answer:
+ * Node starts (and warms up, src/plugin/warmup.ts) while CRIU goes on;
+ * the first helper_call() reads the hello reply before its own.
+ */
 int helper_start(const char *stage)
 {
 	struct helper_paths paths;
 	int req[2], rep[2], err[2];
-	char reply[512];
 
 	if (helper_pid > 0)
 		return 0;
@@ -349,7 +357,7 @@ int helper_start(const char *stage)
 	 * The helper is not ours to wait for: hold it by a pidfd.  Its pid
 	 * cannot have been reused yet (it would have to exit and the pid space
 	 * wrap within these microseconds); if it already died, the hello
-	 * below finds its pipe closed.
+	 * reply finds its pipe closed.
 	 */
 	helper_pidfd = syscall(SYS_pidfd_open, helper_pid, 0);
 	if (helper_pidfd < 0) {
@@ -358,11 +366,11 @@ int helper_start(const char *stage)
 		return -1;
 	}
 	/* The image directory is an fd CRIU holds open; the helper reads it by path. */
-	if (helper_call(reply, sizeof(reply), "hello %s /proc/%d/fd/%d %s", stage, getpid(), criu_get_image_dir(), HELPER_PROTOCOL) < 0 ||
-	    check_version(reply)) {
+	if (send_line("hello %s /proc/%d/fd/%d %s", stage, getpid(), criu_get_image_dir(), HELPER_PROTOCOL)) {
 		helper_stop();
 		return -1;
 	}
+	hello_pending = true;
 	return 0;
 }
 
@@ -397,6 +405,29 @@ void helper_stop(void)
 		close(helper_pidfd);
 	helper_stderr.fd = helper_pidfd = -1;
 	helper_pid = -1;
+	hello_pending = hello_failed = false;
+}
+
+/*
+ * The helper has answered everything asked of it: end it without waiting.
+ * Its clean exit (Node's teardown) takes 10-20 ms on a small VM, and the
+ * dump's plugin fini runs while the tree is still frozen.  What it wrote
+ * on stderr is logged first; it is then killed through its pidfd (it is
+ * not CRIU's child, init reaps it).
+ */
+void helper_release(void)
+{
+	if (helper_pid <= 0)
+		return;
+	log_helper_stderr(true);
+	kill_helper();
+	if (helper_stderr.fd >= 0)
+		close(helper_stderr.fd);
+	if (helper_pidfd >= 0)
+		close(helper_pidfd);
+	helper_stderr.fd = helper_pidfd = -1;
+	helper_pid = -1;
+	hello_pending = hello_failed = false;
 }
 
 /* The next complete line in @r, or NULL; valid until the next read. */
@@ -562,17 +593,22 @@ static int vsend(const char *fmt, va_list ap)
 	return 0;
 }
 
-int helper_call(char *reply, size_t size, const char *fmt, ...)
+static int send_line(const char *fmt, ...)
 {
 	va_list ap;
-	char *rest, *line;
 	int ret;
 
 	va_start(ap, fmt);
 	ret = vsend(fmt, ap);
 	va_end(ap);
-	if (ret)
-		return -1;
+	return ret;
+}
+
+/* Read one reply line: 0 "ok", 1 "notmine", -1 anything else (logged). */
+static int read_reply(char *reply, size_t size)
+{
+	char *rest, *line;
+
 	line = helper_read_line();
 	if (!line)
 		return -1;
@@ -592,4 +628,39 @@ int helper_call(char *reply, size_t size, const char *fmt, ...)
 		kill_helper();	/* nothing it says can be trusted any more */
 	}
 	return -1;
+}
+
+/* The answer to the hello sent at start, once: the helper is up and speaks our protocol. */
+static int helper_greeted(void)
+{
+	char reply[512];
+	long t0;
+
+	if (!hello_pending)
+		return 0;
+	hello_pending = false;
+	t0 = now_ms();
+	if (read_reply(reply, sizeof(reply)) || check_version(reply)) {
+		hello_failed = true;
+		return -1;
+	}
+	pr_debug("helper ready (waited %ld ms for it)\n", now_ms() - t0);
+	return 0;
+}
+
+int helper_call(char *reply, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+	int ret;
+
+	if (hello_failed || helper_greeted()) {
+		pr_err("the Node helper did not start\n");
+		return -1;
+	}
+	va_start(ap, fmt);
+	ret = vsend(fmt, ap);
+	va_end(ap);
+	if (ret)
+		return -1;
+	return read_reply(reply, size);
 }

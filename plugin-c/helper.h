@@ -16,8 +16,15 @@
  */
 #define HELPER_PROTOCOL "criu-uring-3"
 
+/*
+ * Start the helper and send "hello"; its reply is read by the first
+ * helper_call(), so Node starts while CRIU goes on.
+ */
 int helper_start(const char *stage);
+/* Close its stdin and wait (bounded) for it to exit, logging its stderr. */
 void helper_stop(void);
+/* The work is done and answered: log its stderr, kill it, do not wait. */
+void helper_release(void);
 
 /*
  * Send one request line (no newline) and read one reply line into @reply.

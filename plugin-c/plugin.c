@@ -2,9 +2,11 @@
 /*
  * io_uring plugin for CRIU: the hooks CRIU calls, and what each one does.
  *
- * Dump:    init            start the Node helper (capture, images)
+ * Dump:    init            start the Node helper (capture, images); its
+ *                          hello is answered by PAUSE_DEVICES' first call
  *          PAUSE_DEVICES   before the freeze: drain requests that complete
- *                          by themselves, refuse those that never would
+ *                          by themselves, refuse those that never would,
+ *                          run the capture code once (warm-up)
  *          CHECKPOINT_DEVICES  tree frozen: capture rings, write images
  *          DUMP_EXT_VMA    ring mappings are ours (CRIU skips them)
  *          DUMP_EXT_FILE   ring fds are ours (remember id -> ring)
@@ -140,13 +142,22 @@ static int io_uring_plugin_init(int stage)
 	return 0;
 }
 
+/*
+ * A successful run does not wait for the helper to exit (at dump, fini
+ * runs while the tree is still frozen); a failed one does, so that all it
+ * said reaches the log.
+ */
 static void io_uring_plugin_fini(int stage, int ret)
 {
 	char reply[256];
+	bool ok = ret == 0;
 
-	if (helper_running && stage == CR_PLUGIN_STAGE__DUMP)
-		helper_call(reply, sizeof(reply), "finish %d", ret);
-	helper_stop();
+	if (helper_running && stage == CR_PLUGIN_STAGE__DUMP && helper_call(reply, sizeof(reply), "finish %d", ret))
+		ok = false;
+	if (!ok)
+		helper_stop();
+	else
+		helper_release();
 	helper_running = false;
 	pr_info("plugin finished for %s (ret %d)\n", stage_name(stage), ret);
 }

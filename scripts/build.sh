@@ -11,6 +11,7 @@
 #   6. CRIU plugin                make -C plugin-c      -> build/plugins/io_uring_plugin.so
 #   7. test programs              make -C test/progs    -> build/test-progs/
 #   8. TypeScript                 tsc                   -> dist/
+#      image schema               scripts/proto-json.js -> dist/src/image/schema-compiled.js
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -76,6 +77,8 @@ bash scripts/fetch-liburing-examples.sh || skip "liburing examples" "scripts/fet
 
 step "TypeScript"
 npx tsc -p . || die "tsc failed"
+# The image schema, parsed here instead of at every helper start.
+node scripts/proto-json.js proto/io_uring.proto dist/src/image/schema-compiled.js || die "proto-json.js failed"
 # tsc never deletes: drop compiled tests whose source is gone, so tap does
 # not run stale ones.
 while IFS= read -r js; do

@@ -12,32 +12,52 @@ const IMAGE_RE = /^io_uring-(\d+)\.img$/;
 
 /**
  * Writes io_uring-<pid>.img atomically: a temporary file in the same
- * directory, fsync, rename, fsync of the directory.  A crash leaves either
- * the old image or the new one, never a torn file under the real name.
+ * directory, renamed over the real name, so a reader never sees a torn
+ * file.  With sync (the default) the file and the directory are also
+ * fsync'ed, so a machine crash leaves either the old image or the new
+ * one; without, the caller syncs later (syncFiles: the plugin writes while
+ * the tree is frozen and syncs once at the end of the dump).
  */
-export function writeImage(dir: string, pid: number, img: Image): string {
+export function writeImage(dir: string, pid: number, img: Image, opts: { sync?: boolean } = {}): string {
 	if (img.process?.pid !== pid) throw new ImageError(imageName(pid), `image is for pid ${img.process?.pid} (refusing to write it)`);
-	const data = encodeImage(img);
 	const final = path.join(dir, imageName(pid));
-	const temp = path.join(dir, `.${imageName(pid)}.tmp-${process.pid}`);
+	writeAtomic(final, encodeImage(img), opts.sync ?? true);
+	return final;
+}
+
+/** data into file through a temporary file and a rename; with sync, fsync of the file and of its directory. */
+export function writeAtomic(file: string, data: Uint8Array, sync: boolean): void {
+	const temp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}`);
 	const fd = fs.openSync(temp, 'w', 0o600);
 	try {
 		fs.writeSync(fd, data);
-		fs.fsyncSync(fd);
+		if (sync) fs.fsyncSync(fd);
 	} catch (e) {
 		fs.closeSync(fd);
 		fs.rmSync(temp, { force: true });
 		throw e;
 	}
 	fs.closeSync(fd);
-	fs.renameSync(temp, final);
-	const dfd = fs.openSync(dir, 'r');
-	try {
-		fs.fsyncSync(dfd);
-	} finally {
-		fs.closeSync(dfd);
+	fs.renameSync(temp, file);
+	if (sync) syncFiles([path.dirname(file)]);
+}
+
+/** fsync of files and directories (paths that no longer exist are skipped). */
+export function syncFiles(paths: Iterable<string>): void {
+	for (const p of paths) {
+		let fd: number;
+		try {
+			fd = fs.openSync(p, 'r');
+		} catch (e) {
+			if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+			throw e;
+		}
+		try {
+			fs.fsyncSync(fd);
+		} finally {
+			fs.closeSync(fd);
+		}
 	}
-	return final;
 }
 
 /** Reads and validates one image file. */

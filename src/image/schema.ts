@@ -1,16 +1,20 @@
 /*
- * Loads proto/io_uring.proto with protobufjs at run time and converts
- * between the in-memory Image and its protobuf encoding.
+ * The image schema (proto/io_uring.proto) and the conversion between the
+ * in-memory Image and its protobuf encoding.
  *
- * The .proto is found by walking up from this module's directory, so the
- * same code works from src/image/ and from dist/src/image/.
+ * The schema is parsed at build time (scripts/proto-json.js writes
+ * schema-compiled.js next to this module in dist/) and loaded here with
+ * protobufjs/light, which has no .proto parser: the helper pays no parse
+ * on every dump and restore.  test/image-roundtrip.test.ts checks that the
+ * compiled schema is the .proto's.
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import * as protobuf from 'protobufjs';
+import * as protobuf from 'protobufjs/light';
 import { Image } from './types';
 
 const PROTO_FILE = path.join('proto', 'io_uring.proto');
+const COMPILED = './schema-compiled';
 const MESSAGE = 'criu_uring.UringImage';
 const U64_LIMIT = 1n << 64n;
 
@@ -27,6 +31,15 @@ export function protoPath(): string {
 	throw new Error(`${PROTO_FILE} not found above ${__dirname} (installation incomplete)`);
 }
 
+/** The schema as scripts/proto-json.js compiled it (protobufjs' JSON form). */
+export function compiledSchema(): protobuf.INamespace {
+	try {
+		return require(COMPILED) as protobuf.INamespace;
+	} catch (e) {
+		throw new Error(`the compiled image schema (${COMPILED}.js) is missing: run npm run build (${(e as Error).message})`);
+	}
+}
+
 /** The UringImage message type (loaded once). */
 export function imageType(): protobuf.Type {
 	if (cachedType) return cachedType;
@@ -34,7 +47,7 @@ export function imageType(): protobuf.Type {
 		/* Without the long package 64-bit values would silently lose precision. */
 		throw new Error('protobufjs has no 64-bit integer support (the "long" package is missing)');
 	}
-	const root = new protobuf.Root().loadSync(protoPath(), { keepCase: true });
+	const root = protobuf.Root.fromJSON(compiledSchema());
 	root.resolveAll();
 	cachedType = root.lookupType(MESSAGE);
 	return cachedType;

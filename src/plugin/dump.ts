@@ -14,7 +14,8 @@ import { readRingMemory, type RingMemory } from '../capture/memory';
 import type { RestoreRing } from '../restore/input';
 import { cancelRequested, cancelSteps } from './cancel';
 import { completionSteps } from './completions';
-import { DRAIN_MS, drain, inflightError, inflightOf } from './inflight';
+import { DRAIN_MS, drain, inflightError, inflightOf, notRearmed, processTree } from './inflight';
+import { warmUp } from './warmup';
 import { serialize } from '../restore/plan';
 import { PinnedContents } from './pinned';
 import { nsProcess } from './pids';
@@ -41,11 +42,16 @@ export class DumpSession {
 		this.pinned = new PinnedContents(dir);
 	}
 
-	/* Before the freeze: wait for requests that complete by themselves. */
+	/*
+	 * Before the freeze: wait for requests that complete by themselves,
+	 * then run the checkpoint's code once so the frozen window runs it warm
+	 * (warmup.ts).
+	 */
 	async pause(root: number): Promise<void> {
 		const pending = await drain(root);
 		/* CRIU_URING_CANCEL_INFLIGHT=1: cancelled once frozen, in checkpoint() */
 		if (pending.length && !cancelRequested()) throw inflightError(pending);
+		warmUp(processTree(root));
 	}
 
 	/*
@@ -62,7 +68,8 @@ export class DumpSession {
 		const gaps = captureGaps(p.unavailable);
 		if (gaps.length)
 			throw new Error(`process ${pid}: cannot checkpoint on this kernel (Linux ${release()}): the capture cannot read its ${gaps.join(', ')}`);
-		const pending = inflightOf(p);
+		/* requests the restore re-arms stay in flight: they go into the image */
+		const pending = inflightOf(p, notRearmed);
 		if (pending.length) return this.retry(pid, p, inflightError(pending).message);
 
 		this.refuseUnsupported(p);

@@ -5,11 +5,11 @@
  * the CRIU external-file ids that are ring fds and the pids that have an
  * image, so a restore notices a missing one.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ProcessRings } from '../capture/model';
-import { fromCapture, RingMemory, validateImage, writeImage, imageName } from '../image';
+import { fromCapture, RingMemory, validateImage, writeImage, imageName, writeAtomic } from '../image';
 import { unwrapPayload, wrapPayload } from '../image/envelope';
 import type { RestoreRing } from '../restore/input';
 
@@ -23,18 +23,6 @@ export interface ExtFiles {
 	processes: number[] | null;
 }
 
-function atomicWrite(file: string, data: Buffer): void {
-	const temp = `${file}.tmp-${process.pid}`;
-	const fd = openSync(temp, 'w', 0o600);
-	try {
-		writeSync(fd, data);
-		fsyncSync(fd);
-	} finally {
-		closeSync(fd);
-	}
-	renameSync(temp, file);
-}
-
 function toolVersion(): string {
 	try {
 		return JSON.parse(readFileSync(path.join(__dirname, '..', '..', '..', 'package.json'), 'utf8')).version;
@@ -43,6 +31,13 @@ function toolVersion(): string {
 	}
 }
 
+/*
+ * Files are replaced atomically (temporary file + rename) as the dump goes
+ * on, so a helper that dies never leaves a torn file.  They are not
+ * fsync'ed: that would cost milliseconds per write while the tree is
+ * frozen, and CRIU syncs none of its own images either (a checkpoint is
+ * made durable as a whole, with sync(1) or by the filesystem).
+ */
 export class ImageStore {
 	constructor(private readonly dir: string) {}
 
@@ -55,14 +50,14 @@ export class ImageStore {
 		const img = fromCapture({ ...p, rings: rings.map((r) => r.state) }, memory,
 			{ kernelRelease: os.release(), toolVersion: toolVersion(), stateOwner, epollIds });
 		validateImage(img, imageName(p.pid));
-		writeImage(this.dir, p.pid, img);
+		writeImage(this.dir, p.pid, img, { sync: false });
 	}
 
 	/* "id inode" and "process pid" lines after a magic line, in the same checksummed envelope as the ring images */
 	writeExtFiles(ids: Map<number, number>, processes: number[]): void {
 		const body = [EXTFILES_MAGIC, ...[...ids].map(([id, inode]) => `${id} ${inode}`),
 			...[...processes].sort((a, b) => a - b).map((pid) => `process ${pid}`)].join('\n') + '\n';
-		atomicWrite(path.join(this.dir, EXTFILES), wrapPayload(Buffer.from(body)));
+		writeAtomic(path.join(this.dir, EXTFILES), wrapPayload(Buffer.from(body)), false);
 	}
 
 	/** null when the file does not exist. */

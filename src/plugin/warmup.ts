@@ -1,0 +1,54 @@
+/*
+ * Warm-up before the freeze.  The first run of a JavaScript path costs
+ * several times its later runs (module code compiled, protobufjs
+ * generating its encoders, the BPF programs loaded and verified), and
+ * CHECKPOINT_DEVICES runs with the application frozen.  So, at
+ * PAUSE_DEVICES (before CRIU seizes anything), everything the frozen
+ * window will run is run once on the real rings of the tree, as a dry
+ * run: captured, ring memory read (read-only), converted, validated and
+ * encoded, nothing written.  A failure here is only logged: the real
+ * checkpoint reports real problems.
+ */
+import type { ProcessRings } from '../capture/model';
+import { captureProcess } from '../capture';
+import { readRingMemory } from '../capture/memory';
+import { encodeImage, fromCapture, stateOwners, validateImage, type RingMemory } from '../image';
+import { imageType } from '../image/schema';
+import { nsProcess } from './pids';
+import { LOG_DEBUG, log } from './protocol';
+
+const msSince = (t0: bigint): string => (Number(process.hrtime.bigint() - t0) / 1e6).toFixed(1);
+
+/* The first process of the tree with rings the BPF capture sees, or null. */
+function firstWithRings(pids: number[]): ProcessRings | null {
+	for (const pid of pids) {
+		try {
+			const p = captureProcess(pid);
+			if (p.source === 'bpf' && p.rings.length) return p;
+		} catch {
+			/* exited meanwhile, or not capturable: the checkpoint will say */
+		}
+	}
+	return null;
+}
+
+/** Run the checkpoint's code once on the first process of @pids that has rings; never throws. */
+export function warmUp(pids: number[]): void {
+	const t0 = process.hrtime.bigint();
+	try {
+		imageType();
+		const p = firstWithRings(pids);
+		if (!p) return;
+		const ring = p.rings[0];
+		const memory: RingMemory = new Map();
+		const m = readRingMemory(p.pid, ring);
+		memory.set(ring.inode, { rings: m.rings, sqes: m.sqes, pbufRings: m.pbufRings, buffers: new Map(), regions: m.regions });
+		const v = nsProcess({ ...p, rings: [ring] });
+		const img = fromCapture(v, memory, { kernelRelease: '', toolVersion: '', stateOwner: stateOwners([v]) });
+		validateImage(img, 'warm-up');
+		encodeImage(img);
+		log(LOG_DEBUG, `warm-up on process ${p.pid}: ${msSince(t0)} ms`);
+	} catch (e) {
+		log(LOG_DEBUG, `warm-up on the tree: ${(e as Error).message} (${msSince(t0)} ms; ignored)`);
+	}
+}
