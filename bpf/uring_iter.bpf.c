@@ -374,7 +374,8 @@ static __always_inline void arm_accept(struct rec_req_arm *a, struct io_kiocb *r
 	a->addr = (__u64)BPF_CORE_READ(ac, addr);
 	a->addr2 = (__u64)BPF_CORE_READ(ac, addr_len);
 	a->op_flags = BPF_CORE_READ(ac, flags);
-	a->ioprio = BPF_CORE_READ(ac, iou_flags);
+	if (bpf_core_field_exists(ac->iou_flags))
+		a->ioprio = BPF_CORE_READ(ac, iou_flags);
 	a->file_slot = BPF_CORE_READ(ac, file_slot);
 }
 
@@ -416,6 +417,15 @@ static __noinline void emit_req_arm(__u64 req_addr, __u64 ctx_addr, __u32 state)
 	__u8 opcode;
 
 	if (state != REQ_POLL && state != REQ_TIMEOUT)
+		return;
+	/*
+	 * The KREQ_F_* numbers above are those of the kernels with resource
+	 * nodes (6.13 on; 6.1 and 6.12 number BUFFER_SELECTED, BUFFER_RING,
+	 * CREDS and APOLL_MULTISHOT differently).  Older kernels get no arm
+	 * record: their waiting requests are refused at dump, not re-armed
+	 * wrongly.
+	 */
+	if (!bpf_core_field_exists(struct io_rsrc_node, file_ptr))
 		return;
 	a = REC_NEW(struct rec_req_arm, REC_REQ_ARM);
 	if (!a)
