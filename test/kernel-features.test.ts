@@ -16,6 +16,7 @@ import { MISSING } from '../src/capture/bpf';
 import { sampleImage } from '../src/image/sample';
 import { restoreRings } from '../src/restore/from-image';
 import { planRing } from '../src/restore/planner';
+import { kernelDumpRefusals } from '../src/restore/kernel';
 import { kernelLacks, skipUnless } from './lib/kernel';
 import { loadNative } from '../src/native';
 import { emptyParams, encodeParams, decodeParams } from '../src/uring/params';
@@ -90,6 +91,20 @@ t.test('restore plans use only what the kernel has', async (t) => {
 	withKernel((f) => { f.register.RING_FDS = false; }, () => {
 		t.throws(plan, /^ring 1003: this kernel \(Linux .*\) lacks IORING_REGISTER_RING_FDS \(register the ring in slot 3/,
 			'a register opcode the kernel lacks, with the step that needs it');
+	});
+});
+
+t.test('a dump refuses what this kernel could not rebuild', async (t) => {
+	const ring = restoreRings(sampleImage()).find((r) => r.state.inode === 1003)!;
+	const s = { ...ring.state, overflow_cqes: [{ user_data: '7', res: 0, flags: 0 }] } as typeof ring.state;
+	withKernel((f) => { f.register.SEND_MSG_RING = true; f.nop_inject = true; }, () => {
+		t.same(kernelDumpRefusals(s), [], 'an overflow list where the kernel can post CQEs');
+		t.same(kernelDumpRefusals(ring.state), [], 'a ring without one');
+	});
+	withKernel((f) => { f.register.SEND_MSG_RING = false; }, () => {
+		t.match(kernelDumpRefusals(s), [/^1 CQE\(s\) on the overflow list \(rebuilding it needs IORING_REGISTER_SEND_MSG_RING/],
+			'refused where it cannot (Linux 6.1, 6.12)');
+		t.same(kernelDumpRefusals(ring.state), [], 'a ring without one is not');
 	});
 });
 

@@ -14,6 +14,7 @@ import type { Step } from './plan';
 import { opcodeOf } from './ring-plan';
 import { NR } from '../uring/abi';
 import type { RestoreRing } from './input';
+import type { RingState } from '../capture/model';
 
 /* io_uring_register opcodes by number (include/linux/io_uring.h), as features.ts names them */
 const REGISTER_NAMES: Record<number, RegisterOp> = {
@@ -67,3 +68,20 @@ export function kernelShortfall(ring: RestoreRing, steps: Step[]): string[] {
 	for (const s of steps) why.push(...needs(s));
 	return [...new Set(why)];
 }
+
+/*
+ * What a dump must refuse because this kernel could not rebuild it (the
+ * restore runs on the same kernel, as a rule): checked on the capture, so
+ * a checkpoint that cannot come back here is never written.  The plan
+ * itself is checked again at restore (kernelShortfall).
+ */
+export function kernelDumpRefusals(r: RingState): string[] {
+	const f = kernelFeatures();
+	const why: string[] = [];
+	/* the overflow list is rebuilt by posting CQEs into a full CQ: MSG_RING posts, NOP INJECT_RESULT posts */
+	if (r.overflow_cqes.length && !(f.register.SEND_MSG_RING && f.nop_inject))
+		why.push(`${r.overflow_cqes.length} CQE(s) on the overflow list (rebuilding it needs IORING_REGISTER_SEND_MSG_RING and ` +
+			'IORING_NOP_INJECT_RESULT, which this kernel lacks)');
+	return why;
+}
+
