@@ -191,6 +191,161 @@ struct chain_walk {
 	__u32 pad;
 };
 
+/*
+ * REQ_F_*_BIT values of Linux 6.18.  They live in an anonymous enum, which
+ * CO-RE cannot relocate (bpf_core_enum_value needs a named type), so they
+ * are fixed here and translated to the stable ARM_* bits; bits 0-6 mirror
+ * IOSQE_* and are ABI.  Checked against the running kernel's BTF by
+ * test/restore-rearm.test.ts.
+ */
+#define KREQ_F_CUR_POS		10
+#define KREQ_F_NOWAIT		11
+#define KREQ_F_LINK_TIMEOUT	12
+#define KREQ_F_BUFFER_SELECTED	16
+#define KREQ_F_BUFFER_RING	17
+#define KREQ_F_CREDS		19
+#define KREQ_F_APOLL_MULTISHOT	27
+
+#define OP_POLL_ADD		6
+#define OP_RECVMSG		10
+#define OP_TIMEOUT		11
+#define OP_ACCEPT		13
+#define OP_READ			22
+#define OP_RECV			27
+#define OP_READ_MULTISHOT	49
+#define TIMEOUT_BOOTTIME	(1u << 2)
+
+static __always_inline __u32 arm_bits(__u64 f)
+{
+	__u32 b = f & 0x7f;	/* FIXED_FILE .. CQE_SKIP */
+
+	if (f & (1ULL << KREQ_F_CUR_POS))
+		b |= ARM_CUR_POS;
+	if (f & (1ULL << KREQ_F_LINK_TIMEOUT))
+		b |= ARM_LINK_TIMEOUT;
+	if (f & (1ULL << KREQ_F_CREDS))
+		b |= ARM_CREDS;
+	if (f & (1ULL << KREQ_F_APOLL_MULTISHOT))
+		b |= ARM_MULTISHOT;
+	if (f & (1ULL << KREQ_F_BUFFER_SELECTED))
+		b |= ARM_BUFFER_SELECTED;
+	if (f & (1ULL << KREQ_F_BUFFER_RING))
+		b |= ARM_BUFFER_RING;
+	if (f & (1ULL << KREQ_F_NOWAIT))
+		b |= ARM_NOWAIT;
+	return b;
+}
+
+/* Per-opcode command data of a network receive (io_uring/net.c: io_sr_msg). */
+static __always_inline void arm_recv(struct rec_req_arm *a, struct io_kiocb *req)
+{
+	struct io_sr_msg *sr = (void *)&req->cmd;
+
+	a->addr = (__u64)BPF_CORE_READ(sr, buf);
+	a->len = BPF_CORE_READ(sr, len);
+	a->op_flags = BPF_CORE_READ(sr, msg_flags);
+	a->ioprio = BPF_CORE_READ(sr, flags);
+	a->buf_group = BPF_CORE_READ(sr, buf_group);
+	a->done_io = BPF_CORE_READ(sr, done_io);
+	if (bpf_core_field_exists(sr->mshot_len))
+		a->mshot_len = BPF_CORE_READ(sr, mshot_len);
+	if (bpf_core_field_exists(sr->mshot_total_len))
+		a->mshot_total_len = BPF_CORE_READ(sr, mshot_total_len);
+}
+
+/* Reads (io_uring/rw.c: io_rw). */
+static __always_inline void arm_rw(struct rec_req_arm *a, struct io_kiocb *req)
+{
+	struct io_rw *rw = (void *)&req->cmd;
+
+	a->addr = BPF_CORE_READ(rw, addr);
+	a->len = BPF_CORE_READ(rw, len);
+	a->op_flags = BPF_CORE_READ(rw, flags);
+	a->addr2 = BPF_CORE_READ(rw, kiocb.ki_pos);
+	a->ioprio = BPF_CORE_READ(rw, kiocb.ki_ioprio);
+}
+
+/* Accepts (io_uring/net.c: io_accept). */
+static __always_inline void arm_accept(struct rec_req_arm *a, struct io_kiocb *req)
+{
+	struct io_accept *ac = (void *)&req->cmd;
+
+	a->addr = (__u64)BPF_CORE_READ(ac, addr);
+	a->addr2 = (__u64)BPF_CORE_READ(ac, addr_len);
+	a->op_flags = BPF_CORE_READ(ac, flags);
+	a->ioprio = BPF_CORE_READ(ac, iou_flags);
+	a->file_slot = BPF_CORE_READ(ac, file_slot);
+}
+
+/*
+ * Timeouts (io_uring/timeout.c): the timespec as given, the time left on
+ * the hrtimer (its expiry is in the timer's clock base: MONOTONIC, or
+ * BOOTTIME with IORING_TIMEOUT_BOOTTIME), and for a count-based timeout
+ * the completions it still waits for: its target sequence against the
+ * ring's sequence (cached CQ tail minus the timeouts that fired).
+ */
+static __always_inline void arm_timeout(struct rec_req_arm *a, struct io_kiocb *req,
+					struct io_ring_ctx *ctx)
+{
+	struct io_timeout *t = (void *)&req->cmd;
+	struct io_timeout_data *d = BPF_CORE_READ(req, async_data);
+	__s64 expires, now;
+	__u32 seq;
+
+	a->len = BPF_CORE_READ(t, off);
+	seq = BPF_CORE_READ(ctx, cached_cq_tail) - BPF_CORE_READ(ctx, cq_timeouts.counter);
+	a->count_left = (__s32)(BPF_CORE_READ(t, target_seq) - seq);
+	if (!d)
+		return;
+	a->op_flags = BPF_CORE_READ(d, flags);
+	a->mode = BPF_CORE_READ(d, mode);
+	a->ts_sec = BPF_CORE_READ(d, ts.tv_sec);
+	a->ts_nsec = BPF_CORE_READ(d, ts.tv_nsec);
+	expires = BPF_CORE_READ(d, timer.node.expires);
+	now = a->op_flags & TIMEOUT_BOOTTIME ? bpf_ktime_get_boot_ns() : bpf_ktime_get_ns();
+	a->remaining_ns = expires - now;
+}
+
+/* What re-arming one request waiting for an outside event takes (rec_req_arm). */
+static __noinline void emit_req_arm(__u64 req_addr, __u64 ctx_addr, __u32 state)
+{
+	struct io_kiocb *req = (void *)req_addr;
+	struct async_poll *apoll;
+	struct rec_req_arm *a;
+	__u8 opcode;
+
+	if (state != REQ_POLL && state != REQ_TIMEOUT)
+		return;
+	a = REC_NEW(struct rec_req_arm, REC_REQ_ARM);
+	if (!a)
+		return;
+	a->ctx = ctx_addr;
+	a->req = req_addr;
+	a->file = (__u64)BPF_CORE_READ(req, file);
+	a->link = (__u64)BPF_CORE_READ(req, link);
+	a->bits = arm_bits(BPF_CORE_READ(req, flags));
+	a->buf_group = BPF_CORE_READ(req, buf_index);
+	opcode = BPF_CORE_READ(req, opcode);
+	if (opcode == OP_POLL_ADD) {
+		a->poll_events = BPF_CORE_READ((struct io_poll *)&req->cmd, events);
+	} else if (state == REQ_POLL) {
+		apoll = BPF_CORE_READ(req, apoll);
+		if (apoll) {
+			a->poll_events = BPF_CORE_READ(apoll, poll.events);
+			a->bits |= ARM_HAS_APOLL;
+		}
+	}
+	if (opcode == OP_RECV || opcode == OP_RECVMSG)
+		arm_recv(a, req);
+	else if (opcode == OP_READ || opcode == OP_READ_MULTISHOT)
+		arm_rw(a, req);
+	else if (opcode == OP_ACCEPT)
+		arm_accept(a, req);
+	else if (opcode == OP_TIMEOUT)
+		arm_timeout(a, req, (struct io_ring_ctx *)ctx_addr);
+	REC_SEND(a);
+}
+
 static __always_inline void emit_req(struct chain_walk *w, __u64 req_addr)
 {
 	struct io_kiocb *req = (void *)req_addr;
@@ -208,6 +363,7 @@ static __always_inline void emit_req(struct chain_walk *w, __u64 req_addr)
 	r->opcode = BPF_CORE_READ(req, opcode);
 	r->state = w->state;
 	r->tid = w->tid;
+	emit_req_arm(req_addr, r->ctx, w->state);
 	REC_SEND(r);
 }
 

@@ -13,7 +13,7 @@
 #ifndef URING_RECORDS_H
 #define URING_RECORDS_H
 
-#define REC_VERSION 2
+#define REC_VERSION 3
 
 enum rec_type {
 	REC_FILE	= 1,	/* one fd of the process */
@@ -31,6 +31,7 @@ enum rec_type {
 	REC_VMA		= 13,	/* one io_uring mapping */
 	REC_TASK	= 14,	/* one thread: comm and io-wq state */
 	REC_COUNTS	= 15,	/* summary mode: per-ring counts */
+	REC_REQ_ARM	= 16,	/* what re-arming one waiting request takes */
 };
 
 /* Bits of rec_ring.bits: the ctx bitfields we report. */
@@ -269,6 +270,56 @@ struct rec_req {
 	__u32 state;
 	__u32 opcode;
 	__u32 tid;		/* task whose io-wq holds it, else 0 */
+};
+
+/* rec_req_arm.bits: request flags, independent of the kernel's REQ_F_* numbering */
+#define ARM_FIXED_FILE		(1u << 0)
+#define ARM_IO_DRAIN		(1u << 1)
+#define ARM_LINK		(1u << 2)
+#define ARM_HARDLINK		(1u << 3)
+#define ARM_FORCE_ASYNC		(1u << 4)
+#define ARM_BUFFER_SELECT	(1u << 5)
+#define ARM_CQE_SKIP		(1u << 6)
+#define ARM_CUR_POS		(1u << 7)	/* offset -1: the file position */
+#define ARM_LINK_TIMEOUT	(1u << 8)	/* a LINK_TIMEOUT guards it */
+#define ARM_CREDS		(1u << 9)	/* runs under a personality */
+#define ARM_MULTISHOT		(1u << 10)	/* REQ_F_APOLL_MULTISHOT */
+#define ARM_BUFFER_SELECTED	(1u << 11)	/* holds a provided buffer */
+#define ARM_BUFFER_RING		(1u << 12)
+#define ARM_NOWAIT		(1u << 13)
+#define ARM_HAS_APOLL		(1u << 14)	/* poll_events is the async poll's */
+
+/*
+ * What re-arming a request that waits for an outside event takes, read
+ * from io_kiocb and its per-opcode command data (io_uring/net.c io_sr_msg,
+ * rw.c io_rw, poll.c io_poll, timeout.c io_timeout/io_timeout_data).
+ * Emitted after the rec_req of the same request, for poll and timeout
+ * states only.  The meaning of the generic fields depends on the opcode
+ * (docs/bpf.md).
+ */
+struct rec_req_arm {
+	struct rec_hdr hdr;
+	__u64 ctx;
+	__u64 req;
+	__u64 file;		/* struct file * (matched to fds / registered slots) */
+	__u64 addr;		/* buffer, msghdr or sockaddr address */
+	__u64 addr2;		/* accept: addrlen pointer; read: file offset */
+	__u64 link;		/* req->link: the next request of a chain */
+	__s64 remaining_ns;	/* timeouts: time left on the timer at capture */
+	__s64 ts_sec;		/* timeouts: the timespec as given */
+	__s64 ts_nsec;
+	__u32 bits;		/* ARM_* */
+	__u32 len;		/* buffer length; timeout: sqe->off (count) */
+	__u32 op_flags;		/* msg_flags, rw_flags, accept4 flags, poll events, timeout flags */
+	__u32 ioprio;		/* recv/send: sr->flags; accept: iou_flags; rw: ki_ioprio */
+	__u32 buf_group;	/* req->buf_index / sr->buf_group */
+	__u32 done_io;		/* recv: bytes already received; rw: 0 */
+	__u32 mshot_len;	/* recv multishot: sqe->len */
+	__u32 mshot_total_len;	/* recv multishot: sqe->optlen */
+	__u32 file_slot;	/* accept: sqe->file_index */
+	__s32 count_left;	/* count timeouts: completions still awaited */
+	__u32 poll_events;	/* poll mask armed (POLL_ADD: io_poll.events) */
+	__u32 mode;		/* timeouts: enum hrtimer_mode */
 };
 
 struct rec_rslot {

@@ -723,6 +723,162 @@ static int step_submit(struct plan_state *ps, char **tok, int n, const char *wha
 	return ret;
 }
 
+#define ARM_MAX		4096	/* re-armed requests per ring and step */
+
+/* A request's immediate completion that means our SQE was wrong, not that its event happened. */
+static bool arm_sqe_rejected(int res)
+{
+	return res == -EINVAL || res == -EBADF || res == -EFAULT || res == -EOPNOTSUPP ||
+	       res == -ENOTSOCK || res == -EBADFD;
+}
+
+/* Fail if one of the @n requests the arm step submitted completed at once with an error that names the SQE. */
+static int arm_check_cqes(struct plan_state *ps, const struct submit_ring *sr, const struct ring_sqe *sqe,
+			  unsigned int n, uint32_t from, uint32_t to, const char *what)
+{
+	const struct ring_params *p = &sr->p;
+	unsigned int size = p->flags & IORING_SETUP_CQE32 ? 32 : 16;
+	struct ring_cqe cqe;
+
+	for (uint32_t pos = from; pos != to; pos++) {
+		unsigned long at = sr->ring + p->cq_off.cqes + (unsigned long)(pos & (p->cq_entries - 1)) * size;
+
+		if (remote_read(&ps->task, at, &cqe, sizeof(cqe)))
+			return fail(ps, "%s: %s", what, remote_error(&ps->task));
+		for (unsigned int i = 0; i < n; i++)
+			if (sqe[i].user_data == cqe.user_data && arm_sqe_rejected(cqe.res))
+				return fail(ps, "%s: the kernel refused the re-armed request with user_data %llu (opcode %u): %s",
+					    what, (unsigned long long)cqe.user_data, sqe[i].opcode, strerror(-cqe.res));
+	}
+	return 0;
+}
+
+/*
+ * "arm FD PARAMS SRC N -- WHAT": re-arm N in-flight requests (the 64-byte
+ * SQEs at SRC in the task) on ring FD, after the dumped ring bytes are
+ * back.  The index advance stopped N SQEs short of the dumped SQ head H,
+ * so the kernel takes exactly the SQEs at positions H-N .. H-1: each goes
+ * into the SQE slot of its position (and the SQ array maps the position
+ * to that slot), io_uring_enter(to_submit = N) submits them, and the
+ * slots and array entries get their dumped bytes back.  The SQEs the
+ * application had pending at H .. tail are not touched (to_submit stops
+ * the kernel at H); the step fails if they would share a slot.  A request
+ * whose event already happened completes at once, after the dumped CQEs,
+ * as it would have in the original process; one the kernel refuses as
+ * malformed fails the step.  Not for SQPOLL rings (their SQ thread would
+ * submit on its own), which the planner refuses.
+ */
+static int step_arm(struct plan_state *ps, char **tok, int n, const char *what)
+{
+	struct submit_ring sr = { 0 };
+	unsigned long fd, params, src, count;
+	struct ring_sqe *sqe = NULL;
+	uint8_t (*saved)[128] = NULL;
+	uint32_t *saved_idx = NULL;
+	uint32_t head, tail, cq_before, cq_after, mask;
+	unsigned int size;
+	long ret;
+	int err = 0;
+
+	if (n != 5 || need_task(ps) || eval(ps, tok[1], &fd) || eval(ps, tok[2], &params) ||
+	    eval(ps, tok[3], &src) || eval(ps, tok[4], &count) || !count || count > ARM_MAX)
+		return fail(ps, "arm: bad arguments");
+	sr.fd = fd;
+	if (remote_read(&ps->task, params, &sr.p, sizeof(sr.p)))
+		return fail(ps, "%s: reading the ring parameters: %s", what, remote_error(&ps->task));
+	if (sr.p.flags & IORING_SETUP_SQPOLL)
+		return fail(ps, "%s: an SQPOLL ring", what);
+	sqe = calloc(count, sizeof(*sqe));
+	saved = calloc(count, sizeof(*saved));
+	saved_idx = calloc(count, sizeof(*saved_idx));
+	if (!sqe || !saved || !saved_idx) {
+		err = fail(ps, "%s: out of memory", what);
+		goto out;
+	}
+	if (remote_read(&ps->task, src, sqe, count * sizeof(*sqe))) {
+		err = fail(ps, "%s: reading the SQEs: %s", what, remote_error(&ps->task));
+		goto out;
+	}
+	err = submit_map(ps, &sr);
+	if (err)
+		goto out;
+	size = sr.p.flags & IORING_SETUP_SQE128 ? 128 : 64;
+	mask = sr.p.sq_entries - 1;
+	if (remote_read(&ps->task, sr.ring + sr.p.sq_off.head, &head, 4) ||
+	    remote_read(&ps->task, sr.ring + sr.p.sq_off.tail, &tail, 4) ||
+	    remote_read(&ps->task, sr.ring + sr.p.cq_off.tail, &cq_before, 4)) {
+		err = fail(ps, "%s: reading the indices: %s", what, remote_error(&ps->task));
+		goto out;
+	}
+	if ((uint64_t)(tail - head) + count > sr.p.sq_entries) {
+		err = fail(ps, "%s: %lu requests and %u pending SQEs do not fit the %u-entry SQ",
+			   what, count, tail - head, sr.p.sq_entries);
+		goto out;
+	}
+	/* pending SQEs must not live in the slots the re-armed ones borrow */
+	for (uint32_t pos = head; pos != tail && !(sr.p.flags & IORING_SETUP_NO_SQARRAY); pos++) {
+		uint32_t slot;
+
+		if (remote_read(&ps->task, sr.ring + sr.p.sq_off.array + 4ul * (pos & mask), &slot, 4)) {
+			err = fail(ps, "%s: %s", what, remote_error(&ps->task));
+			goto out;
+		}
+		if (((slot - (head - count)) & mask) < count) {
+			err = fail(ps, "%s: pending SQE slot %u is one the re-armed requests need", what, slot);
+			goto out;
+		}
+	}
+	for (unsigned long i = 0; i < count && !err; i++) {
+		uint32_t slot = (head - count + i) & mask;
+		uint8_t bytes[128] = { 0 };
+
+		memcpy(bytes, &sqe[i], sizeof(sqe[i]));
+		if (remote_read(&ps->task, sr.sqes + (unsigned long)slot * size, saved[i], size) ||
+		    remote_write(&ps->task, sr.sqes + (unsigned long)slot * size, bytes, size))
+			err = fail(ps, "%s: writing SQE %lu: %s", what, i, remote_error(&ps->task));
+		if (!err && !(sr.p.flags & IORING_SETUP_NO_SQARRAY) &&
+		    (remote_read(&ps->task, sr.ring + sr.p.sq_off.array + 4ul * slot, &saved_idx[i], 4) ||
+		     remote_write(&ps->task, sr.ring + sr.p.sq_off.array + 4ul * slot, &slot, 4)))
+			err = fail(ps, "%s: writing the SQ array: %s", what, remote_error(&ps->task));
+	}
+	if (err)
+		goto out;
+	ret = remote_syscall(&ps->task, SYS_io_uring_enter, sr.fd, count, 0, 0, 0, 0);
+	if (ret < 0)
+		err = fail(ps, "%s: io_uring_enter: %s", what, strerror(-ret));
+	else if ((unsigned long)ret != count)
+		err = fail(ps, "%s: the kernel took %ld of %lu requests", what, ret, count);
+	/* the dumped bytes back in the borrowed slots, whatever happened */
+	for (unsigned long i = 0; i < count; i++) {
+		uint32_t slot = (head - count + i) & mask;
+
+		if (remote_write(&ps->task, sr.sqes + (unsigned long)slot * size, saved[i], size) ||
+		    (!(sr.p.flags & IORING_SETUP_NO_SQARRAY) &&
+		     remote_write(&ps->task, sr.ring + sr.p.sq_off.array + 4ul * slot, &saved_idx[i], 4))) {
+			if (!err)
+				err = fail(ps, "%s: restoring the SQ bytes: %s", what, remote_error(&ps->task));
+			break;
+		}
+	}
+	if (err)
+		goto out;
+	if (remote_read(&ps->task, sr.ring + sr.p.sq_off.head, &tail, 4) ||
+	    remote_read(&ps->task, sr.ring + sr.p.cq_off.tail, &cq_after, 4)) {
+		err = fail(ps, "%s: %s", what, remote_error(&ps->task));
+		goto out;
+	}
+	if (tail != head)
+		err = fail(ps, "%s: SQ head %u after the re-arm, expected %u", what, tail, head);
+	else
+		err = arm_check_cqes(ps, &sr, sqe, count, cq_before, cq_after, what);
+out:
+	submit_unmap(ps, &sr);
+	free(saved_idx);
+	free(saved);
+	free(sqe);
+	return err;
+}
+
 /*
  * "load VAR ADDR SIZE": read a SIZE-byte (4 or 8) little-endian integer
  * from task memory at ADDR into VAR: for results the kernel writes to
@@ -850,6 +1006,8 @@ static int run_step(struct plan_state *ps, char *line)
 		return step_save(ps, tok, n, what);
 	if (!strcmp(tok[0], "postnop"))
 		return step_postnop(ps, tok, n, what);
+	if (!strcmp(tok[0], "arm"))
+		return step_arm(ps, tok, n, what);
 	return fail(ps, "unknown step '%s'", tok[0]);
 }
 

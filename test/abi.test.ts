@@ -67,6 +67,10 @@ const GROUPS: [string, Readonly<Record<string, number | bigint>>, string, boolea
 	['ASYNC_CANCEL', A.ASYNC_CANCEL, 'IORING_ASYNC_CANCEL_', true],
 	['RESTRICTION', A.RESTRICTION, 'IORING_RESTRICTION_', false],
 	['IOU_PBUF_RING', A.IOU_PBUF_RING, 'IOU_PBUF_RING_', true],
+	['TIMEOUT', A.TIMEOUT, 'IORING_TIMEOUT_', false],
+	['POLL', A.POLL, 'IORING_POLL_', true],
+	['RECVSEND', A.RECVSEND, 'IORING_RECVSEND_', true],
+	['ACCEPT', A.ACCEPT, 'IORING_ACCEPT_', true],
 ];
 
 t.test('the header parses', async (t) => {

@@ -93,8 +93,8 @@ t.test('future and invalid envelope versions', async (t) => {
 
 t.test('future and missing format versions in the payload', async (t) => {
 	const img = sampleImage();
-	img.header!.format_version = 2;
-	rejects(t, seal(encodePayload(img)), /format version 2 is newer than 1 \(written by a newer criu-uring\)$/, 'format 2');
+	img.header!.format_version = 3;
+	rejects(t, seal(encodePayload(img)), /format version 3 is newer than 2 \(written by a newer criu-uring\)$/, 'format 3');
 	img.header = null;
 	rejects(t, seal(encodePayload(img)), /no format version \(image damaged\)$/, 'no header');
 });

@@ -167,7 +167,9 @@ function capturedRing(): RingState {
 		],
 		napi: { mode: 'dynamic', busy_poll_dt: '100', prefer_busy_poll: false },
 		clock: { clockid: 7, offset: '2' }, mem_regions: [],
-		inflight: [{ opcode: 'TIMEOUT', user_data: '42', fd: null, fixed: false, state: 'timeout' }],
+		inflight: [{ opcode: 'TIMEOUT', user_data: '42', fd: null, fixed: false, state: 'timeout', rearm: { ok: true },
+			arm: { bits: 0, addr: '0', addr2: '0', len: 0, op_flags: 0, ioprio: 0, buf_group: 0, done_io: 0, mshot_len: 0,
+				mshot_total_len: 0, file_slot: 0, count_left: 0, poll_events: 0, remaining_ns: '2500000000', ts_sec: '3', ts_nsec: '0', linked: false } }],
 		/* two fds of one epoll set (one id), and a second set */
 		epoll_watches: [
 			{ epfd: 4, tfd: 3, events: 0x80000019, data: '18446744073709551615', epoll: '0xffff888001235000' },
@@ -220,7 +222,12 @@ t.test('fromCapture: capture model + ring memory -> a valid image', async (t) =>
 	t.same(r.provided_buffer_groups, [{ bgid: 2, buffers: [{ bid: 5, addr: 0x1000n, len: 10 }] }]);
 	t.same(r.napi, { mode: 'NAPI_MODE_DYNAMIC', busy_poll_dt: 100n, prefer_busy_poll: false });
 	t.same(r.clock, { clockid: 7, offset: 2n });
-	t.same(r.inflight[0], { opcode: 11, user_data: 42n, fixed: false, state: 'INFLIGHT_STATE_TIMEOUT', sqe: Buffer.alloc(0) });
+	const sqe = Buffer.alloc(64);
+	sqe.writeUInt8(11, 0);
+	sqe.writeUInt32LE(1, 24);
+	sqe.writeBigUInt64LE(42n, 32);
+	t.same(r.inflight[0], { opcode: 11, user_data: 42n, fixed: false, state: 'INFLIGHT_STATE_TIMEOUT', sqe, timeout_ns: 2500000000n },
+		'a re-armed TIMEOUT: its SQE (relative, one timespec) and the time it had left');
 	t.same(back.process!.unavailable, ['tags']);
 });
 
@@ -245,7 +252,7 @@ t.test('SQPOLL sharing: rings attach to the thread creator', async (t) => {
 	const mk = (inode: number, flags: number, shared: number[]): RingState => ({
 		...capturedRing(), inode, setup_flags: flags, submitter_tid: null, registered_files: { size: 0, alloc_range: null, entries: [] },
 		registered_buffers: { size: 0, entries: [] }, provided_buffers: [], mappings: [],
-		sqpoll: { thread_pid: 77, cpu: null, idle_ms: 10, shared_with: shared },
+		sqpoll: { thread_pid: 77, cpu: null, idle_ms: 10, shared_with: shared }, inflight: [],
 	});
 	const rings = [mk(30, 0x2 | 0x20 | 0x8, [10, 20]), mk(10, 0x2 | 0x20 | 0x8, [20, 30]), mk(20, 0x2 | 0x8, [10, 30])];
 	const p: ProcessRings = { pid: 5, comm: 'x', source: 'bpf', unavailable: [], rings };

@@ -21,7 +21,7 @@ function setFlags(r: Ring, flags: number): void {
 
 const CASES: Case[] = [
 	/* header and process */
-	['future format version', (i) => { i.header!.format_version = 2; }, /^format version 2 is newer than 1/],
+	['future format version', (i) => { i.header!.format_version = 3; }, /^format version 3 is newer than 2/],
 	['format version 0', (i) => { i.header!.format_version = 0; }, /^unsupported format version 0$/],
 	['no header', (i) => { i.header = null; }, /^no image header$/],
 	['no process', (i) => { i.process = null; }, /^no process entry$/],
@@ -129,7 +129,9 @@ const CASES: Case[] = [
 	['region contents', (_i, r) => { r.mem_regions[0].contents = Buffer.alloc(10); }, /^ring 1001: memory region 0: 10 of 4096 content bytes saved$/],
 	['in-flight opcode', (_i, r) => { r.inflight[0].opcode = 63; }, /^ring 1001: in-flight request 0 \(user_data 65261\): unknown opcode 63$/],
 	['in-flight state', (_i, r) => { r.inflight[1].state = 'INFLIGHT_STATE_UNSPECIFIED'; }, /^ring 1001: in-flight request 1 \(user_data 1\): unknown wait state$/],
-	['in-flight SQE size', (_i, r) => { r.inflight[0].sqe = Buffer.alloc(10); }, /^ring 1001: in-flight request 0 \(user_data 65261\): SQE of 10 bytes$/],
+	['in-flight SQE size', (_i, r) => { r.inflight[0].sqe = Buffer.alloc(10); }, /^ring 1001: in-flight request 0 \(user_data 65261\): SQE of 10 bytes, not the 64 its re-arm needs$/],
+	['in-flight SQE opcode', (_i, r) => { r.inflight[1].sqe[0] = 27; }, /^ring 1001: in-flight request 1 \(user_data 1\): SQE opcode 27 is not the request's 22$/],
+	['in-flight timeout length', (_i, r) => { delete r.inflight[0].timeout_ns; }, /^ring 1001: in-flight request 0 \(user_data 65261\): no timeout length$/],
 
 	/* holds and mappings */
 	['ring held twice', (i) => { i.process!.holds.push({ ...i.process!.holds[1] }); }, /^ring 1002: held twice$/],

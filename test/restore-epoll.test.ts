@@ -23,7 +23,7 @@ function plan(): Step[] {
 	const img = sampleImage(OWNER);
 	const r = img.rings[0];
 	Object.assign(r, { provided_buffer_groups: [], provided_buffer_rings: [], mem_regions: [], restrictions: null,
-		personalities: [], personality_next: 0, overflow_cqes: [] });
+		personalities: [], personality_next: 0, overflow_cqes: [], inflight: [] });
 	img.process!.holds[0].mappings = img.process!.holds[0].mappings.slice(0, 2);
 	const ring = restoreRings(img)[0];
 	ring.holders = [{ pid: HOLDER, fds: [3, 9], registered_slots: [], mappings: [], epoll_watches: [

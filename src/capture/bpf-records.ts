@@ -9,7 +9,7 @@
 
 export const REC = {
 	FILE: 1, RING: 2, SQE: 3, CQE: 4, RFILE: 5, RFILE_NAME: 6, RBUF: 7, PERS: 8,
-	PBUF_LIST: 9, PBUF_BUF: 10, REQ: 11, RSLOT: 12, VMA: 13, TASK: 14, COUNTS: 15,
+	PBUF_LIST: 9, PBUF_BUF: 10, REQ: 11, RSLOT: 12, VMA: 13, TASK: 14, COUNTS: 15, REQ_ARM: 16,
 } as const;
 
 type Scalar = 'u8' | 'u16' | 'u32' | 's32' | 'u64' | 's64';
@@ -137,6 +137,12 @@ const LAYOUTS = {
 		['ctx', 'u64'], ['req', 'u64'], ['user_data', 'u64'], ['flags', 'u64'], ['fd', 's32'],
 		['state', 'u32'], ['opcode', 'u32'], ['tid', 'u32'],
 	],
+	[REC.REQ_ARM]: [
+		['ctx', 'u64'], ['req', 'u64'], ['file', 'u64'], ['addr', 'u64'], ['addr2', 'u64'], ['link', 'u64'],
+		['remaining_ns', 's64'], ['ts_sec', 's64'], ['ts_nsec', 's64'], ['bits', 'u32'], ['len', 'u32'],
+		['op_flags', 'u32'], ['ioprio', 'u32'], ['buf_group', 'u32'], ['done_io', 'u32'], ['mshot_len', 'u32'],
+		['mshot_total_len', 'u32'], ['file_slot', 'u32'], ['count_left', 's32'], ['poll_events', 'u32'], ['mode', 'u32'],
+	],
 	[REC.RSLOT]: [
 		['ctx', 'u64'], ['file', 'u64'], ['ino', 'u64'], ['tgid', 'u32'], ['tid', 'u32'],
 		['index', 'u32'], ['pad', 'u32'],
@@ -165,7 +171,7 @@ export const C_STRUCTS: Record<number, string> = {
 	[REC.RFILE]: 'rec_rfile', [REC.RFILE_NAME]: 'rec_rfile_name', [REC.RBUF]: 'rec_rbuf',
 	[REC.PERS]: 'rec_pers', [REC.PBUF_LIST]: 'rec_pbuf_list', [REC.PBUF_BUF]: 'rec_pbuf_buf',
 	[REC.REQ]: 'rec_req', [REC.RSLOT]: 'rec_rslot', [REC.VMA]: 'rec_vma', [REC.TASK]: 'rec_task',
-	[REC.COUNTS]: 'rec_counts',
+	[REC.COUNTS]: 'rec_counts', [REC.REQ_ARM]: 'rec_req_arm',
 };
 
 /** Field offsets the decoder uses for a record type, for layout checks. */
@@ -219,6 +225,13 @@ export interface PbufListRec {
 }
 export interface PbufBufRec { ctx: bigint; addr: bigint; bgid: number; seq: number; bid: number; len: number }
 export interface ReqRec { ctx: bigint; req: bigint; user_data: bigint; flags: bigint; fd: number; state: number; opcode: number; tid: number }
+/** What re-arming a waiting request takes (rec_req_arm; meaning per opcode in docs/bpf.md). */
+export interface ReqArmRec {
+	ctx: bigint; req: bigint; file: bigint; addr: bigint; addr2: bigint; link: bigint;
+	remaining_ns: bigint; ts_sec: bigint; ts_nsec: bigint; bits: number; len: number; op_flags: number;
+	ioprio: number; buf_group: number; done_io: number; mshot_len: number; mshot_total_len: number;
+	file_slot: number; count_left: number; poll_events: number; mode: number;
+}
 export interface RslotRec { ctx: bigint; file: bigint; ino: bigint; tgid: number; tid: number; index: number }
 export interface VmaRec { ctx: bigint; ino: bigint; start: bigint; end: bigint; pgoff: bigint; vm_flags: bigint; tgid: number }
 export interface TaskRec {
@@ -239,6 +252,7 @@ export interface Records {
 	pbufLists: PbufListRec[];
 	pbufBufs: PbufBufRec[];
 	reqs: ReqRec[];
+	reqArms: ReqArmRec[];
 	rslots: RslotRec[];
 	vmas: VmaRec[];
 	tasks: TaskRec[];
@@ -248,7 +262,7 @@ export interface Records {
 const BUCKET: Record<number, keyof Records> = {
 	[REC.FILE]: 'files', [REC.RING]: 'rings', [REC.SQE]: 'sqes', [REC.CQE]: 'cqes',
 	[REC.RFILE]: 'rfiles', [REC.RFILE_NAME]: 'rfileNames', [REC.RBUF]: 'rbufs', [REC.PERS]: 'pers',
-	[REC.PBUF_LIST]: 'pbufLists', [REC.PBUF_BUF]: 'pbufBufs', [REC.REQ]: 'reqs',
+	[REC.PBUF_LIST]: 'pbufLists', [REC.PBUF_BUF]: 'pbufBufs', [REC.REQ]: 'reqs', [REC.REQ_ARM]: 'reqArms',
 	[REC.RSLOT]: 'rslots', [REC.VMA]: 'vmas', [REC.TASK]: 'tasks', [REC.COUNTS]: 'counts',
 };
 
@@ -258,7 +272,7 @@ export class RecordError extends Error {}
 export function decodeRecords(buf: Buffer): Records {
 	const out: Records = {
 		files: [], rings: [], sqes: [], cqes: [], rfiles: [], rfileNames: [], rbufs: [], pers: [],
-		pbufLists: [], pbufBufs: [], reqs: [], rslots: [], vmas: [], tasks: [], counts: [],
+		pbufLists: [], pbufBufs: [], reqs: [], reqArms: [], rslots: [], vmas: [], tasks: [], counts: [],
 	};
 	let off = 0;
 	while (off < buf.length) {

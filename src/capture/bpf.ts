@@ -7,14 +7,15 @@
  */
 import { readFileSync, readlinkSync } from 'node:fs';
 import type {
-	InflightRequest, Mapping, Personality, ProcessRings, ProcessSummary, ProvidedBuffers, RegisteredFile,
+	ArmDetails, InflightRequest, Mapping, Personality, ProcessRings, ProcessSummary, ProvidedBuffers, RegisteredFile,
 	RingState, UserMemory,
 } from './model';
-import { decodeRecords, type PbufListRec, type Records, type RingRec } from './bpf-records';
+import { decodeRecords, type PbufListRec, type Records, type ReqArmRec, type ReqRec, type RingRec } from './bpf-records';
 import { bitmapBits, cpuList, decodeCqes, decodeOverflowCqes, decodeSqe, fileType, filePath } from './bpf-decode';
 import { mappingKind, rangeMapped, readMaps, type MapsLine } from './maps';
 import { loadNative } from '../native';
 import { addEpollWatches } from './epoll';
+import { classifyRing } from './rearm';
 import { opcodeName, opcodeTakesFile } from '../uring/opcodes';
 import { setupFlagNames } from '../uring/flags';
 import { SETUP } from '../uring/abi';
@@ -245,18 +246,48 @@ function inflightOrder(a: InflightRequest, b: InflightRequest): number {
 	return ua < ub ? -1 : ua > ub ? 1 : 0;
 }
 
+function armDetails(a: ReqArmRec): ArmDetails {
+	return {
+		bits: a.bits, addr: dec(a.addr), addr2: dec(a.addr2), len: a.len, op_flags: a.op_flags, ioprio: a.ioprio,
+		buf_group: a.buf_group, done_io: a.done_io, mshot_len: a.mshot_len, mshot_total_len: a.mshot_total_len,
+		file_slot: a.file_slot, count_left: a.count_left, poll_events: a.poll_events,
+		remaining_ns: dec(a.remaining_ns), ts_sec: dec(a.ts_sec), ts_nsec: dec(a.ts_nsec), linked: a.link !== 0n,
+	};
+}
+
+/*
+ * The fd or fixed-file index a request works on.  req->cqe.fd holds the
+ * SQE's fd only until the request first completes (a multishot ACCEPT's
+ * then reads 0), so the file the request holds is looked up instead: among
+ * the ring's registered files for a fixed file, else among the process's
+ * fds (the SQE's own number when it still names that file).
+ */
+function requestFd(view: ProcessView, ctx: bigint, q: ReqRec, a: ReqArmRec | undefined, fixed: boolean): number | null {
+	if (!opcodeTakesFile(q.opcode)) return null;
+	if (!a || !a.file) return q.fd >= 0 ? q.fd : null;
+	const held = fixed
+		? (view.rfilesByCtx.get(ctx) ?? []).filter((f) => f.file === a.file).map((f) => f.index)
+		: view.fdsByFile.get(a.file) ?? [];
+	if (held.includes(q.fd)) return q.fd;
+	return held.length ? Math.min(...held) : null;
+}
+
 function inflight(view: ProcessView, ctx: bigint): InflightRequest[] {
 	const seen = new Set<bigint>();
+	const arms = new Map(view.recs.reqArms.filter((a) => a.ctx === ctx).map((a) => [a.req, a]));
 	const out: InflightRequest[] = [];
 	for (const q of view.recs.reqs) {
 		if (q.ctx !== ctx || seen.has(q.req)) continue;
 		seen.add(q.req);
+		const a = arms.get(q.req);
+		const fixed = (q.flags & REQ_F_FIXED_FILE) !== 0n;
 		out.push({
 			opcode: opcodeName(q.opcode),
 			user_data: dec(q.user_data),
-			fd: opcodeTakesFile(q.opcode) && q.fd >= 0 ? q.fd : null,
-			fixed: (q.flags & REQ_F_FIXED_FILE) !== 0n,
+			fd: requestFd(view, ctx, q, a, fixed),
+			fixed,
 			state: STATE[q.state] ?? `state_${q.state}`,
+			...(a ? { arm: armDetails(a) } : {}),
 		});
 	}
 	return out.sort(inflightOrder);
@@ -394,6 +425,7 @@ export function captureBpf(pid: number): ProcessRings {
 		.filter((r) => r.tgid === pid)
 		.map((r) => buildRing(view, r, unavailable))
 		.sort((a, b) => a.inode - b.inode);
+	for (const r of rings) classifyRing(r);
 	const fileOf = new Map(recs.files.filter((f) => f.tgid === pid).map((f) => [f.fd, f.file]));
 	addEpollWatches(pid, rings, (epfd) => {
 		const file = fileOf.get(epfd);

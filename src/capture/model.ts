@@ -167,6 +167,38 @@ export interface InflightRequest {
 	fixed: boolean;
 	/** Where the request waits: "poll", "timeout", "linked_timeout", "futex", "waitid", "iowq", "iopoll", "deferred", "cancelable_cmd", "task_work" (completed; its CQE is posted when task work runs). */
 	state: string;
+	/** Requests waiting in poll or timeout state (BPF capture): what re-arming them at restore takes. */
+	arm?: ArmDetails;
+	/** Requests waiting for an outside event: whether the restore re-arms them, or why not (src/capture/rearm.ts). */
+	rearm?: { ok: boolean; why?: string };
+}
+
+/**
+ * A waiting request as the kernel holds it (rec_req_arm, docs/bpf.md):
+ * the fields of its io_kiocb and per-opcode command data that an
+ * equivalent SQE is built from.  64-bit values are decimal strings.
+ */
+export interface ArmDetails {
+	/** ARM_* bits of bpf/uring_records.h: request flags independent of the kernel's numbering. */
+	bits: number;
+	addr: string;
+	addr2: string;
+	len: number;
+	op_flags: number;
+	ioprio: number;
+	buf_group: number;
+	done_io: number;
+	mshot_len: number;
+	mshot_total_len: number;
+	file_slot: number;
+	count_left: number;
+	poll_events: number;
+	/** Timeouts: time left on the timer at capture (ns), and the timespec as given. */
+	remaining_ns: string;
+	ts_sec: string;
+	ts_nsec: string;
+	/** Part of a linked chain (another request follows it). */
+	linked: boolean;
 }
 
 export interface NapiInfo { mode: 'dynamic' | 'static' | 'off'; busy_poll_dt: string; prefer_busy_poll: boolean }

@@ -86,6 +86,9 @@ function renderRing(r: RingState): string[] {
 	if (r.clock && (r.clock.clockid !== 1 || r.clock.offset !== '0')) add('clock', `id ${r.clock.clockid}  offset ${r.clock.offset}`);
 	for (const m of r.mem_regions) add('mem region', `${m.kind} ${m.addr ? hexStr(m.addr) : 'kernel'} size ${m.size}`);
 	if (r.inflight.length) add('inflight', `${r.inflight.length} request(s)`);
-	for (const q of r.inflight) add('', `${q.opcode} user_data ${q.user_data || '?'} ${q.fd === null ? '' : (q.fixed ? 'fixed ' : 'fd ') + q.fd}  ${q.state}`);
+	for (const q of r.inflight) {
+		const rearm = !q.rearm ? '' : q.rearm.ok ? '  re-armed at restore' : `  not re-armable: ${q.rearm.why}`;
+		add('', `${q.opcode} user_data ${q.user_data || '?'} ${q.fd === null ? '' : (q.fixed ? 'fixed ' : 'fd ') + q.fd}  ${q.state}${rearm}`);
+	}
 	return table(rows).map((l) => '  ' + l);
 }

@@ -4,6 +4,7 @@
  */
 import * as M from '../capture/model';
 import { opcodeNumber } from '../uring/opcodes';
+import { rearmable, rearmSqe } from '../capture/rearm';
 import { ImageError } from './errors';
 import { IOU_PBUF_RING, SETUP } from '../uring/abi';
 import * as I from './types';
@@ -188,12 +189,16 @@ const NAPI_MODES: Record<M.NapiInfo['mode'], I.NapiMode> = {
 	dynamic: 'NAPI_MODE_DYNAMIC', static: 'NAPI_MODE_STATIC', off: 'NAPI_MODE_OFF',
 };
 
-function inflight(pid: number, q: M.InflightRequest): I.InflightRequest {
+/* Only requests the restore re-arms reach an image: the dump waits for, or fails on, every other one. */
+function inflight(pid: number, r: M.RingState, q: M.InflightRequest): I.InflightRequest {
 	const opcode = opcodeNumber(q.opcode);
 	if (opcode < 0) fail(pid, `in-flight request with unknown opcode "${q.opcode}"`);
+	if (!rearmable(q)) fail(pid, `in-flight ${q.opcode} user_data ${q.user_data} on ring ${r.inode} cannot be re-armed: ${q.rearm?.why ?? 'it does not wait for an outside event'}`);
 	const state = `INFLIGHT_STATE_${q.state.toUpperCase()}` as I.InflightState;
-	const out: I.InflightRequest = { opcode, user_data: u64(q.user_data), fixed: q.fixed, state, sqe: Buffer.alloc(0) };
+	const { sqe, timeout_ns } = rearmSqe(r, q);
+	const out: I.InflightRequest = { opcode, user_data: u64(q.user_data), fixed: q.fixed, state, sqe };
 	if (q.fd !== null) out.fd = q.fd;
+	if (timeout_ns !== undefined) out.timeout_ns = timeout_ns;
 	return out;
 }
 
@@ -223,7 +228,7 @@ export function ringFromCapture(pid: number, r: M.RingState, all: M.RingState[],
 			/* the image keeps user addresses only: a kernel region's mapping is in the holder's mappings */
 			addr: m.user === false ? 0n : u64(m.addr), size: BigInt(m.size), contents: buf(blobs.regions?.[i]),
 		})),
-		inflight: r.inflight.map((q) => inflight(pid, q)),
+		inflight: r.inflight.map((q) => inflight(pid, r, q)),
 		personality_next: r.personality_next ?? 0,
 	};
 }

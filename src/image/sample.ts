@@ -8,6 +8,14 @@ import { FORMAT_VERSION, Image, Ring, RingHold } from './types';
 import { IOU_PBUF_RING, SETUP } from '../uring/abi';
 
 /** Ring-region bytes with the constant io_rings fields set for the geometry. */
+/* A re-arm SQE: opcode and user_data in place, the rest a pattern. */
+function rearmSqe(opcode: number, userData: bigint): Buffer {
+	const b = pattern(64, opcode);
+	b[0] = opcode;
+	b.writeBigUInt64LE(userData, 32);
+	return b;
+}
+
 export function sampleRingMemory(flags: number, sq: number, cq: number, pageRounded = false): Buffer {
 	const size = G.ringsRegionSize(flags, sq, cq);
 	const mem = Buffer.alloc(pageRounded ? G.alignUp(size, G.PAGE_SIZE) : size);
@@ -93,8 +101,8 @@ function richRing(): Ring {
 	r.clock = { clockid: G.CLOCK_BOOTTIME, offset: 2n };
 	r.mem_regions = [{ kind: 'MEM_REGION_KIND_WAIT_ARG', addr: 0x7f0000400000n, size: 4096n, contents: pattern(4096, 5) }];
 	r.inflight = [
-		{ opcode: 11, user_data: 0xfeedn, fd: -1, fixed: false, state: 'INFLIGHT_STATE_TIMEOUT', sqe: pattern(64, 2) },
-		{ opcode: 22, user_data: 1n, fd: 0, fixed: true, state: 'INFLIGHT_STATE_POLL', sqe: Buffer.alloc(0) },
+		{ opcode: 11, user_data: 0xfeedn, fd: -1, fixed: false, state: 'INFLIGHT_STATE_TIMEOUT', sqe: rearmSqe(11, 0xfeedn), timeout_ns: 1500000000n },
+		{ opcode: 22, user_data: 1n, fd: 0, fixed: true, state: 'INFLIGHT_STATE_POLL', sqe: rearmSqe(22, 1n) },
 	];
 	return r;
 }

@@ -7,7 +7,7 @@
  */
 
 /** The payload format this version writes and reads (ImageHeader.format_version). */
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
 
 export interface ImageHeader {
 	format_version: number;
@@ -188,8 +188,10 @@ export interface InflightRequest {
 	fd?: number;
 	fixed: boolean;
 	state: InflightState;
-	/** Reserved: the full SQE; format 1 writes it empty. */
+	/** The 64-byte SQE the restore submits to re-arm it (format 2; format 1 wrote it empty). */
 	sqe: Buffer;
+	/** TIMEOUT: time left at the dump (ns). */
+	timeout_ns?: bigint;
 }
 
 export interface Ring {

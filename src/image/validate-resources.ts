@@ -5,7 +5,7 @@
  */
 import * as G from './geometry';
 import { Ring } from './types';
-import { IOU_PBUF_RING, NR_REGISTER_OPCODES, NR_REQUEST_OPCODES } from '../uring/abi';
+import { IOU_PBUF_RING, NR_REGISTER_OPCODES, NR_REQUEST_OPCODES, OP } from '../uring/abi';
 
 type Problems = string[];
 
@@ -144,6 +144,12 @@ export function checkInflight(r: Ring, out: Problems): void {
 		const where = `in-flight request ${i} (user_data ${q.user_data})`;
 		if (q.opcode >= NR_REQUEST_OPCODES) out.push(`${where}: unknown opcode ${q.opcode}`);
 		if (q.state === 'INFLIGHT_STATE_UNSPECIFIED') out.push(`${where}: unknown wait state`);
-		if (q.sqe.length && q.sqe.length !== 64 && q.sqe.length !== 128) out.push(`${where}: SQE of ${q.sqe.length} bytes`);
+		if (q.sqe.length !== 64) {
+			out.push(`${where}: SQE of ${q.sqe.length} bytes, not the 64 its re-arm needs`);
+			return;
+		}
+		if (q.sqe[0] !== q.opcode) out.push(`${where}: SQE opcode ${q.sqe[0]} is not the request's ${q.opcode}`);
+		if (q.sqe.readBigUInt64LE(32) !== q.user_data) out.push(`${where}: SQE user_data ${q.sqe.readBigUInt64LE(32)} differs`);
+		if ((q.timeout_ns !== undefined) !== (q.opcode === OP.TIMEOUT)) out.push(`${where}: ${q.opcode === OP.TIMEOUT ? 'no' : 'a'} timeout length`);
 	});
 }

@@ -42,7 +42,7 @@ function headerProblems(img: Image): string[] {
 	const v = img.header?.format_version ?? 0;
 	if (!img.header) return ['no image header'];
 	if (v > FORMAT_VERSION) return [`format version ${v} is newer than ${FORMAT_VERSION} (written by a newer criu-uring)`];
-	if (v !== FORMAT_VERSION) return [`unsupported format version ${v}`];
+	if (v < 1) return [`unsupported format version ${v}`];
 	if (!img.process) return ['no process entry'];
 	if (!Number.isInteger(img.process.pid) || img.process.pid <= 0) return [`invalid pid ${img.process.pid}`];
 	return [];

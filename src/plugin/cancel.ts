@@ -1,10 +1,10 @@
 /*
  * The in-flight cancel option (CRIU_URING_CANCEL_INFLIGHT=1, docs/inflight.md).
  *
- * Requests that wait for something outside the ring (poll-armed reads on
- * pipes and sockets, timeouts, multishot polls, futex/waitid waits) would
- * never complete while the tree is frozen, and by default they fail the
- * dump.  With the option the user asks for them to be cancelled instead:
+ * Requests that wait for something outside the ring and that the restore
+ * cannot re-arm (src/capture/rearm.ts: linked chains, futex/waitid waits,
+ * ...) would never complete while the tree is frozen, and by default they
+ * fail the dump.  With the option the user asks for them to be cancelled instead:
  * the owner thread of each ring, already ptrace-stopped at
  * CHECKPOINT_DEVICES, is made to call IORING_REGISTER_SYNC_CANCEL for each
  * such request's user_data (IORING_ASYNC_CANCEL_ALL: every request with
@@ -25,7 +25,7 @@
 import type { InflightRequest, ProcessRings, RingState } from '../capture/model';
 import type { Step } from '../restore/plan';
 import { ownerHandle, ownerTid } from '../restore/owner';
-import { waitsForEvents } from './inflight';
+import { blocksDump } from './inflight';
 import { ASYNC_CANCEL, NR, REGISTER } from '../uring/abi';
 
 const SYNC_CANCEL_REG_SIZE = 64;
@@ -63,7 +63,7 @@ export function cancelSteps(p: ProcessRings, done: Set<string>): Step[] {
 	const steps: Step[] = [];
 	p.rings.forEach((r, i) => {
 		const wanted = new Map<string, InflightRequest>();
-		for (const q of r.inflight.filter(waitsForEvents))
+		for (const q of r.inflight.filter(blocksDump))
 			if (!done.has(`${r.inode}:${q.user_data}`)) wanted.set(q.user_data, q);
 		if (wanted.size === 0) return;
 		const who = canceller(p.pid, r);

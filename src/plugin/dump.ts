@@ -12,7 +12,7 @@ import { readRingMemory, type RingMemory } from '../capture/memory';
 import type { RestoreRing } from '../restore/input';
 import { cancelRequested, cancelSteps } from './cancel';
 import { completionSteps } from './completions';
-import { DRAIN_MS, drain, inflightError, inflightOf, processTree } from './inflight';
+import { DRAIN_MS, drain, inflightError, inflightOf, notRearmed, processTree } from './inflight';
 import { warmUp } from './warmup';
 import { serialize } from '../restore/plan';
 import { PinnedContents } from './pinned';
@@ -63,7 +63,8 @@ export class DumpSession {
 		if (p.rings.length === 0) return 0;
 		if (p.source !== 'bpf')
 			throw new Error(`process ${pid}: dumping io_uring needs the BPF capture (${p.unavailable[0] ?? 'unavailable'})`);
-		const pending = inflightOf(p);
+		/* requests the restore re-arms stay in flight: they go into the image */
+		const pending = inflightOf(p, notRearmed);
 		if (pending.length) return this.retry(pid, p, inflightError(pending).message);
 
 		this.refuseUnsupported(p);

@@ -1,14 +1,15 @@
 /*
- * In-flight requests at dump time.  A request the kernel still holds has
- * no place in a checkpoint: its completion would be lost.  Requests that
- * complete by themselves (file I/O, short timeouts) are waited for; those
- * that never would (poll-armed reads on sockets and pipes, long timeouts,
- * multishot, futex/waitid waits) fail the dump before anything changed,
- * naming each one, and the process keeps running untouched.
+ * In-flight requests at dump time.  Requests that wait for an outside
+ * event and can be re-armed (src/capture/rearm.ts) go into the image and
+ * are submitted again at restore.  Requests that complete by themselves
+ * (file I/O, io-wq work) are waited for; those that never would and cannot
+ * be re-armed fail the dump before anything changed, naming each one and
+ * why, and the process keeps running untouched.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import type { InflightRequest, ProcessRings } from '../capture/model';
 import { captureProcess } from '../capture';
+import { rearmable, waitsForEvents } from '../capture/rearm';
 
 export const DRAIN_MS = Number(process.env.CRIU_URING_DRAIN_MS ?? 2000);
 
@@ -39,7 +40,8 @@ export function processTree(root: number): number[] {
 
 export function describe(pid: number, ring: number, q: InflightRequest): string {
 	const target = q.fd === null ? '' : ` on ${q.fixed ? 'fixed file' : 'fd'} ${q.fd}`;
-	return `pid ${pid} ring ${ring}: ${q.opcode} user_data ${q.user_data}${target} (${q.state})`;
+	const why = q.rearm && !q.rearm.ok ? `: not re-armable, ${q.rearm.why}` : '';
+	return `pid ${pid} ring ${ring}: ${q.opcode} user_data ${q.user_data}${target} (${q.state}${why})`;
 }
 
 /*
@@ -49,13 +51,20 @@ export function describe(pid: number, ring: number, q: InflightRequest): string 
  * (io-wq work, iopoll, completions queued as task work) finish on their
  * own and are drained after the freeze (DumpSession.checkpoint).
  */
-const WAITS_FOR_EVENTS = new Set(['poll', 'timeout', 'linked_timeout', 'futex', 'waitid', 'cancelable_cmd']);
+export { waitsForEvents };
 
 export function inflightOf(p: ProcessRings, filter: (q: InflightRequest) => boolean = () => true): string[] {
 	return p.rings.flatMap((r) => r.inflight.filter(filter).map((q) => describe(p.pid, r.inode, q)));
 }
 
-export const waitsForEvents = (q: InflightRequest): boolean => WAITS_FOR_EVENTS.has(q.state);
+/*
+ * Requests the dump has to wait for (or, with the cancel option, cancel):
+ * everything in flight except what the restore re-arms (rearm.ts).
+ */
+export const notRearmed = (q: InflightRequest): boolean => !rearmable(q);
+
+/* Requests waiting for an outside event that the restore cannot re-arm. */
+export const blocksDump = (q: InflightRequest): boolean => waitsForEvents(q) && !rearmable(q);
 
 const sleep = (ms: number): Promise<void> => new Promise((res) => setTimeout(res, ms));
 
@@ -68,7 +77,7 @@ export async function drain(root: number, ms = DRAIN_MS): Promise<string[]> {
 	for (;;) {
 		const pending = processTree(root).flatMap((pid) => {
 			try {
-				return inflightOf(captureProcess(pid), waitsForEvents);
+				return inflightOf(captureProcess(pid), blocksDump);
 			} catch {
 				return []; /* exited meanwhile */
 			}

@@ -7,6 +7,8 @@ import type { RingState } from '../capture/model';
 import { pbufRefusals } from '../restore/concerns/pbuf';
 import { restrictionConflicts } from '../restore/concerns/restrictions';
 import { overflowUnsupported } from '../restore/concerns/overflow';
+import { rearmPlanRefusals } from '../restore/concerns/rearm';
+import { rearmable } from '../capture/rearm';
 import { REOPENABLE } from '../restore/concerns/ringonly';
 import { personalityRefusals } from '../restore/concerns/personalities';
 import { regionRefusals } from '../restore/concerns/regions';
@@ -23,6 +25,8 @@ export function unsupported(r: RingState): string[] {
 	if (r.setup_flags & SETUP.ATTACH_WQ && !(r.sqpoll && r.sqpoll.shared_with.length))
 		why.push('an ATTACH_WQ ring that no longer shares its poller thread with another ring');
 	why.push(...overflowUnsupported(r));
+	/* requests waiting for outside events are re-armed at restore (concerns/rearm.ts) */
+	why.push(...rearmPlanRefusals(r.setup_flags, r.inflight.filter(rearmable).length, r.sq.cached_head ?? 0));
 	why.push(...restrictionConflicts(r));
 	why.push(...pbufRefusals(r));
 	why.push(...personalityRefusals(r));

@@ -47,4 +47,14 @@ export interface RestoreRing {
 	slots_before?: { tid: number; index: number }[];
 	/** The other processes holding this ring; its state is rebuilt once, in this image's process. */
 	holders?: RingHolder[];
+	/** In-flight requests to re-arm, in the order they are submitted (concerns/rearm.ts). */
+	rearm?: RearmRequest[];
+}
+
+/** One request to re-arm: the SQE to submit (same user_data); a TIMEOUT's time left. */
+export interface RearmRequest {
+	opcode: number;
+	user_data: bigint;
+	sqe: Buffer;
+	timeout_ns?: bigint;
 }

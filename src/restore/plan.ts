@@ -51,6 +51,11 @@
  *                                  FD reads from (borrowed with pidfd_getfd)
  *                                  into file NAME of CRIU's image directory
  *                                  at OFFSET (src/plugin/pinned.ts)
+ *   arm FD PARAMS SRC N -- WHAT    re-arm N in-flight requests: the 64-byte SQEs
+ *                                  at SRC in the task go into the SQ slots just
+ *                                  before the (written-back) SQ head, which the
+ *                                  advance stopped N short of, and are submitted
+ *                                  (src/restore/concerns/rearm.ts)
  *   expect VALUE N -- WHAT         fail with WHAT unless VALUE (a $VAR) is N
  *   free $VAR                      release scratch memory $VAR
  * Arguments are decimal, 0x-hex, $VAR or $VAR+N.
@@ -74,6 +79,7 @@ export type Step =
 	| { op: 'submit'; fd: Expr; params: Expr; count: number; file: Expr | null; sqes: Buffer; what: string }
 	| { op: 'load'; v: string; addr: Expr; size: 4 | 8 }
 	| { op: 'save'; fd: Expr; len: number; name: string; offset: number; what: string }
+	| { op: 'arm'; fd: Expr; params: Expr; src: Expr; count: number; what: string }
 	| { op: 'expect'; value: Expr; equals: number; what: string }
 	| { op: 'free'; v: string };
 
@@ -107,6 +113,7 @@ export function serialize(steps: Step[]): string[] {
 			return `advance ${expr(s.fd)} ${s.sq >>> 0} ${s.cq >>> 0} ${expr(s.rings)} ${expr(s.sqes)} ${expr(s.params)}` +
 				`${s.registered ? ' registered' : ''} -- ${what(s.what)}`;
 		case 'store': return `store ${expr(s.addr)} ${s.size} ${expr(s.value)}`;
+		case 'arm': return `arm ${expr(s.fd)} ${expr(s.params)} ${expr(s.src)} ${s.count} -- ${what(s.what)}`;
 		case 'expect': return `expect ${expr(s.value)} ${s.equals} -- ${what(s.what)}`;
 		case 'post':
 			return `post ${expr(s.fd)} ${expr(s.scratch)} ${s.count} ${expr(s.user_data)} ${s.res >>> 0} ${s.flags >>> 0} ${s.runTw ? 1 : 0} -- ${what(s.what)}`;

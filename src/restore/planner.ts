@@ -21,6 +21,7 @@ import { planNapi } from './concerns/napi';
 import { planPersonalities } from './concerns/personalities';
 import { planRegions } from './concerns/regions';
 import { planOverflow } from './concerns/overflow';
+import { planRearm } from './concerns/rearm';
 import { planRestrictions } from './concerns/restrictions';
 import { planRingFds } from './concerns/ringfds';
 import { planRingOnly } from './concerns/ringonly';
@@ -42,6 +43,8 @@ const CONCERNS = [planSetup, planRegions, planAttach, planFiles, planBuffers, pl
 	planLegacyBuffers, planPbufRings, planMemory,
 	/* after memory: it shortens the advance and posts right behind it */
 	planOverflow,
+	/* shortens the advance too; its requests are submitted after the eventfd is registered */
+	planRearm,
 	/* epoll entries leave the placeholders before the ring takes their fds, and come back on the ring after */
 	planEpollDetach, planFds,
 	/* steps in other threads and processes, after the ring is on its fds */

@@ -92,6 +92,21 @@ export const ASYNC_CANCEL = {
 	ALL: 1 << 0, FD: 1 << 1, ANY: 1 << 2, FD_FIXED: 1 << 3, USERDATA: 1 << 4, OP: 1 << 5,
 } as const;
 
+/** IORING_TIMEOUT_*: timeout flags (sqe->timeout_flags). */
+export const TIMEOUT = {
+	ABS: 1 << 0, UPDATE: 1 << 1, BOOTTIME: 1 << 2, REALTIME: 1 << 3, ETIME_SUCCESS: 1 << 5, MULTISHOT: 1 << 6,
+} as const;
+
+/** IORING_POLL_*: POLL_ADD/POLL_REMOVE flags (sqe->len). */
+export const POLL = { ADD_MULTI: 1 << 0, UPDATE_EVENTS: 1 << 1, UPDATE_USER_DATA: 1 << 2, ADD_LEVEL: 1 << 3 } as const;
+
+/** IORING_RECVSEND_* and IORING_RECV_MULTISHOT: send/receive flags (sqe->ioprio). */
+export const RECVSEND = { POLL_FIRST: 1 << 0, FIXED_BUF: 1 << 2, BUNDLE: 1 << 4 } as const;
+export const RECV_MULTISHOT = 1 << 1;
+
+/** IORING_ACCEPT_*: accept flags (sqe->ioprio). */
+export const ACCEPT = { MULTISHOT: 1 << 0, DONTWAIT: 1 << 1, POLL_FIRST: 1 << 2 } as const;
+
 /** IORING_RESTRICTION_*: restriction kinds. */
 export const RESTRICTION = { REGISTER_OP: 0, SQE_OP: 1, SQE_FLAGS_ALLOWED: 2, SQE_FLAGS_REQUIRED: 3 } as const;
 

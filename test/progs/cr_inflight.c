@@ -2,37 +2,44 @@
 /*
  * cr_inflight [--flags HEX] --expect cancelled|armed
  *
- * Three requests that never complete by themselves are left in flight:
+ * Four requests that never complete by themselves are left in flight:
  * a READ on an empty pipe (poll-armed, user_data 0xA1), a one-hour
- * TIMEOUT (0xA2) and a multishot POLL_ADD on another empty pipe (0xA3).
+ * TIMEOUT (0xA2), a multishot POLL_ADD on another empty pipe (0xA3) and a
+ * FUTEX_WAIT (0xA4).  The restore re-arms the first two (and the others
+ * once it can); a FUTEX_WAIT it cannot, so the dump fails by default.
  * Then the truth file is written and the program waits for SIGUSR1.
  *
  * --expect cancelled (dumped with CRIU_URING_CANCEL_INFLIGHT=1, restored):
- * the CQ holds exactly three CQEs, one per request, each -ECANCELED; the
- * program then re-arms all three and sees them complete normally (the
- * READ returns the byte written, the short TIMEOUT -ETIME, the poll POLLIN
- * with IORING_CQE_F_MORE).
+ * the CQ holds one -ECANCELED CQE for each request the dump could not
+ * re-arm (the FUTEX_WAIT at least) and nothing for the re-armed ones; the
+ * program re-arms the cancelled ones itself.
  *
  * --expect armed (the dump failed and left the process alone): no CQE is
- * there; the READ and the poll complete when their pipes get data, and the
- * TIMEOUT is still armed (cancelling it yields -ECANCELED plus the cancel's
- * own 0).
+ * there.
+ *
+ * Then, in both cases, every request is completed exactly once: the READ
+ * and the poll (POLL_IN with IORING_CQE_F_MORE) when their pipes get
+ * data, the FUTEX_WAIT (0) when the futex is woken, the TIMEOUT
+ * (-ECANCELED) when cancelled.
  *
  * Exit 0 with "verified", or one line on stderr and exit 1.
  */
 #include <inttypes.h>
 #include <poll.h>
+#include <sys/syscall.h>
 #include "lib/uring.h"
 
 #define UD_READ		0xA1
 #define UD_TIMEOUT	0xA2
 #define UD_POLL		0xA3
+#define UD_FUTEX	0xA4
 #define UD_CANCEL	0xC1
 
 static struct ring ring;
 static int pipe_a[2], pipe_b[2];
 static char rbuf[16];
-static struct __kernel_timespec long_ts = { .tv_sec = 3600 }, short_ts = { .tv_nsec = 10 * 1000 * 1000 };
+static uint32_t futex_word;
+static struct __kernel_timespec long_ts = { .tv_sec = 3600 };
 
 static void arm_read(void)
 {
@@ -59,6 +66,18 @@ static void arm_poll(void)
 	sqe->poll32_events = POLLIN;
 	sqe->len = IORING_POLL_ADD_MULTI;
 	sqe->user_data = UD_POLL;
+}
+
+static void arm_futex(void)
+{
+	struct io_uring_sqe *sqe = ring_get_sqe(&ring);
+
+	sqe->opcode = IORING_OP_FUTEX_WAIT;
+	sqe->fd = 0x02 | 0x80;			/* FUTEX2_SIZE_U32 | FUTEX2_PRIVATE */
+	sqe->addr = (uintptr_t)&futex_word;
+	sqe->off = 0;				/* the value it waits on */
+	sqe->addr3 = 0xffffffffu;		/* FUTEX_BITSET_MATCH_ANY */
+	sqe->user_data = UD_FUTEX;
 }
 
 static void submit(int n)
@@ -129,43 +148,54 @@ static void feed_pipes(const char *what)
 			find(c, 2, UD_POLL, what)->res, find(c, 2, UD_POLL, what)->flags);
 }
 
-static void verify_cancelled(void)
-{
-	struct io_uring_cqe c[3];
-
-	if (ring_cq_ready(&ring) != 3)
-		die_err(EIO, "%u CQEs after the restore, expected the 3 cancellations", ring_cq_ready(&ring));
-	reap(c, 3, "cancellations");
-	expect_res(find(c, 3, UD_READ, "cancellations"), -ECANCELED, "cancelled READ");
-	expect_res(find(c, 3, UD_TIMEOUT, "cancellations"), -ECANCELED, "cancelled TIMEOUT");
-	expect_res(find(c, 3, UD_POLL, "cancellations"), -ECANCELED, "cancelled multishot poll");
-	expect_nothing_more("after the cancellations");
-	/* re-arm and complete every one */
-	arm_read();
-	arm_poll();
-	arm_timeout(&short_ts);
-	submit(3);
-	reap(c, 1, "re-armed TIMEOUT");
-	expect_res(find(c, 1, UD_TIMEOUT, "re-armed TIMEOUT"), -ETIME, "re-armed TIMEOUT");
-	feed_pipes("re-armed READ and poll");
-}
-
-static void verify_armed(void)
+/* The re-armed or still-armed requests, each completed once. */
+static void complete_all(const char *what)
 {
 	struct io_uring_cqe c[2];
 	struct io_uring_sqe *sqe;
 
-	expect_nothing_more("requests still armed");
-	feed_pipes("still-armed READ and poll");
+	feed_pipes(what);
+	if (syscall(SYS_futex, &futex_word, 1 | 128 /* FUTEX_WAKE_PRIVATE */, 1, NULL, NULL, 0) != 1)
+		die_err(EIO, "%s: FUTEX_WAKE woke no waiter", what);
+	reap(c, 1, "FUTEX_WAIT");
+	expect_res(find(c, 1, UD_FUTEX, what), 0, "woken FUTEX_WAIT");
 	sqe = ring_get_sqe(&ring);
 	sqe->opcode = IORING_OP_ASYNC_CANCEL;
 	sqe->fd = -1;
 	sqe->addr = UD_TIMEOUT;
 	sqe->user_data = UD_CANCEL;
 	submit(1);
-	reap(c, 2, "cancelling the still-armed TIMEOUT");
-	expect_res(find(c, 2, UD_TIMEOUT, "timeout"), -ECANCELED, "still-armed TIMEOUT");
+	reap(c, 2, "cancelling the TIMEOUT");
+	expect_res(find(c, 2, UD_TIMEOUT, "timeout"), -ECANCELED, "cancelled TIMEOUT");
 	expect_res(find(c, 2, UD_CANCEL, "cancel"), 0, "ASYNC_CANCEL");
+}
+
+/* Dumped with the cancel option: the requests it could not re-arm were cancelled; arm them again. */
+static void rearm_cancelled(void)
+{
+	struct io_uring_cqe c[4];
+	unsigned int n = ring_cq_ready(&ring);
+	int again = 0;
+
+	if (n == 0 || n > 2)
+		die_err(EIO, "%u CQEs after the restore, expected the cancellations (1 or 2)", n);
+	reap(c, n, "cancellations");
+	for (unsigned int i = 0; i < n; i++) {
+		if (c[i].res != -ECANCELED)
+			die_err(EIO, "user_data 0x%llx res %d after the restore, expected -ECANCELED",
+				(unsigned long long)c[i].user_data, c[i].res);
+		if (c[i].user_data == UD_POLL)
+			arm_poll();
+		else if (c[i].user_data == UD_FUTEX)
+			arm_futex();
+		else
+			die_err(EIO, "user_data 0x%llx was cancelled, but the restore re-arms it",
+				(unsigned long long)c[i].user_data);
+		again++;
+	}
+	find(c, n, UD_FUTEX, "cancellations");
+	submit(again);
+	expect_nothing_more("after re-arming the cancelled requests");
 }
 
 int main(int argc, char **argv)
@@ -191,7 +221,8 @@ int main(int argc, char **argv)
 	arm_read();
 	arm_timeout(&long_ts);
 	arm_poll();
-	submit(3);
+	arm_futex();
+	submit(4);
 	expect_nothing_more("right after arming");
 
 	t = truth_new();
@@ -201,9 +232,10 @@ int main(int argc, char **argv)
 
 	wait_for_stop();
 	if (!strcmp(expect, "cancelled"))
-		verify_cancelled();
+		rearm_cancelled();
 	else
-		verify_armed();
+		expect_nothing_more("requests still armed");
+	complete_all(expect);
 	expect_nothing_more("at the end");
 	printf("verified\n");
 	return 0;

@@ -1,0 +1,131 @@
+/*
+ * Re-arming in-flight requests, below the real dump/restore of
+ * test/rearm.test.ts: the planner's steps (src/restore/concerns/rearm.ts),
+ * the capture's verdicts and SQEs (src/capture/rearm.ts), and the kernel
+ * facts the BPF side relies on.
+ */
+import t from 'tap';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { sampleImage, sampleRingMemory } from '../src/image/sample';
+import { restoreRings } from '../src/restore/from-image';
+import { planRing, PlanError } from '../src/restore/planner';
+import { serialize, type Step } from '../src/restore/plan';
+import { classify, rearmSqe } from '../src/capture/rearm';
+import type { ArmDetails, InflightRequest, RingState } from '../src/capture/model';
+
+const OWNER = 4242;
+
+function sampleRing() {
+	const img = sampleImage(OWNER);
+	const r = img.rings[0];
+	Object.assign(r, { provided_buffer_groups: [], provided_buffer_rings: [], mem_regions: [], restrictions: null,
+		personalities: [], personality_next: 0, overflow_cqes: [] });
+	/* the sample ring is an SQPOLL one, which re-arming refuses */
+	r.setup!.flags &= ~(2 | 4);
+	r.memory!.rings = sampleRingMemory(r.setup!.flags, 8, 32, true);
+	img.process!.holds[0].mappings = img.process!.holds[0].mappings.slice(0, 2);
+	img.process!.holds[0].epoll_watches = [];
+	return { img, ring: restoreRings(img)[0] };
+}
+
+t.test('the plan shortens the advance by one SQE per request and arms them after the eventfd', async (t) => {
+	const { ring } = sampleRing();
+	const steps = planRing(OWNER, ring, 0);
+	const adv = steps.find((s) => s.op === 'advance') as Extract<Step, { op: 'advance' }>;
+	t.equal(adv.sq, (ring.state.sq.cached_head! - 2) >>> 0, 'advance stops 2 SQEs short of the dumped head');
+	t.equal(adv.cq, ring.state.cq.cached_tail, 'the CQ tail is not affected');
+	const at = (pred: (s: Step) => boolean): number => steps.findIndex(pred);
+	const arm = at((s) => s.op === 'arm');
+	t.ok(arm > 0, 'an arm step');
+	const a = steps[arm] as Extract<Step, { op: 'arm' }>;
+	t.equal(a.count, 2, 'both requests');
+	const ringWrite = at((s) => s.op === 'write' && s.data.equals(ring.rings));
+	t.ok(ringWrite >= 0 && ringWrite < arm, 'after the dumped ring bytes are written back');
+	const eventfd = at((s) => s.op === 'sys' && /eventfd/i.test(s.what));
+	t.ok(eventfd >= 0 && eventfd < arm, 'after the eventfd is registered (an immediate completion signals it)');
+	/* the SQEs sit in scratch memory; the TIMEOUT's addr is patched to its timespec there */
+	const srcOff = Number(String(a.src).split('+')[1]);
+	const store = steps.find((s) => s.op === 'store' && s.addr === `$s0+${srcOff + 16}`) as Extract<Step, { op: 'store' }>;
+	t.ok(store, 'a store patches the TIMEOUT SQE\'s addr field');
+	t.ok(steps.indexOf(store) < arm, 'before the arm step');
+	const ts = steps.find((s) => s.op === 'write' && s.addr === store.value) as Extract<Step, { op: 'write' }>;
+	t.same([ts.data.readBigInt64LE(0), ts.data.readBigInt64LE(8)], [1n, 500000000n], 'timespec = the 1.5 s it had left');
+	const sqes = steps.find((s) => s.op === 'write' && s.addr === a.src) as Extract<Step, { op: 'write' }>;
+	t.ok(sqes.data.equals(Buffer.concat(ring.rearm!.map((q) => q.sqe))), 'the recorded SQEs, in order');
+	t.match(serialize([a])[0], /^arm \$r0 \$s0\+\d+ \$s0\+\d+ 2 -- re-arm 2 in-flight request\(s\)$/);
+});
+
+t.test('the plan refuses what it cannot re-arm', async (t) => {
+	for (const [what, change, re] of [
+		['SQPOLL', (s: RingState) => { s.setup_flags |= 2; s.sqpoll = { thread_pid: null, cpu: null, idle_ms: 10, shared_with: [] }; }, /re-armed requests on an SQPOLL ring/],
+		['a 2^32 lap', (s: RingState) => { s.sq.cached_head = 1; }, /2 re-armed requests but the ring's cached SQ head is 1/],
+	] as const) {
+		const { ring } = sampleRing();
+		change(ring.state);
+		t.throws(() => planRing(OWNER, ring, 0), re, what);
+	}
+	t.ok(PlanError);
+});
+
+const arm = (over: Partial<ArmDetails> = {}): ArmDetails => ({
+	bits: 0, addr: '4096', addr2: '0', len: 16, op_flags: 0, ioprio: 0, buf_group: 0, done_io: 0, mshot_len: 0,
+	mshot_total_len: 0, file_slot: 0, count_left: 0, poll_events: 0, remaining_ns: '0', ts_sec: '0', ts_nsec: '0',
+	linked: false, ...over,
+});
+const req = (opcode: string, a: ArmDetails, over: Partial<InflightRequest> = {}): InflightRequest =>
+	({ opcode, user_data: '7', fd: 5, fixed: false, state: 'poll', arm: a, ...over });
+const plainRing = { setup_flags: 0 } as RingState;
+
+t.test('verdicts', async (t) => {
+	const why = (q: InflightRequest, r: RingState = plainRing): string => {
+		const v = classify(r, q);
+		return v.ok ? 'ok' : v.why;
+	};
+	t.equal(why(req('RECV', arm())), 'ok', 'a plain RECV');
+	t.equal(why(req('POLL_ADD', arm({ poll_events: 0xC0000001 }))), 'ok', 'a single-shot POLL_ADD');
+	t.equal(why(req('TIMEOUT', arm({ remaining_ns: '5', len: 0 }), { fd: null, state: 'timeout' })), 'ok', 'a relative TIMEOUT');
+	t.match(why(req('RECV', arm({ linked: true }))), /linked chain/);
+	t.match(why(req('RECV', arm({ bits: 1 << 2 }))), /linked chain/);
+	t.match(why(req('RECV', arm({ bits: 1 << 1 }))), /IO_DRAIN/);
+	t.match(why(req('RECV', arm({ bits: 1 << 9 }))), /personality/);
+	t.match(why(req('RECV', arm({ done_io: 3 }))), /3 bytes of it were already received/);
+	t.match(why(req('RECV', arm()), { setup_flags: 2 } as RingState), /SQPOLL ring/);
+	t.match(why(req('RECV', arm(), { fd: null })), /no longer open/);
+	t.match(why(req('FUTEX_WAIT', arm(), { state: 'futex' })), /futex wait/);
+	t.match(why(req('LINK_TIMEOUT', arm(), { state: 'linked_timeout' })), /LINK_TIMEOUT/);
+	t.match(why(req('TIMEOUT', arm({ op_flags: 1 }), { fd: null, state: 'timeout' })), /absolute timeout/);
+	t.match(why(req('TIMEOUT', arm({ op_flags: 1 << 3 }), { fd: null, state: 'timeout' })), /CLOCK_REALTIME/);
+	t.match(why(req('TIMEOUT', arm({ op_flags: 1 << 6 }), { fd: null, state: 'timeout' })), /multishot timeout/);
+	t.match(why(req('RECV', undefined as unknown as ArmDetails)), /no re-arm details/);
+});
+
+t.test('SQEs', async (t) => {
+	const recv = rearmSqe(plainRing, req('RECV', arm({ op_flags: 0x40, bits: 1 }), { fixed: true, fd: 3 })).sqe;
+	t.same([recv[0], recv[1], recv.readInt32LE(4), recv.readBigUInt64LE(16), recv.readUInt32LE(24), recv.readUInt32LE(28), recv.readBigUInt64LE(32)],
+		[27, 1, 3, 4096n, 16, 0x40, 7n], 'RECV: opcode, IOSQE_FIXED_FILE, index, buffer, length, msg_flags, user_data');
+	const poll = rearmSqe(plainRing, req('POLL_ADD', arm({ poll_events: (0xC0002019 | 0) >>> 0 }))).sqe;
+	t.same([poll.readUInt32LE(28), poll.readUInt32LE(24)], [0x2019, 0], 'POLL_ADD: the mask without ONESHOT/ET; single-shot, edge');
+	const read = rearmSqe(plainRing, req('READ', arm({ bits: 1 << 7, addr2: '99' }))).sqe;
+	t.equal(read.readBigInt64LE(8), -1n, 'READ at the file position: offset -1');
+	const tmo = rearmSqe(plainRing, req('TIMEOUT', arm({ remaining_ns: '-5', op_flags: 1 << 2, len: 0 }), { fd: null, state: 'timeout' }));
+	t.same([tmo.timeout_ns, tmo.sqe.readUInt32LE(28), tmo.sqe.readUInt32LE(24)], [0n, 1 << 2, 1], 'an overdue BOOTTIME timeout: 0 ns left, flag kept');
+});
+
+/* bpf/uring_iter.bpf.c fixes REQ_F_*_BIT values (an anonymous enum CO-RE cannot relocate): they must be this kernel's */
+t.test('the REQ_F bit numbers in the BPF program are the running kernel\'s', async (t) => {
+	let btf = '';
+	try {
+		btf = execFileSync('bpftool', ['btf', 'dump', 'file', '/sys/kernel/btf/vmlinux', 'format', 'c'], { maxBuffer: 1 << 28 }).toString();
+	} catch (e) {
+		t.fail(`bpftool btf dump: ${(e as Error).message}`);
+		return;
+	}
+	const src = readFileSync('bpf/uring_iter.bpf.c', 'utf8');
+	const fixed = [...src.matchAll(/^#define KREQ_F_(\w+)\s+(\d+)/gm)];
+	t.ok(fixed.length >= 7, 'the program names its bits');
+	for (const [, name, bit] of fixed) {
+		const m = new RegExp(`\\bREQ_F_${name}_BIT = (\\d+)`).exec(btf);
+		t.equal(m?.[1], bit, `REQ_F_${name}_BIT`);
+	}
+});
