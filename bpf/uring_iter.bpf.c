@@ -263,6 +263,21 @@ static __always_inline void arm_rw(struct rec_req_arm *a, struct io_kiocb *req)
 	a->op_flags = BPF_CORE_READ(rw, flags);
 	a->addr2 = BPF_CORE_READ(rw, kiocb.ki_pos);
 	a->ioprio = BPF_CORE_READ(rw, kiocb.ki_ioprio);
+	/*
+	 * Since the buffer-select rework the group lives in io_async_rw
+	 * (req->buf_index then holds the last selected buffer's id); the
+	 * bytes a partial read already moved are counted there too.
+	 */
+	if (bpf_core_type_exists(struct io_async_rw) &&
+	    bpf_core_field_exists(((struct io_async_rw *)0)->buf_group)) {
+		struct io_async_rw *io = BPF_CORE_READ(req, async_data);
+
+		if (io) {
+			if (BPF_CORE_READ(req, flags) & (1ULL << 5))	/* REQ_F_BUFFER_SELECT */
+				a->buf_group = BPF_CORE_READ(io, buf_group);
+			a->done_io = BPF_CORE_READ(io, bytes_done);
+		}
+	}
 }
 
 /* Accepts (io_uring/net.c: io_accept). */

@@ -844,10 +844,15 @@ static int step_arm(struct plan_state *ps, char **tok, int n, const char *what)
 	if (err)
 		goto out;
 	ret = remote_syscall(&ps->task, SYS_io_uring_enter, sr.fd, count, 0, 0, 0, 0);
-	if (ret < 0)
+	if (ret < 0) {
 		err = fail(ps, "%s: io_uring_enter: %s", what, strerror(-ret));
-	else if ((unsigned long)ret != count)
-		err = fail(ps, "%s: the kernel took %ld of %lu requests", what, ret, count);
+	} else if ((unsigned long)ret != count) {
+		/* the kernel stops at a request it fails at submission: name it */
+		if (!remote_read(&ps->task, sr.ring + sr.p.cq_off.tail, &cq_after, 4))
+			err = arm_check_cqes(ps, &sr, sqe, count, cq_before, cq_after, what);
+		if (!err)
+			err = fail(ps, "%s: the kernel took %ld of %lu requests", what, ret, count);
+	}
 	/* the dumped bytes back in the borrowed slots, whatever happened */
 	for (unsigned long i = 0; i < count; i++) {
 		uint32_t slot = (head - count + i) & mask;

@@ -13,11 +13,17 @@ import { inspectPid } from './lib/progs';
 /* user_data of the requests that stay armed until the program triggers them (0xB4, a 2.5 s timeout, may fire any time) */
 interface Case { what: string; args: string[]; armed: number[] }
 const BASIC = [0xB1, 0xB2, 0xB3, 0xB5, 0xB6];
+const MORE = [0xC1, 0xC2, 0xC3, 0xD1, 0xD2];
 const udsOf = (ring: { inflight: { user_data: string }[] }): number[] => ring.inflight.map((q) => Number(q.user_data));
 
 const CASES: Case[] = [
 	{ what: 'READ, RECV, fixed-file RECV, POLL_ADD, TIMEOUTs (plain ring)', args: ['--sets', 'basic'], armed: BASIC },
 	{ what: 'READ, RECV, fixed-file RECV, POLL_ADD, TIMEOUTs (SINGLE_ISSUER|DEFER_TASKRUN)', args: ['--flags', '3000', '--sets', 'basic'], armed: BASIC },
+	{ what: 'multishot POLL_ADD, RECV and READ_MULTISHOT on buffer rings, ACCEPT and multishot ACCEPT (plain ring)',
+		args: ['--sets', 'multishot,accept'], armed: MORE },
+	{ what: 'multishot POLL_ADD, RECV and READ_MULTISHOT on buffer rings, ACCEPT and multishot ACCEPT (SINGLE_ISSUER|DEFER_TASKRUN)',
+		args: ['--flags', '3000', '--sets', 'multishot,accept'], armed: MORE },
+	{ what: 'a count-based TIMEOUT keeps the completions it still waits for', args: ['--sets', 'count'], armed: [] },
 ];
 
 for (const c of CASES) {
@@ -36,7 +42,7 @@ for (const c of CASES) {
 
 t.test('--leave-running leaves every request armed in the original', async (t) => {
 	const s = scratch(t);
-	const { pid } = await startWithTruth(s, 'cr_rearm', ['--sets', 'basic']);
+	const { pid } = await startWithTruth(s, 'cr_rearm', ['--sets', 'basic,multishot,accept,count']);
 	if (!(await dumpAndRestore(t, s, pid, { dumpArgs: ['--leave-running'] }))) return;
 	await finishVerified(t, s, 'cr_rearm', pid);
 });

@@ -98,6 +98,13 @@ t.test('verdicts', async (t) => {
 	t.match(why(req('TIMEOUT', arm({ op_flags: 1 << 3 }), { fd: null, state: 'timeout' })), /CLOCK_REALTIME/);
 	t.match(why(req('TIMEOUT', arm({ op_flags: 1 << 6 }), { fd: null, state: 'timeout' })), /multishot timeout/);
 	t.match(why(req('RECV', undefined as unknown as ArmDetails)), /no re-arm details/);
+	t.equal(why(req('RECV', arm({ ioprio: 2, bits: 1 << 5 }))), 'ok', 'a multishot RECV on a buffer group');
+	t.match(why(req('RECV', arm({ ioprio: 2 | (1 << 11) }))), /reached its byte limit/);
+	t.equal(why(req('POLL_ADD', arm({ poll_events: 0x80000001 }))), 'ok', 'a multishot POLL_ADD');
+	t.equal(why(req('ACCEPT', arm({ ioprio: 1 }))), 'ok', 'a multishot ACCEPT');
+	t.equal(why(req('TIMEOUT', arm({ len: 3, count_left: 2 }), { fd: null, state: 'timeout' })), 'ok', 'a count-based TIMEOUT');
+	t.match(why(req('TIMEOUT', arm({ len: 3, count_left: 0 }), { fd: null, state: 'timeout' })), /count is reached/);
+	t.match(why(req('READ_MULTISHOT', arm({ done_io: 4 }))), /4 bytes of it were already read/);
 });
 
 t.test('SQEs', async (t) => {
@@ -108,6 +115,17 @@ t.test('SQEs', async (t) => {
 	t.same([poll.readUInt32LE(28), poll.readUInt32LE(24)], [0x2019, 0], 'POLL_ADD: the mask without ONESHOT/ET; single-shot, edge');
 	const read = rearmSqe(plainRing, req('READ', arm({ bits: 1 << 7, addr2: '99' }))).sqe;
 	t.equal(read.readBigInt64LE(8), -1n, 'READ at the file position: offset -1');
+	const mrecv = rearmSqe(plainRing, req('RECV', arm({ ioprio: 2 | (1 << 12), bits: 1 << 5, buf_group: 3, mshot_len: 100, mshot_total_len: 900, len: 64 }))).sqe;
+	t.same([mrecv[1], mrecv.readUInt16LE(2), mrecv.readBigUInt64LE(16), mrecv.readUInt32LE(24), mrecv.readUInt16LE(40), mrecv.readUInt32LE(44)],
+		[1 << 5, 2, 0n, 100, 3, 900], 'multishot RECV: BUFFER_SELECT, RECV_MULTISHOT only, no buffer, its per-CQE length, group, bytes left of its limit');
+	const mread = rearmSqe(plainRing, req('READ_MULTISHOT', arm({ bits: 1 << 5, buf_group: 2, ioprio: 0x4004, len: 64 }))).sqe;
+	t.same([mread.readUInt16LE(2), mread.readUInt32LE(24), mread.readBigUInt64LE(16), mread.readUInt16LE(40)], [0, 0, 0n, 2],
+		'READ_MULTISHOT: the default best-effort ioprio goes back as 0, no length or address, its group');
+	const acc = rearmSqe(plainRing, req('ACCEPT', arm({ ioprio: 1 | (1 << 9), addr: '8', addr2: '16', op_flags: 0x80000, file_slot: 5 }))).sqe;
+	t.same([acc.readUInt16LE(2), acc.readBigUInt64LE(16), acc.readBigUInt64LE(8), acc.readUInt32LE(28), acc.readUInt32LE(44)],
+		[1, 8n, 16n, 0x80000, 5], 'ACCEPT: its UAPI flags, address and length pointers, accept4 flags, direct slot');
+	const ctmo = rearmSqe(plainRing, req('TIMEOUT', arm({ len: 3, count_left: 2, remaining_ns: '7' }), { fd: null, state: 'timeout' })).sqe;
+	t.equal(ctmo.readBigUInt64LE(8), 2n, 'a count TIMEOUT waits for the completions it still needed');
 	const tmo = rearmSqe(plainRing, req('TIMEOUT', arm({ remaining_ns: '-5', op_flags: 1 << 2, len: 0 }), { fd: null, state: 'timeout' }));
 	t.same([tmo.timeout_ns, tmo.sqe.readUInt32LE(28), tmo.sqe.readUInt32LE(24)], [0n, 1 << 2, 1], 'an overdue BOOTTIME timeout: 0 ns left, flag kept');
 });

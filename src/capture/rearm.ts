@@ -27,7 +27,7 @@ export const ARM = {
 } as const;
 
 /* Opcodes this version re-arms (the others are refused with their name). */
-export const REARMABLE = new Set<number>([OP.POLL_ADD, OP.TIMEOUT, OP.READ, OP.RECV]);
+export const REARMABLE = new Set<number>([OP.POLL_ADD, OP.TIMEOUT, OP.READ, OP.RECV, OP.READ_MULTISHOT, OP.ACCEPT]);
 
 /* epoll bits (not io_uring ABI): io_poll.events keeps the mask with these */
 const EPOLLEXCLUSIVE = 1 << 28;
@@ -41,6 +41,9 @@ const EPOLLET = 2 ** 31;
 const RECV_UAPI_MASK = 0xff;
 const RECV_MSHOT_LIM = 1 << 12;
 const RECV_MSHOT_DONE = 1 << 11;
+/* ioprio classes (linux/ioprio.h) */
+const IOPRIO_CLASS_SHIFT = 13;
+const IOPRIO_CLASS_BE = 2;
 const TIMEOUT_KEPT = TIMEOUT.BOOTTIME | TIMEOUT.ETIME_SUCCESS;
 
 export type Verdict = { ok: true } | { ok: false; why: string };
@@ -83,6 +86,7 @@ export function classify(r: RingState, q: InflightRequest): Verdict {
 		break;
 	case OP.READ_MULTISHOT:
 	case OP.READ:
+		if (a.done_io) return no(`${a.done_io} bytes of it were already read`);
 		break;
 	case OP.POLL_ADD:
 		if (!(a.poll_events & EPOLLONESHOT) && !REARMABLE_MULTISHOT.has(op)) return no('multishot POLL_ADD is not re-armed yet');
@@ -102,8 +106,8 @@ export function classify(r: RingState, q: InflightRequest): Verdict {
 }
 
 /* Widened by later slices as they are tested. */
-const REARMABLE_MULTISHOT = new Set<number>();
-const COUNT_TIMEOUTS = false;
+const REARMABLE_MULTISHOT = new Set<number>([OP.POLL_ADD, OP.RECV]);
+const COUNT_TIMEOUTS = true;
 
 /** What this version re-arms beyond single-shot requests (tests read it). */
 export const REARMABLE_OPS = { multishotPoll: REARMABLE_MULTISHOT.has(OP.POLL_ADD), countTimeouts: COUNT_TIMEOUTS };
@@ -168,7 +172,13 @@ export function rearmSqe(r: RingState, q: InflightRequest): RearmSqe {
 	}
 	case OP.READ:
 	case OP.READ_MULTISHOT: {
-		b.writeUInt16LE(a.ioprio, SQE.ioprio);
+		/*
+		 * The kernel keeps the effective priority (the task's default,
+		 * best-effort class, when the SQE gave 0), and 6.18 refuses any
+		 * ioprio on READ_MULTISHOT: a best-effort one goes back as 0
+		 * (the default again), other classes as they were.
+		 */
+		if (a.ioprio >> IOPRIO_CLASS_SHIFT !== IOPRIO_CLASS_BE) b.writeUInt16LE(a.ioprio, SQE.ioprio);
 		b.writeBigInt64LE(a.bits & ARM.CUR_POS ? -1n : BigInt.asIntN(64, BigInt(a.addr2)), SQE.off);
 		if (a.bits & ARM.BUFFER_SELECT) b.writeUInt16LE(a.buf_group, SQE.buf_group);
 		else b.writeBigUInt64LE(BigInt(a.addr), SQE.addr);
