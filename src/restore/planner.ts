@@ -33,7 +33,9 @@ import type { Image } from '../image/types';
 import { foreignHolds, restoreRings } from './from-image';
 import type { RestoreRing } from './input';
 import type { Step } from './plan';
-import { RingPlan } from './ring-plan';
+import { PlanError, RingPlan } from './ring-plan';
+import { kernelShortfall } from './kernel';
+import { release } from 'node:os';
 
 export { PlanError } from './ring-plan';
 export { placeRegions } from './concerns/mappings';
@@ -62,7 +64,10 @@ const CONCERNS = [planAttach, planSetup, planRegions, planFiles, planBuffers, pl
 export function planRing(pid: number, ring: RestoreRing, id: number): Step[] {
 	const p = new RingPlan(pid, ring, id);
 	for (const concern of CONCERNS) concern(p);
-	return p.finish(ownerTid(pid, ring.state));
+	const steps = p.finish(ownerTid(pid, ring.state));
+	const short = kernelShortfall(ring, steps);
+	if (short.length) throw new PlanError(`ring ${ring.state.inode}: this kernel (Linux ${release()}) lacks ${short.join(', ')}`);
+	return steps;
 }
 
 /* SQPOLL rings attach to a thread another ring created: plan that ring first. */

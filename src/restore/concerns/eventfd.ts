@@ -5,9 +5,7 @@
  */
 import type { Phase, RingPlan } from '../ring-plan';
 import { CQ, REGISTER } from '../../uring/abi';
-
-/* struct io_rings: cq_flags sits at a fixed offset (sq, cq, masks, entries, sq_dropped, sq_flags before it) */
-const RINGS_CQ_FLAGS = 40;
+import { ringsLayout } from '../../image/geometry';
 
 /**
  * The phase of this ring's eventfd registration: 'late', after the index
@@ -20,8 +18,9 @@ export function eventfdPhase(p: RingPlan, async: boolean): Phase {
 	const x = p.s.restrictions;
 	if (!x || p.s.disabled || x.register_ops.includes(async ? REGISTER.EVENTFD_ASYNC : REGISTER.EVENTFD)) return 'late';
 	const flags = Buffer.alloc(4);
-	flags.writeUInt32LE(p.ring.rings.readUInt32LE(RINGS_CQ_FLAGS) | CQ.EVENTFD_DISABLED);
-	p.advance.before.push((adv) => [{ op: 'write', addr: `${adv.rings}+${RINGS_CQ_FLAGS}`, data: flags }]);
+	const cqFlags = ringsLayout().cq_flags; /* struct io_rings, this kernel's layout */
+	flags.writeUInt32LE(p.ring.rings.readUInt32LE(cqFlags) | CQ.EVENTFD_DISABLED);
+	p.advance.before.push((adv) => [{ op: 'write', addr: `${adv.rings}+${cqFlags}`, data: flags }]);
 	return 'register';
 }
 
