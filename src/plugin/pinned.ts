@@ -27,6 +27,7 @@ import { ownerHandle } from '../restore/owner';
 import type { Step } from '../restore/plan';
 import { NR, OP, REGISTER } from '../uring/abi';
 import { PARAMS_SIZE } from '../uring/params';
+import { hasRegister } from '../uring/features';
 
 const O_CLOEXEC = 0o2000000;
 const F_SETPIPE_SZ = 1031;
@@ -52,6 +53,8 @@ export function pinnedRefusals(pid: number, r: RingState, maps: MapsLine[]): str
 	const bufs = unmapped(r);
 	if (bufs.length === 0) return [];
 	const why: string[] = [];
+	if (!hasRegister('CLONE_BUFFERS'))
+		why.push('registered buffers whose memory was unmapped (reading their pinned pages needs IORING_REGISTER_CLONE_BUFFERS, which this kernel lacks)');
 	if (!ownerHandle(pid, r))
 		why.push('registered buffers whose memory was unmapped, on a ring its owner thread holds neither by fd nor by registered index');
 	for (const e of bufs)

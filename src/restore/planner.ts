@@ -30,7 +30,9 @@ import { planSetup } from './concerns/setup';
 import { planShared } from './concerns/shared';
 import type { RestoreRing } from './input';
 import type { Step } from './plan';
-import { RingPlan } from './ring-plan';
+import { PlanError, RingPlan } from './ring-plan';
+import { kernelShortfall } from './kernel';
+import { release } from 'node:os';
 
 export { PlanError } from './ring-plan';
 export { placeRegions } from './concerns/mappings';
@@ -56,5 +58,8 @@ const CONCERNS = [planSetup, planRegions, planAttach, planFiles, planBuffers, pl
 export function planRing(pid: number, ring: RestoreRing, id: number): Step[] {
 	const p = new RingPlan(pid, ring, id);
 	for (const concern of CONCERNS) concern(p);
-	return p.finish(ownerTid(pid, ring.state));
+	const steps = p.finish(ownerTid(pid, ring.state));
+	const short = kernelShortfall(ring, steps);
+	if (short.length) throw new PlanError(`ring ${ring.state.inode}: this kernel (Linux ${release()}) lacks ${short.join(', ')}`);
+	return steps;
 }

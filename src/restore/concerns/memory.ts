@@ -11,6 +11,7 @@ import type { Expr } from '../plan';
 import { RingPlan } from '../ring-plan';
 import { clearUserIndices, userRegions, type UserRegions } from './nommap';
 import { ENTER, NR, OFF } from '../../uring/abi';
+import { ringsLayout } from '../../image/geometry';
 
 const PROT_RW = 3;
 
@@ -45,8 +46,6 @@ function planUserMemory(p: RingPlan, u: UserRegions): void {
 	writeBack(p, u.rings, u.sqes);
 }
 
-/* struct io_rings: sq.tail follows sq.head at the start of the ring region */
-const OFF_SQ_TAIL = 4;
 
 /*
  * The dumped bytes back over the ring.  An SQPOLL thread is live while
@@ -66,6 +65,8 @@ function writeBack(p: RingPlan, rings: Expr, sqes: Expr): void {
 		p.add('memory', { op: 'write', addr: sqes, data: p.ring.sqes }, { op: 'write', addr: rings, data: bytes });
 		return;
 	}
+	/* struct io_rings: where this kernel keeps sq.tail */
+	const OFF_SQ_TAIL = ringsLayout().sq_tail;
 	const held = Buffer.from(bytes);
 	held.writeUInt32LE(s.sq.cached_head >>> 0, OFF_SQ_TAIL);
 	const tail = typeof rings === 'string' ? `${rings}+${OFF_SQ_TAIL}` : BigInt(rings) + BigInt(OFF_SQ_TAIL);

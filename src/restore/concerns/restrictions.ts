@@ -16,9 +16,9 @@ import type { RingState } from '../../capture/model';
 import type { Step } from '../plan';
 import { opcodeOf, PHASES, type Phase, RingPlan } from '../ring-plan';
 import { CQ, IOSQE, NR, OP, REGISTER, RESTRICTION } from '../../uring/abi';
+import { ringsLayout } from '../../image/geometry';
 
 /* struct io_rings: cq_flags sits at a fixed offset (sq, cq, masks, entries, sq_dropped, sq_flags before it) */
-const RINGS_CQ_FLAGS = 40;
 
 /* The reasons a ring's restrictions would stop its own restore; empty if none. */
 export function restrictionConflicts(r: RingState): string[] {
@@ -63,6 +63,7 @@ function muteEventfdDuringAdvance(p: RingPlan): void {
 	if (at < 0) return;
 	const advance = memory[at] as Extract<Step, { op: 'advance' }>;
 	const flags = Buffer.alloc(4);
+	const RINGS_CQ_FLAGS = ringsLayout().cq_flags;	/* struct io_rings, this kernel's layout */
 	flags.writeUInt32LE(p.ring.rings.readUInt32LE(RINGS_CQ_FLAGS) | CQ.EVENTFD_DISABLED);
 	memory.splice(at, 0, { op: 'write', addr: `${advance.rings}+${RINGS_CQ_FLAGS}`, data: flags });
 }
