@@ -9,19 +9,26 @@
  *    `--leave-running` dump (test/progs/bench_rings PAUSE_FILE: the longest
  *    gap between its 1 ms wake-ups, minus the 1 ms tick);
  *  - baseline in the same run: the same program without io_uring, dumped
- *    and restored by the same CRIU without the plugin.
+ *    and restored by the same CRIU without the plugin;
+ *  - with the BPF programs pinned (docs/bpf.md): a bpffs mounted on a
+ *    temporary directory for the run (CRIU_URING_BPF_PIN_DIR), the set
+ *    created by a first capture before measuring.  The bench runs in a
+ *    mount namespace of its own (it re-runs itself under unshare): a bpffs
+ *    in the host's namespace would break other users' dumps of trees in
+ *    new mount namespaces while it is there.
  *
  * Medians over BENCH_RUNS runs (default 5).  The "added" columns subtract
  * the baseline's medians.
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CRIU_BIN, PLUGIN_DIR, TEST_PROGS } from '../src/util/paths';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const HELPER = resolve(__dirname, '../src/plugin/helper.js');
+const NATIVE = resolve(__dirname, '../src/native.js');
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const msSince = (t0: bigint): number => Number(process.hrtime.bigint() - t0) / 1e6;
@@ -85,8 +92,9 @@ async function start(s: Subject, dir: string): Promise<number> {
 interface Cycle { dump: number; restore: number; frozen: number; pause: number }
 
 /* One --leave-running dump for the pauses, then one killing dump and a restore for the times. */
-async function cycle(s: Subject, plugin: boolean): Promise<Cycle> {
+async function cycle(s: Subject, plugin: boolean, env: Record<string, string>): Promise<Cycle> {
 	const lib = plugin ? ['-L', PLUGIN_DIR] : [];
+	const opts = { env: { ...process.env, ...env } };
 	const dir = mkdtempSync(join(tmpdir(), 'bench-startup-'));
 	let pid = 0;
 	try {
@@ -96,18 +104,18 @@ async function cycle(s: Subject, plugin: boolean): Promise<Cycle> {
 		const gapBefore = Number(readFileSync(pauseFile, 'utf8').split(' ')[0]);
 		const keep = join(dir, 'keep');
 		execFileSync('mkdir', [keep]);
-		execFileSync(CRIU_BIN, ['dump', '-t', String(pid), '-D', keep, '-o', 'dump.log', '--leave-running', ...lib]);
+		execFileSync(CRIU_BIN, ['dump', '-t', String(pid), '-D', keep, '-o', 'dump.log', '--leave-running', ...lib], opts);
 		await sleep(50);
 		const gap = Number(readFileSync(pauseFile, 'utf8').split(' ')[0]);
 		const frozen = frozenMs(keep);
 		if (gap <= gapBefore) console.error(`bench: warning: no pause seen (${gap} us, ${gapBefore} us before the dump)`);
 
 		let t0 = process.hrtime.bigint();
-		execFileSync(CRIU_BIN, ['dump', '-t', String(pid), '-D', dir, '-o', 'dump.log', ...lib]);
+		execFileSync(CRIU_BIN, ['dump', '-t', String(pid), '-D', dir, '-o', 'dump.log', ...lib], opts);
 		const dump = msSince(t0);
 		await gone(pid);
 		t0 = process.hrtime.bigint();
-		execFileSync(CRIU_BIN, ['restore', '-D', dir, '-d', '-o', 'restore.log', ...lib], { cwd: '/' });
+		execFileSync(CRIU_BIN, ['restore', '-D', dir, '-d', '-o', 'restore.log', ...lib], { ...opts, cwd: '/' });
 		const restore = msSince(t0);
 		return { dump, restore, frozen, pause: (gap - 1000) / 1000 };
 	} finally {
@@ -163,33 +171,53 @@ async function main(): Promise<void> {
 	console.log('| fixed cost | ms |');
 	console.log('|---|---|');
 	await fixedCosts();
+	const added = new Map<string, number>();
 	const rings = (n: number): Subject => ({ prog: 'bench_rings', args: (dir) => [String(n), '0', join(dir, 'pause')] });
-	const cases: [string, Subject, boolean][] = [
-		['no io_uring, no plugin (baseline)', rings(0), false],
-		['1 ring', rings(1), true],
-		['16 rings', rings(16), true],
-	];
-	console.log();
-	console.log('| process | dump ms | restore ms | added dump + restore ms | frozen ms (CRIU) | pause the app saw ms |');
-	console.log('|---|---|---|---|---|---|');
-	let base: Cycle | null = null;
-	const added: number[] = [];
-	for (const [label, subject, plugin] of cases) {
-		const r: Cycle[] = [];
-		for (let i = 0; i < RUNS; i++) r.push(await cycle(subject, plugin));
-		const m: Cycle = {
-			dump: median(r.map((x) => x.dump)), restore: median(r.map((x) => x.restore)),
-			frozen: median(r.map((x) => x.frozen)), pause: median(r.map((x) => x.pause)),
-		};
-		const b: Cycle = base ?? m;
-		base = b;
-		const plus = (k: keyof Cycle): string => (b === m ? '' : ` (+${(m[k] - b[k]).toFixed(1)})`);
-		added.push(m.dump + m.restore - b.dump - b.restore);
-		console.log(`| ${label} | ${m.dump.toFixed(0)} | ${m.restore.toFixed(0)} | ${b === m ? '' : (m.dump + m.restore - b.dump - b.restore).toFixed(0)} | ` +
-			`${m.frozen.toFixed(1)}${plus('frozen')} | ${m.pause.toFixed(1)}${plus('pause')} |`);
+	const bpffs = mkdtempSync(join(tmpdir(), 'bench-bpffs-'));
+	execFileSync('mount', ['-t', 'bpf', 'bpf', bpffs]);
+	try {
+		const pinned = { CRIU_URING_BPF_PIN_DIR: join(bpffs, 'criu-uring') };
+		/* the first load of the "boot" pins the set */
+		execFileSync(process.execPath, ['-e', `require(${JSON.stringify(NATIVE)}).loadNative().runIter(process.pid)`], { env: { ...process.env, ...pinned } });
+		const cases: [string, Subject, boolean, Record<string, string>][] = [
+			['no io_uring, no plugin (baseline)', rings(0), false, {}],
+			['1 ring', rings(1), true, {}],
+			['16 rings', rings(16), true, {}],
+			['1 ring, BPF pinned', rings(1), true, pinned],
+			['16 rings, BPF pinned', rings(16), true, pinned],
+		];
+		console.log();
+		console.log('| process | dump ms | restore ms | added dump + restore ms | frozen ms (CRIU) | pause the app saw ms |');
+		console.log('|---|---|---|---|---|---|');
+		let base: Cycle | null = null;
+		for (const [label, subject, plugin, env] of cases) {
+			const r: Cycle[] = [];
+			for (let i = 0; i < RUNS; i++) r.push(await cycle(subject, plugin, env));
+			const m: Cycle = {
+				dump: median(r.map((x) => x.dump)), restore: median(r.map((x) => x.restore)),
+				frozen: median(r.map((x) => x.frozen)), pause: median(r.map((x) => x.pause)),
+			};
+			const b: Cycle = base ?? m;
+			base = b;
+			const plus = (k: keyof Cycle): string => (b === m ? '' : ` (+${(m[k] - b[k]).toFixed(1)})`);
+			added.set(label, m.dump + m.restore - b.dump - b.restore);
+			console.log(`| ${label} | ${m.dump.toFixed(0)} | ${m.restore.toFixed(0)} | ${b === m ? '' : (m.dump + m.restore - b.dump - b.restore).toFixed(0)} | ` +
+				`${m.frozen.toFixed(1)}${plus('frozen')} | ${m.pause.toFixed(1)}${plus('pause')} |`);
+		}
+	} finally {
+		execFileSync('umount', [bpffs]);
+		rmdirSync(bpffs);
 	}
 	console.log();
-	console.log(`per additional ring (16 rings vs 1): ${((added[2] - added[1]) / 15).toFixed(2)} ms per dump + restore`);
+	const perRing = (one: string, sixteen: string): string => ((added.get(sixteen)! - added.get(one)!) / 15).toFixed(2);
+	console.log(`per additional ring (16 rings vs 1): ${perRing('1 ring', '16 rings')} ms per dump + restore, ` +
+		`${perRing('1 ring, BPF pinned', '16 rings, BPF pinned')} ms with the programs pinned`);
+}
+
+if (process.env.CRIU_URING_BENCH_MNTNS !== '1') {
+	const r = spawnSync('unshare', ['-m', '--propagation', 'private', process.execPath, __filename],
+		{ stdio: 'inherit', env: { ...process.env, CRIU_URING_BENCH_MNTNS: '1' } });
+	process.exit(r.status ?? 1);
 }
 
 main().catch((e) => {

@@ -9,7 +9,13 @@
  * the programs -- and drains the records from the ring buffer map.  When the
  * ring buffer overflowed, the skeleton is reloaded with a bigger one and the
  * run repeated, so large tables always come back complete.
+ *
+ * Loading means verifying, which takes 0.4 s and more; when a bpffs is
+ * mounted (bpf_pin.h), the programs of the first load of a boot are
+ * pinned there and later processes only open them.  bpfPinState() says
+ * which happened.
  */
+#include "bpf_pin.h"
 #include "errors.h"
 
 #include <bpf/bpf.h>
@@ -20,6 +26,9 @@
 #include <cstdarg>
 #include <cstring>
 #include <string>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <type_traits>
 #include <unistd.h>
 #include <vector>
 
@@ -30,14 +39,27 @@ namespace {
 constexpr size_t kInitialRingBytes = 16u << 20;
 constexpr size_t kMaxRingBytes = 1u << 30;
 
+using Bss = std::remove_pointer_t<decltype(uring_iter_bpf::bss)>;
+
+/*
+ * The skeleton: loaded, or (with a pinned set) only opened, for its
+ * program names; bss points at the loaded skeleton's .bss or at the
+ * pinned one, mapped here.
+ */
 struct Loaded {
 	uring_iter_bpf *skel = nullptr;
 	ring_buffer *rb = nullptr;
 	size_t ring_bytes = 0;
+	Bss *bss = nullptr;
+	bool pinned = false;
+	PinnedSet pin;
+	size_t bss_len = 0;	/* bytes mapped at bss when pinned */
 };
 
 Loaded g_loaded;
 std::string g_libbpf_last;	/* last libbpf warning, for error messages */
+std::string g_pin_state = "not loaded yet";
+std::vector<uint8_t> g_out;	/* the records of the current run */
 
 int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
@@ -66,6 +88,9 @@ int collect(void *out, void *data, size_t size)
 void unload()
 {
 	ring_buffer__free(g_loaded.rb);
+	if (g_loaded.pinned && g_loaded.bss)
+		munmap(g_loaded.bss, g_loaded.bss_len);
+	pin_close(&g_loaded.pin);
 	uring_iter_bpf__destroy(g_loaded.skel);
 	g_loaded = Loaded();
 }
@@ -96,10 +121,40 @@ int load_without_signals(uring_iter_bpf *skel)
 	return err;
 }
 
-/* Loads the skeleton with a ring buffer of ring_bytes; "" or an error. */
-std::string load(size_t ring_bytes, std::vector<uint8_t> *out)
+/* Use the pinned set in dir with the opened (not loaded) skel; false if it is not there. */
+bool use_pinned(const std::string &dir, uring_iter_bpf *skel, size_t ring_bytes)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	void *bss;
+
+	if (!pin_open(dir, skel->obj, &g_loaded.pin))
+		return false;
+	g_loaded.bss_len = (sizeof(Bss) + page - 1) / page * page;
+	bss = mmap(nullptr, g_loaded.bss_len, PROT_READ | PROT_WRITE, MAP_SHARED, g_loaded.pin.bss_fd, 0);
+	if (bss == MAP_FAILED) {
+		pin_close(&g_loaded.pin);
+		return false;
+	}
+	g_loaded.skel = skel;
+	g_loaded.bss = static_cast<Bss *>(bss);
+	g_loaded.pinned = true;
+	g_loaded.ring_bytes = ring_bytes;
+	g_loaded.rb = ring_buffer__new(g_loaded.pin.events_fd, collect, &g_out, nullptr);
+	if (!g_loaded.rb) {
+		unload();
+		return false;
+	}
+	g_pin_state = "reused " + dir;
+	return true;
+}
+
+/* Loads the skeleton with a ring buffer of ring_bytes (or opens its pinned set); "" or an error. */
+std::string load(size_t ring_bytes)
 {
 	uring_iter_bpf *skel;
+	std::string dir, why;
+	size_t elf_size;
+	const void *elf;
 	int err;
 
 	libbpf_set_print(libbpf_log);
@@ -107,6 +162,14 @@ std::string load(size_t ring_bytes, std::vector<uint8_t> *out)
 	skel = uring_iter_bpf__open();
 	if (!skel)
 		return unavailable("open", errno);
+	elf = uring_iter_bpf__elf_bytes(&elf_size);
+	/* an enlarged ring buffer (a huge capture) is not kept pinned: it would hold its memory until reboot */
+	if (ring_bytes == kInitialRingBytes)
+		dir = pin_dir(elf, elf_size, ring_bytes, &why);
+	else
+		why = "off (enlarged ring buffer)";
+	if (!dir.empty() && use_pinned(dir, skel, ring_bytes))
+		return "";
 	err = bpf_map__set_max_entries(skel->maps.events, ring_bytes);
 	if (!err)
 		err = load_without_signals(skel);
@@ -115,14 +178,29 @@ std::string load(size_t ring_bytes, std::vector<uint8_t> *out)
 		return unavailable("load", -err);
 	}
 	g_loaded.skel = skel;
+	g_loaded.bss = skel->bss;
 	g_loaded.ring_bytes = ring_bytes;
-	g_loaded.rb = ring_buffer__new(bpf_map__fd(skel->maps.events), collect, out, nullptr);
+	g_loaded.rb = ring_buffer__new(bpf_map__fd(skel->maps.events), collect, &g_out, nullptr);
 	if (!g_loaded.rb) {
 		err = errno;
 		unload();
 		return unavailable("ring buffer", err);
 	}
+	if (dir.empty()) {
+		g_pin_state = "loaded, not pinned: " + why;
+	} else {
+		why = pin_create(dir, skel->obj);
+		g_pin_state = why.empty() ? "loaded and pinned as " + dir : "loaded, not pinned: " + why;
+	}
 	return "";
+}
+
+int prog_fd(bpf_program *prog)
+{
+	if (!g_loaded.pinned)
+		return bpf_program__fd(prog);
+	auto it = g_loaded.pin.progs.find(bpf_program__name(prog));
+	return it == g_loaded.pin.progs.end() ? -1 : it->second;
 }
 
 /* Runs one iterator program to EOF; "" or an error. */
@@ -130,25 +208,24 @@ std::string run_one(bpf_program *prog, uint32_t tgid)
 {
 	union bpf_iter_link_info linfo;
 	char buf[4096];
-	bpf_link *link;
+	int fd, link;
 	ssize_t n;
-	int fd;
 
-	DECLARE_LIBBPF_OPTS(bpf_iter_attach_opts, opts);
+	DECLARE_LIBBPF_OPTS(bpf_link_create_opts, opts);
 	memset(&linfo, 0, sizeof(linfo));
 	if (tgid) {
 		linfo.task.pid = tgid;
-		opts.link_info = &linfo;
-		opts.link_info_len = sizeof(linfo);
+		opts.iter_info = &linfo;
+		opts.iter_info_len = sizeof(linfo);
 	}
-	link = bpf_program__attach_iter(prog, &opts);
-	if (!link)
+	link = bpf_link_create(prog_fd(prog), 0, BPF_TRACE_ITER, &opts);
+	if (link < 0)
 		return std::string("BPF iterator attach ") + bpf_program__name(prog) + ": " +
 		       strerror(errno);
-	fd = bpf_iter_create(bpf_link__fd(link));
+	fd = bpf_iter_create(link);
 	if (fd < 0) {
 		int err = errno;
-		bpf_link__destroy(link);
+		close(link);
 		return std::string("BPF iterator create ") + bpf_program__name(prog) + ": " +
 		       strerror(err);
 	}
@@ -160,7 +237,7 @@ std::string run_one(bpf_program *prog, uint32_t tgid)
 	} while (n > 0 || (n < 0 && errno == EINTR));
 	int err = n < 0 ? errno : 0;
 	close(fd);
-	bpf_link__destroy(link);
+	close(link);
 	ring_buffer__consume(g_loaded.rb);
 	if (err)
 		return std::string("BPF iterator read ") + bpf_program__name(prog) + ": " +
@@ -168,7 +245,7 @@ std::string run_one(bpf_program *prog, uint32_t tgid)
 	return "";
 }
 
-std::string run_all(uint32_t tgid)
+std::string run_progs(uint32_t tgid)
 {
 	bpf_program *progs[] = {
 		g_loaded.skel->progs.uring_files,	/* fds first: rings found via fds */
@@ -176,9 +253,9 @@ std::string run_all(uint32_t tgid)
 		g_loaded.skel->progs.uring_vmas,
 	};
 
-	g_loaded.skel->bss->target_tgid = tgid;
-	g_loaded.skel->bss->run_gen++;
-	g_loaded.skel->bss->dropped = 0;
+	g_loaded.bss->target_tgid = tgid;
+	g_loaded.bss->run_gen++;
+	g_loaded.bss->dropped = 0;
 	for (bpf_program *p : progs) {
 		std::string err = run_one(p, tgid);
 		if (!err.empty())
@@ -187,24 +264,45 @@ std::string run_all(uint32_t tgid)
 	return "";
 }
 
+/*
+ * A pinned set is shared by every process using it: one run at a time
+ * (flock on its directory), starting from an empty ring buffer (what a
+ * killed run left is dropped) and leaving an empty "seen" map.
+ */
+std::string run_all(uint32_t tgid)
+{
+	std::string err;
+
+	if (!g_loaded.pinned)
+		return run_progs(tgid);
+	while (flock(g_loaded.pin.dir_fd, LOCK_EX))
+		if (errno != EINTR)
+			return std::string("BPF lock: ") + strerror(errno);
+	ring_buffer__consume(g_loaded.rb);
+	g_out.clear();
+	err = run_progs(tgid);
+	pin_clear_map(g_loaded.pin.seen_fd);
+	flock(g_loaded.pin.dir_fd, LOCK_UN);
+	return err;
+}
+
 Napi::Value RunIter(const Napi::CallbackInfo &info)
 {
 	Napi::Env env = info.Env();
 	uint32_t tgid = arg_u32(info, 0, "targetTgid");
-	static std::vector<uint8_t> out;
 	size_t ring_bytes = g_loaded.skel ? g_loaded.ring_bytes : kInitialRingBytes;
 
 	for (;;) {
-		out.clear();
+		g_out.clear();
 		if (!g_loaded.skel) {
-			std::string err = load(ring_bytes, &out);
+			std::string err = load(ring_bytes);
 			if (!err.empty())
 				throw Napi::Error::New(env, err);
 		}
 		std::string err = run_all(tgid);
 		if (!err.empty())
 			throw Napi::Error::New(env, err);
-		if (g_loaded.skel->bss->dropped == 0)
+		if (g_loaded.bss->dropped == 0)
 			break;
 		if (ring_bytes >= kMaxRingBytes)
 			throw Napi::Error::New(env, "BPF capture too large: more than " +
@@ -213,10 +311,16 @@ Napi::Value RunIter(const Napi::CallbackInfo &info)
 		ring_bytes *= 4;
 		unload();
 	}
-	Napi::Buffer<uint8_t> result = Napi::Buffer<uint8_t>::Copy(env, out.data(), out.size());
-	out.clear();
-	out.shrink_to_fit();
+	Napi::Buffer<uint8_t> result = Napi::Buffer<uint8_t>::Copy(env, g_out.data(), g_out.size());
+	g_out.clear();
+	g_out.shrink_to_fit();
 	return result;
+}
+
+/* How the programs in use came to be: loaded (and pinned, or why not), or reused from bpffs. */
+Napi::Value BpfPinState(const Napi::CallbackInfo &info)
+{
+	return Napi::String::New(info.Env(), g_pin_state);
 }
 
 } // namespace
@@ -224,4 +328,5 @@ Napi::Value RunIter(const Napi::CallbackInfo &info)
 void init_bpf_iter(Napi::Env env, Napi::Object exports)
 {
 	exports.Set("runIter", Napi::Function::New(env, RunIter, "runIter"));
+	exports.Set("bpfPinState", Napi::Function::New(env, BpfPinState, "bpfPinState"));
 }

@@ -17,6 +17,12 @@ export interface Native {
 	 * <reason>" when the programs cannot be loaded.
 	 */
 	runIter(targetTgid: number): Buffer;
+	/**
+	 * How the BPF programs in use came to be: "loaded and pinned as DIR",
+	 * "loaded, not pinned: WHY", "reused DIR" (pinned by an earlier
+	 * process), or "not loaded yet".
+	 */
+	bpfPinState(): string;
 	pidfdOpen(pid: number): number;
 	/** A copy, in this process, of fd `targetfd` of the process behind `pidfd`. */
 	pidfdGetfd(pidfd: number, targetfd: number): number;

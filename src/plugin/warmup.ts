@@ -14,8 +14,9 @@ import { captureProcess } from '../capture';
 import { readRingMemory } from '../capture/memory';
 import { encodeImage, fromCapture, stateOwners, validateImage, type RingMemory } from '../image';
 import { imageType } from '../image/schema';
+import { loadNative } from '../native';
 import { nsProcess } from './pids';
-import { LOG_DEBUG, log } from './protocol';
+import { LOG_DEBUG, LOG_INFO, log } from './protocol';
 
 const msSince = (t0: bigint): string => (Number(process.hrtime.bigint() - t0) / 1e6).toFixed(1);
 
@@ -36,6 +37,7 @@ function firstWithRings(pids: number[]): ProcessRings | null {
 export function warmUp(pids: number[]): void {
 	const t0 = process.hrtime.bigint();
 	try {
+		log(LOG_INFO, `BPF programs ${loadNative().bpfPinState()}`);
 		imageType();
 		const p = firstWithRings(pids);
 		if (!p) return;
