@@ -49,6 +49,107 @@ extern const void io_uring_mmap __ksym __weak;
 #define MAX_PATH_STEPS		48
 #define XA_CHUNK_SHIFT		6
 
+/*
+ * Layouts of older kernels, as CO-RE flavors (libbpf ignores the ___suffix
+ * when it matches them against the running kernel's BTF).  Every access
+ * through them sits behind a bpf_core_field_exists() of that field, so a
+ * kernel without it never sees the access (the verifier drops the branch)
+ * and no program fails to load for a field it does not need there.
+ *
+ * ___old: Linux 6.1 to 6.12, before resource nodes (6.13): registered
+ *         files in an io_fixed_file array, buffers in an io_mapped_ubuf
+ *         pointer array, tags in two-level tables of io_rsrc_data;
+ *         buffer lists without regions; io_wq with one all_list (6.12);
+ *         NAPI on or off (napi_enabled, 6.9 to 6.13);
+ *         NO_MMAP rings as pinned page arrays (6.5 to 6.12).
+ * ___v61: Linux 6.1: io-wq state per NUMA node (io_wqe), provided buffer
+ *         groups below 64 in a plain array, buffer length as an end address.
+ */
+struct io_file_table___old {
+	unsigned long *files;		/* struct io_fixed_file { unsigned long file_ptr; } */
+} __attribute__((preserve_access_index));
+
+struct io_rsrc_data___old {
+	__u64 **tags;
+} __attribute__((preserve_access_index));
+
+struct io_mapped_ubuf___old {
+	__u64 ubuf;
+	__u64 ubuf_end;
+	unsigned int len;
+} __attribute__((preserve_access_index));
+
+struct io_buffer_list___v61;
+
+struct io_ring_ctx___old {
+	struct io_file_table___old file_table;
+	unsigned int nr_user_files;
+	unsigned int nr_user_bufs;
+	struct io_mapped_ubuf___old **user_bufs;
+	struct io_rsrc_data___old *file_data;
+	struct io_rsrc_data___old *buf_data;
+	struct io_buffer_list___v61 *io_bl;
+	struct io_hash_table cancel_table_locked;
+	bool napi_enabled;
+	struct page **ring_pages;
+	struct page **sqe_pages;
+} __attribute__((preserve_access_index));
+
+struct io_buffer_list___old {
+	struct page **buf_pages;
+	__u16 flags;
+} __attribute__((preserve_access_index));
+
+struct io_wq___old {
+	struct list_head all_list;
+} __attribute__((preserve_access_index));
+
+struct io_wqe_acct___v61 {
+	unsigned int nr_workers;
+	unsigned int max_workers;
+	struct io_wq_work_list work_list;
+} __attribute__((preserve_access_index));
+
+struct io_wqe___v61 {
+	struct io_wqe_acct___v61 acct[2];
+	struct list_head all_list;
+} __attribute__((preserve_access_index));
+
+/*
+ * cpumask_var_t is a pointer with CONFIG_CPUMASK_OFFSTACK (distribution
+ * kernels: NR_CPUS=8192) and an array without: one flavor each, so the
+ * mask is read the way this kernel keeps it.
+ */
+struct io_wq___maskptr {
+	struct cpumask *cpu_mask;
+} __attribute__((preserve_access_index));
+
+struct io_wq___maskarr {
+	struct cpumask cpu_mask[1];
+} __attribute__((preserve_access_index));
+
+struct io_wqe___v61maskptr {
+	struct cpumask *cpu_mask;
+} __attribute__((preserve_access_index));
+
+struct io_wqe___v61maskarr {
+	struct cpumask cpu_mask[1];
+} __attribute__((preserve_access_index));
+
+struct io_wq___v61 {
+	struct io_wqe___v61 *wqes[0];
+} __attribute__((preserve_access_index));
+
+#define IORING_SETUP_NO_MMAP	(1u << 14)
+#define IOBL_INC		2	/* 6.13 and later */
+#define IOBL_MMAP___old		2	/* 6.12: kernel memory */
+#define IOBL_INC___old		4	/* 6.12 */
+#define BGID_ARRAY___v61	64	/* 6.1: groups below 64 in ctx->io_bl[] */
+#define IO_RSRC_TAG_TABLE_SHIFT	9	/* tags per page of an io_rsrc_data table */
+#define IO_RSRC_TAG_TABLE_MASK	((1u << IO_RSRC_TAG_TABLE_SHIFT) - 1)
+#define IO_URING_NAPI_TRACKING_DYNAMIC	0
+#define IO_URING_NAPI_TRACKING_INACTIVE	255
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 16 << 20);	/* user space may enlarge before load */
@@ -304,7 +405,8 @@ static __always_inline void arm_accept(struct rec_req_arm *a, struct io_kiocb *r
 	a->addr = (__u64)BPF_CORE_READ(ac, addr);
 	a->addr2 = (__u64)BPF_CORE_READ(ac, addr_len);
 	a->op_flags = BPF_CORE_READ(ac, flags);
-	a->ioprio = BPF_CORE_READ(ac, iou_flags);
+	if (bpf_core_field_exists(ac->iou_flags))
+		a->ioprio = BPF_CORE_READ(ac, iou_flags);
 	a->file_slot = BPF_CORE_READ(ac, file_slot);
 }
 
@@ -346,6 +448,15 @@ static __noinline void emit_req_arm(__u64 req_addr, __u64 ctx_addr, __u32 state)
 	__u8 opcode;
 
 	if (state != REQ_POLL && state != REQ_TIMEOUT)
+		return;
+	/*
+	 * The KREQ_F_* numbers above are those of the kernels with resource
+	 * nodes (6.13 on; 6.1 and 6.12 number BUFFER_SELECTED, BUFFER_RING,
+	 * CREDS and APOLL_MULTISHOT differently).  Older kernels get no arm
+	 * record: their waiting requests are refused at dump, not re-armed
+	 * wrongly.
+	 */
+	if (!bpf_core_field_exists(struct io_rsrc_node, file_ptr))
 		return;
 	a = REC_NEW(struct rec_req_arm, REC_REQ_ARM);
 	if (!a)
@@ -390,7 +501,8 @@ static __always_inline void emit_req(struct chain_walk *w, __u64 req_addr)
 	r->req = req_addr;
 	r->user_data = BPF_CORE_READ(req, cqe.user_data);
 	r->fd = BPF_CORE_READ(req, cqe.fd);
-	r->flags = BPF_CORE_READ(req, flags);
+	/* 32 bits before 6.10, 64 after */
+	r->flags = BPF_CORE_READ_BITFIELD_PROBED(req, flags);
 	r->opcode = BPF_CORE_READ(req, opcode);
 	r->state = w->state;
 	r->tid = w->tid;
@@ -475,6 +587,14 @@ static __noinline __u32 walk_inflight(struct io_ring_ctx *ctx)
 	if (bpf_core_field_exists(ctx->cancel_table)) {
 		b.hbs = (__u64)BPF_CORE_READ(ctx, cancel_table.hbs);
 		bits = BPF_CORE_READ(ctx, cancel_table.hash_bits);
+		b.bucket_size = bpf_core_type_size(struct io_hash_bucket);
+		if (b.hbs && bits < 20)
+			bpf_loop(1u << bits, bucket_step, &b, 0);
+	}
+	/* before 6.13: requests armed under uring_lock (multishot accept, ...) had their own table */
+	if (bpf_core_field_exists(((struct io_ring_ctx___old *)ctx)->cancel_table_locked)) {
+		b.hbs = (__u64)BPF_CORE_READ((struct io_ring_ctx___old *)ctx, cancel_table_locked.hbs);
+		bits = BPF_CORE_READ((struct io_ring_ctx___old *)ctx, cancel_table_locked.hash_bits);
 		b.bucket_size = bpf_core_type_size(struct io_hash_bucket);
 		if (b.hbs && bits < 20)
 			bpf_loop(1u << bits, bucket_step, &b, 0);
@@ -702,23 +822,44 @@ static int path_step(__u32 i, struct path_walk *p)
 
 struct table_walk {
 	__u64 ctx;
-	__u64 nodes;
+	__u64 nodes;		/* io_rsrc_node *[], or before 6.13 the slot array */
+	__u64 tags;		/* before 6.13: io_rsrc_data.tags (u64 *[]) */
 	__u32 count;
 	__u32 summary;
 };
 
+/* Before 6.13: a slot's tag, from the two-level table of its io_rsrc_data. */
+static __always_inline __u64 old_tag(struct table_walk *t, __u32 i)
+{
+	__u64 page;
+
+	if (!t->tags)
+		return 0;
+	page = read_u64(t->tags + (__u64)(i >> IO_RSRC_TAG_TABLE_SHIFT) * 8);
+	return page ? read_u64(page + (__u64)(i & IO_RSRC_TAG_TABLE_MASK) * 8) : 0;
+}
+
 static int rfile_step(__u32 i, struct table_walk *t)
 {
-	struct io_rsrc_node *node = (void *)read_u64(t->nodes + (__u64)i * 8);
+	struct io_rsrc_node *node = NULL;
 	struct path_walk p = { .ctx = t->ctx, .index = i };
 	struct rec_rfile *r;
 	struct file *file;
 	struct inode *inode;
 	struct dentry *d;
+	__u64 tag;
 
-	if (!node)
-		return 0;
-	file = (void *)(BPF_CORE_READ(node, file_ptr) & ~FFS_FLAG_BITS);
+	if (bpf_core_field_exists(node->file_ptr)) {
+		node = (void *)read_u64(t->nodes + (__u64)i * 8);
+		if (!node)
+			return 0;
+		file = (void *)(BPF_CORE_READ(node, file_ptr) & ~FFS_FLAG_BITS);
+		tag = BPF_CORE_READ(node, tag);
+	} else {
+		/* io_fixed_file: just the file pointer with flag bits */
+		file = (void *)(read_u64(t->nodes + (__u64)i * 8) & ~FFS_FLAG_BITS);
+		tag = old_tag(t, i);
+	}
 	if (!file)
 		return 0;
 	t->count++;
@@ -733,7 +874,7 @@ static int rfile_step(__u32 i, struct table_walk *t)
 	r->index = i;
 	r->file = (__u64)file;
 	r->private_data = (__u64)BPF_CORE_READ(file, private_data);
-	r->tag = BPF_CORE_READ(node, tag);
+	r->tag = tag;
 	r->f_flags = BPF_CORE_READ(file, f_flags);
 	r->pos = BPF_CORE_READ(file, f_pos);
 	r->ino = BPF_CORE_READ(inode, i_ino);
@@ -753,15 +894,38 @@ static int rfile_step(__u32 i, struct table_walk *t)
 
 static int rbuf_step(__u32 i, struct table_walk *t)
 {
-	struct io_rsrc_node *node = (void *)read_u64(t->nodes + (__u64)i * 8);
+	struct io_rsrc_node *node = NULL;
+	struct io_mapped_ubuf___old *obuf;
 	struct io_mapped_ubuf *buf;
 	struct rec_rbuf *r;
+	__u64 ubuf, tag;
+	__u32 len;
 
-	if (!node)
-		return 0;
-	buf = BPF_CORE_READ(node, buf);
-	if (!buf)
-		return 0;
+	if (bpf_core_field_exists(node->buf)) {
+		node = (void *)read_u64(t->nodes + (__u64)i * 8);
+		if (!node)
+			return 0;
+		buf = BPF_CORE_READ(node, buf);
+		if (!buf)
+			return 0;
+		ubuf = BPF_CORE_READ(buf, ubuf);
+		len = BPF_CORE_READ(buf, len);
+		tag = BPF_CORE_READ(node, tag);
+	} else {
+		/* io_mapped_ubuf *[]; empty slots hold a dummy with ubuf ~0 */
+		obuf = (void *)read_u64(t->nodes + (__u64)i * 8);
+		if (!obuf)
+			return 0;
+		ubuf = BPF_CORE_READ(obuf, ubuf);
+		if (ubuf == ~0ULL)
+			return 0;
+		if (bpf_core_field_exists(obuf->len))
+			len = BPF_CORE_READ(obuf, len);
+		else
+			len = BPF_CORE_READ(obuf, ubuf_end) - ubuf;
+		tag = old_tag(t, i);
+		buf = NULL;
+	}
 	t->count++;
 	if (t->summary)
 		return 0;
@@ -770,10 +934,10 @@ static int rbuf_step(__u32 i, struct table_walk *t)
 		return 1;
 	r->ctx = t->ctx;
 	r->index = i;
-	r->ubuf = BPF_CORE_READ(buf, ubuf);
-	r->len = BPF_CORE_READ(buf, len);
-	r->tag = BPF_CORE_READ(node, tag);
-	if (bpf_core_field_exists(buf->is_kbuf))
+	r->ubuf = ubuf;
+	r->len = len;
+	r->tag = tag;
+	if (bpf_core_field_exists(buf->is_kbuf) && buf)
 		r->is_kbuf = BPF_CORE_READ(buf, is_kbuf);
 	REC_SEND(r);
 	return 0;
@@ -781,11 +945,21 @@ static int rbuf_step(__u32 i, struct table_walk *t)
 
 static __noinline __u32 walk_files(struct io_ring_ctx *ctx, __u32 nr, bool summary)
 {
+	struct io_ring_ctx___old *octx = (void *)ctx;
 	struct table_walk t = { .ctx = (__u64)ctx, .summary = summary };
+	struct io_rsrc_data___old *data;
 
-	if (!bpf_core_field_exists(ctx->file_table.data))
+	if (bpf_core_field_exists(ctx->file_table.data)) {
+		t.nodes = (__u64)BPF_CORE_READ(ctx, file_table.data.nodes);
+	} else if (bpf_core_field_exists(octx->file_table.files) &&
+		   bpf_core_field_exists(octx->file_data)) {
+		t.nodes = (__u64)BPF_CORE_READ(octx, file_table.files);
+		data = BPF_CORE_READ(octx, file_data);
+		if (data)
+			t.tags = (__u64)BPF_CORE_READ(data, tags);
+	} else {
 		return 0;
-	t.nodes = (__u64)BPF_CORE_READ(ctx, file_table.data.nodes);
+	}
 	if (t.nodes)
 		bpf_loop(nr, rfile_step, &t, 0);
 	return t.count;
@@ -793,11 +967,21 @@ static __noinline __u32 walk_files(struct io_ring_ctx *ctx, __u32 nr, bool summa
 
 static __noinline __u32 walk_bufs(struct io_ring_ctx *ctx, __u32 nr, bool summary)
 {
+	struct io_ring_ctx___old *octx = (void *)ctx;
 	struct table_walk t = { .ctx = (__u64)ctx, .summary = summary };
+	struct io_rsrc_data___old *data;
 
-	if (!bpf_core_field_exists(ctx->buf_table))
+	if (bpf_core_field_exists(ctx->buf_table)) {
+		t.nodes = (__u64)BPF_CORE_READ(ctx, buf_table.nodes);
+	} else if (bpf_core_field_exists(octx->user_bufs) &&
+		   bpf_core_field_exists(octx->buf_data)) {
+		t.nodes = (__u64)BPF_CORE_READ(octx, user_bufs);
+		data = BPF_CORE_READ(octx, buf_data);
+		if (data)
+			t.tags = (__u64)BPF_CORE_READ(data, tags);
+	} else {
 		return 0;
-	t.nodes = (__u64)BPF_CORE_READ(ctx, buf_table.nodes);
+	}
 	if (t.nodes)
 		bpf_loop(nr, rbuf_step, &t, 0);
 	return t.count;
@@ -923,10 +1107,45 @@ static int legacy_step(__u32 i, struct legacy_walk *w)
 	return 0;
 }
 
-static int pbuf_step(__u32 i, struct xa_walk *x)
+/*
+ * The flags of a buffer list in the 6.13+ encoding (IOBL_BUF_RING,
+ * IOBL_INC), and for rings in application memory their region flags and
+ * user address.  6.12 has IOBL_MMAP (kernel memory) and IOBL_INC = 4;
+ * 6.1 has no flags: a list with pinned pages is a ring, and every ring is
+ * in application memory.
+ */
+static __always_inline void pbuf_flags(struct io_buffer_list *bl, struct rec_pbuf_list *r)
 {
-	struct io_buffer_list *bl = (void *)xa_entry_at(x->head, i);
-	struct legacy_walk lw = { .ctx = x->ctx };
+	struct io_buffer_list___old *obl = (void *)bl;
+	__u16 f, npages;
+
+	if (bpf_core_field_exists(bl->region)) {
+		r->flags = BPF_CORE_READ(bl, flags);
+		r->region_flags = BPF_CORE_READ(bl, region.flags);
+		r->region_nr_pages = BPF_CORE_READ(bl, region.nr_pages);
+		r->user_addr = region_user_addr(&bl->region);
+		return;
+	}
+	npages = BPF_CORE_READ(bl, buf_nr_pages);
+	if (bpf_core_field_exists(obl->flags)) {
+		f = BPF_CORE_READ(obl, flags);
+		r->flags = (f & IOBL_BUF_RING) | (f & IOBL_INC___old ? IOBL_INC : 0);
+		if (!(f & IOBL_BUF_RING) || (f & IOBL_MMAP___old))
+			return;
+	} else {
+		if (!npages)
+			return;
+		r->flags = IOBL_BUF_RING;
+	}
+	r->region_flags = IO_REGION_F_USER_PROVIDED;
+	r->region_nr_pages = npages;
+	if (bpf_core_field_exists(obl->buf_pages))
+		r->user_addr = page_user_addr(read_u64((__u64)BPF_CORE_READ(obl, buf_pages)));
+}
+
+static __noinline int emit_pbuf_list(__u64 ctx, struct io_buffer_list *bl)
+{
+	struct legacy_walk lw = { .ctx = ctx };
 	struct rec_pbuf_list *r;
 	__u64 ring;
 
@@ -935,18 +1154,16 @@ static int pbuf_step(__u32 i, struct xa_walk *x)
 	r = REC_NEW(struct rec_pbuf_list, REC_PBUF_LIST);
 	if (!r)
 		return 1;
-	r->ctx = x->ctx;
+	r->ctx = ctx;
 	r->bgid = BPF_CORE_READ(bl, bgid);
-	r->flags = BPF_CORE_READ(bl, flags);
 	r->nr_entries = BPF_CORE_READ(bl, nr_entries);
 	r->head = BPF_CORE_READ(bl, head);
 	r->mask = BPF_CORE_READ(bl, mask);
-	r->nbufs = BPF_CORE_READ(bl, nbufs);
-	if (bpf_core_field_exists(bl->region)) {
-		r->region_flags = BPF_CORE_READ(bl, region.flags);
-		r->region_nr_pages = BPF_CORE_READ(bl, region.nr_pages);
-		r->user_addr = region_user_addr(&bl->region);
-	}
+	if (bpf_core_field_exists(bl->nbufs))
+		r->nbufs = BPF_CORE_READ(bl, nbufs);
+	else
+		r->nbufs = -1;
+	pbuf_flags(bl, r);
 	if (r->flags & IOBL_BUF_RING) {
 		ring = (__u64)BPF_CORE_READ(bl, buf_ring);
 		r->buf_ring = ring;
@@ -963,6 +1180,22 @@ static int pbuf_step(__u32 i, struct xa_walk *x)
 	return 0;
 }
 
+static int pbuf_step(__u32 i, struct xa_walk *x)
+{
+	return emit_pbuf_list(x->ctx, (void *)xa_entry_at(x->head, i));
+}
+
+/* 6.1: groups below 64 live in the ctx->io_bl array; unused ones are empty lists. */
+static int pbuf_array_step(__u32 i, struct xa_walk *x)
+{
+	__u64 bl = x->head + (__u64)i * bpf_core_type_size(struct io_buffer_list);
+	__u64 list = bl + bpf_core_field_offset(struct io_buffer_list, buf_list);
+
+	if (!BPF_CORE_READ((struct io_buffer_list *)bl, buf_nr_pages) && read_u64(list) == list)
+		return 0;
+	return emit_pbuf_list(x->ctx, (void *)bl);
+}
+
 static __noinline void walk_xarrays(struct io_ring_ctx *ctx)
 {
 	struct xa_walk x = { .ctx = (__u64)ctx };
@@ -970,6 +1203,11 @@ static __noinline void walk_xarrays(struct io_ring_ctx *ctx)
 	if (bpf_core_field_exists(ctx->personalities)) {
 		x.head = (__u64)BPF_CORE_READ(ctx, personalities.xa_head);
 		bpf_loop(xa_index_limit(x.head), pers_step, &x, 0);
+	}
+	if (bpf_core_field_exists(((struct io_ring_ctx___old *)ctx)->io_bl)) {
+		x.head = (__u64)BPF_CORE_READ((struct io_ring_ctx___old *)ctx, io_bl);
+		if (x.head)
+			bpf_loop(BGID_ARRAY___v61, pbuf_array_step, &x, 0);
 	}
 	if (bpf_core_field_exists(ctx->io_bl_xa)) {
 		x.head = (__u64)BPF_CORE_READ(ctx, io_bl_xa.xa_head);
@@ -982,6 +1220,7 @@ static __noinline void walk_xarrays(struct io_ring_ctx *ctx)
 
 static __always_inline void read_core(struct io_ring_ctx *ctx, struct rec_ring *r)
 {
+	struct io_ring_ctx___old *octx = (void *)ctx;
 	struct io_rings *rings = BPF_CORE_READ(ctx, rings);
 	struct io_sq_data *sqd;
 	struct task_struct *t;
@@ -993,9 +1232,11 @@ static __always_inline void read_core(struct io_ring_ctx *ctx, struct rec_ring *
 		bits |= RING_BIT_RESTRICTED;
 	if (BPF_CORE_READ_BITFIELD_PROBED(ctx, has_evfd))
 		bits |= RING_BIT_HAS_EVFD;
-	if (BPF_CORE_READ_BITFIELD_PROBED(ctx, task_complete))
+	if (bpf_core_field_exists(ctx->task_complete) &&
+	    BPF_CORE_READ_BITFIELD_PROBED(ctx, task_complete))
 		bits |= RING_BIT_TASK_COMPLETE;
-	if (BPF_CORE_READ_BITFIELD_PROBED(ctx, lockless_cq))
+	if (bpf_core_field_exists(ctx->lockless_cq) &&
+	    BPF_CORE_READ_BITFIELD_PROBED(ctx, lockless_cq))
 		bits |= RING_BIT_LOCKLESS_CQ;
 	if (BPF_CORE_READ_BITFIELD_PROBED(ctx, compat))
 		bits |= RING_BIT_COMPAT;
@@ -1048,10 +1289,16 @@ static __always_inline void read_core(struct io_ring_ctx *ctx, struct rec_ring *
 
 	if (bpf_core_field_exists(ctx->file_table.data))
 		r->nr_files = BPF_CORE_READ(ctx, file_table.data.nr);
+	else if (bpf_core_field_exists(octx->file_table.files) &&
+		 bpf_core_field_exists(octx->nr_user_files))
+		r->nr_files = BPF_CORE_READ(octx, nr_user_files);
 	else
 		r->missing |= MISS_FILE_TABLE;
 	if (bpf_core_field_exists(ctx->buf_table))
 		r->nr_bufs = BPF_CORE_READ(ctx, buf_table.nr);
+	else if (bpf_core_field_exists(octx->user_bufs) &&
+		 bpf_core_field_exists(octx->nr_user_bufs))
+		r->nr_bufs = BPF_CORE_READ(octx, nr_user_bufs);
 	else
 		r->missing |= MISS_BUF_TABLE;
 	if (bpf_core_field_exists(ctx->file_alloc_start)) {
@@ -1083,6 +1330,13 @@ static __always_inline void read_core(struct io_ring_ctx *ctx, struct rec_ring *
 		r->napi_mode = BPF_CORE_READ(ctx, napi_track_mode);
 		r->napi_busy_poll_dt = BPF_CORE_READ(ctx, napi_busy_poll_dt);
 		r->napi_prefer = BPF_CORE_READ(ctx, napi_prefer_busy_poll);
+	} else if (bpf_core_field_exists(octx->napi_enabled) &&
+		   bpf_core_field_exists(ctx->napi_busy_poll_dt)) {
+		/* before static tracking: dynamic tracking, on or off */
+		r->napi_mode = BPF_CORE_READ(octx, napi_enabled) ?
+			       IO_URING_NAPI_TRACKING_DYNAMIC : IO_URING_NAPI_TRACKING_INACTIVE;
+		r->napi_busy_poll_dt = BPF_CORE_READ(ctx, napi_busy_poll_dt);
+		r->napi_prefer = BPF_CORE_READ(ctx, napi_prefer_busy_poll);
 	} else {
 		r->missing |= MISS_NAPI;
 	}
@@ -1097,6 +1351,11 @@ static __always_inline void read_core(struct io_ring_ctx *ctx, struct rec_ring *
 	if (bpf_core_field_exists(ctx->ring_region)) {
 		r->ring_uaddr = region_user_addr(&ctx->ring_region);
 		r->sqes_uaddr = region_user_addr(&ctx->sq_region);
+	} else if (bpf_core_field_exists(octx->ring_pages) &&
+		   (r->setup_flags & IORING_SETUP_NO_MMAP)) {
+		/* NO_MMAP before regions: the application's pages, pinned */
+		r->ring_uaddr = page_user_addr(read_u64((__u64)BPF_CORE_READ(octx, ring_pages)));
+		r->sqes_uaddr = page_user_addr(read_u64((__u64)BPF_CORE_READ(octx, sqe_pages)));
 	}
 	if (bpf_core_field_exists(ctx->param_region)) {
 		r->param_uaddr = region_user_addr(&ctx->param_region);
@@ -1130,7 +1389,8 @@ static __always_inline void read_core(struct io_ring_ctx *ctx, struct rec_ring *
 		ev = BPF_CORE_READ(ctx, io_ev_fd);
 		if (ev) {
 			r->evfd_ctx = (__u64)BPF_CORE_READ(ev, cq_ev_fd);
-			r->evfd_async = BPF_CORE_READ(ev, eventfd_async);
+			/* a one-bit bitfield before 6.13 */
+			r->evfd_async = BPF_CORE_READ_BITFIELD_PROBED(ev, eventfd_async);
 		}
 	} else {
 		r->missing |= MISS_EVENTFD;
@@ -1276,24 +1536,84 @@ static int slot_step(__u32 i, struct slot_walk *s)
 	return 0;
 }
 
+/*
+ * Where one task's io-wq keeps its state: the two accounting classes
+ * (bounded, unbounded), the lists of workers and the CPU mask.  Since 6.2
+ * in struct io_wq itself (workers listed per class since 6.15, before in
+ * one list); in 6.1 in the io_wqe of NUMA node 0 (every node's io_wqe got
+ * the same limits and mask).
+ */
+struct iowq_view {
+	__u64 acct;		/* acct[0] */
+	__u64 acct_size;
+	__u64 nr_off, max_off, work_off;
+	__u64 all[2];		/* worker list heads, 0: none */
+	__u64 cpumask;		/* address of the mask's bits, 0: unknown */
+};
+
+static __always_inline bool iowq_view(struct io_uring_task *tctx, struct iowq_view *v)
+{
+	struct io_wq *wq = BPF_CORE_READ(tctx, io_wq);
+	__u64 wqe;
+
+	if (!wq)
+		return false;
+	if (bpf_core_field_exists(wq->acct)) {
+		v->acct = (__u64)wq + bpf_core_field_offset(struct io_wq, acct);
+		v->acct_size = bpf_core_type_size(struct io_wq_acct);
+		v->nr_off = bpf_core_field_offset(struct io_wq_acct, nr_workers);
+		v->max_off = bpf_core_field_offset(struct io_wq_acct, max_workers);
+		v->work_off = bpf_core_field_offset(struct io_wq_acct, work_list);
+		if (bpf_core_field_exists(struct io_wq_acct, all_list)) {
+			v->all[0] = v->acct + bpf_core_field_offset(struct io_wq_acct, all_list);
+			v->all[1] = v->all[0] + v->acct_size;
+		} else if (bpf_core_field_exists(((struct io_wq___old *)wq)->all_list)) {
+			v->all[0] = (__u64)wq + bpf_core_field_offset(struct io_wq___old, all_list);
+		}
+		if (bpf_core_field_exists(((struct io_wq___maskptr *)wq)->cpu_mask))
+			v->cpumask = read_u64((__u64)wq +
+					      bpf_core_field_offset(struct io_wq___maskptr, cpu_mask));
+		else if (bpf_core_field_exists(((struct io_wq___maskarr *)wq)->cpu_mask))
+			v->cpumask = (__u64)wq + bpf_core_field_offset(struct io_wq___maskarr, cpu_mask);
+		return true;
+	}
+	if (bpf_core_field_exists(((struct io_wq___v61 *)wq)->wqes)) {
+		wqe = read_u64((__u64)wq + bpf_core_field_offset(struct io_wq___v61, wqes));
+		if (!wqe)
+			return false;
+		v->acct = wqe + bpf_core_field_offset(struct io_wqe___v61, acct);
+		v->acct_size = bpf_core_type_size(struct io_wqe_acct___v61);
+		v->nr_off = bpf_core_field_offset(struct io_wqe_acct___v61, nr_workers);
+		v->max_off = bpf_core_field_offset(struct io_wqe_acct___v61, max_workers);
+		v->work_off = bpf_core_field_offset(struct io_wqe_acct___v61, work_list);
+		v->all[0] = wqe + bpf_core_field_offset(struct io_wqe___v61, all_list);
+		if (bpf_core_field_exists(((struct io_wqe___v61maskptr *)wqe)->cpu_mask))
+			v->cpumask = read_u64(wqe + bpf_core_field_offset(struct io_wqe___v61maskptr,
+									  cpu_mask));
+		else if (bpf_core_field_exists(((struct io_wqe___v61maskarr *)wqe)->cpu_mask))
+			v->cpumask = wqe + bpf_core_field_offset(struct io_wqe___v61maskarr, cpu_mask);
+		return true;
+	}
+	return false;
+}
+
 /* Queued and running io-wq work of one task, and its limits and affinity. */
 static __noinline void read_iowq(struct io_uring_task *tctx, struct rec_task *r)
 {
-	struct io_wq *wq = BPF_CORE_READ(tctx, io_wq);
-	__u64 acct, size;
+	struct iowq_view v = {};
+	__u64 acct;
 	int i;
 
-	if (!wq || !bpf_core_field_exists(wq->acct))
+	if (!iowq_view(tctx, &v))
 		return;
 	r->has_iowq = 1;
-	size = bpf_core_type_size(struct io_wq_acct);
 	for (i = 0; i < 2; i++) {
-		acct = (__u64)wq + bpf_core_field_offset(struct io_wq, acct) + i * size;
-		r->nr_workers[i] = read_u32(acct + bpf_core_field_offset(struct io_wq_acct, nr_workers));
-		r->max_workers[i] = read_u32(acct + bpf_core_field_offset(struct io_wq_acct, max_workers));
+		acct = v.acct + i * v.acct_size;
+		r->nr_workers[i] = read_u32(acct + v.nr_off);
+		r->max_workers[i] = read_u32(acct + v.max_off);
 	}
-	if (bpf_core_field_exists(wq->cpu_mask))
-		bpf_probe_read_kernel(r->cpumask, sizeof(r->cpumask), &wq->cpu_mask);
+	if (v.cpumask)
+		bpf_probe_read_kernel(r->cpumask, sizeof(r->cpumask), (void *)v.cpumask);
 }
 
 /*
@@ -1313,23 +1633,22 @@ static __noinline void walk_task_work(struct io_uring_task *tctx, __u32 tid)
 
 static __noinline void walk_iowq(struct io_uring_task *tctx, __u32 tid)
 {
-	struct io_wq *wq = BPF_CORE_READ(tctx, io_wq);
 	__s64 work_off = bpf_core_field_offset(struct io_kiocb, work);
-	__u64 acct, size, head;
+	struct iowq_view v = {};
+	__u64 head;
 	int i;
 
-	if (!wq || !bpf_core_field_exists(wq->acct))
+	if (!iowq_view(tctx, &v))
 		return;
-	size = bpf_core_type_size(struct io_wq_acct);
 	for (i = 0; i < 2; i++) {
-		acct = (__u64)wq + bpf_core_field_offset(struct io_wq, acct) + i * size;
-		head = acct + bpf_core_field_offset(struct io_wq_acct, work_list);
+		head = v.acct + i * v.acct_size + v.work_off;
 		walk_chain(read_u64(head), 0, 0, work_off, -1, 0, REQ_IOWQ_QUEUED, tid);
-		head = acct + bpf_core_field_offset(struct io_wq_acct, all_list);
-		walk_chain(read_u64(head), head, 0,
-			   bpf_core_field_offset(struct io_worker, all_list),
-			   bpf_core_field_offset(struct io_worker, cur_work),
-			   work_off, REQ_IOWQ_RUNNING, tid);
+		head = v.all[i];
+		if (head)
+			walk_chain(read_u64(head), head, 0,
+				   bpf_core_field_offset(struct io_worker, all_list),
+				   bpf_core_field_offset(struct io_worker, cur_work),
+				   work_off, REQ_IOWQ_RUNNING, tid);
 	}
 }
 

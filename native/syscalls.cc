@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <linux/io_uring.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -131,6 +132,56 @@ Napi::Value IoUringSetup(const Napi::CallbackInfo &info)
 	return Napi::Number::New(info.Env(), (double)fd);
 }
 
+/*
+ * nopInjectProbe(): whether this kernel honours IORING_NOP_INJECT_RESULT
+ * (a NOP whose CQE carries res = sqe->len).  Kernels before it ignore the
+ * NOP's flags and post res 0, so only running one tells: a 1-entry ring,
+ * one NOP, its CQE read back.  The restore posts CQEs with extras this way.
+ */
+Napi::Value NopInjectProbe(const Napi::CallbackInfo &info)
+{
+	constexpr uint32_t kInject = 1u << 0;	/* IORING_NOP_INJECT_RESULT */
+	constexpr uint32_t kMagic = 0x5a17;
+	struct io_uring_params p;
+	size_t ring_len, sqes_len;
+	bool ok = false;
+	void *ring, *sqes;
+	int fd;
+
+	memset(&p, 0, sizeof(p));
+	fd = (int)syscall(SYS_io_uring_setup, 1, &p);
+	if (fd < 0)
+		return Napi::Boolean::New(info.Env(), false);
+	ring_len = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
+	if (ring_len < p.sq_off.array + p.sq_entries * 4)
+		ring_len = p.sq_off.array + p.sq_entries * 4;
+	sqes_len = p.sq_entries * sizeof(struct io_uring_sqe);
+	ring = mmap(nullptr, ring_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd,
+		    IORING_OFF_SQ_RING);
+	sqes = mmap(nullptr, sqes_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd,
+		    IORING_OFF_SQES);
+	if (ring != MAP_FAILED && sqes != MAP_FAILED) {
+		auto *sqe = (struct io_uring_sqe *)sqes;
+		auto *base = (uint8_t *)ring;
+
+		memset(sqe, 0, sizeof(*sqe));
+		sqe->opcode = IORING_OP_NOP;
+		sqe->len = kMagic;
+		sqe->rw_flags = (int)kInject;
+		*(uint32_t *)(base + p.sq_off.array) = 0;
+		__atomic_store_n((uint32_t *)(base + p.sq_off.tail), 1, __ATOMIC_RELEASE);
+		if (syscall(SYS_io_uring_enter, fd, 1, 1, IORING_ENTER_GETEVENTS, nullptr, 0) == 1 &&
+		    __atomic_load_n((uint32_t *)(base + p.cq_off.tail), __ATOMIC_ACQUIRE) == 1)
+			ok = ((struct io_uring_cqe *)(base + p.cq_off.cqes))->res == (int32_t)kMagic;
+	}
+	if (ring != MAP_FAILED)
+		munmap(ring, ring_len);
+	if (sqes != MAP_FAILED)
+		munmap(sqes, sqes_len);
+	close(fd);
+	return Napi::Boolean::New(info.Env(), ok);
+}
+
 /* ioUringRegister(fd, op, arg: Buffer | null, nr) */
 Napi::Value IoUringRegister(const Napi::CallbackInfo &info)
 {
@@ -141,8 +192,10 @@ Napi::Value IoUringRegister(const Napi::CallbackInfo &info)
 
 	if (info.Length() > 2 && info[2].IsBuffer())
 		arg = info[2].As<Napi::Buffer<uint8_t>>().Data();
+	else if (info.Length() > 2 && info[2].IsBigInt())
+		arg = (void *)(uintptr_t)arg_u64(info, 2, "arg");	/* a raw address: feature probes */
 	else if (info.Length() > 2 && !info[2].IsNull() && !info[2].IsUndefined())
-		throw Napi::TypeError::New(info.Env(), "argument arg must be a Buffer or null");
+		throw Napi::TypeError::New(info.Env(), "argument arg must be a Buffer, a bigint address or null");
 	long ret = syscall(SYS_io_uring_register, fd, op, arg, nr);
 
 	if (ret < 0)
@@ -176,4 +229,5 @@ void init_syscalls(Napi::Env env, Napi::Object exports)
 	exports.Set("ioUringSetup", Napi::Function::New(env, IoUringSetup, "ioUringSetup"));
 	exports.Set("ioUringRegister", Napi::Function::New(env, IoUringRegister, "ioUringRegister"));
 	exports.Set("ioUringEnter", Napi::Function::New(env, IoUringEnter, "ioUringEnter"));
+	exports.Set("nopInjectProbe", Napi::Function::New(env, NopInjectProbe, "nopInjectProbe"));
 }

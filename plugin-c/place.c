@@ -109,7 +109,14 @@ static int fill_one(struct remote *r, unsigned long start, unsigned long end)
 static int plan_fill(struct remote *r, const struct place_req *req,
 		     bool below, struct fill_list *fl)
 {
-	unsigned long lo = remote_mmap_min_addr(), t_end = req->addr + req->len;
+	/*
+	 * From the first page, not from mmap_min_addr: the allocator searches
+	 * down to PAGE_SIZE and only then asks whether the caller may map
+	 * there, which a task with CAP_SYS_RAWIO may (seen on Linux 6.1: a
+	 * ring placed at 0xf000).  Fills the task may not make there are
+	 * dropped by try_place(): the kernel cannot place the ring there either.
+	 */
+	unsigned long lo = PAGE_SZ, t_end = req->addr + req->len;
 	unsigned long gs, ge;
 	struct remote_vma *v;
 	int nr, i, ret = 0;
@@ -154,6 +161,13 @@ static int try_place(struct remote *r, const struct place_req *req, bool below,
 		return ret;
 	for (i = start; i < fl->nr; i++) {
 		ret = fill_one(r, fl->r[i].start, fl->r[i].end);
+		if ((ret == -EPERM || ret == -EACCES) && fl->r[i].start < remote_mmap_min_addr()) {
+			/* below mmap_min_addr without CAP_SYS_RAWIO: closed to the ring too */
+			memmove(&fl->r[i], &fl->r[i + 1], (fl->nr - i - 1) * sizeof(fl->r[0]));
+			fl->nr--;
+			i--;
+			continue;
+		}
 		if (ret) {
 			/* fl->r[i] was not mapped: drop it before unfilling */
 			memmove(&fl->r[i], &fl->r[i + 1], (fl->nr - i - 1) * sizeof(fl->r[0]));

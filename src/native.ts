@@ -35,7 +35,10 @@ export interface Native {
 	mmapRead(fd: number, offset: bigint, len: number): Buffer;
 	/** io_uring_setup(entries, params); params is a 120-byte struct io_uring_params, updated in place. */
 	ioUringSetup(entries: number, params: Buffer): number;
-	ioUringRegister(fd: number, op: number, arg: Buffer | null, nr: number): number;
+	/** arg: a Buffer, null, or a raw address (a bigint; the feature probes pass unmapped ones). */
+	ioUringRegister(fd: number, op: number, arg: Buffer | bigint | null, nr: number): number;
+	/** Whether a NOP with IORING_NOP_INJECT_RESULT posts res = len here (src/uring/features.ts). */
+	nopInjectProbe(): boolean;
 	/** io_uring_enter without a signal mask or extended argument. */
 	ioUringEnter(fd: number, toSubmit: number, minComplete: number, flags: number): number;
 }

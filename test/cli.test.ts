@@ -3,6 +3,8 @@
  * non-zero status for bad input, machine-readable check output.
  */
 import t from 'tap';
+import { kernelFeatures } from '../src/uring/features';
+import { SETUP_FLAGS } from '../src/uring/flags';
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { CLI } from './lib/progs';
@@ -53,4 +55,25 @@ t.test('check --json reports every component', async (t) => {
 	t.same(report.checks.map((c) => c.name), ['kernel', 'io_uring', 'bpf', 'criu', 'plugin']);
 	t.equal(r.code, report.ok ? 0 : 1, 'status follows the verdict');
 	t.ok(report.ok, `this machine is usable: ${report.checks.filter((c) => !c.ok).map((c) => c.detail).join('; ')}`);
+});
+
+t.test('check --json has the feature table of this kernel', async (t) => {
+	const report = JSON.parse(cli('check', '--json').out) as {
+		kernel: string; features: { feature: string; kernel: boolean; checkpoint: string; why?: string }[];
+	};
+	const f = kernelFeatures();
+	t.equal(report.kernel, f.release, 'the running kernel');
+	const byName = new Map(report.features.map((r) => [r.feature, r]));
+	for (const [bit, name] of SETUP_FLAGS.entries()) {
+		const row = byName.get(`IORING_SETUP_${name}`);
+		t.equal(row?.kernel, (f.setup & (1 << bit)) !== 0, `IORING_SETUP_${name}: kernel column as probed`);
+	}
+	for (const r of report.features) {
+		if (!r.kernel) t.equal(r.checkpoint, 'absent', `${r.feature}: absent where the kernel lacks it`);
+		else if (r.checkpoint === 'refused') t.ok(r.why, `${r.feature}: refused with a reason`);
+		else t.equal(r.checkpoint, 'yes', `${r.feature}: checkpointed`);
+	}
+	/* what is refused only follows from what the kernel lacks, never from the capture */
+	const overflow = byName.get('CQ overflow list');
+	t.equal(overflow?.checkpoint, f.register.SEND_MSG_RING && f.nop_inject ? 'yes' : 'refused', 'overflow lists: as the kernel allows');
 });

@@ -8,6 +8,10 @@
  * the program's header comment).
  */
 import t from 'tap';
+import { skipUnless } from './lib/kernel';
+
+/* memory regions: IORING_REGISTER_MEM_REGION (6.13) */
+const NEEDS = skipUnless({ register: ['MEM_REGION'] });
 import { existsSync, readFileSync } from 'node:fs';
 import { criuDump, criuRestore, describeRun, finishVerified, isAlive, scratch, startWithTruth, waitFor, waitForExit } from './lib/criu';
 import { dumpLeavingRunning } from './lib/leave';
@@ -20,7 +24,7 @@ const MODES: [string, (r: Truth) => unknown][] = [
 ];
 
 for (const [mode, fields] of MODES) {
-	t.test(`dump + restore: ${mode}`, async (t) => {
+	t.test(`dump + restore: ${mode}`, { skip: NEEDS }, async (t) => {
 		const s = scratch(t);
 		const truthFile = s.file('truth.json');
 		process.env.TRUTH_FILE = truthFile;
@@ -46,7 +50,7 @@ for (const [mode, fields] of MODES) {
 }
 
 for (const [mode] of MODES) {
-	t.test(`dump --leave-running: ${mode}`, async (t) => {
+	t.test(`dump --leave-running: ${mode}`, { skip: NEEDS }, async (t) => {
 		const s = scratch(t);
 		const { pid } = await startWithTruth(s, 'cr_regions', [`--${mode}`, '--advance', '300']);
 		if (!(await dumpLeavingRunning(t, s, pid))) return;

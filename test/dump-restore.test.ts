@@ -10,6 +10,10 @@ import t from 'tap';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { criuDump, criuRestore, describeRun, dumpAndRestore, finishVerified, isAlive, scratch, sleep, startWithTruth, waitForExit } from './lib/criu';
 import { inspectPid } from './lib/progs';
+import { skipUnless } from './lib/kernel';
+import { exclusive } from './lib/exclusive';
+
+exclusive(t); /* a stress or podman file: never next to another one (test/lib/exclusive.ts) */
 
 const FLAGS: [string, string][] = [
 	['plain ring', '0'],
@@ -23,7 +27,7 @@ const FLAGS: [string, string][] = [
 ];
 
 for (const [what, flags] of FLAGS) {
-	t.test(`dump + restore: ${what}`, async (t) => {
+	t.test(`dump + restore: ${what}`, { skip: skipUnless({ setup: parseInt(flags, 16) }) }, async (t) => {
 		const s = scratch(t);
 		const p = await startWithTruth(s, 'cr_rw', ['--flags', flags, '--advance', '1000']);
 		const before = inspectPid(p.pid).rings[0];
@@ -70,7 +74,8 @@ t.test('a busy ring survives 20 dumps and restores at random moments', async (t)
 	await finishVerified(t, s, 'cr_rw', p.pid, /^\d+ verified rounds/);
 });
 
-t.test('several busy rings (plain, DEFER_TASKRUN, SQPOLL) survive 20 dumps and restores at random moments', async (t) => {
+t.test('several busy rings (plain, DEFER_TASKRUN, SQPOLL) survive 20 dumps and restores at random moments',
+	{ skip: skipUnless({ setup: 0x3002 }) }, async (t) => {
 	const s = scratch(t);
 	const p = await startWithTruth(s, 'cr_multi');
 	for (let i = 0; i < 20; i++) {
@@ -87,7 +92,8 @@ t.test('several busy rings (plain, DEFER_TASKRUN, SQPOLL) survive 20 dumps and r
  * (it ran a NOP the advance had left in the slot, in 8 of 28 restores).
  */
 for (const [what, flags] of [['', '0'], [', NO_MMAP', '4000']]) {
-	t.test(`an idle SQPOLL ring with a published, unsubmitted SQE${what}: 5 restores, the SQE completes every time`, async (t) => {
+	t.test(`an idle SQPOLL ring with a published, unsubmitted SQE${what}: 5 restores, the SQE completes every time`,
+		{ skip: skipUnless({ setup: 0x2 | parseInt(flags, 16) }) }, async (t) => {
 		for (let i = 0; i < 5; i++) {
 			const s = scratch(t);
 			const p = await startWithTruth(s, 'cr_sqpend', ['--flags', flags]);

@@ -68,8 +68,8 @@ const CASES: Case[] = [
 	['ring region short', (_i, _r, a) => { a.memory!.rings = a.memory!.rings.subarray(0, 100); }, /^ring 1002: ring region is 100 bytes, geometry needs 208$/],
 	['ring region beyond the page', (_i, _r, a) => { a.memory!.rings = Buffer.alloc(8192); }, /^ring 1002: ring region is 8192 bytes, geometry needs 208$/],
 	['SQE region wrong size', (_i, r) => { r.memory!.sqes = Buffer.alloc(512); }, /^ring 1001: SQE region is 512 bytes, geometry needs 1024$/],
-	['memory from another geometry', (_i, _r, a) => { a.memory!.rings.writeUInt32LE(7, G.OFF_SQ_RING_MASK); }, /^ring 1002: ring memory sq_ring_mask is 7, setup says 3$/],
-	['CQ entries in memory differ', (_i, _r, a) => { a.memory!.rings.writeUInt32LE(16, G.OFF_CQ_RING_ENTRIES); }, /^ring 1002: ring memory cq_ring_entries is 16, setup says 8$/],
+	['memory from another geometry', (_i, _r, a) => { a.memory!.rings.writeUInt32LE(7, G.ringsLayout().sq_ring_mask); }, /^ring 1002: ring memory sq_ring_mask is 7, setup says 3$/],
+	['CQ entries in memory differ', (_i, _r, a) => { a.memory!.rings.writeUInt32LE(16, G.ringsLayout().cq_ring_entries); }, /^ring 1002: ring memory cq_ring_entries is 16, setup says 8$/],
 
 	/* overflow CQEs */
 	['big CQE on a normal ring', (_i, _r, a) => { a.overflow_cqes = [{ user_data: 1n, res: 0, flags: 0, extra1: 1n }]; }, /^ring 1002: overflow CQE 0: big CQE extras on a ring without CQE32 or CQE_MIXED$/],

@@ -19,6 +19,7 @@ import { ARM, classifyRing } from './rearm';
 import { opcodeName, opcodeTakesFile } from '../uring/opcodes';
 import { setupFlagNames } from '../uring/flags';
 import { SETUP } from '../uring/abi';
+import { ringsLayout } from '../image/geometry';
 
 const IOBL_BUF_RING = 1;
 const IOBL_INC = 2;
@@ -27,7 +28,7 @@ const REQ_F_FIXED_FILE = 1n;
 const PAGE_SIZE = 4096;
 
 /** rec_ring.missing bits, in bit order, as words for `unavailable`. */
-const MISSING: readonly string[] = [
+export const MISSING: readonly string[] = [
 	'registered files (io_file_table layout unknown)', 'registered buffers', 'provided buffers',
 	'personalities', 'restrictions', 'NAPI settings', 'registered clock', 'parameter region',
 	'in-flight futex waits', 'in-flight waitid requests', 'cancelable uring_cmd requests',
@@ -228,7 +229,7 @@ function verifiedUserMemory(view: ProcessView, r: RingRec): UserMemory | null {
 	if (rings === 0n || sqes === 0n || !rangeMapped(view.maps, rings, 32n) ||
 		!rangeMapped(view.maps, sqes, BigInt(r.sq_entries * sqeSize))) return null;
 	try {
-		const h = loadNative().processVmReadv(view.pid, rings + 16n, 16);
+		const h = loadNative().processVmReadv(view.pid, rings + BigInt(ringsLayout().sq_ring_mask), 16);
 		const want = [r.sq_entries - 1, r.cq_entries - 1, r.sq_entries, r.cq_entries];
 		return h.length === 16 && want.every((v, i) => h.readUInt32LE(i * 4) === v) ? { rings: dec(rings), sqes: dec(sqes) } : null;
 	} catch {
@@ -296,10 +297,29 @@ function inflight(view: ProcessView, ctx: bigint): InflightRequest[] {
 	return out.sort(inflightOrder);
 }
 
+let possible = 0;
+
+/** Number of CPU ids the kernel can have (the last in /sys/devices/system/cpu/possible, plus one). */
+function possibleCpus(): number {
+	if (possible) return possible;
+	try {
+		const last = readFileSync('/sys/devices/system/cpu/possible', 'utf8').trim().split(/[,-]/).pop();
+		possible = Number(last) + 1 || 4096;
+	} catch {
+		possible = 4096;
+	}
+	return possible;
+}
+
 function iowqAffinity(view: ProcessView, r: RingRec): number[] | null {
 	const tid = r.submitter_tid > 0 ? r.submitter_tid : view.pid;
 	const task = view.recs.tasks.find((t) => t.tid === tid && t.has_iowq);
-	return task ? cpuList(task.cpumask) : null;
+	/*
+	 * A kernel with CPUMASK_OFFSTACK (Debian's) allocates the mask for its
+	 * possible CPUs only; BPF reads a fixed 256 bits, so what lies beyond
+	 * them is other memory.
+	 */
+	return task ? cpuList(task.cpumask).filter((c) => c < possibleCpus()) : null;
 }
 
 function buildRing(view: ProcessView, r: RingRec, unavailable: Set<string>): RingState {

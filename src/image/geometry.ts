@@ -1,23 +1,43 @@
 /*
  * io_uring layout facts and kernel limits (Linux 6.18, x86_64) the image
  * checks sizes against: ring region layout, limits.  Flag bits and
- * opcodes are in src/uring/abi.ts.
+ * opcodes are in src/uring/abi.ts.  The layout of struct io_rings is the
+ * running kernel's (ringsLayout()): Linux 6.1's differs.
  */
 import { IOSQE, SETUP } from '../uring/abi';
+import { kernelFeatures, type RingsLayout } from '../uring/features';
 
 export const PAGE_SIZE = 4096;
 
-/* struct io_rings: the CQE array starts at offset 64. */
-export const IO_RINGS_HEADER_SIZE = 64;
 export const CQE_SIZE = 16;
 export const SQE_SIZE = 64;
 export const SQ_ARRAY_ENTRY_SIZE = 4;
 export const SMP_CACHE_BYTES = 64;
-/* Offsets of the constant fields of struct io_rings. */
-export const OFF_SQ_RING_MASK = 16;
-export const OFF_CQ_RING_MASK = 20;
-export const OFF_SQ_RING_ENTRIES = 24;
-export const OFF_CQ_RING_ENTRIES = 28;
+/* struct io_rings of Linux 6.12 and later: the header is 64 bytes. */
+const LAYOUT_PACKED: RingsLayout = {
+	sq_head: 0, sq_tail: 4, cq_head: 8, cq_tail: 12, sq_ring_mask: 16, cq_ring_mask: 20, sq_ring_entries: 24,
+	cq_ring_entries: 28, sq_dropped: 32, sq_flags: 36, cq_flags: 40, cq_overflow: 44, cqes: 64,
+};
+
+let layout: RingsLayout | null = null;
+
+/**
+ * Where the running kernel keeps the fields of the ring region (io_uring
+ * reports it at setup); the 6.12+ layout where io_uring cannot be asked.
+ * Images hold the ring bytes of the kernel they were dumped on, so they
+ * are checked, and written back, in this layout.
+ */
+export function ringsLayout(): RingsLayout {
+	if (layout) return layout;
+	let probed: RingsLayout | null = null;
+	try {
+		probed = kernelFeatures().layout;
+	} catch {
+		/* no addon: the default */
+	}
+	layout = probed ?? LAYOUT_PACKED;
+	return layout;
+}
 
 /* Kernel limits. */
 export const IORING_MAX_ENTRIES = 32768;
@@ -52,7 +72,7 @@ export function alignUp(n: number, to: number): number {
  * to pages.
  */
 export function ringsRegionSize(flags: number, sqEntries: number, cqEntries: number): number {
-	let off = IO_RINGS_HEADER_SIZE + cqEntries * CQE_SIZE;
+	let off = ringsLayout().cqes + cqEntries * CQE_SIZE;
 	if (flags & SETUP.CQE32) off *= 2;
 	off = alignUp(off, SMP_CACHE_BYTES);
 	if (flags & SETUP.NO_SQARRAY) return off;

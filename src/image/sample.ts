@@ -19,11 +19,12 @@ function rearmSqe(opcode: number, userData: bigint): Buffer {
 export function sampleRingMemory(flags: number, sq: number, cq: number, pageRounded = false): Buffer {
 	const size = G.ringsRegionSize(flags, sq, cq);
 	const mem = Buffer.alloc(pageRounded ? G.alignUp(size, G.PAGE_SIZE) : size);
-	mem.writeUInt32LE(sq - 1, G.OFF_SQ_RING_MASK);
-	mem.writeUInt32LE(cq - 1, G.OFF_CQ_RING_MASK);
-	mem.writeUInt32LE(sq, G.OFF_SQ_RING_ENTRIES);
-	mem.writeUInt32LE(cq, G.OFF_CQ_RING_ENTRIES);
-	for (let i = G.IO_RINGS_HEADER_SIZE; i < size; i++) mem[i] = i & 0xff; /* recognisable contents */
+	const L = G.ringsLayout();
+	mem.writeUInt32LE(sq - 1, L.sq_ring_mask);
+	mem.writeUInt32LE(cq - 1, L.cq_ring_mask);
+	mem.writeUInt32LE(sq, L.sq_ring_entries);
+	mem.writeUInt32LE(cq, L.cq_ring_entries);
+	for (let i = L.cqes; i < size; i++) mem[i] = i & 0xff; /* recognisable contents */
 	return mem;
 }
 

@@ -99,11 +99,12 @@ export function checkMemory(r: Ring, s: RingSetup, out: Problems): void {
 	if (mem.sqes.length < sqesSize || mem.sqes.length > G.alignUp(sqesSize, G.PAGE_SIZE)) {
 		out.push(`SQE region is ${mem.sqes.length} bytes, geometry needs ${sqesSize}`);
 	}
+	const L = G.ringsLayout();
 	const constants: [string, number, number][] = [
-		['sq_ring_mask', G.OFF_SQ_RING_MASK, s.sq_entries - 1],
-		['cq_ring_mask', G.OFF_CQ_RING_MASK, s.cq_entries - 1],
-		['sq_ring_entries', G.OFF_SQ_RING_ENTRIES, s.sq_entries],
-		['cq_ring_entries', G.OFF_CQ_RING_ENTRIES, s.cq_entries],
+		['sq_ring_mask', L.sq_ring_mask, s.sq_entries - 1],
+		['cq_ring_mask', L.cq_ring_mask, s.cq_entries - 1],
+		['sq_ring_entries', L.sq_ring_entries, s.sq_entries],
+		['cq_ring_entries', L.cq_ring_entries, s.cq_entries],
 	];
 	for (const [field, off, want] of constants) {
 		const have = mem.rings.readUInt32LE(off);

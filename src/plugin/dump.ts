@@ -5,9 +5,11 @@
  * the images at the end (plugin fini).
  */
 import { existsSync } from 'node:fs';
+import { release } from 'node:os';
 import type { ProcessRings, RingState } from '../capture/model';
 import { stateOwners } from '../image';
 import { captureProcess } from '../capture';
+import { captureGaps } from '../capture/gaps';
 import { readRingMemory, type RingMemory } from '../capture/memory';
 import type { RestoreRing } from '../restore/input';
 import { cancelRequested, cancelSteps } from './cancel';
@@ -63,6 +65,9 @@ export class DumpSession {
 		if (p.rings.length === 0) return 0;
 		if (p.source !== 'bpf')
 			throw new Error(`process ${pid}: dumping io_uring needs the BPF capture (${p.unavailable[0] ?? 'unavailable'})`);
+		const gaps = captureGaps(p.unavailable);
+		if (gaps.length)
+			throw new Error(`process ${pid}: cannot checkpoint on this kernel (Linux ${release()}): the capture cannot read its ${gaps.join(', ')}`);
 		/* requests the restore re-arms stay in flight: they go into the image */
 		const pending = inflightOf(p, notRearmed);
 		if (pending.length) return this.retry(pid, p, inflightError(pending).message);

@@ -7,6 +7,7 @@ import type { RingState } from '../capture/model';
 import { pbufRefusals } from '../restore/concerns/pbuf';
 import { restrictionConflicts } from '../restore/concerns/restrictions';
 import { overflowUnsupported } from '../restore/concerns/overflow';
+import { kernelDumpRefusals } from '../restore/kernel';
 import { rearmPlanRefusals } from '../restore/concerns/rearm';
 import { rearmable } from '../capture/rearm';
 import { REOPENABLE } from '../restore/concerns/ringonly';
@@ -25,6 +26,8 @@ export function unsupported(r: RingState): string[] {
 	if (r.setup_flags & SETUP.ATTACH_WQ && !(r.sqpoll && r.sqpoll.shared_with.length))
 		why.push('an ATTACH_WQ ring that no longer shares its poller thread with another ring');
 	why.push(...overflowUnsupported(r));
+	/* what this kernel could not rebuild (restore/kernel.ts) */
+	why.push(...kernelDumpRefusals(r));
 	/* requests waiting for outside events are re-armed at restore (concerns/rearm.ts) */
 	why.push(...rearmPlanRefusals(r.setup_flags, r.inflight.filter(rearmable).length, r.sq.cached_head ?? 0));
 	why.push(...restrictionConflicts(r));

@@ -20,6 +20,9 @@ import * as path from 'node:path';
 import { isAlive, scratch, sleep, waitFor } from '../lib/criu';
 import { checkpointRestore, keepLogs, readText, ringFds, ringSummary, sawEintr, startApp, uringErrors } from '../lib/apps';
 import { ROOT } from '../../src/util/paths';
+import { exclusive } from '../lib/exclusive';
+
+exclusive(t); /* a stress or podman file: never next to another one (test/lib/exclusive.ts) */
 
 const EXAMPLES = path.join(ROOT, 'build', 'liburing-examples');
 const example = (name: string): string => path.join(EXAMPLES, name);

@@ -107,7 +107,9 @@ export function scratch(t: Teardownable): Scratch {
 			}
 		}
 		/* a process killed above (or by another teardown) may still be finishing a write: ENOTEMPTY is retried */
-		rmSync(root, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
+		/* CRIU_URING_KEEP_SCRATCH=1 (test:kernels guests): the CRIU logs stay for the report */
+		if (process.env.CRIU_URING_KEEP_SCRATCH !== '1')
+			rmSync(root, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
 	});
 
 	const s: Scratch = {

@@ -26,7 +26,6 @@ import type { RingPlan } from '../ring-plan';
 const SQE_ADDR = 16;
 const NS = 1_000_000_000n;
 
-type Advance = Extract<Step, { op: 'advance' }>;
 
 /** Why this ring's requests cannot be re-armed by the plan (empty: they can). */
 export function rearmPlanRefusals(setupFlags: number, count: number, cachedSqHead: number): string[] {
@@ -54,10 +53,7 @@ export function planRearm(p: RingPlan): void {
 	if (s.disabled) p.fail('re-armed requests on a disabled ring');
 	const why = rearmPlanRefusals(s.setup_flags, reqs.length, s.sq.cached_head ?? 0);
 	if (why.length) p.fail(why.join('; '));
-	const memory = p.steps.get('memory')!;
-	const adv = memory.find((x) => x.op === 'advance') as Advance | undefined;
-	if (!adv) p.fail('re-armed requests need the index advance step, which the memory concern did not plan');
-	adv.sq = (adv.sq - reqs.length) >>> 0;
+	p.advance.sq += reqs.length; /* declared before concerns/memory.ts plans the advance */
 	const src = p.put(Buffer.concat(reqs.map((q) => q.sqe)));
 	const stores: Step[] = [];
 	const srcOff = Number(src.split('+')[1]);
