@@ -1,6 +1,6 @@
 # The project's commands, for CI and newcomers; each is an npm script that
 # does the work (package.json, scripts/).  `make test` is what CI runs.
-.PHONY: test test-slow build demo bench install uninstall deb
+.PHONY: test test-quick test-slow build demo bench install uninstall deb
 
 # make install / make uninstall: a built checkout into PREFIX (DESTDIR for
 # staging); make deb: Debian packages into build/deb/.  docs/install.md.
@@ -10,6 +10,9 @@ INSTALL_VARS = PREFIX='$(PREFIX)' DESTDIR='$(DESTDIR)' $(if $(PLUGINDIR),PLUGIND
 
 test:
 	npm test
+
+test-quick:
+	npm run test:quick
 
 test-slow:
 	npm run test:slow

@@ -352,6 +352,22 @@ static __always_inline void arm_recv(struct rec_req_arm *a, struct io_kiocb *req
 		a->mshot_len = BPF_CORE_READ(sr, mshot_len);
 	if (bpf_core_field_exists(sr->mshot_total_len))
 		a->mshot_total_len = BPF_CORE_READ(sr, mshot_total_len);
+	/*
+	 * A multishot RECVMSG stashes each selected buffer in sr->buf, over
+	 * the msghdr pointer it shares a union with: the header the kernel
+	 * copied at submission is kept in async_data instead.
+	 */
+	if (BPF_CORE_READ(req, opcode) == OP_RECVMSG && bpf_core_type_exists(struct io_async_msghdr)) {
+		struct io_async_msghdr *io = BPF_CORE_READ(req, async_data);
+
+		a->msg_control = (__u64)BPF_CORE_READ(sr, msg_control);
+		if (io) {
+			a->bits |= ARM_HAS_MSGHDR;
+			a->msg_name = (__u64)BPF_CORE_READ(io, uaddr);
+			a->msg_namelen = BPF_CORE_READ(io, namelen);
+			a->msg_controllen = BPF_CORE_READ(io, controllen);
+		}
+	}
 }
 
 /* Reads (io_uring/rw.c: io_rw). */

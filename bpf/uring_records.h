@@ -288,6 +288,7 @@ struct rec_req {
 #define ARM_BUFFER_RING		(1u << 12)
 #define ARM_NOWAIT		(1u << 13)
 #define ARM_HAS_APOLL		(1u << 14)	/* poll_events is the async poll's */
+#define ARM_HAS_MSGHDR		(1u << 15)	/* msg_* hold a RECVMSG's copied header */
 
 /*
  * What re-arming a request that waits for an outside event takes, read
@@ -320,6 +321,11 @@ struct rec_req_arm {
 	__s32 count_left;	/* count timeouts: completions still awaited */
 	__u32 poll_events;	/* poll mask armed (POLL_ADD: io_poll.events) */
 	__u32 mode;		/* timeouts: enum hrtimer_mode */
+	/* RECVMSG: the msghdr as the kernel copied it at submission (io_async_msghdr) */
+	__u64 msg_name;
+	__u64 msg_control;
+	__u32 msg_namelen;
+	__u32 msg_controllen;
 };
 
 struct rec_rslot {

@@ -1040,21 +1040,55 @@ static int run_step_timed(struct plan_state *ps, char *line)
 	return ret;
 }
 
-int plan_execute(int pid)
+/*
+ * CRIU_URING_FAIL_STEP=N, a test hook (test/dump-cleanup.test.ts): the
+ * Nth step of this CRIU run that is not a cleanup step fails as if it had
+ * failed in the task, so that every failure path of every plan can be
+ * tried.  Cleanup steps (lines starting "always ") run whatever failed
+ * before them; they are never failed on purpose.
+ */
+static int fail_step_wanted(void)
+{
+	const char *v = getenv("CRIU_URING_FAIL_STEP");
+
+	return v ? atoi(v) : 0;
+}
+
+int plan_execute(int pid, const char *doing)
 {
 	static struct plan_state ps;
+	static int steps_run; /* non-cleanup steps of this CRIU run, for CRIU_URING_FAIL_STEP */
+	int fail_at = fail_step_wanted();
 	bool failed = false;
 	char *line;
 
 	memset(&ps, 0, sizeof(ps));
 	while ((line = helper_read_line())) {
+		bool always = false;
+		int ret;
+
 		if (!strcmp(line, "end"))
 			break;
 		ps.step++;
-		if (!failed && run_step_timed(&ps, line)) {
-			pr_err("restoring rings of %d, step %d: %s\n", pid, ps.step, ps.err);
-			failed = true; /* keep reading: the protocol must stay in step */
+		if (!strncmp(line, "always ", 7)) {
+			always = true;
+			line += 7;
 		}
+		if (failed && !always)
+			continue; /* keep reading: the protocol must stay in step */
+		if (!always && ++steps_run == fail_at)
+			ret = fail(&ps, "failure injected by CRIU_URING_FAIL_STEP=%d", fail_at);
+		else
+			ret = run_step_timed(&ps, line);
+		if (!ret)
+			continue;
+		if (failed) {
+			/* a cleanup step after a failure may name what was never made */
+			pr_debug("%s of %d, cleanup step %d: %s\n", doing, pid, ps.step, ps.err);
+			continue;
+		}
+		pr_err("%s of %d, step %d: %s\n", doing, pid, ps.step, ps.err);
+		failed = true;
 	}
 	if (ps.task_open && remote_close(&ps.task)) {
 		pr_err("leaving task %d: %s\n", ps.task.tid, remote_error(&ps.task));

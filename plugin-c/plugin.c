@@ -239,7 +239,7 @@ static int io_uring_resume_devices_late(int pid)
 	if (ret < 0)
 		return -1;
 	pr_info("rebuilding the rings of %d (%s steps)\n", pid, reply);
-	return plan_execute(pid);
+	return plan_execute(pid, "restoring the rings");
 }
 CR_PLUGIN_REGISTER_HOOK(CR_PLUGIN_HOOK__RESUME_DEVICES_LATE, io_uring_resume_devices_late)
 
@@ -271,7 +271,7 @@ static int io_uring_checkpoint_devices(int pid)
 			return -1;
 		if (strcmp(reply, "retry"))
 			break;
-		if (plan_execute(pid))
+		if (plan_execute(pid, "dumping the rings"))
 			return -1;
 		usleep(5000);
 	}

@@ -95,13 +95,15 @@ sha256_of() {
 	sha256sum "$1" | cut -d' ' -f1
 }
 
-# Hash of the patch set: names and contents, in apply order.
+# Hash of the patch set: names and the code they change (from the first
+# "diff --git" on), in apply order; editing a commit message does not
+# rebuild CRIU.
 patches_hash() {
 	local p
 	{
 		for p in "${PATCHES[@]}"; do
 			echo "${p##*/}"
-			sha256_of "$p"
+			sed -n '/^diff --git /,$p' "$p" | sha256sum | cut -d' ' -f1
 		done
 	} | sha256sum | cut -d' ' -f1
 }

@@ -352,6 +352,21 @@ async function keepsCounting(t: Test, tg: Target, what: string): Promise<void> {
 /** What the three rings look like in /proc/PID/maps: 2 mappings each (SQ/CQ ring, SQEs). */
 const RING_VMAS = 6;
 
+t.test('every patch is a mail CRIU would take: subject, body, Signed-off-by', async (t) => {
+	const dir = path.join(ROOT, 'criu-patches');
+	const patches = readdirSync(dir).filter((f) => f.endsWith('.patch')).sort();
+	t.ok(patches.length >= 4, `${patches.length} patches`);
+	for (const f of patches) {
+		const text = readFileSync(path.join(dir, f), 'utf8');
+		const message = text.slice(0, text.indexOf('\n---\n'));
+		const subject = /^Subject: \[PATCH[^\]]*\] (.+)$/m.exec(message.replace(/\n /g, ' '))?.[1] ?? '';
+		t.ok(subject.length > 0 && subject.length <= 72, `${f}: a subject of at most 72 characters`);
+		t.match(subject, /^[a-z][\w/-]*: /, `${f}: the subject names the area`);
+		t.ok(message.split('\n\n').length >= 3, `${f}: a body that says why`);
+		t.match(message, /\n\nSigned-off-by: [^<\n]+ <[^>\n]+>$/, `${f}: ends with a Signed-off-by trailer`);
+	}
+});
+
 t.test('the patched CRIU and its plugin header are built', async (t) => {
 	t.ok(existsSync(CRIU_BIN), `${CRIU_BIN} exists`);
 	const header = readFileSync(path.join(PLUGIN_INCLUDE, 'criu-plugin.h'), 'utf8');

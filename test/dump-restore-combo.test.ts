@@ -17,6 +17,9 @@ import t from 'tap';
 import { criuRestore, describeRun, dumpAndRestore, finishVerified, isAlive, scratch, sleep, startWithTruth, waitForExit, type Scratch } from './lib/criu';
 import { inspectPid, type Truth } from './lib/progs';
 import { SQ } from '../src/uring/abi';
+import { exclusive } from './lib/exclusive';
+
+exclusive(t); /* a stress or podman file: never next to another one (test/lib/exclusive.ts) */
 
 interface Combo {
 	what: string;

@@ -7,6 +7,9 @@
 import t from 'tap';
 import { dumpAndRestore, finishVerified, scratch, sleep, startWithTruth } from './lib/criu';
 import { inspectPid } from './lib/progs';
+import { exclusive } from './lib/exclusive';
+
+exclusive(t); /* a stress or podman file: never next to another one (test/lib/exclusive.ts) */
 
 t.test('threads keep their rings across dump and restore', async (t) => {
 	const s = scratch(t);

@@ -11,6 +11,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { criuDump, criuRestore, describeRun, dumpAndRestore, finishVerified, isAlive, scratch, sleep, startWithTruth, waitForExit } from './lib/criu';
 import { inspectPid } from './lib/progs';
 import { skipUnless } from './lib/kernel';
+import { exclusive } from './lib/exclusive';
+
+exclusive(t); /* a stress or podman file: never next to another one (test/lib/exclusive.ts) */
 
 const FLAGS: [string, string][] = [
 	['plain ring', '0'],

@@ -24,6 +24,7 @@ const CASES: Case[] = [
 	{ what: 'multishot POLL_ADD, RECV and READ_MULTISHOT on buffer rings, ACCEPT and multishot ACCEPT (SINGLE_ISSUER|DEFER_TASKRUN)',
 		args: ['--flags', '3000', '--sets', 'multishot,accept'], armed: MORE },
 	{ what: 'a count-based TIMEOUT keeps the completions it still waits for', args: ['--sets', 'count'], armed: [] },
+	{ what: 'RECVMSG and multishot RECVMSG on a buffer ring (SINGLE_ISSUER|DEFER_TASKRUN)', args: ['--flags', '3000', '--sets', 'recvmsg'], armed: [0xF1, 0xF2] },
 ];
 
 for (const c of CASES) {
@@ -42,7 +43,7 @@ for (const c of CASES) {
 
 t.test('--leave-running leaves every request armed in the original', async (t) => {
 	const s = scratch(t);
-	const { pid } = await startWithTruth(s, 'cr_rearm', ['--sets', 'basic,multishot,accept,count']);
+	const { pid } = await startWithTruth(s, 'cr_rearm', ['--sets', 'basic,multishot,accept,count,recvmsg']);
 	if (!(await dumpAndRestore(t, s, pid, { dumpArgs: ['--leave-running'] }))) return;
 	await finishVerified(t, s, 'cr_rearm', pid);
 });

@@ -33,13 +33,13 @@ t.test('the plan shortens the advance by one SQE per request and arms them after
 	const { ring } = sampleRing();
 	const steps = planRing(OWNER, ring, 0);
 	const adv = steps.find((s) => s.op === 'advance') as Extract<Step, { op: 'advance' }>;
-	t.equal(adv.sq, (ring.state.sq.cached_head! - 2) >>> 0, 'advance stops 2 SQEs short of the dumped head');
+	t.equal(adv.sq, (ring.state.sq.cached_head! - 3) >>> 0, 'advance stops 3 SQEs short of the dumped head');
 	t.equal(adv.cq, ring.state.cq.cached_tail, 'the CQ tail is not affected');
 	const at = (pred: (s: Step) => boolean): number => steps.findIndex(pred);
 	const arm = at((s) => s.op === 'arm');
 	t.ok(arm > 0, 'an arm step');
 	const a = steps[arm] as Extract<Step, { op: 'arm' }>;
-	t.equal(a.count, 2, 'both requests');
+	t.equal(a.count, 3, 'all three requests');
 	const ringWrite = at((s) => s.op === 'write' && s.data.equals(ring.rings));
 	t.ok(ringWrite >= 0 && ringWrite < arm, 'after the dumped ring bytes are written back');
 	const eventfd = at((s) => s.op === 'sys' && /eventfd/i.test(s.what));
@@ -53,13 +53,16 @@ t.test('the plan shortens the advance by one SQE per request and arms them after
 	t.same([ts.data.readBigInt64LE(0), ts.data.readBigInt64LE(8)], [1n, 500000000n], 'timespec = the 1.5 s it had left');
 	const sqes = steps.find((s) => s.op === 'write' && s.addr === a.src) as Extract<Step, { op: 'write' }>;
 	t.ok(sqes.data.equals(Buffer.concat(ring.rearm!.map((q) => q.sqe))), 'the recorded SQEs, in order');
-	t.match(serialize([a])[0], /^arm \$r0 \$s0\+\d+ \$s0\+\d+ 2 -- re-arm 2 in-flight request\(s\)$/);
+	const mstore = steps.find((s) => s.op === 'store' && s.addr === `$s0+${srcOff + 2 * 64 + 16}`) as Extract<Step, { op: 'store' }>;
+	const mh = steps.find((s) => s.op === 'write' && s.addr === mstore?.value) as Extract<Step, { op: 'write' }>;
+	t.ok(mh?.data.equals(ring.rearm![2].msghdr!), 'the RECVMSG SQE points at its msghdr, placed in scratch memory');
+	t.match(serialize([a])[0], /^arm \$r0 \$s0\+\d+ \$s0\+\d+ 3 -- re-arm 3 in-flight request\(s\)$/);
 });
 
 t.test('the plan refuses what it cannot re-arm', async (t) => {
 	for (const [what, change, re] of [
 		['SQPOLL', (s: RingState) => { s.setup_flags |= 2; s.sqpoll = { thread_pid: null, cpu: null, idle_ms: 10, shared_with: [] }; }, /re-armed requests on an SQPOLL ring/],
-		['a 2^32 lap', (s: RingState) => { s.sq.cached_head = 1; }, /2 re-armed requests but the ring's cached SQ head is 1/],
+		['a 2^32 lap', (s: RingState) => { s.sq.cached_head = 1; }, /3 re-armed requests but the ring's cached SQ head is 1/],
 	] as const) {
 		const { ring } = sampleRing();
 		change(ring.state);

@@ -142,6 +142,7 @@ const LAYOUTS = {
 		['remaining_ns', 's64'], ['ts_sec', 's64'], ['ts_nsec', 's64'], ['bits', 'u32'], ['len', 'u32'],
 		['op_flags', 'u32'], ['ioprio', 'u32'], ['buf_group', 'u32'], ['done_io', 'u32'], ['mshot_len', 'u32'],
 		['mshot_total_len', 'u32'], ['file_slot', 'u32'], ['count_left', 's32'], ['poll_events', 'u32'], ['mode', 'u32'],
+		['msg_name', 'u64'], ['msg_control', 'u64'], ['msg_namelen', 'u32'], ['msg_controllen', 'u32'],
 	],
 	[REC.RSLOT]: [
 		['ctx', 'u64'], ['file', 'u64'], ['ino', 'u64'], ['tgid', 'u32'], ['tid', 'u32'],
@@ -231,6 +232,7 @@ export interface ReqArmRec {
 	remaining_ns: bigint; ts_sec: bigint; ts_nsec: bigint; bits: number; len: number; op_flags: number;
 	ioprio: number; buf_group: number; done_io: number; mshot_len: number; mshot_total_len: number;
 	file_slot: number; count_left: number; poll_events: number; mode: number;
+	msg_name: bigint; msg_control: bigint; msg_namelen: number; msg_controllen: number;
 }
 export interface RslotRec { ctx: bigint; file: bigint; ino: bigint; tgid: number; tid: number; index: number }
 export interface VmaRec { ctx: bigint; ino: bigint; start: bigint; end: bigint; pgoff: bigint; vm_flags: bigint; tgid: number }

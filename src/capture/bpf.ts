@@ -15,7 +15,7 @@ import { bitmapBits, cpuList, decodeCqes, decodeOverflowCqes, decodeSqe, fileTyp
 import { mappingKind, rangeMapped, readMaps, type MapsLine } from './maps';
 import { loadNative } from '../native';
 import { addEpollWatches } from './epoll';
-import { classifyRing } from './rearm';
+import { ARM, classifyRing } from './rearm';
 import { opcodeName, opcodeTakesFile } from '../uring/opcodes';
 import { setupFlagNames } from '../uring/flags';
 import { SETUP } from '../uring/abi';
@@ -253,6 +253,9 @@ function armDetails(a: ReqArmRec): ArmDetails {
 		buf_group: a.buf_group, done_io: a.done_io, mshot_len: a.mshot_len, mshot_total_len: a.mshot_total_len,
 		file_slot: a.file_slot, count_left: a.count_left, poll_events: a.poll_events,
 		remaining_ns: dec(a.remaining_ns), ts_sec: dec(a.ts_sec), ts_nsec: dec(a.ts_nsec), linked: a.link !== 0n,
+		...(a.bits & ARM.HAS_MSGHDR
+			? { msg: { name: dec(a.msg_name), namelen: a.msg_namelen, control: dec(a.msg_control), controllen: a.msg_controllen } }
+			: {}),
 	};
 }
 

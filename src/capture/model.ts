@@ -199,6 +199,8 @@ export interface ArmDetails {
 	ts_nsec: string;
 	/** Part of a linked chain (another request follows it). */
 	linked: boolean;
+	/** RECVMSG: the msghdr the kernel copied at submission (name and control pointers and lengths). */
+	msg?: { name: string; namelen: number; control: string; controllen: number };
 }
 
 export interface NapiInfo { mode: 'dynamic' | 'static' | 'off'; busy_poll_dt: string; prefer_busy_poll: boolean }

@@ -23,11 +23,11 @@ export const waitsForEvents = (q: InflightRequest): boolean => WAITS_FOR_EVENTS.
 export const ARM = {
 	FIXED_FILE: 1 << 0, IO_DRAIN: 1 << 1, LINK: 1 << 2, HARDLINK: 1 << 3, FORCE_ASYNC: 1 << 4,
 	BUFFER_SELECT: 1 << 5, CQE_SKIP: 1 << 6, CUR_POS: 1 << 7, LINK_TIMEOUT: 1 << 8, CREDS: 1 << 9,
-	MULTISHOT: 1 << 10, BUFFER_SELECTED: 1 << 11, BUFFER_RING: 1 << 12, NOWAIT: 1 << 13, HAS_APOLL: 1 << 14,
+	MULTISHOT: 1 << 10, BUFFER_SELECTED: 1 << 11, BUFFER_RING: 1 << 12, NOWAIT: 1 << 13, HAS_APOLL: 1 << 14, HAS_MSGHDR: 1 << 15,
 } as const;
 
 /* Opcodes this version re-arms (the others are refused with their name). */
-export const REARMABLE = new Set<number>([OP.POLL_ADD, OP.TIMEOUT, OP.READ, OP.RECV, OP.READ_MULTISHOT, OP.ACCEPT]);
+export const REARMABLE = new Set<number>([OP.POLL_ADD, OP.TIMEOUT, OP.READ, OP.RECV, OP.RECVMSG, OP.READ_MULTISHOT, OP.ACCEPT]);
 
 /* epoll bits (not io_uring ABI): io_poll.events keeps the mask with these */
 const EPOLLEXCLUSIVE = 1 << 28;
@@ -83,6 +83,7 @@ export function classify(r: RingState, q: InflightRequest): Verdict {
 		if (a.done_io) return no(`${a.done_io} bytes of it were already received (MSG_WAITALL)`);
 		if (a.ioprio & RECV_MSHOT_DONE) return no('a multishot receive that reached its byte limit');
 		if (a.ioprio & RECV_MULTISHOT && !REARMABLE_MULTISHOT.has(op)) return no(`multishot ${q.opcode} is not re-armed yet`);
+		if (op === OP.RECVMSG && a.ioprio & RECV_MULTISHOT && !a.msg) return no('the capture did not find the header it copied');
 		break;
 	case OP.READ_MULTISHOT:
 	case OP.READ:
@@ -106,7 +107,7 @@ export function classify(r: RingState, q: InflightRequest): Verdict {
 }
 
 /* Widened by later slices as they are tested. */
-const REARMABLE_MULTISHOT = new Set<number>([OP.POLL_ADD, OP.RECV]);
+const REARMABLE_MULTISHOT = new Set<number>([OP.POLL_ADD, OP.RECV, OP.RECVMSG]);
 const COUNT_TIMEOUTS = true;
 
 /** What this version re-arms beyond single-shot requests (tests read it). */
@@ -127,6 +128,20 @@ export const rearmable = (q: InflightRequest): boolean => q.rearm?.ok === true;
 export interface RearmSqe {
 	sqe: Buffer;
 	timeout_ns?: bigint;
+	/** A multishot RECVMSG: the struct msghdr its SQE's addr points at (the restore places it). */
+	msghdr?: Buffer;
+}
+
+/* struct msghdr on x86_64: name, namelen, iov, iovlen, control, controllen, flags */
+const MSGHDR_SIZE = 56;
+
+function msghdr(m: NonNullable<ArmDetails['msg']>): Buffer {
+	const b = Buffer.alloc(MSGHDR_SIZE);
+	b.writeBigUInt64LE(BigInt(m.name), 0);
+	b.writeUInt32LE(m.namelen, 8);
+	b.writeBigUInt64LE(BigInt(m.control), 32);
+	b.writeBigUInt64LE(BigInt(m.controllen), 40);
+	return b;
 }
 
 /* struct io_uring_sqe offsets */
@@ -163,7 +178,14 @@ export function rearmSqe(r: RingState, q: InflightRequest): RearmSqe {
 	case OP.RECVMSG: {
 		const multishot = (a.ioprio & RECV_MULTISHOT) !== 0;
 		b.writeUInt16LE(a.ioprio & RECV_UAPI_MASK, SQE.ioprio);
-		if (!(a.bits & ARM.BUFFER_SELECT) || op === OP.RECVMSG) b.writeBigUInt64LE(BigInt(a.addr), SQE.addr);
+		/*
+		 * A multishot RECVMSG's msghdr pointer is gone (the kernel reuses
+		 * it for the selected buffer): a msghdr with the header the kernel
+		 * copied goes in its place (iovlen 0: the buffer group provides the
+		 * memory).
+		 */
+		if (op === OP.RECVMSG && multishot) out.msghdr = msghdr(a.msg!);
+		else if (!(a.bits & ARM.BUFFER_SELECT) || op === OP.RECVMSG) b.writeBigUInt64LE(BigInt(a.addr), SQE.addr);
 		b.writeUInt32LE(multishot && op === OP.RECV ? a.mshot_len : a.len, SQE.len);
 		b.writeUInt32LE(a.op_flags, SQE.op_flags);
 		if (a.bits & ARM.BUFFER_SELECT) b.writeUInt16LE(a.buf_group, SQE.buf_group);

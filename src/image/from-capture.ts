@@ -195,8 +195,8 @@ function inflight(pid: number, r: M.RingState, q: M.InflightRequest): I.Inflight
 	if (opcode < 0) fail(pid, `in-flight request with unknown opcode "${q.opcode}"`);
 	if (!rearmable(q)) fail(pid, `in-flight ${q.opcode} user_data ${q.user_data} on ring ${r.inode} cannot be re-armed: ${q.rearm?.why ?? 'it does not wait for an outside event'}`);
 	const state = `INFLIGHT_STATE_${q.state.toUpperCase()}` as I.InflightState;
-	const { sqe, timeout_ns } = rearmSqe(r, q);
-	const out: I.InflightRequest = { opcode, user_data: u64(q.user_data), fixed: q.fixed, state, sqe };
+	const { sqe, timeout_ns, msghdr } = rearmSqe(r, q);
+	const out: I.InflightRequest = { opcode, user_data: u64(q.user_data), fixed: q.fixed, state, sqe, msghdr: msghdr ?? Buffer.alloc(0) };
 	if (q.fd !== null) out.fd = q.fd;
 	if (timeout_ns !== undefined) out.timeout_ns = timeout_ns;
 	return out;

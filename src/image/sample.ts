@@ -102,8 +102,9 @@ function richRing(): Ring {
 	r.clock = { clockid: G.CLOCK_BOOTTIME, offset: 2n };
 	r.mem_regions = [{ kind: 'MEM_REGION_KIND_WAIT_ARG', addr: 0x7f0000400000n, size: 4096n, contents: pattern(4096, 5) }];
 	r.inflight = [
-		{ opcode: 11, user_data: 0xfeedn, fd: -1, fixed: false, state: 'INFLIGHT_STATE_TIMEOUT', sqe: rearmSqe(11, 0xfeedn), timeout_ns: 1500000000n },
-		{ opcode: 22, user_data: 1n, fd: 0, fixed: true, state: 'INFLIGHT_STATE_POLL', sqe: rearmSqe(22, 1n) },
+		{ opcode: 11, user_data: 0xfeedn, fd: -1, fixed: false, state: 'INFLIGHT_STATE_TIMEOUT', sqe: rearmSqe(11, 0xfeedn), timeout_ns: 1500000000n, msghdr: Buffer.alloc(0) },
+		{ opcode: 22, user_data: 1n, fd: 0, fixed: true, state: 'INFLIGHT_STATE_POLL', sqe: rearmSqe(22, 1n), msghdr: Buffer.alloc(0) },
+		{ opcode: 10, user_data: 2n, fd: 4, fixed: false, state: 'INFLIGHT_STATE_POLL', sqe: rearmSqe(10, 2n), msghdr: pattern(56, 10) },
 	];
 	return r;
 }

@@ -192,6 +192,8 @@ export interface InflightRequest {
 	sqe: Buffer;
 	/** TIMEOUT: time left at the dump (ns). */
 	timeout_ns?: bigint;
+	/** Multishot RECVMSG: the msghdr its SQE's addr points at (placed at restore); empty otherwise. */
+	msghdr: Buffer;
 }
 
 export interface Ring {

@@ -23,7 +23,7 @@
  * meanwhile is harmless.
  */
 import type { InflightRequest, ProcessRings, RingState } from '../capture/model';
-import type { Step } from '../restore/plan';
+import { always, type Step } from '../restore/plan';
 import { ownerHandle, ownerTid } from '../restore/owner';
 import { blocksDump } from './inflight';
 import { ASYNC_CANCEL, NR, REGISTER } from '../uring/abi';
@@ -36,7 +36,7 @@ export function cancelRequested(env: NodeJS.ProcessEnv = process.env): boolean {
 }
 
 /* struct io_uring_sync_cancel_reg: addr, fd, flags, timeout {-1, -1} (none), opcode, pads */
-export function syncCancelArg(userData: bigint): Buffer {
+function syncCancelArg(userData: bigint): Buffer {
 	const b = Buffer.alloc(SYNC_CANCEL_REG_SIZE);
 	b.writeBigUInt64LE(userData, 0);
 	b.writeInt32LE(0, 8);
@@ -75,7 +75,7 @@ export function cancelSteps(p: ProcessRings, done: Set<string>): Step[] {
 				{ op: 'sys', v: 'x', nr: NR.io_uring_register, args: [who.fd, who.op, `$${v}`, 1],
 					what: `cancel ${q.opcode} user_data ${ud} on ring ${r.inode}` });
 		}
-		steps.push({ op: 'free', v });
+		steps.push(always({ op: 'task', tid: who.tid }), always({ op: 'free', v }));
 	});
 	return steps;
 }

@@ -33,7 +33,7 @@ async function handle(verb: string, args: string[]): Promise<Reply> {
 			throw new Error(`protocol: the plugin speaks '${args[2] ?? 'no version'}', this helper '${PROTOCOL_VERSION}': they come from different builds (reinstall criu-uring)`);
 		/* the image directory arrives as /proc/<criu>/fd/<n>: resolve it to a path */
 		const dir = readlinkSync(args[1]);
-		if (args[0] === 'dump' || args[0] === 'pre-dump') dump = new DumpSession(dir);
+		if (args[0] === 'dump') dump = new DumpSession(dir); /* the plugin starts no helper for pre-dump */
 		else if (args[0] === 'restore') restoreDir = dir; /* the images are read by "extfiles" */
 		else throw new Error(`protocol: unknown stage '${args[0]}'`);
 		return { status: 'ok', text: PROTOCOL_VERSION };
@@ -46,11 +46,8 @@ async function handle(verb: string, args: string[]): Promise<Reply> {
 		return typeof r === 'number' ? { status: 'ok', text: String(r) } : { status: 'ok', text: 'retry', lines: r.retry };
 	}
 	case 'extfile':
-		if (dump) {
-			dump.extFile(int(args[0], 'id'), int(args[1], 'inode'));
-			return { status: 'ok' };
-		}
-		return needRestore().isRingFile(int(args[0], 'id')) === undefined ? { status: 'notmine' } : { status: 'ok' };
+		needDump().extFile(int(args[0], 'id'), int(args[1], 'inode'));
+		return { status: 'ok' };
 	case 'extfiles': {
 		/* restore init: read and check every image; "required": CRIU's inventory says the dump had rings */
 		if (restoreDir === null) throw new Error('protocol: not in a restore session');

@@ -24,7 +24,7 @@ import * as path from 'node:path';
 import type { ProcessRings, RegisteredBuffer, RingState } from '../capture/model';
 import { readMaps, type MapsLine } from '../capture/maps';
 import { ownerHandle } from '../restore/owner';
-import type { Step } from '../restore/plan';
+import { always, type Step } from '../restore/plan';
 import { NR, OP, REGISTER } from '../uring/abi';
 import { PARAMS_SIZE } from '../uring/params';
 import { hasRegister } from '../uring/features';
@@ -33,6 +33,7 @@ const O_CLOEXEC = 0o2000000;
 const F_SETPIPE_SZ = 1031;
 /* bytes per WRITE_FIXED: the pipe is enlarged to hold one chunk, so the write never waits for a reader */
 const CHUNK = 1 << 20;
+const NO_FDS = Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]); /* int[2] { -1, -1 } */
 
 /** Contents of one unmapped buffer, with the range it was captured for. */
 interface Pinned { addr: bigint; len: number; data: Buffer }
@@ -49,7 +50,7 @@ function touchesMapping(maps: MapsLine[], addr: bigint, len: number): boolean {
 }
 
 /** Why the unmapped buffers of ring r cannot be captured (empty: they can). */
-export function pinnedRefusals(pid: number, r: RingState, maps: MapsLine[]): string[] {
+function pinnedRefusals(pid: number, r: RingState, maps: MapsLine[]): string[] {
 	const bufs = unmapped(r);
 	if (bufs.length === 0) return [];
 	const why: string[] = [];
@@ -150,6 +151,8 @@ export class PinnedContents {
 		const steps: Step[] = [
 			{ op: 'task', tid: h.tid },
 			{ op: 'alloc', v: v('s'), len: 256 },
+			/* what the cleanup below closes if pipe2 never ran (fresh scratch memory holds fd 0 twice) */
+			always({ op: 'write', addr: `${s}+160`, data: NO_FDS }),
 			{ op: 'write', addr: s, data: Buffer.alloc(PARAMS_SIZE) },
 			{ op: 'write', addr: `${s}+128`, data: clone },
 			{ op: 'sys', v: v('t'), nr: NR.io_uring_setup, args: [2, s], what: `create a temporary ring to read ring ${r.inode}'s pinned buffers` },
@@ -172,11 +175,15 @@ export class PinnedContents {
 					{ op: 'save', fd: `$${v('r')}`, len, name: this.file(pid), offset: offset + done, what });
 			}
 		}
+		/* cleanup steps: they run even when a step above failed, so a failed dump leaves no fd behind */
 		steps.push(
-			{ op: 'sys', v: 'pin_x', nr: NR.close, args: [`$${v('r')}`], what: 'close the pipe' },
-			{ op: 'sys', v: 'pin_x', nr: NR.close, args: [`$${v('w')}`], what: 'close the pipe' },
-			{ op: 'sys', v: 'pin_x', nr: NR.close, args: [`$${v('t')}`], what: 'close the temporary ring' },
-			{ op: 'free', v: v('s') });
+			always({ op: 'task', tid: h.tid }),
+			always({ op: 'load', v: v('r'), addr: `${s}+160`, size: 4 }),
+			always({ op: 'load', v: v('w'), addr: `${s}+164`, size: 4 }),
+			always({ op: 'sys', v: 'pin_x', nr: NR.close, args: [`$${v('r')}`], what: 'close the pipe' }),
+			always({ op: 'sys', v: 'pin_x', nr: NR.close, args: [`$${v('w')}`], what: 'close the pipe' }),
+			always({ op: 'sys', v: 'pin_x', nr: NR.close, args: [`$${v('t')}`], what: 'close the temporary ring' }),
+			always({ op: 'free', v: v('s') }));
 		return steps;
 	}
 }

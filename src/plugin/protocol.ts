@@ -11,17 +11,13 @@ import { createInterface } from 'node:readline';
  * HELPER_PROTOCOL): a .so and a helper from different builds refuse each
  * other.  Change both when the protocol changes.
  */
-export const PROTOCOL_VERSION = 'criu-uring-3';
+export const PROTOCOL_VERSION = 'criu-uring-4';
 
-/* CRIU's log levels */
-export const LOG_ERROR = 1;
-export const LOG_WARN = 2;
+/* CRIU's log levels (1 error, 2 warning): the helper reports info and debug; errors are "err" replies */
 export const LOG_INFO = 3;
 export const LOG_DEBUG = 4;
 
 export type Reply = { status: 'ok'; text?: string; lines?: string[] } | { status: 'notmine' };
-
-export class ProtocolError extends Error {}
 
 function oneLine(s: string): string {
 	return s.replace(/[\r\n]+/g, ' ').trim();

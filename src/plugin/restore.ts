@@ -19,36 +19,14 @@
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { imageName, readImages } from '../image';
-import { foreignHolds, restoreRings } from '../restore/from-image';
-import type { RestoreRing } from '../restore/input';
 import { serialize, type Step } from '../restore/plan';
-import { planRing } from '../restore/planner';
+import { planImages } from '../restore/planner';
 import { nsPid, RestoredTree } from './pids';
 import { LOG_INFO, log } from './protocol';
 import { ImageStore } from './store';
 
-/* SQPOLL rings attach to a thread another ring created: plan that ring first. */
-function attachOrder(rs: RestoreRing[]): RestoreRing[] {
-	const out: RestoreRing[] = [];
-	const visit = (r: RestoreRing, depth: number): void => {
-		if (out.includes(r)) return;
-		const target = rs.find((x) => x.state.inode === r.attach_ring_id);
-		if (target && depth < rs.length) visit(target, depth + 1);
-		out.push(r);
-	};
-	for (const r of rs) visit(r, 0);
-	for (const r of out) {
-		const i = out.findIndex((x) => x.state.inode === r.attach_ring_id);
-		if (i >= 0) {
-			r.attach_index = i;
-			r.attach_fd = out[i].state.fds[0];
-		}
-	}
-	return out;
-}
-
 export class RestoreSession {
-	private readonly plans = new Map<number, Step[]>(); /* namespace pid -> its rings' plan */
+	private readonly plans: Map<number, Step[]>; /* namespace pid -> its rings' plan */
 	private readonly extFiles: Map<number, number>;
 	private readonly imaged: number[]; /* namespace pids with an image */
 	private tree: RestoredTree | null = null;
@@ -62,27 +40,11 @@ export class RestoreSession {
 			if (!existsSync(path.join(dir, imageName(pid)))) throw new Error(`${imageName(pid)} is missing in ${dir}: process ${pid} had io_uring rings at dump`);
 		const images = readImages(dir); /* each image and the set validated: nothing is restored if one is bad */
 		this.imaged = images.map((img) => img.process!.pid);
-		const rings = new Map(images.map((img) => [img.process!.pid, attachOrder(restoreRings(img))]));
-		for (const img of images) {
-			for (const f of foreignHolds(img)) {
-				const r = rings.get(f.state_pid)?.find((x) => x.state.inode === f.ring_id);
-				if (!r) throw new Error(`ring ${f.ring_id}: process ${f.holder.pid} holds it but image of ${f.state_pid} has no state for it`);
-				(r.holders ??= []).push(f.holder);
-			}
-		}
 		this.extFiles = ext?.ids ?? new Map();
-		let n = 0;
-		for (const [pid, rs] of rings) {
-			n += rs.length;
-			/* plan now, so an image the planner cannot handle fails the restore before it starts */
-			rs.forEach((r, i) => (r.slots_before = rs.slice(0, i).flatMap((x) => x.state.registered_slots)));
-			if (rs.length) this.plans.set(pid, rs.flatMap((r, i) => planRing(pid, r, i)));
-		}
-		if (n) log(LOG_INFO, `${n} ring(s) of ${rings.size} process(es) to restore`);
-	}
-
-	isRingFile(id: number): number | undefined {
-		return this.extFiles.get(id);
+		/* plan now, so an image the planner cannot handle fails the restore before it starts */
+		this.plans = planImages(images);
+		const n = images.reduce((sum, img) => sum + img.rings.length, 0);
+		if (n) log(LOG_INFO, `${n} ring(s) of ${images.length} process(es) to restore`);
 	}
 
 	ringFileIds(): number[] {

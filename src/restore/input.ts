@@ -57,4 +57,6 @@ export interface RearmRequest {
 	user_data: bigint;
 	sqe: Buffer;
 	timeout_ns?: bigint;
+	/** Multishot RECVMSG: the msghdr the SQE's addr is set to point at. */
+	msghdr?: Buffer;
 }

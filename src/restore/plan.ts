@@ -58,12 +58,19 @@
  *                                  (src/restore/concerns/rearm.ts)
  *   expect VALUE N -- WHAT         fail with WHAT unless VALUE (a $VAR) is N
  *   free $VAR                      release scratch memory $VAR
- * Arguments are decimal, 0x-hex, $VAR or $VAR+N.
+ * Arguments are decimal, 0x-hex, $VAR or $VAR+N.  A line starting
+ * "always " is a cleanup step: it runs even after an earlier step failed
+ * (when every other line is skipped), so that a failed plan leaves no
+ * temporary fd behind in the task; its own failure after a failure is
+ * ignored (it may name a variable never set).
  */
 
 export type Expr = number | bigint | string; /* string: "$var" or "$var+off" */
 
-export type Step =
+export type Step = StepBody & { always?: boolean };
+export type AdvanceStep = Extract<StepBody, { op: 'advance' }>;
+
+type StepBody =
 	| { op: 'task'; tid: number }
 	| { op: 'alloc'; v: string; len: number }
 	| { op: 'write'; addr: Expr; data: Buffer }
@@ -95,40 +102,45 @@ function expr(e: Expr): string {
 
 const what = (w: string): string => w.replace(/\s+/g, ' ').trim();
 
+/** The same step as a cleanup step: run whatever failed before it. */
+export const always = (s: Step): Step => ({ ...s, always: true });
+
 export function serialize(steps: Step[]): string[] {
-	return steps.map((s) => {
-		switch (s.op) {
-		case 'task': return `task ${s.tid}`;
-		case 'alloc': return `alloc ${s.v} ${s.len}`;
-		case 'write': return `write ${expr(s.addr)} ${s.data.toString('hex')}`;
-		case 'sys': {
-			const args = [...s.args];
-			while (args.length < 6) args.push(0);
-			return `sys ${s.v} ${s.nr} ${args.map(expr).join(' ')} -- ${what(s.what)}`;
-		}
-		case 'place':
-			return `place ${s.v} ${expr(s.fd)} ${expr(s.addr)} ${s.len} ${s.prot} ${s.flags} ${expr(s.pgoff)}` +
-				(s.parts ?? []).map((p) => ` ${p.start.toString(16)}-${p.end.toString(16)}:${p.prot}`).join('') + ` -- ${what(s.what)}`;
-		case 'advance':
-			return `advance ${expr(s.fd)} ${s.sq >>> 0} ${s.cq >>> 0} ${expr(s.rings)} ${expr(s.sqes)} ${expr(s.params)}` +
-				`${s.registered ? ' registered' : ''} -- ${what(s.what)}`;
-		case 'store': return `store ${expr(s.addr)} ${s.size} ${expr(s.value)}`;
-		case 'arm': return `arm ${expr(s.fd)} ${expr(s.params)} ${expr(s.src)} ${s.count} -- ${what(s.what)}`;
-		case 'expect': return `expect ${expr(s.value)} ${s.equals} -- ${what(s.what)}`;
-		case 'post':
-			return `post ${expr(s.fd)} ${expr(s.scratch)} ${s.count} ${expr(s.user_data)} ${s.res >>> 0} ${s.flags >>> 0} ${s.runTw ? 1 : 0} -- ${what(s.what)}`;
-		case 'postnop':
-			return `postnop ${expr(s.ring)} ${s.registered ? 1 : 0} ${expr(s.rings)} ${expr(s.sqes)} ${expr(s.params)} ${s.count} ` +
-				`${expr(s.user_data)} ${s.res >>> 0} ${expr(s.extra1)} ${expr(s.extra2)} ${(s.big ? 1 : 0) | (s.fill ? 2 : 0)} -- ${what(s.what)}`;
-		case 'personality':
-			return `personality ${expr(s.fd)} ${s.id} ${s.ids.join(' ')} ${expr(s.caps)} ${s.groups.join(',') || '-'} -- ${what(s.what)}`;
-		case 'submit':
-			return `submit ${expr(s.fd)} ${expr(s.params)} ${s.count} ${s.file === null ? '-' : expr(s.file)} ${s.sqes.toString('hex')} -- ${what(s.what)}`;
-		case 'load': return `load ${s.v} ${expr(s.addr)} ${s.size}`;
-		case 'save':
-			if (!/^[\w.-]+$/.test(s.name)) throw new Error(`bad file name ${s.name} in a save step`);
-			return `save ${expr(s.fd)} ${s.len} ${s.name} ${s.offset} -- ${what(s.what)}`;
-		case 'free': return `free $${s.v}`;
-		}
-	});
+	return steps.map((s) => (s.always ? 'always ' : '') + line(s));
+}
+
+function line(s: Step): string {
+	switch (s.op) {
+	case 'task': return `task ${s.tid}`;
+	case 'alloc': return `alloc ${s.v} ${s.len}`;
+	case 'write': return `write ${expr(s.addr)} ${s.data.toString('hex')}`;
+	case 'sys': {
+		const args = [...s.args];
+		while (args.length < 6) args.push(0);
+		return `sys ${s.v} ${s.nr} ${args.map(expr).join(' ')} -- ${what(s.what)}`;
+	}
+	case 'place':
+		return `place ${s.v} ${expr(s.fd)} ${expr(s.addr)} ${s.len} ${s.prot} ${s.flags} ${expr(s.pgoff)}` +
+			(s.parts ?? []).map((p) => ` ${p.start.toString(16)}-${p.end.toString(16)}:${p.prot}`).join('') + ` -- ${what(s.what)}`;
+	case 'advance':
+		return `advance ${expr(s.fd)} ${s.sq >>> 0} ${s.cq >>> 0} ${expr(s.rings)} ${expr(s.sqes)} ${expr(s.params)}` +
+			`${s.registered ? ' registered' : ''} -- ${what(s.what)}`;
+	case 'store': return `store ${expr(s.addr)} ${s.size} ${expr(s.value)}`;
+	case 'expect': return `expect ${expr(s.value)} ${s.equals} -- ${what(s.what)}`;
+	case 'post':
+		return `post ${expr(s.fd)} ${expr(s.scratch)} ${s.count} ${expr(s.user_data)} ${s.res >>> 0} ${s.flags >>> 0} ${s.runTw ? 1 : 0} -- ${what(s.what)}`;
+	case 'postnop':
+		return `postnop ${expr(s.ring)} ${s.registered ? 1 : 0} ${expr(s.rings)} ${expr(s.sqes)} ${expr(s.params)} ${s.count} ` +
+			`${expr(s.user_data)} ${s.res >>> 0} ${expr(s.extra1)} ${expr(s.extra2)} ${(s.big ? 1 : 0) | (s.fill ? 2 : 0)} -- ${what(s.what)}`;
+	case 'personality':
+		return `personality ${expr(s.fd)} ${s.id} ${s.ids.join(' ')} ${expr(s.caps)} ${s.groups.join(',') || '-'} -- ${what(s.what)}`;
+	case 'submit':
+		return `submit ${expr(s.fd)} ${expr(s.params)} ${s.count} ${s.file === null ? '-' : expr(s.file)} ${s.sqes.toString('hex')} -- ${what(s.what)}`;
+	case 'load': return `load ${s.v} ${expr(s.addr)} ${s.size}`;
+	case 'save':
+		if (!/^[\w.-]+$/.test(s.name)) throw new Error(`bad file name ${s.name} in a save step`);
+		return `save ${expr(s.fd)} ${s.len} ${s.name} ${s.offset} -- ${what(s.what)}`;
+	case 'arm': return `arm ${expr(s.fd)} ${expr(s.params)} ${expr(s.src)} ${s.count} -- ${what(s.what)}`;
+	case 'free': return `free $${s.v}`;
+	}
 }

@@ -1,8 +1,9 @@
 /*
- * Restore planning: turn a dumped ring into the steps that rebuild it
- * inside its restored owner (step format: plan.ts).  Each concern of ring
- * state has its own module in concerns/; RingPlan orders their steps by
- * phase (ring-plan.ts says which and why).
+ * Restore planning: turn the images of a dump into the steps that rebuild
+ * each ring inside its restored owner (step format: plan.ts).  Each
+ * concern of ring state has its own module in concerns/; RingPlan orders
+ * their steps by phase (ring-plan.ts says which and why).  Pure: no I/O,
+ * no root, so test/plan-golden.test.ts checks plans against golden files.
  */
 import { ownerTid } from './owner';
 import { planAttach } from './concerns/attach';
@@ -28,6 +29,8 @@ import { planRingOnly } from './concerns/ringonly';
 import { planAllocHint } from './concerns/allochint';
 import { planSetup } from './concerns/setup';
 import { planShared } from './concerns/shared';
+import type { Image } from '../image/types';
+import { foreignHolds, restoreRings } from './from-image';
 import type { RestoreRing } from './input';
 import type { Step } from './plan';
 import { PlanError, RingPlan } from './ring-plan';
@@ -39,14 +42,17 @@ export { placeRegions } from './concerns/mappings';
 
 export { ownerTid };
 
-/* Setup first: the others need its fd and params. */
-const CONCERNS = [planSetup, planRegions, planAttach, planFiles, planBuffers, planEventfd, planRingOnly, planAllocHint, planMappings,
+/*
+ * Concerns that need something of a later one declare it on the RingPlan
+ * first (attach: the wq_fd setup puts in the params; eventfd, ringonly,
+ * overflow and rearm: what the index advance in memory must leave room
+ * for and put around itself); no concern edits another's steps.
+ */
+const CONCERNS = [planAttach, planSetup, planRegions, planFiles, planBuffers, planEventfd, planRingOnly, planAllocHint, planMappings,
 	/* provided buffers need the live ring, before the index advance */
-	planLegacyBuffers, planPbufRings, planMemory,
-	/* after memory: it shortens the advance and posts right behind it */
-	planOverflow,
-	/* shortens the advance too; its requests are submitted after the eventfd is registered */
-	planRearm,
+	planLegacyBuffers, planPbufRings, planOverflow,
+	/* its requests are submitted in the 'late' phase, after the eventfd is registered */
+	planRearm, planMemory,
 	/* epoll entries leave the placeholders before the ring takes their fds, and come back on the ring after */
 	planEpollDetach, planFds,
 	/* steps in other threads and processes, after the ring is on its fds */
@@ -62,4 +68,49 @@ export function planRing(pid: number, ring: RestoreRing, id: number): Step[] {
 	const short = kernelShortfall(ring, steps);
 	if (short.length) throw new PlanError(`ring ${ring.state.inode}: this kernel (Linux ${release()}) lacks ${short.join(', ')}`);
 	return steps;
+}
+
+/* SQPOLL rings attach to a thread another ring created: plan that ring first. */
+function attachOrder(rs: RestoreRing[]): RestoreRing[] {
+	const out: RestoreRing[] = [];
+	const visit = (r: RestoreRing, depth: number): void => {
+		if (out.includes(r)) return;
+		const target = rs.find((x) => x.state.inode === r.attach_ring_id);
+		if (target && depth < rs.length) visit(target, depth + 1);
+		out.push(r);
+	};
+	for (const r of rs) visit(r, 0);
+	for (const r of out) {
+		const i = out.findIndex((x) => x.state.inode === r.attach_ring_id);
+		if (i >= 0) {
+			r.attach_index = i;
+			r.attach_fd = out[i].state.fds[0];
+		}
+	}
+	return out;
+}
+
+/**
+ * The plan of every process of a dump that has rings, by pid inside the
+ * dumped pid namespace, from its validated images (readImages()).  A ring
+ * several processes hold is rebuilt by the plan of the process whose image
+ * carries its state, which also installs it in the others.  Throws
+ * PlanError (or Error for an inconsistent image set) when a ring cannot be
+ * rebuilt.
+ */
+export function planImages(images: Image[]): Map<number, Step[]> {
+	const rings = new Map(images.map((img) => [img.process!.pid, attachOrder(restoreRings(img))]));
+	for (const img of images) {
+		for (const f of foreignHolds(img)) {
+			const r = rings.get(f.state_pid)?.find((x) => x.state.inode === f.ring_id);
+			if (!r) throw new Error(`ring ${f.ring_id}: process ${f.holder.pid} holds it but image of ${f.state_pid} has no state for it`);
+			(r.holders ??= []).push(f.holder);
+		}
+	}
+	const plans = new Map<number, Step[]>();
+	for (const [pid, rs] of rings) {
+		rs.forEach((r, i) => (r.slots_before = rs.slice(0, i).flatMap((x) => x.state.registered_slots)));
+		if (rs.length) plans.set(pid, rs.flatMap((r, i) => planRing(pid, r, i)));
+	}
+	return plans;
 }

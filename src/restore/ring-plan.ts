@@ -5,7 +5,7 @@
  * them; planner.ts puts the phases in order.
  */
 import type { RestoreRing } from './input';
-import type { Expr, Step } from './plan';
+import type { AdvanceStep, Expr, Step } from './plan';
 import { isFdOnly } from './owner';
 import { NR, REGISTER } from '../uring/abi';
 
@@ -29,10 +29,27 @@ export const PHASES = [
 ] as const;
 export type Phase = (typeof PHASES)[number];
 
+/**
+ * What concerns need of the index advance (concerns/memory.ts plans it):
+ * they declare it before memory runs instead of editing its step.
+ */
+export interface AdvanceNeeds {
+	/** SQEs submitted and CQEs posted by steps right after the advance: it stops that far short of the dumped indices. */
+	sq: number;
+	cq: number;
+	/** Steps right before the advance, given the advance step (where it maps the ring). */
+	before: ((adv: AdvanceStep) => Step[])[];
+	/** Steps right after it, in the order declared. */
+	after: ((adv: AdvanceStep) => Step[])[];
+}
+
 export class RingPlan {
 	readonly steps = new Map<Phase, Step[]>(PHASES.map((p) => [p, []]));
 	/** Address expression of the io_uring_params the kernel filled in at setup. */
 	params = '';
+	/** ATTACH_WQ: fd of the ring whose SQPOLL thread this one shares (concerns/attach.ts, before setup reads it). */
+	wqFd: number | undefined;
+	readonly advance: AdvanceNeeds = { sq: 0, cq: 0, before: [], after: [] };
 	private scratchSize = 0;
 	private readonly scratchWrites: Step[] = [];
 	/* steps in other tasks (other threads, other holders of the ring): after the owner's part, before cleanup */

@@ -19,11 +19,3 @@ export function setupFlagNames(flags: number): string[] {
 	return names;
 }
 
-/** IOSQE_* request flag names, bit order. */
-export const SQE_FLAGS: readonly string[] = [
-	'FIXED_FILE', 'IO_DRAIN', 'IO_LINK', 'IO_HARDLINK', 'ASYNC', 'BUFFER_SELECT', 'CQE_SKIP_SUCCESS',
-];
-
-export function sqeFlagNames(flags: number): string[] {
-	return SQE_FLAGS.filter((_, bit) => flags & (1 << bit));
-}

@@ -14,6 +14,9 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { scratch, sleep, waitFor } from '../lib/criu';
 import { checkpointRestore, keepLogs, lostCompletions, readText, ringFds, ringSummary, startApp, uringErrors, which } from '../lib/apps';
+import { exclusive } from '../lib/exclusive';
+
+exclusive(t); /* a stress or podman file: never next to another one (test/lib/exclusive.ts) */
 
 const FIO = which('fio');
 

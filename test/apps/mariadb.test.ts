@@ -24,6 +24,9 @@ import {
 	type App, checkpointRestore, keepLogs, locksOnFile, readText, ringFds, runCmd, startApp, submittedTotal, treeOf,
 	uringErrors, which,
 } from '../lib/apps';
+import { exclusive } from '../lib/exclusive';
+
+exclusive(t); /* a stress or podman file: never next to another one (test/lib/exclusive.ts) */
 
 const MARIADBD = which('mariadbd');
 const INSTALL_DB = which('mariadb-install-db');

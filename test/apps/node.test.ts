@@ -16,6 +16,9 @@ import { scratch, waitFor } from '../lib/criu';
 import { checkpointRestore, keepLogs, readText, ringFds, ringSummary, startApp, submittedTotal, treeOf, uringErrors } from '../lib/apps';
 import { captureProcess } from '../../src/capture';
 import { ROOT } from '../../src/util/paths';
+import { exclusive } from '../lib/exclusive';
+
+exclusive(t); /* a stress or podman file: never next to another one (test/lib/exclusive.ts) */
 
 const SCRIPT = path.join(ROOT, 'test', 'apps', 'node-fileio.js');
 

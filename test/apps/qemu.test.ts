@@ -18,6 +18,9 @@ import { scratch, waitFor } from '../lib/criu';
 import {
 	checkpointRestore, keepLogs, locksOnFile, readText, ringFds, runCmd, startApp, submittedTotal, uringErrors, which,
 } from '../lib/apps';
+import { exclusive } from '../lib/exclusive';
+
+exclusive(t); /* a stress or podman file: never next to another one (test/lib/exclusive.ts) */
 
 const QEMU_NBD = which('qemu-nbd');
 const QEMU_IO = which('qemu-io');

@@ -15,6 +15,9 @@ import t, { type Test } from 'tap';
 import { scratch, waitFor } from '../lib/criu';
 import { ringFds, submittedTotal, which } from '../lib/apps';
 import { type Runtime, RUNTIMES, describeCriuRun, podmanSetup } from '../lib/podman';
+import { exclusive } from '../lib/exclusive';
+
+exclusive(t); /* a stress or podman file: never next to another one (test/lib/exclusive.ts) */
 
 const FIO = which('fio');
 

@@ -15,6 +15,9 @@ import { existsSync } from 'node:fs';
 import { ROOT } from '../../src/util/paths';
 import { type Scratch, scratch } from '../lib/criu';
 import { RUNTIMES, describeCriuRun, pluginLines, podmanSetup } from '../lib/podman';
+import { exclusive } from '../lib/exclusive';
+
+exclusive(t); /* a stress or podman file: never next to another one (test/lib/exclusive.ts) */
 
 const HELPER = '/usr/local/lib/criu-uring/dist/src/plugin/helper.js';
 

@@ -22,6 +22,9 @@ import * as path from 'node:path';
 import { scratch, sleep } from '../lib/criu';
 import { ringFds, submittedTotal, which } from '../lib/apps';
 import { type Container, HOST_USR, type Runtime, RUNTIMES, describeCriuRun, podmanSetup, runCmd } from '../lib/podman';
+import { exclusive } from '../lib/exclusive';
+
+exclusive(t); /* a stress or podman file: never next to another one (test/lib/exclusive.ts) */
 
 const MARIADBD = which('mariadbd');
 const CLIENT = which('mariadb');

@@ -28,6 +28,9 @@ import t, { type Test } from 'tap';
 import { readFileSync } from 'node:fs';
 import { scratch } from '../lib/criu';
 import { type Podman, type Runtime, RUNTIMES, describeCriuRun, pluginLines, podmanSetup, runCmd } from '../lib/podman';
+import { exclusive } from '../lib/exclusive';
+
+exclusive(t); /* a stress or podman file: never next to another one (test/lib/exclusive.ts) */
 
 const PROGS = ['cr_rw', 'cr_fork', 'cr_inflight'];
 const DEFAULT_SECCOMP = '/usr/share/containers/seccomp.json';

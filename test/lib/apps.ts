@@ -271,12 +271,6 @@ export function ringSummary(root: number): string[] {
 	return lines;
 }
 
-/**
- * Known bugs a failure can be pinned to, as tap `todo` reasons: the
- * assertion still runs and prints, but does not fail the suite.  Anything
- * else fails.
- */
-
 /** True when the program reported an interrupted io_uring wait. */
 export function sawEintr(app: App): boolean {
 	return /Interrupted system call/.test(readOr(app.out) + readOr(app.err));

@@ -17,6 +17,8 @@
  *            twice with IORING_CQE_F_MORE, then is cancelled.
  * accept:    ACCEPT (0xD1) and a multishot ACCEPT that accepted one
  *            connection before the checkpoint (0xD2), on unix listeners.
+ * recvmsg:   RECVMSG on a unix datagram socket (0xF1) and a multishot
+ *            RECVMSG on a buffer ring (0xF2, fires twice with F_MORE).
  * count:     on a second ring, a TIMEOUT waiting for 3 completions of
  *            which one happened before the checkpoint (0xE1); after it,
  *            two NOPs complete it (res 0).
@@ -34,7 +36,7 @@
 #define UD_CANCEL	0xCA00
 
 static struct ring ring, ring2;
-static bool set_basic, set_multi, set_accept, set_count;
+static bool set_basic, set_multi, set_accept, set_count, set_recvmsg;
 
 static int pipe_a[2], pipe_b[2], pipe_c[2], pipe_d[2];
 static int sock_a[2], sock_b[2], sock_c[2];
@@ -385,6 +387,63 @@ static void verify_accept(void)
 	cancel(&ring, 0xD2, 1, "multishot ACCEPT");
 }
 
+/* ---- recvmsg ----------------------------------------------------------- */
+
+static int dgram_a[2], dgram_b[2];
+static char buf_msg[16];
+static struct iovec msg_iov = { .iov_base = buf_msg, .iov_len = sizeof(buf_msg) };
+static struct msghdr msg_single = { .msg_iov = &msg_iov, .msg_iovlen = 1 };
+static struct msghdr msg_multi;
+static char bufs_msg[NBUF][BUFSZ];
+
+static void arm_recvmsg(void)
+{
+	struct io_uring_sqe *sqe;
+
+	if (socketpair(AF_UNIX, SOCK_DGRAM, 0, dgram_a) || socketpair(AF_UNIX, SOCK_DGRAM, 0, dgram_b))
+		die("datagram sockets");
+	buf_ring(3, bufs_msg);
+	sqe = sqe_for(&ring, IORING_OP_RECVMSG, dgram_a[0], 0xF1);
+	sqe->addr = (uintptr_t)&msg_single;
+	sqe->len = 1;
+	sqe = sqe_for(&ring, IORING_OP_RECVMSG, dgram_b[0], 0xF2);
+	sqe->addr = (uintptr_t)&msg_multi;
+	sqe->len = 1;
+	sqe->ioprio = IORING_RECV_MULTISHOT;
+	sqe->flags = IOSQE_BUFFER_SELECT;
+	sqe->buf_group = 3;
+	sqe->msg_flags = MSG_TRUNC;
+	submit(&ring, 2);
+}
+
+static void verify_recvmsg(void)
+{
+	struct io_uring_cqe c;
+	const char *want[2] = { "first", "second!" };
+
+	put(dgram_a[1], "dgram");
+	expect_cqe((c = one(&ring, "RECVMSG"), &c), 0xF1, 5, 0, 0, "RECVMSG");
+	if (memcmp(buf_msg, "dgram", 5))
+		die_err(EIO, "RECVMSG delivered '%.5s'", buf_msg);
+	for (int i = 0; i < 2; i++) {
+		struct io_uring_recvmsg_out *o;
+		unsigned int bid;
+
+		put(dgram_b[1], want[i]);
+		c = one(&ring, "multishot RECVMSG");
+		/* the header, name, control and payload are laid out in the buffer */
+		expect_cqe(&c, 0xF2, c.res, IORING_CQE_F_MORE | IORING_CQE_F_BUFFER,
+			   IORING_CQE_F_MORE | IORING_CQE_F_BUFFER, "multishot RECVMSG");
+		bid = c.flags >> IORING_CQE_BUFFER_SHIFT;
+		o = (struct io_uring_recvmsg_out *)bufs_msg[bid % NBUF];
+		if (bid >= NBUF || o->payloadlen != strlen(want[i]) ||
+		    memcmp((char *)(o + 1), want[i], strlen(want[i])))
+			die_err(EIO, "multishot RECVMSG %d: buffer %u payload %u bytes, expected '%s'", i, bid,
+				o->payloadlen, want[i]);
+	}
+	cancel(&ring, 0xF2, 1, "multishot RECVMSG");
+}
+
 /* ---- count ------------------------------------------------------------- */
 
 static void nop2(uint64_t ud)
@@ -446,6 +505,7 @@ int main(int argc, char **argv)
 	set_multi = strstr(sets, "multishot") != NULL;
 	set_accept = strstr(sets, "accept") != NULL;
 	set_count = strstr(sets, "count") != NULL;
+	set_recvmsg = strstr(sets, "recvmsg") != NULL;
 	ring_create_or_die(&ring, 16, &p);
 	clock_gettime(CLOCK_MONOTONIC, &armed);
 	if (set_basic)
@@ -456,6 +516,8 @@ int main(int argc, char **argv)
 		arm_accept();
 	if (set_count)
 		arm_count();
+	if (set_recvmsg)
+		arm_recvmsg();
 	expect_nothing_more(&ring, "right after arming");
 
 	t = truth_new();
@@ -469,6 +531,8 @@ int main(int argc, char **argv)
 		verify_multi();
 	if (set_accept)
 		verify_accept();
+	if (set_recvmsg)
+		verify_recvmsg();
 	if (set_basic)
 		verify_basic(&armed);
 	if (set_count)

@@ -17,7 +17,7 @@ export const MAP_PRIVATE = 2;
 /* mmap offsets: low bits below the region selector are ignored by the kernel */
 const PBUF_MASK = 0xffff0000n;
 
-export function protOf(p: string): number {
+function protOf(p: string): number {
 	return (p[0] === 'r' ? PROT_READ : 0) | (p[1] === 'w' ? PROT_WRITE : 0);
 }
 

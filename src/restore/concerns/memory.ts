@@ -7,7 +7,7 @@
  * SQEs, unconsumed CQEs, counters and flags exactly, in one step.
  */
 import { MAP_SHARED } from './mappings';
-import type { Expr } from '../plan';
+import type { AdvanceStep, Expr } from '../plan';
 import { RingPlan } from '../ring-plan';
 import { clearUserIndices, userRegions, type UserRegions } from './nommap';
 import { ENTER, NR, OFF } from '../../uring/abi';
@@ -18,31 +18,42 @@ const PROT_RW = 3;
 export function planMemory(p: RingPlan): void {
 	const user = userRegions(p);
 	if (user) return planUserMemory(p, user);
-	const { state: s, rings, sqes } = p.ring;
+	const { rings, sqes } = p.ring;
 	const tr = p.v('tr');
 	const ts = p.v('ts');
 	p.add('memory',
 		{ op: 'sys', v: tr.slice(1), nr: NR.mmap, args: [0, rings.length, PROT_RW, MAP_SHARED, p.fd, 0], what: 'map the ring region for writing' },
 		{ op: 'sys', v: ts.slice(1), nr: NR.mmap, args: [0, sqes.length, PROT_RW, MAP_SHARED, p.fd, OFF.SQES], what: 'map the SQE region for writing' });
-	if (!s.disabled) {
-		if (s.sq.cached_head === null || s.cq.cached_tail === null) p.fail('the dump lacks the kernel\'s cached indices');
-		p.add('memory', { op: 'advance', fd: p.fd, sq: s.sq.cached_head, cq: s.cq.cached_tail, rings: tr, sqes: ts,
-			params: p.params, what: 'advance the kernel indices' });
-	}
+	advance(p, { op: 'advance', fd: p.fd, sq: 0, cq: 0, rings: tr, sqes: ts, params: p.params, what: 'advance the kernel indices' });
 	writeBack(p, tr, ts);
 	p.sys('memory', NR.munmap, [tr, rings.length], 'unmap the ring region scratch mapping');
 	p.sys('memory', NR.munmap, [ts, sqes.length], 'unmap the SQE region scratch mapping');
 }
 
+/*
+ * The advance to the dumped cached indices, short by what the steps other
+ * concerns declared right after it submit and post (p.advance), with
+ * their steps around it.  A disabled ring is not advanced: nothing may
+ * need it then.
+ */
+function advance(p: RingPlan, adv: AdvanceStep): void {
+	const s = p.s;
+	const need = p.advance;
+	if (s.disabled) {
+		if (need.sq || need.cq || need.before.length || need.after.length) p.fail('state that needs the index advance on a disabled ring');
+		return;
+	}
+	if (s.sq.cached_head === null || s.cq.cached_tail === null) p.fail('the dump lacks the kernel\'s cached indices');
+	adv.sq = (s.sq.cached_head - need.sq) >>> 0;
+	adv.cq = (s.cq.cached_tail - need.cq) >>> 0;
+	p.add('memory', ...need.before.flatMap((f) => f(adv)), adv, ...need.after.flatMap((f) => f(adv)));
+}
+
 /* NO_MMAP: the same steps on the application's memory, which needs no scratch mapping. */
 function planUserMemory(p: RingPlan, u: UserRegions): void {
-	const s = p.s;
 	clearUserIndices(p, u);
-	if (!s.disabled) {
-		if (s.sq.cached_head === null || s.cq.cached_tail === null) p.fail('the dump lacks the kernel\'s cached indices');
-		p.add('memory', { op: 'advance', fd: p.fd, sq: s.sq.cached_head, cq: s.cq.cached_tail, rings: u.rings, sqes: u.sqes,
-			params: p.params, registered: p.byIndex, what: 'advance the kernel indices in the ring\'s user memory' });
-	}
+	advance(p, { op: 'advance', fd: p.fd, sq: 0, cq: 0, rings: u.rings, sqes: u.sqes, params: p.params, registered: p.byIndex,
+		what: 'advance the kernel indices in the ring\'s user memory' });
 	writeBack(p, u.rings, u.sqes);
 }
 

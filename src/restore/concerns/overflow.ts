@@ -46,7 +46,7 @@
  * (IORING_CQE_F_32 on CQE_MIXED, big) can come back.
  */
 import type { Cqe, RingState } from '../../capture/model';
-import type { Expr, Step } from '../plan';
+import type { AdvanceStep, Expr, Step } from '../plan';
 import { isFdOnly } from '../owner';
 import type { RingPlan } from '../ring-plan';
 import { CQE_F, OP, SETUP } from '../../uring/abi';
@@ -57,7 +57,7 @@ const hasExtras = (c: Cqe): boolean => (c.extra1 !== undefined && c.extra1 !== '
 /** How one overflowed CQE is posted: MSG_RING, a NOP, a big (CQE32) NOP, or not at all. */
 export type Way = 'msg' | 'nop' | 'bignop' | null;
 
-export function wayOf(s: RingState, c: Cqe): Way {
+function wayOf(s: RingState, c: Cqe): Way {
 	const bigFlags = s.setup_flags & SETUP.CQE_MIXED ? CQE_F[32] : 0;	/* the flags of a CQE32 NOP's CQE */
 	if (hasExtras(c)) return c.flags === bigFlags ? 'bignop' : null;
 	if (!isFdOnly(s)) return 'msg';
@@ -95,46 +95,48 @@ export function overflowUnsupported(s: RingState): string[] {
 	return why;
 }
 
-type Advance = Extract<Step, { op: 'advance' }>;
-
 /*
  * How the plan names the ring in the owner: the same handle the advance
  * enters it with, an fd or (REGISTERED_FD_ONLY) a registered-ring index.
  */
-function ringName(adv: Advance): { ring: Expr; registered: boolean } {
+function ringName(adv: AdvanceStep): { ring: Expr; registered: boolean } {
 	return { ring: adv.fd, registered: adv.registered === true };
 }
 
+/*
+ * Declared before concerns/memory.ts plans the advance: it stops a full
+ * CQ and the NOPs short, and these steps follow it, filling the CQ and
+ * then overflowing it with the dumped list.
+ */
 export function planOverflow(p: RingPlan): void {
 	const s = p.s;
 	const list = s.overflow_cqes;
 	if (list.length === 0) return;
 	const why = overflowUnsupported(s);
 	if (why.length) p.fail(why.join('; '));
-	const memory = p.steps.get('memory')!;
-	const at = memory.findIndex((x) => x.op === 'advance');
-	if (at < 0) p.fail('overflow CQEs need the index advance step, which the memory concern did not plan');
-	const adv = memory[at] as Advance;
 	const entries = s.cq_entries;
-	adv.cq = (adv.cq - entries) >>> 0;
-	adv.sq = (adv.sq - nopCount(s)) >>> 0;
+	p.advance.cq += entries;
+	p.advance.sq += nopCount(s);
 	const runTw = (s.setup_flags & SETUP.DEFER_TASKRUN) !== 0;
 	const scratch = p.put(Buffer.alloc(64));
-	const name = ringName(adv);
-	const post = (count: number, user_data: bigint, res: number, flags: number, what: string): Step =>
-		({ op: 'post', fd: p.fd, scratch, count, user_data, res, flags, runTw, what });
-	const postNop = (count: number, c: Cqe, big: boolean, fill: boolean, what: string): Step => ({
-		op: 'postnop', ...name, rings: adv.rings, sqes: adv.sqes, params: adv.params, count,
-		user_data: BigInt(c.user_data), res: c.res, extra1: BigInt(c.extra1 ?? 0), extra2: BigInt(c.extra2 ?? 0), big, fill, what,
+	p.advance.after.push((adv) => {
+		const name = ringName(adv);
+		const post = (count: number, user_data: bigint, res: number, flags: number, what: string): Step =>
+			({ op: 'post', fd: p.fd, scratch, count, user_data, res, flags, runTw, what });
+		const postNop = (count: number, c: Cqe, big: boolean, fill: boolean, what: string): Step => ({
+			op: 'postnop', ...name, rings: adv.rings, sqes: adv.sqes, params: adv.params, count,
+			user_data: BigInt(c.user_data), res: c.res, extra1: BigInt(c.extra1 ?? 0), extra2: BigInt(c.extra2 ?? 0), big, fill, what,
+		});
+		const fillWhat = `fill the CQ with ${entries} CQEs (the dumped ring bytes replace them)`;
+		const filler: Cqe = { user_data: '0', res: 0, flags: 0 };
+		return [
+			isFdOnly(s) ? postNop(entries, filler, false, true, `${fillWhat}, by NOPs`) : post(entries, 0n, 0, 0, fillWhat),
+			...list.map((c, i) => {
+				const what = `overflow CQE ${i + 1} of ${list.length}`;
+				const way = wayOf(s, c);
+				return way === 'msg' ? post(1, BigInt(c.user_data), c.res, c.flags, what) :
+					postNop(1, c, way === 'bignop', false, `${what}, by a NOP`);
+			}),
+		];
 	});
-	const fillWhat = `fill the CQ with ${entries} CQEs (the dumped ring bytes replace them)`;
-	const filler: Cqe = { user_data: '0', res: 0, flags: 0 };
-	memory.splice(at + 1, 0,
-		isFdOnly(s) ? postNop(entries, filler, false, true, `${fillWhat}, by NOPs`) : post(entries, 0n, 0, 0, fillWhat),
-		...list.map((c, i) => {
-			const what = `overflow CQE ${i + 1} of ${list.length}`;
-			const way = wayOf(s, c);
-			return way === 'msg' ? post(1, BigInt(c.user_data), c.res, c.flags, what) :
-				postNop(1, c, way === 'bignop', false, `${what}, by a NOP`);
-		}));
 }

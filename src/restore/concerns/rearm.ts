@@ -26,7 +26,6 @@ import type { RingPlan } from '../ring-plan';
 const SQE_ADDR = 16;
 const NS = 1_000_000_000n;
 
-type Advance = Extract<Step, { op: 'advance' }>;
 
 /** Why this ring's requests cannot be re-armed by the plan (empty: they can). */
 export function rearmPlanRefusals(setupFlags: number, count: number, cachedSqHead: number): string[] {
@@ -54,18 +53,22 @@ export function planRearm(p: RingPlan): void {
 	if (s.disabled) p.fail('re-armed requests on a disabled ring');
 	const why = rearmPlanRefusals(s.setup_flags, reqs.length, s.sq.cached_head ?? 0);
 	if (why.length) p.fail(why.join('; '));
-	const memory = p.steps.get('memory')!;
-	const adv = memory.find((x) => x.op === 'advance') as Advance | undefined;
-	if (!adv) p.fail('re-armed requests need the index advance step, which the memory concern did not plan');
-	adv.sq = (adv.sq - reqs.length) >>> 0;
+	p.advance.sq += reqs.length; /* declared before concerns/memory.ts plans the advance */
 	const src = p.put(Buffer.concat(reqs.map((q) => q.sqe)));
 	const stores: Step[] = [];
+	const srcOff = Number(src.split('+')[1]);
+	const sqeAddr = (i: number): string => `${src.split('+')[0]}+${srcOff + i * 64 + SQE_ADDR}`;
 	reqs.forEach((q, i) => {
 		if (q.sqe.length !== 64) p.fail(`re-armed request user_data ${q.user_data}: SQE of ${q.sqe.length} bytes`);
-		if (q.opcode !== OP.TIMEOUT) return;
-		if (q.timeout_ns === undefined) p.fail(`re-armed TIMEOUT user_data ${q.user_data} has no time left recorded`);
-		const ts = p.put(timespec(q.timeout_ns));
-		stores.push({ op: 'store', addr: `${src}+${i * 64 + SQE_ADDR}`.replace(/\+(\d+)\+(\d+)$/, (_m, a, b) => `+${Number(a) + Number(b)}`), size: 8, value: ts });
+		/* what the SQE's addr points at, placed in scratch memory: the kernel copies it at submission */
+		let arg: Buffer | undefined;
+		if (q.opcode === OP.TIMEOUT) {
+			if (q.timeout_ns === undefined) p.fail(`re-armed TIMEOUT user_data ${q.user_data} has no time left recorded`);
+			arg = timespec(q.timeout_ns);
+		} else if (q.msghdr) {
+			arg = q.msghdr;
+		}
+		if (arg) stores.push({ op: 'store', addr: sqeAddr(i), size: 8, value: p.put(arg) });
 	});
 	p.add('late', ...stores, { op: 'arm', fd: p.fd, params: p.params, src, count: reqs.length,
 		what: `re-arm ${reqs.length} in-flight request(s)` });

@@ -54,11 +54,12 @@ function describe(r: MemRegion, wait: boolean): string {
 }
 
 export function planRegions(p: RingPlan): void {
+	/* first: a wait-argument region without its memory region must fail the restore, not vanish from it */
+	const why = regionRefusals(p.s);
+	if (why.length) p.fail(why[0]);
 	const region = paramRegion(p.s);
 	if (!region) return;
 	const wait = p.s.mem_regions.some((m) => m.kind === 'wait_arg');
-	const why = regionRefusals(p.s);
-	if (why.length) p.fail(why[0]);
 	const desc = Buffer.alloc(DESC_SIZE);
 	desc.writeBigUInt64LE(region.user ? BigInt(region.addr!) : 0n, 0);
 	desc.writeBigUInt64LE(BigInt(region.size), 8);

@@ -15,10 +15,7 @@
 import type { RingState } from '../../capture/model';
 import type { Step } from '../plan';
 import { opcodeOf, PHASES, type Phase, RingPlan } from '../ring-plan';
-import { CQ, IOSQE, NR, OP, REGISTER, RESTRICTION } from '../../uring/abi';
-import { ringsLayout } from '../../image/geometry';
-
-/* struct io_rings: cq_flags sits at a fixed offset (sq, cq, masks, entries, sq_dropped, sq_flags before it) */
+import { IOSQE, NR, OP, REGISTER, RESTRICTION } from '../../uring/abi';
 
 /* The reasons a ring's restrictions would stop its own restore; empty if none. */
 export function restrictionConflicts(r: RingState): string[] {
@@ -56,31 +53,16 @@ function encode(x: NonNullable<RingState['restrictions']>): Buffer {
 
 const isRegister = (s: Step): s is Extract<Step, { op: 'sys' }> => s.op === 'sys' && s.nr === NR.io_uring_register;
 
-/* Mute the eventfd for the advance; the ring bytes written after it restore cq_flags. */
-function muteEventfdDuringAdvance(p: RingPlan): void {
-	const memory = p.steps.get('memory')!;
-	const at = memory.findIndex((s) => s.op === 'advance');
-	if (at < 0) return;
-	const advance = memory[at] as Extract<Step, { op: 'advance' }>;
-	const flags = Buffer.alloc(4);
-	const RINGS_CQ_FLAGS = ringsLayout().cq_flags;	/* struct io_rings, this kernel's layout */
-	flags.writeUInt32LE(p.ring.rings.readUInt32LE(RINGS_CQ_FLAGS) | CQ.EVENTFD_DISABLED);
-	memory.splice(at, 0, { op: 'write', addr: `${advance.rings}+${RINGS_CQ_FLAGS}`, data: flags });
-}
-
-/* Registrations planned after ENABLE that the restrictions would refuse. */
-function moveForbiddenRegistrations(p: RingPlan, allowed: Set<number>): void {
-	const after = PHASES.slice(PHASES.indexOf('enable') + 1) as Phase[];
-	for (const phase of after) {
-		const steps = p.steps.get(phase)!;
-		for (const s of [...steps]) {
+/*
+ * Every registration planned after ENABLE must be one the restrictions
+ * allow: the concerns that can register earlier do (concerns/eventfd.ts);
+ * for the others the restore is refused.
+ */
+function checkRegistrationsAfterEnable(p: RingPlan, allowed: Set<number>): void {
+	for (const phase of PHASES.slice(PHASES.indexOf('enable') + 1) as Phase[]) {
+		for (const s of p.steps.get(phase)!) {
 			if (!isRegister(s) || allowed.has(opcodeOf(s.args[1]))) continue;
-			const op = opcodeOf(s.args[1]);
-			if (op !== REGISTER.EVENTFD && op !== REGISTER.EVENTFD_ASYNC)
-				p.fail(`restrictions forbid register opcode ${op} (${s.what}), which the restore needs after enabling the ring`);
-			steps.splice(steps.indexOf(s), 1);
-			p.add('register', s);
-			muteEventfdDuringAdvance(p);
+			p.fail(`restrictions forbid register opcode ${opcodeOf(s.args[1])} (${s.what}), which the restore needs after enabling the ring`);
 		}
 	}
 }
@@ -93,5 +75,5 @@ export function planRestrictions(p: RingPlan): void {
 	const arg = encode(x);
 	p.register('disabled', REGISTER.RESTRICTIONS, p.put(arg), arg.length / 16,
 		`register ${arg.length / 16} restrictions`);
-	if (!p.s.disabled) moveForbiddenRegistrations(p, new Set(x.register_ops));
+	if (!p.s.disabled) checkRegistrationsAfterEnable(p, new Set(x.register_ops));
 }

@@ -11,6 +11,7 @@
 import { RingPlan } from '../ring-plan';
 import { mapPinned, unmapPinned } from './pinned';
 import { tagOf, updateTagged } from './tags';
+import { eventfdPhase } from './eventfd';
 import { NR, REGISTER, RSRC_REGISTER_SPARSE } from '../../uring/abi';
 
 const AT_FDCWD = -100;
@@ -46,7 +47,7 @@ function newEventfd(p: RingPlan): void {
 	if (!ev || ev.fds.length) return;
 	const efd = `$e${p.id}`;
 	const arg = p.put(Buffer.alloc(4));
-	p.add('late',
+	p.add(eventfdPhase(p, ev.async),
 		{ op: 'sys', v: efd.slice(1), nr: NR.eventfd2, args: [0, EFD_CLOEXEC], what: 'create the eventfd only the ring holds' },
 		{ op: 'store', addr: arg, size: 4, value: efd },
 		{ op: 'sys', v: `x${p.id}`, nr: NR.io_uring_register, args: [p.fd, p.op(ev.async ? REGISTER.EVENTFD_ASYNC : REGISTER.EVENTFD), arg, 1],

@@ -21,7 +21,8 @@ export function planSetup(p: RingPlan): void {
 		if (s.sqpoll.cpu !== null) params.sq_thread_cpu = s.sqpoll.cpu;
 		if (s.sqpoll.idle_ms !== null) params.sq_thread_idle = s.sqpoll.idle_ms;
 	}
-	/* ATTACH_WQ: concerns/attach.ts fills in wq_fd */
+	/* ATTACH_WQ: concerns/attach.ts names the ring to share a poller thread with */
+	if (p.wqFd !== undefined) params.wq_fd = p.wqFd;
 	setUserRegions(p, params);
 	const addr = p.put(encodeParams(params));
 	p.params = addr;
