@@ -193,7 +193,7 @@ export interface InflightRequest {
 	/** TIMEOUT: time left at the dump (ns). */
 	timeout_ns?: bigint;
 	/** Multishot RECVMSG: the msghdr its SQE's addr points at (placed at restore); empty otherwise. */
-	msghdr: Buffer;
+	msghdr?: Buffer;
 }
 
 export interface Ring {

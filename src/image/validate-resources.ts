@@ -151,6 +151,6 @@ export function checkInflight(r: Ring, out: Problems): void {
 		if (q.sqe[0] !== q.opcode) out.push(`${where}: SQE opcode ${q.sqe[0]} is not the request's ${q.opcode}`);
 		if (q.sqe.readBigUInt64LE(32) !== q.user_data) out.push(`${where}: SQE user_data ${q.sqe.readBigUInt64LE(32)} differs`);
 		if ((q.timeout_ns !== undefined) !== (q.opcode === OP.TIMEOUT)) out.push(`${where}: ${q.opcode === OP.TIMEOUT ? 'no' : 'a'} timeout length`);
-		if (q.msghdr.length && (q.opcode !== OP.RECVMSG || q.msghdr.length !== 56)) out.push(`${where}: a msghdr of ${q.msghdr.length} bytes`);
+		if (q.msghdr?.length && (q.opcode !== OP.RECVMSG || q.msghdr.length !== 56)) out.push(`${where}: a msghdr of ${q.msghdr.length} bytes`);
 	});
 }
