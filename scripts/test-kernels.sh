@@ -158,6 +158,9 @@ build_initramfs() {
 	# nm needs its BFD library, found through ldd above; the dynamic loader
 	cp -L /lib64/ld-linux-x86-64.so.2 "$root/lib64/"
 	cp "$dir/config" "$root/boot/config-$release"	# libbpf's __kconfig (CONFIG_HZ)
+	# under TCG a dump's freeze and capture outlast CRIU's default 10 s alarm
+	mkdir -p "$root/etc/criu"
+	echo 'timeout 120' > "$root/etc/criu/default.conf"
 	echo 'root:x:0:0:root:/root:/bin/bash' > "$root/etc/passwd"
 	echo 'root:x:0:' > "$root/etc/group"
 	echo 'nobody:x:65534:' >> "$root/etc/group"

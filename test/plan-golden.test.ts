@@ -165,7 +165,7 @@ const CASES: [string, () => Image[]][] = [
 		sqe.writeInt32LE(-1, 4); /* fd */
 		sqe.writeUInt32LE(1, 24); /* len: one timespec */
 		sqe.writeBigUInt64LE(0xfeedn, 32); /* user_data */
-		r.inflight = [{ opcode: OP.TIMEOUT, user_data: 0xfeedn, fd: -1, fixed: false, state: 'INFLIGHT_STATE_TIMEOUT', sqe, timeout_ns: 1_500_000_000n }];
+		r.inflight = [{ opcode: OP.TIMEOUT, user_data: 0xfeedn, fd: -1, fixed: false, state: 'INFLIGHT_STATE_TIMEOUT', sqe, timeout_ns: 1_500_000_000n, msghdr: Buffer.alloc(0) }];
 		return [image(r, plainHold())];
 	}],
 	['epoll', () => {

@@ -13,15 +13,15 @@ import { inspectPid } from './lib/progs';
 /* user_data of the requests that stay armed until the program triggers them (0xB4, a 2.5 s timeout, may fire any time) */
 interface Case { what: string; args: string[]; armed: number[] }
 const BASIC = [0xB1, 0xB2, 0xB3, 0xB5, 0xB6];
-const MORE = [0xC1, 0xC2, 0xC3, 0xD1, 0xD2];
+const MORE = [0xC1, 0xC2, 0xC3, 0xD1, 0xD2, 0xD3];
 const udsOf = (ring: { inflight: { user_data: string }[] }): number[] => ring.inflight.map((q) => Number(q.user_data));
 
 const CASES: Case[] = [
 	{ what: 'READ, RECV, fixed-file RECV, POLL_ADD, TIMEOUTs (plain ring)', args: ['--sets', 'basic'], armed: BASIC },
 	{ what: 'READ, RECV, fixed-file RECV, POLL_ADD, TIMEOUTs (SINGLE_ISSUER|DEFER_TASKRUN)', args: ['--flags', '3000', '--sets', 'basic'], armed: BASIC },
-	{ what: 'multishot POLL_ADD, RECV and READ_MULTISHOT on buffer rings, ACCEPT and multishot ACCEPT (plain ring)',
+	{ what: 'multishot POLL_ADD, RECV and READ_MULTISHOT on buffer rings, ACCEPT, multishot and direct ACCEPT (plain ring)',
 		args: ['--sets', 'multishot,accept'], armed: MORE },
-	{ what: 'multishot POLL_ADD, RECV and READ_MULTISHOT on buffer rings, ACCEPT and multishot ACCEPT (SINGLE_ISSUER|DEFER_TASKRUN)',
+	{ what: 'multishot POLL_ADD, RECV and READ_MULTISHOT on buffer rings, ACCEPT, multishot and direct ACCEPT (SINGLE_ISSUER|DEFER_TASKRUN)',
 		args: ['--flags', '3000', '--sets', 'multishot,accept'], armed: MORE },
 	{ what: 'a count-based TIMEOUT keeps the completions it still waits for', args: ['--sets', 'count'], armed: [] },
 	{ what: 'RECVMSG and multishot RECVMSG on a buffer ring (SINGLE_ISSUER|DEFER_TASKRUN)', args: ['--flags', '3000', '--sets', 'recvmsg'], armed: [0xF1, 0xF2] },

@@ -3,9 +3,13 @@
  * the plugin's requests over stdin/stdout.  Verbs: docs/plugin-protocol.md.
  */
 import { readlinkSync } from 'node:fs';
-import { DumpSession } from './dump';
-import { RestoreSession } from './restore';
+import type { DumpSession } from './dump';
+import type { RestoreSession } from './restore';
 import { PROTOCOL_VERSION, Reply, serve } from './protocol';
+
+/* Each stage loads only its own side's modules: every module loaded is start-up time of every dump or restore. */
+const dumpModule = (): typeof import('./dump') => require('./dump') as typeof import('./dump');
+const restoreModule = (): typeof import('./restore') => require('./restore') as typeof import('./restore');
 
 let dump: DumpSession | null = null;
 let restore: RestoreSession | null = null;
@@ -33,7 +37,7 @@ async function handle(verb: string, args: string[]): Promise<Reply> {
 			throw new Error(`protocol: the plugin speaks '${args[2] ?? 'no version'}', this helper '${PROTOCOL_VERSION}': they come from different builds (reinstall criu-uring)`);
 		/* the image directory arrives as /proc/<criu>/fd/<n>: resolve it to a path */
 		const dir = readlinkSync(args[1]);
-		if (args[0] === 'dump') dump = new DumpSession(dir); /* the plugin starts no helper for pre-dump */
+		if (args[0] === 'dump') dump = new (dumpModule().DumpSession)(dir); /* the plugin starts no helper for pre-dump */
 		else if (args[0] === 'restore') restoreDir = dir; /* the images are read by "extfiles" */
 		else throw new Error(`protocol: unknown stage '${args[0]}'`);
 		return { status: 'ok', text: PROTOCOL_VERSION };
@@ -51,7 +55,7 @@ async function handle(verb: string, args: string[]): Promise<Reply> {
 	case 'extfiles': {
 		/* restore init: read and check every image; "required": CRIU's inventory says the dump had rings */
 		if (restoreDir === null) throw new Error('protocol: not in a restore session');
-		restore = new RestoreSession(restoreDir, args[0] === 'required');
+		restore = new (restoreModule().RestoreSession)(restoreDir, args[0] === 'required');
 		return { status: 'ok', text: restore.ringFileIds().join(' ') };
 	}
 	case 'plan': {

@@ -15,8 +15,10 @@
  * multishot: multishot POLL_ADD (0xC1), multishot RECV on a buffer ring
  *            (0xC2), READ_MULTISHOT on a buffer ring (0xC3); each fires
  *            twice with IORING_CQE_F_MORE, then is cancelled.
- * accept:    ACCEPT (0xD1) and a multishot ACCEPT that accepted one
- *            connection before the checkpoint (0xD2), on unix listeners.
+ * accept:    ACCEPT (0xD1), a multishot ACCEPT that accepted one
+ *            connection before the checkpoint (0xD2), and an ACCEPT into a
+ *            registered-file slot the kernel picks (0xD3, direct
+ *            descriptor), on unix listeners.
  * recvmsg:   RECVMSG on a unix datagram socket (0xF1) and a multishot
  *            RECVMSG on a buffer ring (0xF2, fires twice with F_MORE).
  * count:     on a second ring, a TIMEOUT waiting for 3 completions of
@@ -34,13 +36,14 @@
 #include "lib/uring.h"
 
 #define UD_CANCEL	0xCA00
+#define NSLOTS		8
 
 static struct ring ring, ring2;
 static bool set_basic, set_multi, set_accept, set_count, set_recvmsg;
 
 static int pipe_a[2], pipe_b[2], pipe_c[2], pipe_d[2];
 static int sock_a[2], sock_b[2], sock_c[2];
-static int lis_a, lis_b;
+static int lis_a, lis_b, lis_c;
 static char buf_read[16], buf_recv[16], buf_fixed[16];
 static struct __kernel_timespec short_ts = { .tv_sec = 2, .tv_nsec = 500 * 1000 * 1000 };
 static struct __kernel_timespec long_ts = { .tv_sec = 3600 };
@@ -213,13 +216,15 @@ static int unix_connect(const char *tag, pid_t owner)
 static void arm_basic(void)
 {
 	struct io_uring_sqe *sqe;
+	struct io_uring_files_update up = { .offset = 0 };
 	int fixed[1];
 
 	if (pipe(pipe_a) || pipe(pipe_b) || socketpair(AF_UNIX, SOCK_STREAM, 0, sock_a) ||
 	    socketpair(AF_UNIX, SOCK_STREAM, 0, sock_b))
 		die("pipes and sockets");
 	fixed[0] = sock_b[0];
-	reg_or_die(ring.fd, IORING_REGISTER_FILES, fixed, 1, "FILES");
+	up.fds = (uintptr_t)fixed;
+	reg_or_die(ring.fd, IORING_REGISTER_FILES_UPDATE, &up, 1, "FILES_UPDATE slot 0");
 	sqe_rw(ring_get_sqe(&ring), IORING_OP_READ, pipe_a[0], buf_read, sizeof(buf_read), 0, 0xB1);
 	sqe = sqe_for(&ring, IORING_OP_RECV, sock_a[0], 0xB2);
 	sqe->addr = (uintptr_t)buf_recv;
@@ -349,10 +354,13 @@ static void arm_accept(void)
 	listener_pid = getpid();
 	lis_a = unix_listener("a");
 	lis_b = unix_listener("b");
+	lis_c = unix_listener("c");
 	sqe_for(&ring, IORING_OP_ACCEPT, lis_a, 0xD1);
 	sqe = sqe_for(&ring, IORING_OP_ACCEPT, lis_b, 0xD2);
 	sqe->ioprio = IORING_ACCEPT_MULTISHOT;
-	submit(&ring, 2);
+	sqe = sqe_for(&ring, IORING_OP_ACCEPT, lis_c, 0xD3);
+	sqe->file_index = IORING_FILE_INDEX_ALLOC;
+	submit(&ring, 3);
 	/* the multishot ACCEPT takes one connection before the checkpoint */
 	cl = unix_connect("b", listener_pid);
 	c = one(&ring, "multishot ACCEPT before");
@@ -385,6 +393,13 @@ static void verify_accept(void)
 		close(cl);
 	}
 	cancel(&ring, 0xD2, 1, "multishot ACCEPT");
+	/* the direct ACCEPT: its result is the slot it filled (slot 0 is the basic set's, if armed) */
+	cl = unix_connect("c", listener_pid);
+	c = one(&ring, "direct ACCEPT");
+	expect_cqe(&c, 0xD3, c.res, IORING_CQE_F_MORE, 0, "direct ACCEPT");
+	if (c.res < (set_basic ? 1 : 0) || c.res >= NSLOTS)
+		die_err(EIO, "direct ACCEPT res %d, expected a free registered-file slot", c.res);
+	close(cl);
 }
 
 /* ---- recvmsg ----------------------------------------------------------- */
@@ -507,6 +522,13 @@ int main(int argc, char **argv)
 	set_count = strstr(sets, "count") != NULL;
 	set_recvmsg = strstr(sets, "recvmsg") != NULL;
 	ring_create_or_die(&ring, 16, &p);
+	/* a sparse registered-file table: the basic set's fixed-file RECV, the direct ACCEPT */
+	{
+		int none[NSLOTS];
+
+		memset(none, 0xff, sizeof(none));
+		reg_or_die(ring.fd, IORING_REGISTER_FILES, none, NSLOTS, "FILES");
+	}
 	clock_gettime(CLOCK_MONOTONIC, &armed);
 	if (set_basic)
 		arm_basic();
