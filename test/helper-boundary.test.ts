@@ -24,8 +24,13 @@ import { inspectPid, type Truth } from './lib/progs';
 import { PROTOCOL_VERSION } from '../src/plugin/protocol';
 
 const FAKE = path.join(__dirname, 'lib', 'fake-helper.js');
-/* per reply line: 3 s + the drain allowance (a loaded machine needs more than 1 s for a capture) */
-const ENV = { CRIU_URING_HELPER_TIMEOUT_MS: '3000', CRIU_URING_DRAIN_MS: '500' };
+/*
+ * per reply line: 8 s + the drain allowance.  A real step (the warm-up
+ * capture at init, a checkpoint) took more than 3 s on a loaded machine
+ * running three test files at once, and a timeout there turned a crash
+ * case into a "did not answer" one.
+ */
+const ENV = { CRIU_URING_HELPER_TIMEOUT_MS: '8000', CRIU_URING_DRAIN_MS: '500' };
 
 const DOES: Record<string, string> = {
 	crash: 'crashes', exit: 'exits', hang: 'hangs', garbage: 'answers garbage', version: 'speaks another protocol version',
