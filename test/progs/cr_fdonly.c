@@ -213,6 +213,7 @@ static void leave_work(void)
 		sqe_nop(ring_get_sqe(&a), UD_LEFT + i);
 	if (ring_submit_and_wait(&a, 2) < 0)
 		die("post the CQEs left for the checkpoint");
+	ring_wait_sq_consumed(&a);
 	/* an SQ thread would submit it at once */
 	if (!sqpoll()) {
 		sqe_nop(ring_get_sqe(&a), UD_PENDING);

@@ -240,6 +240,8 @@ int main(int argc, char **argv)
 	ring_advance_by_nops(&ring, advance);
 	post_cqes();
 	wait_cqes(nr_cqes);
+	/* the truth's SQ head: an SQ thread may publish it after the CQEs */
+	ring_wait_sq_consumed(&ring);
 	pending = !(ring.flags & IORING_SETUP_SQPOLL);
 	sq_head = *ring.sq_head;
 	cq_tail = *ring.cq_tail;

@@ -307,6 +307,17 @@ unsigned long fd_inode(int fd)
  * Advance SQ and CQ indices by @n: NOPs in batches of the SQ size, each
  * batch reaped before the next, so the CQ never overflows.
  */
+/*
+ * An SQ thread publishes its SQ head after posting the CQEs of what it
+ * consumed: until then the SQ looks fuller, and a head read right after
+ * the CQEs arrived is stale.  Wait until every SQE handed out is consumed.
+ */
+void ring_wait_sq_consumed(struct ring *r)
+{
+	while (__atomic_load_n(r->sq_head, __ATOMIC_ACQUIRE) != r->sq_local_tail)
+		usleep(100);
+}
+
 void ring_advance_by_nops(struct ring *r, unsigned long n)
 {
 	while (n) {
@@ -324,9 +335,7 @@ void ring_advance_by_nops(struct ring *r, unsigned long n)
 		while (ring_cq_ready(r) < batch)
 			enter(r, 0, batch - ring_cq_ready(r));
 		ring_cq_advance(r, batch);
-		/* an SQ thread publishes its head after posting the CQEs: until then the SQ looks full */
-		while (__atomic_load_n(r->sq_head, __ATOMIC_ACQUIRE) != r->sq_local_tail)
-			usleep(100);
+		ring_wait_sq_consumed(r);
 		n -= batch;
 	}
 }

@@ -92,6 +92,9 @@ int reg_or_die(int fd, unsigned int op, const void *arg, unsigned int nr, const 
 /* Inode number of a ring fd: how inspect identifies rings. */
 unsigned long fd_inode(int fd);
 
+/* Wait until the kernel consumed every SQE handed out (an SQ thread publishes its head late). */
+void ring_wait_sq_consumed(struct ring *r);
+
 /* Submit NOPs until the SQ and CQ indices have moved by @n (CQEs reaped). */
 void ring_advance_by_nops(struct ring *r, unsigned long n);
 
