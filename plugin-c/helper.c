@@ -387,6 +387,19 @@ static bool helper_exited(long ms)
 	return pfd.revents != 0;
 }
 
+/* Log what the ended helper wrote on stderr and drop every handle on it. */
+static void forget_helper(void)
+{
+	log_helper_stderr(true);
+	if (helper_stderr.fd >= 0)
+		close(helper_stderr.fd);
+	if (helper_pidfd >= 0)
+		close(helper_pidfd);
+	helper_stderr.fd = helper_pidfd = -1;
+	helper_pid = -1;
+	hello_pending = hello_failed = false;
+}
+
 void helper_stop(void)
 {
 	if (helper_pid <= 0)
@@ -398,14 +411,7 @@ void helper_stop(void)
 		kill_helper();
 		helper_exited(STOP_GRACE_MS);
 	}
-	log_helper_stderr(true);
-	if (helper_stderr.fd >= 0)
-		close(helper_stderr.fd);
-	if (helper_pidfd >= 0)
-		close(helper_pidfd);
-	helper_stderr.fd = helper_pidfd = -1;
-	helper_pid = -1;
-	hello_pending = hello_failed = false;
+	forget_helper();
 }
 
 /*
@@ -421,13 +427,7 @@ void helper_release(void)
 		return;
 	log_helper_stderr(true);
 	kill_helper();
-	if (helper_stderr.fd >= 0)
-		close(helper_stderr.fd);
-	if (helper_pidfd >= 0)
-		close(helper_pidfd);
-	helper_stderr.fd = helper_pidfd = -1;
-	helper_pid = -1;
-	hello_pending = hello_failed = false;
+	forget_helper();
 }
 
 /* The next complete line in @r, or NULL; valid until the next read. */

@@ -10,9 +10,8 @@
  * had before.  Finally the program verifies its own buffers.
  */
 import t from 'tap';
-import { readdirSync, readFileSync } from 'node:fs';
 import { criuDump, describeRun, finishVerified, isAlive, scratch, startWithTruth } from './lib/criu';
-import { inspectPid, type Truth } from './lib/progs';
+import { holdings, inspectPid, type Truth } from './lib/progs';
 
 /* An idle SQPOLL thread raises NEED_WAKEUP and moves between CPUs on its own: not state a dump changes. */
 function settle(r: Truth): Truth {
@@ -21,19 +20,6 @@ function settle(r: Truth): Truth {
 	return r;
 }
 
-/* What the process holds: fds (with their inodes), mappings, threads. */
-function holdings(pid: number): Truth {
-	const fds = readdirSync(`/proc/${pid}/fd`).sort().map((fd) => {
-		try {
-			return `${fd} ${readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8').split('\n').find((l) => l.startsWith('ino:')) ?? ''}`;
-		} catch {
-			return fd;
-		}
-	});
-	const maps = readFileSync(`/proc/${pid}/maps`, 'utf8').trim().split('\n');
-	const threads = readdirSync(`/proc/${pid}/task`).length;
-	return { fds, maps, threads };
-}
 
 const MAX_STEPS = 200; /* far more than the plan of two rings with four unmapped buffers has */
 

@@ -11,9 +11,8 @@
  *    mappings and threads (nothing the capture created is left behind).
  */
 import t from 'tap';
-import { readdirSync, readFileSync } from 'node:fs';
 import { criuDump, dumpAndRestore, finishVerified, isAlive, scratch, startWithTruth } from './lib/criu';
-import { inspectPid, type Truth } from './lib/progs';
+import { holdings, inspectPid, type Truth } from './lib/progs';
 
 /* An idle SQPOLL thread raises NEED_WAKEUP and moves between CPUs on its own: not state a dump changes or restores. */
 function settle(r: Truth): Truth {
@@ -27,19 +26,6 @@ function ringView(r: Truth): Truth {
 	return { inode: r.inode, flags: r.setup_flags, sq: r.sq, cq: r.cq, bufs: r.registered_buffers, cqes: r.cqes, fds: r.fds, mappings: r.mappings };
 }
 
-/* What the process holds: fds (with their targets), mappings, threads. */
-function holdings(pid: number): Truth {
-	const fds = readdirSync(`/proc/${pid}/fd`).sort().map((fd) => {
-		try {
-			return `${fd} ${readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8').split('\n').find((l) => l.startsWith('ino:')) ?? ''}`;
-		} catch {
-			return fd;
-		}
-	});
-	const maps = readFileSync(`/proc/${pid}/maps`, 'utf8').trim().split('\n');
-	const threads = readdirSync(`/proc/${pid}/task`).length;
-	return { fds, maps, threads };
-}
 
 const MODES: [string, string[]][] = [
 	['plain ring', []],

@@ -8,7 +8,7 @@
  * registers a teardown that kills whatever is left.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Test } from 'tap';
@@ -123,6 +123,23 @@ function runCli(args: string[], timeoutMs: number): string {
 }
 
 /** `criu-uring inspect -t PID --json`, parsed (src/capture/model.ts ProcessRings). */
+/*
+ * What a process holds, to compare before and after a dump that must leave
+ * it untouched: its fds (with their inodes), mappings and thread count.
+ */
+export function holdings(pid: number): Truth {
+	const fds = readdirSync(`/proc/${pid}/fd`).sort().map((fd) => {
+		try {
+			return `${fd} ${readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8').split('\n').find((l) => l.startsWith('ino:')) ?? ''}`;
+		} catch {
+			return fd;
+		}
+	});
+	const maps = readFileSync(`/proc/${pid}/maps`, 'utf8').trim().split('\n');
+	const threads = readdirSync(`/proc/${pid}/task`).length;
+	return { fds, maps, threads };
+}
+
 export function inspectPid(pid: number, timeoutMs = 30_000): Truth {
 	return JSON.parse(runCli(['inspect', '-t', String(pid), '--json'], timeoutMs)) as Truth;
 }
