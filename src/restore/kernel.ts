@@ -8,31 +8,30 @@
  * (uring/features.ts) and refused, before any process is touched, naming
  * what is missing.
  */
-import { hasOpcode, hasRegister, kernelFeatures, missingSetupFlags, type RegisterOp } from '../uring/features';
+import { hasOpcode, hasRegister, kernelFeatures, missingSetupFlags, PROBED, type RegisterOp } from '../uring/features';
 import { opcodeName } from '../uring/opcodes';
 import type { Step } from './plan';
 import { opcodeOf } from './ring-plan';
-import { NR } from '../uring/abi';
+import { NR, REGISTER, UNREGISTER } from '../uring/abi';
 import type { RestoreRing } from './input';
 import type { RingState } from '../capture/model';
 
-/* io_uring_register opcodes by number (include/linux/io_uring.h), as features.ts names them */
-const REGISTER_NAMES: Record<number, RegisterOp> = {
-	4: 'EVENTFD', 7: 'EVENTFD', 8: 'PROBE', 9: 'PERSONALITY', 11: 'RESTRICTIONS', 12: 'ENABLE_RINGS',
-	13: 'FILES2', 14: 'FILES_UPDATE2', 15: 'BUFFERS2', 16: 'BUFFERS_UPDATE', 17: 'IOWQ_AFF',
-	19: 'IOWQ_MAX_WORKERS', 20: 'RING_FDS', 21: 'RING_FDS', 22: 'PBUF_RING', 23: 'PBUF_RING',
-	24: 'SYNC_CANCEL', 25: 'FILE_ALLOC_RANGE', 26: 'PBUF_STATUS', 27: 'NAPI', 28: 'NAPI', 29: 'CLOCK',
-	30: 'CLONE_BUFFERS', 31: 'SEND_MSG_RING', 33: 'RESIZE_RINGS', 34: 'MEM_REGION',
-};
-/* the plain registrations every io_uring kernel has: 0 BUFFERS, 1/3 unregister, 2 FILES, 5, 6 FILES_UPDATE, 10 */
-const ANCIENT = new Set([0, 1, 2, 3, 5, 6, 10]);
+/* io_uring_register opcode -> the probed registration it belongs to (its unregister and async variants too) */
+const REGISTER_NAMES = new Map<number, RegisterOp>([
+	...PROBED.map((n) => [REGISTER[n], n] as const),
+	...PROBED.filter((n): n is RegisterOp & keyof typeof UNREGISTER => n in UNREGISTER).map((n) => [UNREGISTER[n], n] as const),
+	[REGISTER.EVENTFD_ASYNC, 'EVENTFD'],
+]);
+/* the plain registrations every io_uring kernel has */
+const ANCIENT = new Set<number>([REGISTER.BUFFERS, UNREGISTER.BUFFERS, REGISTER.FILES, UNREGISTER.FILES,
+	UNREGISTER.EVENTFD, REGISTER.FILES_UPDATE, UNREGISTER.PERSONALITY]);
 
 function needs(step: Step): string[] {
 	switch (step.op) {
 	case 'sys': {
 		if (step.nr !== NR.io_uring_register) return [];
 		const op = opcodeOf(step.args[1]);
-		const name = REGISTER_NAMES[op];
+		const name = REGISTER_NAMES.get(op);
 		if (ANCIENT.has(op)) return [];
 		return name && hasRegister(name) ? [] : [`IORING_REGISTER_${name ?? `opcode ${op}`} (${step.what})`];
 	}

@@ -27,8 +27,8 @@ import { REGISTER, SETUP } from './abi';
 import { SETUP_FLAGS } from './flags';
 import { OPCODES } from './opcodes';
 
-/* the IORING_REGISTER_* opcodes probed one by one (numbers: abi.ts) */
-const PROBED = [
+/** The IORING_REGISTER_* opcodes probed one by one (numbers: abi.ts). */
+export const PROBED = [
 	'EVENTFD', 'PROBE', 'PERSONALITY', 'RESTRICTIONS', 'ENABLE_RINGS', 'FILES2', 'FILES_UPDATE2', 'BUFFERS2',
 	'BUFFERS_UPDATE', 'IOWQ_AFF', 'IOWQ_MAX_WORKERS', 'RING_FDS', 'PBUF_RING', 'SYNC_CANCEL', 'FILE_ALLOC_RANGE',
 	'PBUF_STATUS', 'NAPI', 'CLOCK', 'CLONE_BUFFERS', 'SEND_MSG_RING', 'RESIZE_RINGS', 'MEM_REGION', 'QUERY',
