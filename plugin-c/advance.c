@@ -141,24 +141,42 @@ static void describe(struct blob_ring *b, const struct ring_params *p, int fd,
 	b->cqes = ring + p->cq_off.cqes;
 }
 
-/* Copy the blob in and make it executable (never writable and executable). */
+/*
+ * Copy the blob in and make it executable (never writable and
+ * executable), once per remote_open(): every ring of the task runs the
+ * same code with a fresh argument block, and remote_close() unmaps it.
+ */
 static int load_blob(struct advance_ctx *c)
 {
 	struct remote *r = c->r;
+	unsigned long code = 0, data = 0;
 	long ret;
 	int err;
 
-	err = remote_alloc(r, sizeof(advance_blob), 0, &c->code);
-	if (err)
+	if (r->blob_code && r->blob_data) {
+		c->code = r->blob_code;
+		c->data = r->blob_data;
+		return 0;
+	}
+	err = remote_alloc(r, sizeof(advance_blob), 0, &code);
+	if (!err)
+		err = remote_write(r, code, advance_blob, sizeof(advance_blob));
+	if (!err) {
+		ret = remote_syscall(r, SYS_mprotect, code, page_up(sizeof(advance_blob)),
+				     PROT_READ | PROT_EXEC, 0, 0, 0);
+		if (ret)
+			err = errmsg(r, (int)ret, "mprotect of the blob");
+	}
+	if (!err)
+		err = remote_alloc(r, PAGE_SZ + BLOB_STACK, 0, &data);
+	if (err) {
+		if (code)
+			remote_free(r, code);
 		return err;
-	err = remote_write(r, c->code, advance_blob, sizeof(advance_blob));
-	if (err)
-		return err;
-	ret = remote_syscall(r, SYS_mprotect, c->code, page_up(sizeof(advance_blob)),
-			     PROT_READ | PROT_EXEC, 0, 0, 0);
-	if (ret)
-		return errmsg(r, (int)ret, "mprotect of the blob");
-	return remote_alloc(r, PAGE_SZ + BLOB_STACK, 0, &c->data);
+	}
+	c->code = r->blob_code = code;
+	c->data = r->blob_data = data;
+	return 0;
 }
 
 /*
@@ -316,10 +334,7 @@ static void cleanup(struct advance_ctx *c)
 		remote_syscall(r, SYS_close, c->helper_fd, 0, 0, 0, 0, 0);
 	unmap_view(r, &c->sqes_view);
 	unmap_view(r, &c->ring_view);
-	if (c->data)
-		remote_free(r, c->data);
-	if (c->code)
-		remote_free(r, c->code);
+	/* the blob stays loaded for the task's next ring (load_blob) */
 }
 
 int advance_ring(struct remote *r, const struct advance_ring *ring,

@@ -132,6 +132,215 @@ int remote_read_maps(struct remote *r, struct remote_vma **vmas)
 	return nr;
 }
 
+/*
+ * The kept list of mapped ranges (inject.h, remote_ranges()).  Only
+ * where mappings are matters to its users (placement gaps, scratch
+ * addresses), not their protection or name, so mprotect keeps it.
+ */
+static int ranges_reserve(struct remote *r, int extra)
+{
+	struct remote_range *tmp;
+	int cap;
+
+	if (r->nr_ranges + extra <= r->cap_ranges)
+		return 0;
+	cap = r->cap_ranges ? r->cap_ranges : 256;
+	while (cap < r->nr_ranges + extra)
+		cap *= 2;
+	tmp = realloc(r->ranges, cap * sizeof(*tmp));
+	if (!tmp)
+		return -ENOMEM;
+	r->ranges = tmp;
+	r->cap_ranges = cap;
+	return 0;
+}
+
+static int ranges_load(struct remote *r)
+{
+	struct remote_vma *v;
+	int nr, i;
+
+	nr = remote_read_maps(r, &v);
+	if (nr < 0)
+		return nr;
+	r->nr_ranges = 0;
+	if (ranges_reserve(r, nr)) {
+		free(v);
+		return fail(r, ENOMEM, "out of memory reading maps");
+	}
+	for (i = 0; i < nr; i++) {
+		r->ranges[i].start = v[i].start;
+		r->ranges[i].end = v[i].end;
+	}
+	r->nr_ranges = nr;
+	r->ranges_valid = true;
+	free(v);
+	return 0;
+}
+
+/* [start, end) is no longer mapped. */
+static void ranges_remove(struct remote *r, unsigned long start, unsigned long end)
+{
+	struct remote_range *g;
+	int i;
+
+	for (i = 0; i < r->nr_ranges; i++) {
+		g = &r->ranges[i];
+		if (g->end <= start || g->start >= end)
+			continue;
+		if (g->start < start && g->end > end) {
+			/* a hole in the middle: split */
+			if (ranges_reserve(r, 1)) {
+				r->ranges_valid = false;
+				return;
+			}
+			g = &r->ranges[i];
+			memmove(g + 2, g + 1, (r->nr_ranges - i - 1) * sizeof(*g));
+			g[1].start = end;
+			g[1].end = g->end;
+			g->end = start;
+			r->nr_ranges++;
+			return;
+		}
+		if (g->start < start) {
+			g->end = start;
+		} else if (g->end > end) {
+			g->start = end;
+		} else {
+			memmove(g, g + 1, (r->nr_ranges - i - 1) * sizeof(*g));
+			r->nr_ranges--;
+			i--;
+		}
+	}
+}
+
+/* [start, end) is mapped now (replacing whatever was there). */
+static void ranges_add(struct remote *r, unsigned long start, unsigned long end)
+{
+	int i;
+
+	ranges_remove(r, start, end);
+	if (!r->ranges_valid || ranges_reserve(r, 1)) {
+		r->ranges_valid = false;
+		return;
+	}
+	for (i = 0; i < r->nr_ranges && r->ranges[i].start < start; i++)
+		;
+	memmove(&r->ranges[i + 1], &r->ranges[i], (r->nr_ranges - i) * sizeof(r->ranges[0]));
+	r->ranges[i].start = start;
+	r->ranges[i].end = end;
+	r->nr_ranges++;
+}
+
+/*
+ * After an injected system call: keep the list up to date, or drop it
+ * when the call may have changed the address space in a way not tracked.
+ */
+static void ranges_after_syscall(struct remote *r, long nr, unsigned long a1,
+				 unsigned long a2, long ret)
+{
+	unsigned long len = (a2 + PAGE_SZ - 1) & ~(PAGE_SZ - 1);
+
+	if (!r->ranges_valid)
+		return;
+	switch (nr) {
+	case SYS_mmap:
+		if (ret < 0 && ret > -4096)
+			r->ranges_valid = false;	/* a failed MAP_FIXED may have unmapped */
+		else
+			ranges_add(r, (unsigned long)ret, (unsigned long)ret + len);
+		return;
+	case SYS_munmap:
+		if (ret)
+			r->ranges_valid = false;
+		else
+			ranges_remove(r, a1, a1 + len);
+		return;
+	/* never map or unmap anything */
+	case SYS_mprotect:
+	case SYS_io_uring_setup:
+	case SYS_io_uring_enter:
+	case SYS_io_uring_register:
+	case SYS_close:
+	case SYS_dup3:
+	case SYS_fcntl:
+	case SYS_openat:
+	case SYS_lseek:
+	case SYS_read:
+	case SYS_write:
+	case SYS_epoll_ctl:
+	case SYS_eventfd2:
+	case SYS_pipe2:
+	case SYS_pidfd_open:
+	case SYS_pidfd_getfd:
+	case SYS_sched_yield:
+	case SYS_getpid:
+	case SYS_gettid:
+		return;
+	default:
+		r->ranges_valid = false;
+	}
+}
+
+int remote_ranges(struct remote *r, const struct remote_range **ranges)
+{
+	int err;
+
+	if (!r->ranges_valid) {
+		err = ranges_load(r);
+		if (err)
+			return err;
+	}
+	*ranges = r->ranges;
+	return r->nr_ranges;
+}
+
+/* Adjacent ranges count as one: the kernel may merge what was mapped in pieces. */
+static int next_merged(const struct remote_range *g, int nr, int i, struct remote_range *out)
+{
+	if (i >= nr)
+		return nr;
+	*out = g[i++];
+	while (i < nr && g[i].start == out->end)
+		out->end = g[i++].end;
+	return i;
+}
+
+int remote_ranges_check(struct remote *r)
+{
+	struct remote_range *fresh, a, b;
+	int nr_kept, nr_fresh, i = 0, j = 0, err;
+
+	if (!r->ranges_valid)
+		return 0;
+	nr_kept = r->nr_ranges;
+	fresh = r->ranges;
+	r->ranges = NULL;
+	r->nr_ranges = r->cap_ranges = 0;
+	err = ranges_load(r);
+	if (err) {
+		free(r->ranges);
+		r->ranges = fresh;
+		r->nr_ranges = r->cap_ranges = nr_kept;
+		return err;
+	}
+	/* fresh: the kept list; r->ranges: what the kernel says now */
+	nr_fresh = r->nr_ranges;
+	while (i < nr_kept || j < nr_fresh) {
+		memset(&a, 0, sizeof(a));
+		memset(&b, 0, sizeof(b));
+		i = next_merged(fresh, nr_kept, i, &a);
+		j = next_merged(r->ranges, nr_fresh, j, &b);
+		if (a.start != b.start || a.end != b.end) {
+			err = fail(r, EPROTO, "kept address-space list of task %d differs from its maps: %#lx-%#lx kept, %#lx-%#lx mapped",
+				   r->tgid, a.start, a.end, b.start, b.end);
+			break;
+		}
+	}
+	free(fresh);
+	return err;
+}
+
 /* ---------------------------------------------------------- memory I/O */
 
 static int mem_fd(struct remote *r)
@@ -400,8 +609,10 @@ long remote_syscall(struct remote *r, long nr, unsigned long a1,
 			return fail(r, EFAULT, "injected syscall %ld in %d stopped at %#llx, not after the syscall instruction",
 				    nr, r->tid, out.rip);
 		/* interrupted before it did anything: just run it again */
-		if (!is_restart_code(out.rax))
+		if (!is_restart_code(out.rax)) {
+			ranges_after_syscall(r, nr, a1, a2, (long)out.rax);
 			return (long)out.rax;
+		}
 	}
 	return fail(r, EINTR, "injected syscall %ld in %d kept being interrupted", nr, r->tid);
 }
@@ -483,6 +694,10 @@ static void release(struct remote *r)
 {
 	free(r->saved_xstate);
 	r->saved_xstate = NULL;
+	free(r->ranges);
+	r->ranges = NULL;
+	r->nr_ranges = r->cap_ranges = 0;
+	r->ranges_valid = false;
 	if (r->mem_fd >= 0)
 		close(r->mem_fd);
 	r->mem_fd = -1;
@@ -583,15 +798,20 @@ static bool overlaps_avoided(struct remote *r, unsigned long start,
 
 unsigned long remote_mmap_min_addr(void)
 {
+	static unsigned long cached;
 	unsigned long v = 65536;
-	FILE *f = fopen("/proc/sys/vm/mmap_min_addr", "re");
+	FILE *f;
 
+	if (cached)
+		return cached;
+	f = fopen("/proc/sys/vm/mmap_min_addr", "re");
 	if (f) {
 		if (fscanf(f, "%lu", &v) != 1)
 			v = 65536;
 		fclose(f);
 	}
-	return v < PAGE_SZ ? PAGE_SZ : (v + PAGE_SZ - 1) & ~(PAGE_SZ - 1);
+	cached = v < PAGE_SZ ? PAGE_SZ : (v + PAGE_SZ - 1) & ~(PAGE_SZ - 1);
+	return cached;
 }
 
 /*
@@ -604,10 +824,10 @@ unsigned long remote_mmap_min_addr(void)
 static int pick_scratch_addr(struct remote *r, size_t len, unsigned long *addr)
 {
 	unsigned long lo = remote_mmap_min_addr(), gap_start, gap_end, a;
-	struct remote_vma *v;
+	const struct remote_range *v;
 	int nr, i;
 
-	nr = remote_read_maps(r, &v);
+	nr = remote_ranges(r, &v);
 	if (nr < 0)
 		return nr;
 	gap_start = lo;
@@ -617,14 +837,12 @@ static int pick_scratch_addr(struct remote *r, size_t len, unsigned long *addr)
 		for (a = gap_start; a + len <= gap_end && a + len > a; a += len) {
 			if (!overlaps_avoided(r, a, a + len)) {
 				*addr = a;
-				free(v);
 				return 0;
 			}
 		}
 		if (i < nr && v[i].end > gap_start)
 			gap_start = v[i].end;
 	}
-	free(v);
 	return fail(r, ENOMEM, "no free range of %zu bytes for scratch memory in %d", len,
 		    r->tgid);
 }

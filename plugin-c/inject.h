@@ -56,6 +56,15 @@ struct remote {
 	int nr_allocs;
 	struct remote_range avoid[REMOTE_MAX_AVOID];
 	int nr_avoid;
+	/*
+	 * The task's mapped ranges, sorted: read from /proc/TGID/maps once
+	 * and kept up to date by the mmap/munmap injected here (remote_ranges()).
+	 */
+	struct remote_range *ranges;
+	int nr_ranges, cap_ranges;
+	bool ranges_valid;
+	/* the index-advance blob (advance.c): loaded once, unmapped by remote_close() */
+	unsigned long blob_code, blob_data;
 	char err[REMOTE_ERR_LEN];
 };
 
@@ -88,6 +97,23 @@ unsigned long remote_mmap_min_addr(void);
 
 /* Parse /proc/TGID/maps into a malloc()ed array; returns the count. */
 int remote_read_maps(struct remote *r, struct remote_vma **vmas);
+
+/*
+ * The task's mapped ranges, sorted by address (valid until the next
+ * call into this engine); returns the count.  /proc/TGID/maps is read
+ * once per remote_open(), not per call: mmap and munmap injected with
+ * remote_syscall() update the list, system calls known not to change
+ * the address space keep it, and any other one makes the next call read
+ * the file again.  Code run with remote_run() must not map or unmap.
+ * Reading the file per placement made restoring N rings O(N^2).
+ */
+int remote_ranges(struct remote *r, const struct remote_range **ranges);
+
+/*
+ * Compare the kept list with /proc/TGID/maps (a self-check for tests:
+ * CRIU_URING_CHECK_MAPS=1, plan.c); 0 if they agree.
+ */
+int remote_ranges_check(struct remote *r);
 
 /*
  * Run position-independent code at @entry with rdi = @arg and rsp = @sp

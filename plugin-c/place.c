@@ -118,10 +118,10 @@ static int plan_fill(struct remote *r, const struct place_req *req,
 	 */
 	unsigned long lo = PAGE_SZ, t_end = req->addr + req->len;
 	unsigned long gs, ge;
-	struct remote_vma *v;
+	const struct remote_range *v;
 	int nr, i, ret = 0;
 
-	nr = remote_read_maps(r, &v);
+	nr = remote_ranges(r, &v);
 	if (nr < 0)
 		return nr;
 	gs = lo;
@@ -144,7 +144,6 @@ static int plan_fill(struct remote *r, const struct place_req *req,
 		if (gs >= REMOTE_TASK_TOP)
 			break;
 	}
-	free(v);
 	return ret;
 }
 

@@ -130,6 +130,21 @@ static int tokenize(char *line, char **tok, int max, const char **what)
 	return n;
 }
 
+/*
+ * CRIU_URING_CHECK_MAPS=1 (set by the test suite, test/lib/criu.ts):
+ * before leaving a task, compare the engine's kept list of its mappings
+ * with /proc/PID/maps (inject.h, remote_ranges()); a difference fails
+ * the plan.  Off by default: it costs a read of the maps per task.
+ */
+static int check_ranges(struct plan_state *ps)
+{
+	const char *v = getenv("CRIU_URING_CHECK_MAPS");
+
+	if (!v || strcmp(v, "1") || !remote_ranges_check(&ps->task))
+		return 0;
+	return fail(ps, "%s", remote_error(&ps->task));
+}
+
 static int step_task(struct plan_state *ps, char **tok, int n)
 {
 	unsigned long tid;
@@ -139,6 +154,8 @@ static int step_task(struct plan_state *ps, char **tok, int n)
 	if (ps->task_open && ps->task.tid == (pid_t)tid)
 		return 0;
 	if (ps->task_open) {
+		if (check_ranges(ps))
+			return -1;
 		ps->task_open = false;
 		if (remote_close(&ps->task))
 			return fail(ps, "leaving task %d: %s", ps->task.tid, remote_error(&ps->task));
@@ -1088,6 +1105,10 @@ int plan_execute(int pid, const char *doing)
 			continue;
 		}
 		pr_err("%s of %d, step %d: %s\n", doing, pid, ps.step, ps.err);
+		failed = true;
+	}
+	if (ps.task_open && !failed && check_ranges(&ps)) {
+		pr_err("%s of %d: %s\n", doing, pid, ps.err);
 		failed = true;
 	}
 	if (ps.task_open && remote_close(&ps.task)) {

@@ -535,6 +535,7 @@ out:
 		remote_syscall(&r, SYS_munmap, b, len, 0, 0, 0, 0);
 		remote_syscall(&r, SYS_munmap, b + 2 * len, 2 * len, 0, 0, 0, 0);
 	}
+	engine_check(&r, remote_ranges_check(&r), "remote_ranges_check");
 	engine_check(&r, remote_close(&r), "remote_close");
 
 	if (cfg->fail && !res->failed_as_expected)

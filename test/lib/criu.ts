@@ -182,7 +182,8 @@ function pluginArgs(plugins: boolean | string | undefined): string[] {
 /** Run build/criu/criu with @args; never rejects on a non-zero exit. */
 export function runCriu(args: string[], logPath: string, cwd: string, timeoutMs = 60_000, extraEnv: Record<string, string> = {}): Promise<CriuResult> {
 	if (!existsSync(CRIU_BIN)) throw new Error(`${CRIU_BIN} missing: run npm run build`);
-	const env = { ...process.env, ...extraEnv };
+	/* CRIU_URING_CHECK_MAPS: the plan executor checks its kept list of each task's mappings (plugin-c/plan.c) */
+	const env: NodeJS.ProcessEnv = { CRIU_URING_CHECK_MAPS: '1', ...process.env, ...extraEnv };
 	delete env.CRIU_LIBS_DIR; // plugins only when a test asks for them
 	return new Promise((resolve) => {
 		execFile(CRIU_BIN, args, { cwd, env, timeout: timeoutMs, killSignal: 'SIGKILL' }, (error, _stdout, stderr) => {
