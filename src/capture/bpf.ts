@@ -77,6 +77,27 @@ interface ProcessView {
 	rfileNamesByCtx: Map<bigint, Records['rfileNames']>;
 	/** readlink of /proc/PID/fd/N, once per fd */
 	links: Map<number, string | null>;
+	/* every other record list grouped by ring once, on first use (ofCtx): filtering per ring was O(rings x records) */
+	byCtx: Map<string, Map<bigint, unknown[]>>;
+	/** ring fds by the ring's ctx */
+	uringFdsByCtx: Map<bigint, number[]>;
+	/** /proc/PID/maps lines by start address */
+	mapsByStart: Map<bigint, MapsLine>;
+	/** io-wq CPU list by thread id (null: no io-wq) */
+	iowqCpus: Map<number, number[] | null>;
+}
+
+/* Record lists with a ctx field. */
+type CtxList = { [K in keyof Records]: Records[K] extends { ctx: bigint }[] ? K : never }[keyof Records];
+
+/** The records of @list that belong to ring @ctx, in capture order (a shared array: copy before sorting). */
+function ofCtx<K extends CtxList>(view: ProcessView, list: K, ctx: bigint): Records[K] {
+	let m = view.byCtx.get(list);
+	if (!m) {
+		m = groupBy(view.recs[list] as { ctx: bigint }[], (x) => x.ctx);
+		view.byCtx.set(list, m);
+	}
+	return (m.get(ctx) ?? []) as Records[K];
 }
 
 function pushTo<K, V>(m: Map<K, V[]>, k: K, v: V): void {
@@ -119,12 +140,12 @@ function readlinkFd(view: ProcessView, fd: number): string | null {
 function ringMappingsOf(view: ProcessView, ctx: bigint): Mapping[] {
 	const seen = new Set<bigint>();
 	const out: Mapping[] = [];
-	for (const v of view.recs.vmas) {
-		if (v.ctx !== ctx || seen.has(v.start)) continue;
+	for (const v of ofCtx(view, 'vmas', ctx)) {
+		if (seen.has(v.start)) continue;
 		seen.add(v.start);
 		const offset = v.pgoff * BigInt(PAGE_SIZE);
 		const { kind, bgid } = mappingKind(offset);
-		const line = view.maps.find((l) => l.start === v.start);
+		const line = view.mapsByStart.get(v.start);
 		const m: Mapping = { start: hex(v.start), end: hex(v.end), offset: hex(offset), kind, prot: line?.prot ?? protFromFlags(v.vm_flags) };
 		if (bgid !== undefined) m.bgid = bgid;
 		out.push(m);
@@ -171,8 +192,7 @@ function nextAlloc(view: ProcessView, r: RingRec): number | null {
 }
 
 function personalities(view: ProcessView, ctx: bigint): Personality[] {
-	return view.recs.pers
-		.filter((p) => p.ctx === ctx)
+	return [...ofCtx(view, 'pers', ctx)]
 		.sort((a, b) => a.id - b.id)
 		.map((p) => ({
 			id: p.id, uid: p.uid, euid: p.euid, suid: p.suid, fsuid: p.fsuid,
@@ -183,9 +203,8 @@ function personalities(view: ProcessView, ctx: bigint): Personality[] {
 }
 
 function providedBuffers(view: ProcessView, ctx: bigint, unavailable: Set<string>): ProvidedBuffers[] {
-	const bufs = groupBy(view.recs.pbufBufs.filter((b) => b.ctx === ctx), (b) => b.bgid);
-	return view.recs.pbufLists
-		.filter((l) => l.ctx === ctx)
+	const bufs = groupBy(ofCtx(view, 'pbufBufs', ctx), (b) => b.bgid);
+	return [...ofCtx(view, 'pbufLists', ctx)]
 		.sort((a, b) => a.bgid - b.bgid)
 		.map((l): ProvidedBuffers => {
 			if (l.flags & IOBL_BUF_RING) {
@@ -278,10 +297,10 @@ function requestFd(view: ProcessView, ctx: bigint, q: ReqRec, a: ReqArmRec | und
 
 function inflight(view: ProcessView, ctx: bigint): InflightRequest[] {
 	const seen = new Set<bigint>();
-	const arms = new Map(view.recs.reqArms.filter((a) => a.ctx === ctx).map((a) => [a.req, a]));
+	const arms = new Map(ofCtx(view, 'reqArms', ctx).map((a) => [a.req, a]));
 	const out: InflightRequest[] = [];
-	for (const q of view.recs.reqs) {
-		if (q.ctx !== ctx || seen.has(q.req)) continue;
+	for (const q of ofCtx(view, 'reqs', ctx)) {
+		if (seen.has(q.req)) continue;
 		seen.add(q.req);
 		const a = arms.get(q.req);
 		const fixed = (q.flags & REQ_F_FIXED_FILE) !== 0n;
@@ -313,20 +332,23 @@ function possibleCpus(): number {
 
 function iowqAffinity(view: ProcessView, r: RingRec): number[] | null {
 	const tid = r.submitter_tid > 0 ? r.submitter_tid : view.pid;
+	if (view.iowqCpus.has(tid)) return view.iowqCpus.get(tid)!;
 	const task = view.recs.tasks.find((t) => t.tid === tid && t.has_iowq);
 	/*
 	 * A kernel with CPUMASK_OFFSTACK (Debian's) allocates the mask for its
 	 * possible CPUs only; BPF reads a fixed 256 bits, so what lies beyond
 	 * them is other memory.
 	 */
-	return task ? cpuList(task.cpumask).filter((c) => c < possibleCpus()) : null;
+	const cpus = task ? cpuList(task.cpumask).filter((c) => c < possibleCpus()) : null;
+	view.iowqCpus.set(tid, cpus);
+	return cpus;
 }
 
 function buildRing(view: ProcessView, r: RingRec, unavailable: Set<string>): RingState {
 	const ctx = r.ctx;
 	const hz = r.hz || view.hz;
 	const sqpoll = (r.setup_flags & SETUP.SQPOLL) !== 0;
-	const regFiles = view.recs.rfiles.some((f) => f.ctx === ctx) || r.nr_files > 0;
+	const regFiles = view.rfilesByCtx.has(ctx) || r.nr_files > 0;
 	const evfds = r.evfd_ctx ? [...(view.fdsByPrivate.get(r.evfd_ctx) ?? [])].sort((a, b) => a - b) : [];
 	const mappings = ringMappingsOf(view, ctx);
 	const paramMap = mappings.find((m) => m.kind === 'param_region');
@@ -337,9 +359,8 @@ function buildRing(view: ProcessView, r: RingRec, unavailable: Set<string>): Rin
 	return {
 		inode: Number(r.ino),
 		ctx: dec(ctx),
-		fds: view.recs.files.filter((f) => f.is_uring && f.private_data === ctx).map((f) => f.fd).sort((a, b) => a - b),
-		registered_slots: view.recs.rslots
-			.filter((s) => s.ctx === ctx)
+		fds: [...(view.uringFdsByCtx.get(ctx) ?? [])].sort((a, b) => a - b),
+		registered_slots: ofCtx(view, 'rslots', ctx)
 			.map((s) => ({ tid: s.tid, index: s.index }))
 			.sort((a, b) => a.tid - b.tid || a.index - b.index),
 		mappings,
@@ -352,9 +373,9 @@ function buildRing(view: ProcessView, r: RingRec, unavailable: Set<string>): Rin
 		disabled: (r.setup_flags & SETUP.R_DISABLED) !== 0,
 		sq: { head: r.sq_head, tail: r.sq_tail, cached_head: r.cached_sq_head, dropped: r.sq_dropped, flags: r.sq_flags },
 		cq: { head: r.cq_head, tail: r.cq_tail, cached_tail: r.cached_cq_tail, overflow: r.cq_overflow, flags: r.cq_flags },
-		pending_sqes: view.recs.sqes.filter((s) => s.ctx === ctx).map((s) => decodeSqe(s.sqe_idx, s.data, s.len)),
-		cqes: decodeCqes(view.recs.cqes.filter((c) => c.ctx === ctx && !c.overflow), (r.setup_flags & SETUP.CQE32) !== 0, (r.setup_flags & SETUP.CQE_MIXED) !== 0),
-		overflow_cqes: decodeOverflowCqes(view.recs.cqes.filter((c) => c.ctx === ctx && c.overflow), (r.setup_flags & SETUP.CQE32) !== 0, (r.setup_flags & SETUP.CQE_MIXED) !== 0),
+		pending_sqes: ofCtx(view, 'sqes', ctx).map((s) => decodeSqe(s.sqe_idx, s.data, s.len)),
+		cqes: decodeCqes(ofCtx(view, 'cqes', ctx).filter((c) => !c.overflow), (r.setup_flags & SETUP.CQE32) !== 0, (r.setup_flags & SETUP.CQE_MIXED) !== 0),
+		overflow_cqes: decodeOverflowCqes(ofCtx(view, 'cqes', ctx).filter((c) => c.overflow), (r.setup_flags & SETUP.CQE32) !== 0, (r.setup_flags & SETUP.CQE_MIXED) !== 0),
 		sqpoll: sqpoll
 			? {
 				thread_pid: r.sqd_thread_tid > 0 ? r.sqd_thread_tid : null,
@@ -371,8 +392,7 @@ function buildRing(view: ProcessView, r: RingRec, unavailable: Set<string>): Rin
 		},
 		registered_buffers: {
 			size: r.nr_bufs,
-			entries: view.recs.rbufs
-				.filter((b) => b.ctx === ctx)
+			entries: [...ofCtx(view, 'rbufs', ctx)]
 				.sort((a, b) => a.index - b.index)
 				.map((b) => ({ index: b.index, addr: dec(b.ubuf), len: b.len, mapped: rangeMapped(view.maps, b.ubuf, BigInt(b.len)),
 					...(b.tag !== 0n ? { tag: dec(b.tag) } : {}) })),
@@ -437,7 +457,13 @@ export function captureBpf(pid: number): ProcessRings {
 		rfilesByCtx: groupBy(recs.rfiles, (f) => f.ctx),
 		rfileNamesByCtx: groupBy(recs.rfileNames, (n) => n.ctx),
 		links: new Map(),
+		byCtx: new Map(),
+		uringFdsByCtx: new Map(),
+		mapsByStart: new Map(),
+		iowqCpus: new Map(),
 	};
+	for (const l of maps) if (!view.mapsByStart.has(l.start)) view.mapsByStart.set(l.start, l);
+	for (const f of recs.files) if (f.is_uring) pushTo(view.uringFdsByCtx, f.private_data, f.fd);
 	for (const f of recs.files) {
 		if (f.tgid !== pid) continue;
 		pushTo(view.fdsByFile, f.file, f.fd);

@@ -61,15 +61,24 @@ function readRegions(pid: number, ring: RingState, fd: number | null): Buffer[] 
 const NOT_LAYOUT = SETUP.SQPOLL | SETUP.SQ_AFF | SETUP.ATTACH_WQ | SETUP.IOPOLL | SETUP.HYBRID_IOPOLL |
 	SETUP.NO_MMAP | SETUP.REGISTERED_FD_ONLY;
 
+/* io_uring_params the kernel filled in, by flags and sizes: a process's rings are often alike, and a scratch ring costs a setup and a teardown */
+const geometries = new Map<string, Buffer>();
+
 /** Ask the kernel for the geometry of a ring like `ring`, with a scratch ring of our own. */
 export function probeGeometry(ring: RingState): Params {
-	const n = loadNative();
-	const p = emptyParams();
-	p.flags = ((ring.setup_flags & ~NOT_LAYOUT) | SETUP.R_DISABLED | SETUP.CQSIZE) >>> 0;
-	p.cq_entries = ring.cq_entries;
-	const buf = encodeParams(p);
-	const fd = n.ioUringSetup(ring.sq_entries, buf);
-	n.close(fd);
+	const flags = ((ring.setup_flags & ~NOT_LAYOUT) | SETUP.R_DISABLED | SETUP.CQSIZE) >>> 0;
+	const key = `${flags} ${ring.sq_entries} ${ring.cq_entries}`;
+	let buf = geometries.get(key);
+	if (!buf) {
+		const n = loadNative();
+		const p = emptyParams();
+		p.flags = flags;
+		p.cq_entries = ring.cq_entries;
+		buf = encodeParams(p);
+		const fd = n.ioUringSetup(ring.sq_entries, buf);
+		n.close(fd);
+		geometries.set(key, buf);
+	}
 	const out = decodeParams(buf);
 	out.flags = ring.setup_flags;
 	return out;

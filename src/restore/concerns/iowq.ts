@@ -26,6 +26,10 @@ function planMaxWorkers(p: RingPlan): void {
 	p.register('register', REGISTER.IOWQ_MAX_WORKERS, p.put(arg), 2, `io-wq worker limits ${limits.join('/')}`);
 }
 
+/* os.cpus() reads /proc/cpuinfo each call: once per restore, not once per ring */
+let cpusSeen = 0;
+const cpuCount = (): number => (cpusSeen ||= cpus().length);
+
 /*
  * A mask covering every CPU is what a fresh io-wq gets anyway (no cpuset
  * narrows it on this host): registering it would only add a way to fail.
@@ -33,7 +37,7 @@ function planMaxWorkers(p: RingPlan): void {
 function planAffinity(p: RingPlan): void {
 	const list = p.s.iowq_affinity;
 	if (!list || list.length === 0) return;
-	const all = cpus().length;
+	const all = cpuCount();
 	if (list.length === all && list.every((c, i) => c === i)) return;
 	const mask = cpuMask(list);
 	p.register('register', REGISTER.IOWQ_AFF, p.put(mask), mask.length, `io-wq CPU affinity ${list.join(',')}`);
