@@ -25,6 +25,7 @@ import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmdirSync, 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CRIU_BIN, PLUGIN_DIR, TEST_PROGS } from '../src/util/paths';
+import { PROTOCOL_VERSION } from '../src/plugin/protocol';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const HELPER = resolve(__dirname, '../src/plugin/helper.js');
@@ -131,7 +132,7 @@ async function cycle(s: Subject, plugin: boolean, env: Record<string, string>): 
 async function helperStart(stage: string, dirFd: number): Promise<number> {
 	const t0 = process.hrtime.bigint();
 	const child = spawn(process.execPath, [HELPER, stage], { stdio: ['pipe', 'pipe', 'inherit'] });
-	child.stdin.write(`hello ${stage} /proc/${process.pid}/fd/${dirFd} criu-uring-3\n`);
+	child.stdin.write(`hello ${stage} /proc/${process.pid}/fd/${dirFd} ${PROTOCOL_VERSION}\n`);
 	const ms = await new Promise<number>((res, rej) => {
 		let out = '';
 		child.stdout.on('data', (d: Buffer) => {

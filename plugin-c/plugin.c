@@ -42,6 +42,8 @@
 #define MAX_RING_FILES 4096
 
 static bool helper_running;
+static int nr_ext_pending, nr_ext_seen, nr_ext_expected;	/* ring files at dump, see flush_ext_files() */
+static int flush_ext_files(void);
 
 /*
  * CRIU's inventory of the plugins an image needs (criu/image.c, exported by
@@ -152,6 +154,13 @@ static void io_uring_plugin_fini(int stage, int ret)
 	char reply[256];
 	bool ok = ret == 0;
 
+	if (helper_running && stage == CR_PLUGIN_STAGE__DUMP && ret == 0 && nr_ext_pending) {
+		/* fewer ring files came than the helper counted: still tell it, late */
+		pr_warn("%d ring file(s) reached the helper only at the end of the dump (%d of %d expected came)\n",
+			nr_ext_pending, nr_ext_seen, nr_ext_expected);
+		if (flush_ext_files())
+			ok = false;
+	}
 	if (helper_running && stage == CR_PLUGIN_STAGE__DUMP && helper_call(reply, sizeof(reply), "finish %d", ret))
 		ok = false;
 	if (!ok)
@@ -177,15 +186,56 @@ static bool fd_is_ring(int fd, struct stat *st)
 	return !strcmp(link, IO_URING_NAME) && !fstat(fd, st);
 }
 
+/*
+ * Dump: ring fds CRIU handed over and not yet told to the helper.  CRIU
+ * calls DUMP_EXT_FILE once per open file, so once per ring that has an
+ * fd anywhere in the tree, and only after every CHECKPOINT_DEVICES: the
+ * helper's checkpoint replies say how many calls will come
+ * (nr_ext_expected), and all of them go to the helper in one request
+ * with the last one, which still runs before the dump can succeed.  One
+ * round trip per ring fd was most of the frozen time a ring added.
+ */
+static struct {
+	int id;
+	unsigned long inode;
+} ext_pending[MAX_RING_FILES];
+
+static int flush_ext_files(void)
+{
+	char reply[256], *line, *p;
+	size_t size = 16 + (size_t)nr_ext_pending * 32;
+	int ret;
+
+	if (!nr_ext_pending)
+		return 0;
+	line = malloc(size);
+	if (!line) {
+		pr_err("out of memory for the ring files\n");
+		return -1;
+	}
+	p = line + sprintf(line, "extfile");
+	for (int i = 0; i < nr_ext_pending; i++)
+		p += sprintf(p, " %d %lu", ext_pending[i].id, ext_pending[i].inode);
+	ret = helper_call(reply, sizeof(reply), "%s", line);
+	free(line);
+	nr_ext_pending = 0;
+	return ret ? -1 : 0;
+}
+
 /* Dump: an fd CRIU does not know; claim it if it is a ring. */
 static int io_uring_dump_ext_file(int fd, int id)
 {
-	char reply[256];
 	struct stat st;
 
 	if (!helper_running || !fd_is_ring(fd, &st))
 		return -ENOTSUP;
-	return helper_call(reply, sizeof(reply), "extfile %d %lu", id, (unsigned long)st.st_ino) ? -1 : 0;
+	ext_pending[nr_ext_pending].id = id;
+	ext_pending[nr_ext_pending].inode = st.st_ino;
+	nr_ext_pending++;
+	nr_ext_seen++;
+	if (nr_ext_seen < nr_ext_expected && nr_ext_pending < MAX_RING_FILES)
+		return 0;
+	return flush_ext_files();
 }
 CR_PLUGIN_REGISTER_HOOK(CR_PLUGIN_HOOK__DUMP_EXT_FILE, io_uring_dump_ext_file)
 
@@ -275,6 +325,12 @@ static int io_uring_checkpoint_devices(int pid)
 			return -1;
 		usleep(5000);
 	}
+	/* "<rings of pid> <rings with an fd in the tree so far>" */
+	if (!strchr(reply, ' ')) {
+		pr_err("the Node helper broke the protocol: checkpoint reply '%s'\n", reply);
+		return -1;
+	}
+	nr_ext_expected = atoi(strchr(reply, ' ') + 1);
 	if (atoi(reply) > 0 && !in_inventory) {
 		if (add_inventory_plugin(PLUGIN_NAME))
 			return -1;

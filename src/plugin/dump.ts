@@ -167,13 +167,25 @@ export class DumpSession {
 	}
 
 	/*
-	 * io_uring-files.img is rewritten whenever it changes (a new ring fd, a
+	 * io_uring-files.img is rewritten whenever it changes (new ring fds, a
 	 * new image), not only at the end: a dump whose helper dies after the
 	 * last hook (plugin fini) still leaves complete images.
 	 */
-	extFile(id: number, inode: number): void {
-		this.extFiles.set(id, inode);
+	addExtFiles(files: [number, number][]): void {
+		for (const [id, inode] of files) this.extFiles.set(id, inode);
 		this.store.writeExtFiles(this.extFiles, this.written);
+	}
+
+	/*
+	 * How many rings of the processes captured so far have an fd: CRIU
+	 * hands each such ring's file to the plugin once (DUMP_EXT_FILE), after
+	 * every process was checkpointed, and the plugin sends them all in one
+	 * "extfile" request when the last one came (plugin-c/plugin.c).
+	 */
+	ringFiles(): number {
+		const inodes = new Set<number>();
+		for (const p of this.captured.values()) for (const r of p.rings) if (r.fds.length) inodes.add(r.inode);
+		return inodes.size;
 	}
 
 	finish(ret: number): void {

@@ -46,12 +46,19 @@ async function handle(verb: string, args: string[]): Promise<Reply> {
 		await needDump().pause(int(args[0], 'pid'));
 		return { status: 'ok' };
 	case 'checkpoint': {
-		const r = needDump().checkpoint(int(args[0], 'pid'));
-		return typeof r === 'number' ? { status: 'ok', text: String(r) } : { status: 'ok', text: 'retry', lines: r.retry };
+		/* "<rings of pid> <rings with an fd in the tree so far>": the plugin sends that many ring files in one "extfile" */
+		const d = needDump();
+		const r = d.checkpoint(int(args[0], 'pid'));
+		return typeof r === 'number' ? { status: 'ok', text: `${r} ${d.ringFiles()}` } : { status: 'ok', text: 'retry', lines: r.retry };
 	}
-	case 'extfile':
-		needDump().extFile(int(args[0], 'id'), int(args[1], 'inode'));
+	case 'extfile': {
+		/* "extfile ID INODE [ID INODE ...]": every ring file CRIU handed over, in one request */
+		if (args.length === 0 || args.length % 2) throw new Error(`protocol: extfile needs pairs of id and inode, got ${args.length} argument(s)`);
+		const files: [number, number][] = [];
+		for (let i = 0; i < args.length; i += 2) files.push([int(args[i], 'id'), int(args[i + 1], 'inode')]);
+		needDump().addExtFiles(files);
 		return { status: 'ok' };
+	}
 	case 'extfiles': {
 		/* restore init: read and check every image; "required": CRIU's inventory says the dump had rings */
 		if (restoreDir === null) throw new Error('protocol: not in a restore session');
