@@ -824,7 +824,7 @@ unsigned long remote_mmap_min_addr(void)
 static int pick_scratch_addr(struct remote *r, size_t len, unsigned long *addr)
 {
 	unsigned long lo = remote_mmap_min_addr(), gap_start, gap_end, a;
-	const struct remote_range *v;
+	const struct remote_range *v = NULL;
 	int nr, i;
 
 	nr = remote_ranges(r, &v);

@@ -118,7 +118,7 @@ static int plan_fill(struct remote *r, const struct place_req *req,
 	 */
 	unsigned long lo = PAGE_SZ, t_end = req->addr + req->len;
 	unsigned long gs, ge;
-	const struct remote_range *v;
+	const struct remote_range *v = NULL;
 	int nr, i, ret = 0;
 
 	nr = remote_ranges(r, &v);
