@@ -723,7 +723,7 @@ static int step_submit(struct plan_state *ps, char **tok, int n, const char *wha
 	return ret;
 }
 
-#define ARM_MAX		4096	/* re-armed requests per ring and step */
+#define ARM_MAX		(1 << 20)	/* re-armed requests per ring and step */
 
 /* A request's immediate completion that means our SQE was wrong, not that its event happened. */
 static bool arm_sqe_rejected(int res)
@@ -768,16 +768,102 @@ static int arm_check_cqes(struct plan_state *ps, const struct submit_ring *sr, c
  * malformed fails the step.  Not for SQPOLL rings (their SQ thread would
  * submit on its own), which the planner refuses.
  */
+/*
+ * One batch of the arm step: the @count SQEs at @sqe go into the positions
+ * @head - @count .. @head - 1 (the kernel's cached SQ head is at the first
+ * of them), are submitted, and the slots and SQ array entries get their
+ * previous bytes back.  The application's pending SQEs are at @pend_head
+ * (the dumped SQ head) .. @tail.
+ */
+static int arm_batch(struct plan_state *ps, struct submit_ring *sr, const struct ring_sqe *sqe, unsigned long count,
+		     uint32_t head, uint32_t pend_head, uint32_t tail, uint8_t (*saved)[128], uint32_t *saved_idx,
+		     const char *what)
+{
+	uint32_t cq_before, cq_after, mask = sr->p.sq_entries - 1;
+	unsigned int size = sr->p.flags & IORING_SETUP_SQE128 ? 128 : 64;
+	long ret;
+	int err = 0;
+
+	if (remote_read(&ps->task, sr->ring + sr->p.cq_off.tail, &cq_before, 4))
+		return fail(ps, "%s: reading the indices: %s", what, remote_error(&ps->task));
+	/* pending SQEs must not live in the slots the re-armed ones borrow */
+	for (uint32_t pos = pend_head; pos != tail && !(sr->p.flags & IORING_SETUP_NO_SQARRAY); pos++) {
+		uint32_t slot;
+
+		if (remote_read(&ps->task, sr->ring + sr->p.sq_off.array + 4ul * (pos & mask), &slot, 4))
+			return fail(ps, "%s: %s", what, remote_error(&ps->task));
+		if (((slot - (head - count)) & mask) < count)
+			return fail(ps, "%s: pending SQE slot %u is one the re-armed requests need", what, slot);
+	}
+	for (unsigned long i = 0; i < count && !err; i++) {
+		uint32_t slot = (head - count + i) & mask;
+		uint8_t bytes[128] = { 0 };
+
+		memcpy(bytes, &sqe[i], sizeof(sqe[i]));
+		if (remote_read(&ps->task, sr->sqes + (unsigned long)slot * size, saved[i], size) ||
+		    remote_write(&ps->task, sr->sqes + (unsigned long)slot * size, bytes, size))
+			err = fail(ps, "%s: writing SQE %lu: %s", what, i, remote_error(&ps->task));
+		if (!err && !(sr->p.flags & IORING_SETUP_NO_SQARRAY) &&
+		    (remote_read(&ps->task, sr->ring + sr->p.sq_off.array + 4ul * slot, &saved_idx[i], 4) ||
+		     remote_write(&ps->task, sr->ring + sr->p.sq_off.array + 4ul * slot, &slot, 4)))
+			err = fail(ps, "%s: writing the SQ array: %s", what, remote_error(&ps->task));
+	}
+	if (err)
+		return err;
+	ret = remote_syscall(&ps->task, SYS_io_uring_enter, sr->fd, count, 0, 0, 0, 0);
+	if (ret < 0) {
+		err = fail(ps, "%s: io_uring_enter: %s", what, strerror(-ret));
+	} else if ((unsigned long)ret != count) {
+		/* the kernel stops at a request it fails at submission: name it */
+		if (!remote_read(&ps->task, sr->ring + sr->p.cq_off.tail, &cq_after, 4))
+			err = arm_check_cqes(ps, sr, sqe, count, cq_before, cq_after, what);
+		if (!err)
+			err = fail(ps, "%s: the kernel took %ld of %lu requests", what, ret, count);
+	}
+	/* the dumped bytes back in the borrowed slots, whatever happened */
+	for (unsigned long i = 0; i < count; i++) {
+		uint32_t slot = (head - count + i) & mask;
+
+		if (remote_write(&ps->task, sr->sqes + (unsigned long)slot * size, saved[i], size) ||
+		    (!(sr->p.flags & IORING_SETUP_NO_SQARRAY) &&
+		     remote_write(&ps->task, sr->ring + sr->p.sq_off.array + 4ul * slot, &saved_idx[i], 4))) {
+			if (!err)
+				err = fail(ps, "%s: restoring the SQ bytes: %s", what, remote_error(&ps->task));
+			break;
+		}
+	}
+	if (err)
+		return err;
+	if (remote_read(&ps->task, sr->ring + sr->p.cq_off.tail, &cq_after, 4))
+		return fail(ps, "%s: %s", what, remote_error(&ps->task));
+	return arm_check_cqes(ps, sr, sqe, count, cq_before, cq_after, what);
+}
+
+/*
+ * "arm FD PARAMS SRC N -- WHAT": re-arm N in-flight requests (the 64-byte
+ * SQEs at SRC in the task) on ring FD, after the dumped ring bytes are
+ * back.  The index advance stopped N SQEs short of the dumped SQ head H,
+ * so the kernel takes exactly the SQEs at positions H-N .. H-1: each goes
+ * into the SQE slot of its position (and the SQ array maps the position
+ * to that slot), io_uring_enter(to_submit) submits them, and the slots
+ * and array entries get their dumped bytes back.  More requests than the
+ * SQ has room for beside the application's pending SQEs go in batches
+ * (a server has one per connection).  The SQEs the application had
+ * pending at H .. tail are not touched (to_submit stops the kernel short
+ * of H); the step fails if they would share a slot.  A request whose event
+ * already happened completes at once, after the dumped CQEs, as it would
+ * have in the original process; one the kernel refuses as malformed fails
+ * the step.  Not for SQPOLL rings (their SQ thread would submit on its
+ * own), which the planner refuses.
+ */
 static int step_arm(struct plan_state *ps, char **tok, int n, const char *what)
 {
 	struct submit_ring sr = { 0 };
-	unsigned long fd, params, src, count;
+	unsigned long fd, params, src, count, batch;
 	struct ring_sqe *sqe = NULL;
 	uint8_t (*saved)[128] = NULL;
 	uint32_t *saved_idx = NULL;
-	uint32_t head, tail, cq_before, cq_after, mask;
-	unsigned int size;
-	long ret;
+	uint32_t head, tail;
 	int err = 0;
 
 	if (n != 5 || need_task(ps) || eval(ps, tok[1], &fd) || eval(ps, tok[2], &params) ||
@@ -789,8 +875,8 @@ static int step_arm(struct plan_state *ps, char **tok, int n, const char *what)
 	if (sr.p.flags & IORING_SETUP_SQPOLL)
 		return fail(ps, "%s: an SQPOLL ring", what);
 	sqe = calloc(count, sizeof(*sqe));
-	saved = calloc(count, sizeof(*saved));
-	saved_idx = calloc(count, sizeof(*saved_idx));
+	saved = calloc(sr.p.sq_entries, sizeof(*saved));
+	saved_idx = calloc(sr.p.sq_entries, sizeof(*saved_idx));
 	if (!sqe || !saved || !saved_idx) {
 		err = fail(ps, "%s: out of memory", what);
 		goto out;
@@ -802,80 +888,32 @@ static int step_arm(struct plan_state *ps, char **tok, int n, const char *what)
 	err = submit_map(ps, &sr);
 	if (err)
 		goto out;
-	size = sr.p.flags & IORING_SETUP_SQE128 ? 128 : 64;
-	mask = sr.p.sq_entries - 1;
 	if (remote_read(&ps->task, sr.ring + sr.p.sq_off.head, &head, 4) ||
-	    remote_read(&ps->task, sr.ring + sr.p.sq_off.tail, &tail, 4) ||
-	    remote_read(&ps->task, sr.ring + sr.p.cq_off.tail, &cq_before, 4)) {
+	    remote_read(&ps->task, sr.ring + sr.p.sq_off.tail, &tail, 4)) {
 		err = fail(ps, "%s: reading the indices: %s", what, remote_error(&ps->task));
 		goto out;
 	}
-	if ((uint64_t)(tail - head) + count > sr.p.sq_entries) {
+	if (tail - head >= sr.p.sq_entries) {
 		err = fail(ps, "%s: %lu requests and %u pending SQEs do not fit the %u-entry SQ",
 			   what, count, tail - head, sr.p.sq_entries);
 		goto out;
 	}
-	/* pending SQEs must not live in the slots the re-armed ones borrow */
-	for (uint32_t pos = head; pos != tail && !(sr.p.flags & IORING_SETUP_NO_SQARRAY); pos++) {
-		uint32_t slot;
+	batch = sr.p.sq_entries - (tail - head);
+	for (unsigned long done = 0; !err && done < count; done += batch) {
+		unsigned long now = count - done < batch ? count - done : batch;
 
-		if (remote_read(&ps->task, sr.ring + sr.p.sq_off.array + 4ul * (pos & mask), &slot, 4)) {
-			err = fail(ps, "%s: %s", what, remote_error(&ps->task));
-			goto out;
-		}
-		if (((slot - (head - count)) & mask) < count) {
-			err = fail(ps, "%s: pending SQE slot %u is one the re-armed requests need", what, slot);
-			goto out;
-		}
-	}
-	for (unsigned long i = 0; i < count && !err; i++) {
-		uint32_t slot = (head - count + i) & mask;
-		uint8_t bytes[128] = { 0 };
-
-		memcpy(bytes, &sqe[i], sizeof(sqe[i]));
-		if (remote_read(&ps->task, sr.sqes + (unsigned long)slot * size, saved[i], size) ||
-		    remote_write(&ps->task, sr.sqes + (unsigned long)slot * size, bytes, size))
-			err = fail(ps, "%s: writing SQE %lu: %s", what, i, remote_error(&ps->task));
-		if (!err && !(sr.p.flags & IORING_SETUP_NO_SQARRAY) &&
-		    (remote_read(&ps->task, sr.ring + sr.p.sq_off.array + 4ul * slot, &saved_idx[i], 4) ||
-		     remote_write(&ps->task, sr.ring + sr.p.sq_off.array + 4ul * slot, &slot, 4)))
-			err = fail(ps, "%s: writing the SQ array: %s", what, remote_error(&ps->task));
+		/* this batch ends where the next one starts: the last ends at H */
+		err = arm_batch(ps, &sr, sqe + done, now, head - (uint32_t)(count - done - now), head, tail,
+				saved, saved_idx, what);
 	}
 	if (err)
 		goto out;
-	ret = remote_syscall(&ps->task, SYS_io_uring_enter, sr.fd, count, 0, 0, 0, 0);
-	if (ret < 0) {
-		err = fail(ps, "%s: io_uring_enter: %s", what, strerror(-ret));
-	} else if ((unsigned long)ret != count) {
-		/* the kernel stops at a request it fails at submission: name it */
-		if (!remote_read(&ps->task, sr.ring + sr.p.cq_off.tail, &cq_after, 4))
-			err = arm_check_cqes(ps, &sr, sqe, count, cq_before, cq_after, what);
-		if (!err)
-			err = fail(ps, "%s: the kernel took %ld of %lu requests", what, ret, count);
-	}
-	/* the dumped bytes back in the borrowed slots, whatever happened */
-	for (unsigned long i = 0; i < count; i++) {
-		uint32_t slot = (head - count + i) & mask;
-
-		if (remote_write(&ps->task, sr.sqes + (unsigned long)slot * size, saved[i], size) ||
-		    (!(sr.p.flags & IORING_SETUP_NO_SQARRAY) &&
-		     remote_write(&ps->task, sr.ring + sr.p.sq_off.array + 4ul * slot, &saved_idx[i], 4))) {
-			if (!err)
-				err = fail(ps, "%s: restoring the SQ bytes: %s", what, remote_error(&ps->task));
-			break;
-		}
-	}
-	if (err)
-		goto out;
-	if (remote_read(&ps->task, sr.ring + sr.p.sq_off.head, &tail, 4) ||
-	    remote_read(&ps->task, sr.ring + sr.p.cq_off.tail, &cq_after, 4)) {
+	if (remote_read(&ps->task, sr.ring + sr.p.sq_off.head, &tail, 4)) {
 		err = fail(ps, "%s: %s", what, remote_error(&ps->task));
 		goto out;
 	}
 	if (tail != head)
 		err = fail(ps, "%s: SQ head %u after the re-arm, expected %u", what, tail, head);
-	else
-		err = arm_check_cqes(ps, &sr, sqe, count, cq_before, cq_after, what);
 out:
 	submit_unmap(ps, &sr);
 	free(saved_idx);
