@@ -13,7 +13,7 @@
 #ifndef URING_RECORDS_H
 #define URING_RECORDS_H
 
-#define REC_VERSION 3
+#define REC_VERSION 4
 
 enum rec_type {
 	REC_FILE	= 1,	/* one fd of the process */
@@ -77,6 +77,7 @@ enum req_state {
 	REQ_DEFERRED = 9,
 	REQ_URING_CMD = 10,
 	REQ_TASK_WORK = 11,	/* completed, its CQE waits in task work */
+	REQ_LINKED = 12,	/* a link of a waiting request: prepared, never issued */
 };
 
 /* rec_ring.via / how a ring was first found */
@@ -295,7 +296,8 @@ struct rec_req {
  * from io_kiocb and its per-opcode command data (io_uring/net.c io_sr_msg,
  * rw.c io_rw, poll.c io_poll, timeout.c io_timeout/io_timeout_data).
  * Emitted after the rec_req of the same request, for poll and timeout
- * states only.  The meaning of the generic fields depends on the opcode
+ * states only, and for the links that follow such a request in its chain
+ * (rec_req state REQ_LINKED, `head` and `link_pos` set).  The meaning of the generic fields depends on the opcode
  * (docs/bpf.md).
  */
 struct rec_req_arm {
@@ -326,6 +328,10 @@ struct rec_req_arm {
 	__u64 msg_control;
 	__u32 msg_namelen;
 	__u32 msg_controllen;
+	/* links (REQ_LINKED): the waiting request whose chain this is, and the place in it (1: right after it) */
+	__u64 head;
+	__u32 link_pos;
+	__u32 repeats;		/* multishot timeouts: io_timeout.repeats (firings left; 0: unlimited) */
 };
 
 struct rec_rslot {

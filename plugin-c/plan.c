@@ -360,6 +360,66 @@ static int step_store(struct plan_state *ps, char **tok, int n)
 }
 
 /*
+ * "timens ADDR CLOCK": the struct __kernel_timespec at ADDR in the task
+ * holds an absolute deadline of CLOCK (1 CLOCK_MONOTONIC, 7
+ * CLOCK_BOOTTIME) as the task's time namespace reads that clock; make it
+ * the deadline the kernel compares with, which io_uring does not
+ * translate: minus the namespace's offset (/proc/PID/timens_offsets; CRIU
+ * restores a tree into a new time namespace whose offsets keep its clocks
+ * continuous).  A deadline that would fall before 0 becomes 0 (already
+ * due either way).
+ */
+static int step_timens(struct plan_state *ps, char **tok, int n)
+{
+	unsigned long addr, clock;
+	const char *want;
+	char path[64], line[128], name[32];
+	long long off_sec = 0, off_nsec = 0, sec, nsec;
+	int64_t ts[2];
+	bool found = false;
+	FILE *f;
+
+	if (n != 3 || need_task(ps) || eval(ps, tok[1], &addr) || eval(ps, tok[2], &clock) ||
+	    (clock != CLOCK_MONOTONIC && clock != CLOCK_BOOTTIME))
+		return fail(ps, "timens: bad arguments");
+	want = clock == CLOCK_MONOTONIC ? "monotonic" : "boottime";
+	snprintf(path, sizeof(path), "/proc/%d/timens_offsets", ps->task.tgid);
+	f = fopen(path, "re");
+	if (!f && errno != ENOENT)
+		return fail(ps, "timens: %s: %s", path, strerror(errno));
+	found = !f; /* a kernel without time namespaces: the host's clocks */
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%31s %lld %lld", name, &sec, &nsec) == 3 && !strcmp(name, want)) {
+			off_sec = sec;
+			off_nsec = nsec;
+			found = true;
+		}
+	if (f)
+		fclose(f);
+	if (!found)
+		return fail(ps, "timens: no %s offset in %s", want, path);
+	if (remote_read(&ps->task, addr, ts, sizeof(ts)))
+		return fail(ps, "timens: reading the deadline: %s", remote_error(&ps->task));
+	sec = ts[0] - off_sec;
+	nsec = ts[1] - off_nsec;
+	while (nsec < 0) {
+		nsec += 1000000000LL;
+		sec--;
+	}
+	while (nsec >= 1000000000LL) {
+		nsec -= 1000000000LL;
+		sec++;
+	}
+	if (sec < 0)
+		sec = nsec = 0;
+	ts[0] = sec;
+	ts[1] = nsec;
+	if (remote_write(&ps->task, addr, ts, sizeof(ts)))
+		return fail(ps, "timens: writing the deadline: %s", remote_error(&ps->task));
+	return 0;
+}
+
+/*
  * "post FD SCRATCH COUNT USER_DATA RES FLAGS RUNTW": COUNT CQEs with
  * exactly (USER_DATA, RES, FLAGS) posted to ring FD, in order, through
  * IORING_REGISTER_SEND_MSG_RING (fd -1: no ring of our own needed).  The
@@ -991,6 +1051,8 @@ static int run_step(struct plan_state *ps, char *line)
 		return step_write(ps, tok, n);
 	if (!strcmp(tok[0], "store"))
 		return step_store(ps, tok, n);
+	if (!strcmp(tok[0], "timens"))
+		return step_timens(ps, tok, n);
 	if (!strcmp(tok[0], "sys"))
 		return step_sys(ps, tok, n, what);
 	if (!strcmp(tok[0], "place"))
