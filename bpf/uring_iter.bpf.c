@@ -320,6 +320,7 @@ struct chain_walk {
 #define OP_LINK_TIMEOUT		15
 #define OP_NOP			0
 #define OP_CONNECT		16
+#define OP_FUTEX_WAIT		51
 #define TIMEOUT_BOOTTIME	(1u << 2)
 #define TIMEOUT_REALTIME	(1u << 3)
 #define MAX_LINKS		64	/* links of one chain we follow */
@@ -374,6 +375,16 @@ static __always_inline void arm_recv(struct rec_req_arm *a, struct io_kiocb *req
 			a->msg_name = (__u64)BPF_CORE_READ(io, uaddr);
 			a->msg_namelen = BPF_CORE_READ(io, namelen);
 			a->msg_controllen = BPF_CORE_READ(io, controllen);
+		}
+	}
+	/* a SEND to an address (sendto): the kernel keeps only its copy of it */
+	if (BPF_CORE_READ(req, opcode) == OP_SEND && bpf_core_type_exists(struct io_async_msghdr)) {
+		struct io_async_msghdr *io = BPF_CORE_READ(req, async_data);
+
+		if (io) {
+			a->msg_namelen = BPF_CORE_READ(io, msg.msg_namelen);
+			if (a->msg_namelen)
+				a->bits |= ARM_SEND_ADDR;
 		}
 	}
 }
@@ -456,6 +467,27 @@ static __always_inline void arm_timeout(struct rec_req_arm *a, struct io_kiocb *
 	a->remaining_ns = expires - now;
 }
 
+/*
+ * FUTEX_WAIT (io_uring/futex.c: io_futex): address, value, mask, the
+ * kernel's FLAGS_* and whether the futex_q is still queued (a wake
+ * clears its lock_ptr before the request leaves futex_list).
+ */
+static __always_inline void arm_futex(struct rec_req_arm *a, struct io_kiocb *req)
+{
+	struct io_futex *f = (void *)&req->cmd;
+	struct io_futex_data *d;
+
+	if (!bpf_core_type_exists(struct io_futex) || !bpf_core_type_exists(struct io_futex_data))
+		return;
+	a->addr = (__u64)BPF_CORE_READ(f, uaddr);
+	a->addr2 = BPF_CORE_READ(f, futex_val);
+	a->addr3 = BPF_CORE_READ(f, futex_mask);
+	a->op_flags = BPF_CORE_READ(f, futex_flags);
+	d = BPF_CORE_READ(req, async_data);
+	if (d && BPF_CORE_READ(d, q.lock_ptr))
+		a->bits |= ARM_FUTEX_QUEUED;
+}
+
 /* NOP (io_uring/nop.c: io_nop): a link of a chain. */
 static __always_inline void arm_nop(struct rec_req_arm *a, struct io_kiocb *req)
 {
@@ -483,7 +515,7 @@ static __noinline void emit_req_arm(__u64 req_addr, __u64 ctx_addr, __u32 state,
 	struct rec_req_arm *a;
 	__u8 opcode;
 
-	if (state != REQ_POLL && state != REQ_TIMEOUT && state != REQ_LINKED)
+	if (state != REQ_POLL && state != REQ_TIMEOUT && state != REQ_LINKED && state != REQ_FUTEX)
 		return;
 	/*
 	 * The KREQ_F_* numbers above are those of the kernels with resource
@@ -525,6 +557,8 @@ static __noinline void emit_req_arm(__u64 req_addr, __u64 ctx_addr, __u32 state,
 		arm_timeout(a, req, (struct io_ring_ctx *)ctx_addr);
 	else if (opcode == OP_NOP)
 		arm_nop(a, req);
+	else if (opcode == OP_FUTEX_WAIT && state == REQ_FUTEX)
+		arm_futex(a, req);
 	REC_SEND(a);
 }
 

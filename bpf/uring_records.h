@@ -290,6 +290,8 @@ struct rec_req {
 #define ARM_NOWAIT		(1u << 13)
 #define ARM_HAS_APOLL		(1u << 14)	/* poll_events is the async poll's */
 #define ARM_HAS_MSGHDR		(1u << 15)	/* msg_* hold a RECVMSG's copied header */
+#define ARM_SEND_ADDR		(1u << 16)	/* a SEND with a destination address (msg_namelen) */
+#define ARM_FUTEX_QUEUED	(1u << 17)	/* a FUTEX_WAIT still queued on its futex (not woken) */
 
 /*
  * What re-arming a request that waits for an outside event takes, read
@@ -332,6 +334,7 @@ struct rec_req_arm {
 	__u64 head;
 	__u32 link_pos;
 	__u32 repeats;		/* multishot timeouts: io_timeout.repeats (firings left; 0: unlimited) */
+	__u64 addr3;		/* FUTEX_WAIT: the mask (addr: uaddr, addr2: value, op_flags: futex flags) */
 };
 
 struct rec_rslot {

@@ -14,7 +14,12 @@ import { inspectPid } from './lib/progs';
 interface Case { what: string; args: string[]; armed: number[] }
 const BASIC = [0xB1, 0xB2, 0xB3, 0xB5, 0xB6];
 const MORE = [0xC1, 0xC2, 0xC3, 0xD1, 0xD2, 0xD3];
-/* the 5 s LINK_TIMEOUT chain (0x121..0x123) may fire any time */
+/*
+ * May complete any time: the 5 s LINK_TIMEOUT chain (0x121..0x123), the
+ * absolute REALTIME TIMEOUT (0x143: the wall clock runs on while the
+ * process is checkpointed), the SEND without POLL_FIRST (0x152: see
+ * cr_rearm.c), the multishot TIMEOUTs.
+ */
 const CHAIN = [0x101, 0x102, 0x103, 0x111, 0x112, 0x131, 0x132];
 interface Req { user_data: string; links?: Req[] }
 /* every request in flight, the links of chains included */
@@ -35,7 +40,13 @@ const CASES: Case[] = [
 	{ what: 'linked chains: RECV -> WRITE -> NOP, POLL_ADD and RECV under LINK_TIMEOUTs, a hard link (SINGLE_ISSUER|DEFER_TASKRUN)',
 		args: ['--flags', '3000', '--sets', 'chain'], armed: CHAIN },
 	{ what: 'absolute MONOTONIC, BOOTTIME and REALTIME timeouts across the time namespace, relative REALTIME, multishot timeouts',
-		args: ['--sets', 'abs'], armed: [0x141, 0x142, 0x143, 0x144] },
+		args: ['--sets', 'abs'], armed: [0x141, 0x142, 0x144] },
+	{ what: 'SEND with and without POLL_FIRST on full sockets, FUTEX_WAIT private and shared (SINGLE_ISSUER|DEFER_TASKRUN)',
+		args: ['--flags', '3000', '--sets', 'send,futex'], armed: [0x151, 0x161, 0x162] },
+	{ what: 'SEND with and without POLL_FIRST on full sockets, FUTEX_WAIT private and shared (plain ring)',
+		args: ['--sets', 'send,futex'], armed: [0x151, 0x161, 0x162] },
+	{ what: '19 requests on a 16-entry SQ: re-armed in batches that end where a chain ends',
+		args: ['--sets', 'multishot,recvmsg,chain,send,futex'], armed: [0xC1, 0xC2, 0xC3, 0xF1, 0xF2, ...CHAIN, 0x151, 0x161, 0x162] },
 ];
 
 for (const c of CASES) {

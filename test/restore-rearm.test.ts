@@ -95,7 +95,15 @@ t.test('verdicts', async (t) => {
 	t.match(why(req('RECV', arm({ done_io: 3 }))), /3 bytes of it were already received/);
 	t.match(why(req('RECV', arm()), { setup_flags: 2 } as RingState), /SQPOLL ring/);
 	t.match(why(req('RECV', arm(), { fd: null })), /no longer open/);
-	t.match(why(req('FUTEX_WAIT', arm(), { state: 'futex' })), /futex wait/);
+	t.match(why(req('FUTEX_WAITV', arm(), { state: 'futex' })), /futex wait on a futex vector/);
+	t.equal(why(req('FUTEX_WAIT', arm({ op_flags: 2, addr2: '7', futex_word: '7', bits: 1 << 17 }), { state: 'futex', fd: null })), 'ok', 'a queued FUTEX_WAIT');
+	t.match(why(req('FUTEX_WAIT', arm({ op_flags: 2, addr2: '7', futex_word: '8', bits: 1 << 17 }), { state: 'futex', fd: null })), /futex word is 8, not the 7/);
+	t.match(why(req('FUTEX_WAIT', arm({ op_flags: 2 | 4, addr2: '7', futex_word: '7', bits: 1 << 17 }), { state: 'futex', fd: null })), /NUMA/);
+	t.notOk(waitsForEvents(req('FUTEX_WAIT', arm({ op_flags: 2 }), { state: 'futex', fd: null })), 'a woken FUTEX_WAIT completes on its own');
+	t.equal(why(req('SEND', arm({ ioprio: 1 }))), 'ok', 'a SEND with POLL_FIRST');
+	t.match(why(req('SEND', arm({ done_io: 5 }))), /5 bytes of it were already sent/);
+	t.match(why(req('SEND', arm({ bits: 1 << 16 }))), /to an address/);
+	t.match(why(req('SEND', arm({ ioprio: 1 << 4 }))), /only IORING_RECVSEND_POLL_FIRST/);
 	t.match(why(req('LINK_TIMEOUT', arm(), { state: 'linked_timeout' })), /LINK_TIMEOUT guarding a request that is not re-armed/);
 	t.equal(why(req('TIMEOUT', arm({ op_flags: 1, mode: 0, len: 0 }), { fd: null, state: 'timeout' })), 'ok', 'an absolute TIMEOUT');
 	t.equal(why(req('TIMEOUT', arm({ op_flags: 1 << 3, mode: 1, len: 0 }), { fd: null, state: 'timeout' })), 'ok', 'a CLOCK_REALTIME TIMEOUT');
@@ -145,6 +153,11 @@ t.test('SQEs', async (t) => {
 	t.same([abs.timeout_ns, abs.sqe.readUInt32LE(28)], [98_000_000_005n, 1 | (1 << 2)], 'an absolute BOOTTIME timeout: its deadline in the process\'s view (its time namespace\'s offset added), ABS kept');
 	const real = rearmSqe(plainRing, req('TIMEOUT', arm({ op_flags: 1 | (1 << 3), mode: 0, len: 0, ts_sec: '100', ts_nsec: '0', clock_offset_ns: '-2000000000' }), { fd: null, state: 'timeout' }));
 	t.same([real.timeout_ns, real.sqe.readUInt32LE(28)], [100_000_000_000n, 1 | (1 << 3)], 'an absolute REALTIME timeout: the same deadline');
+	const fw = rearmSqe(plainRing, req('FUTEX_WAIT', arm({ op_flags: 2 | 0x10, addr: '4096', addr2: '7', addr3: '5', futex_word: '7', bits: 1 << 17 }), { state: 'futex', fd: null })).sqe;
+	t.same([fw[0], fw.readInt32LE(4), fw.readBigUInt64LE(16), fw.readBigUInt64LE(8), fw.readBigUInt64LE(48), fw.readUInt32LE(28)],
+		[51, 2, 4096n, 7n, 5n, 0], 'FUTEX_WAIT: FUTEX2 flags (32-bit, shared: no PRIVATE), address, value, mask');
+	const snd = rearmSqe(plainRing, req('SEND', arm({ ioprio: 1, op_flags: 0x4000, addr: '64', len: 9 }))).sqe;
+	t.same([snd[0], snd.readUInt16LE(2), snd.readBigUInt64LE(16), snd.readUInt32LE(24), snd.readUInt32LE(28)], [26, 1, 64n, 9, 0x4000], 'SEND: POLL_FIRST, buffer, length, msg flags');
 	const ms = rearmSqe(plainRing, req('TIMEOUT', arm({ op_flags: 1 << 6, mode: 1, len: 4, repeats: 2, count_left: -9, ts_sec: '1', ts_nsec: '500000000', remaining_ns: '3' }), { fd: null, state: 'timeout' }));
 	t.same([ms.timeout_ns, ms.sqe.readBigUInt64LE(8), ms.sqe.readUInt32LE(28)], [1_500_000_000n, 2n, 1 << 6], 'a multishot TIMEOUT: its period, the firings it had left');
 });

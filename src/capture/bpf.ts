@@ -268,12 +268,28 @@ const OP_TIMEOUT = 11;
 const OP_LINK_TIMEOUT = 15;
 const TIMEOUT_BOOTTIME = 1 << 2;
 
+const OP_FUTEX_WAIT = 51;
+
+/* The futex word a FUTEX_WAIT waits on (its size from the kernel's FLAGS_SIZE_*), read from the process. */
+function futexWord(pid: number, addr: bigint, flags: number): string | undefined {
+	const size = 1 << (flags & 3);
+	try {
+		const b = loadNative().processVmReadv(pid, addr, size);
+		if (b.length !== size) return undefined;
+		return String(size === 8 ? b.readBigUInt64LE(0) : b.readUIntLE(0, size));
+	} catch {
+		return undefined;
+	}
+}
+
 function armDetails(view: ProcessView, a: ReqArmRec, opcode: number): ArmDetails {
+	const futex = opcode === OP_FUTEX_WAIT ? futexWord(view.pid, a.addr, a.op_flags) : undefined;
 	/* an absolute timeout's deadline is in the task's view of its clock: keep that view's offset */
 	const abs = (opcode === OP_TIMEOUT || opcode === OP_LINK_TIMEOUT) && a.mode % 2 === 0;
 	const offsets = abs ? (view.timens ??= timensOffsets(view.pid)) : null;
 	return {
 		mode: a.mode,
+		...(opcode === OP_FUTEX_WAIT ? { addr3: dec(a.addr3), ...(futex !== undefined ? { futex_word: futex } : {}) } : {}),
 		...(offsets ? { clock_offset_ns: dec(a.op_flags & TIMEOUT_BOOTTIME ? offsets.boottime : offsets.monotonic) } : {}),
 		bits: a.bits, addr: dec(a.addr), addr2: dec(a.addr2), len: a.len, op_flags: a.op_flags, ioprio: a.ioprio,
 		buf_group: a.buf_group, done_io: a.done_io, mshot_len: a.mshot_len, mshot_total_len: a.mshot_total_len,

@@ -13,13 +13,16 @@
  * IO_HARDLINK: prepared at submission, never issued), in order.
  */
 import type { ArmDetails, InflightRequest, RingState } from './model';
-import { ACCEPT, IOSQE, OP, POLL, RECV_MULTISHOT, SETUP, TIMEOUT } from '../uring/abi';
-import { opcodeNumber } from '../uring/opcodes';
+import { ACCEPT, IOSQE, OP, POLL, RECV_MULTISHOT, RECVSEND, SETUP, TIMEOUT } from '../uring/abi';
+import { opcodeNumber, opcodeTakesFile } from '../uring/opcodes';
 
 /* Where a request waits when only an outside event completes it. */
 const WAITS_FOR_EVENTS = new Set(['poll', 'timeout', 'linked_timeout', 'futex', 'waitid', 'cancelable_cmd']);
 
-export const waitsForEvents = (q: InflightRequest): boolean => WAITS_FOR_EVENTS.has(q.state) && !timedOut(q);
+export const waitsForEvents = (q: InflightRequest): boolean => WAITS_FOR_EVENTS.has(q.state) && !timedOut(q) && !woken(q);
+
+/* A FUTEX_WAIT that was woken: its completion runs as task work (the drain runs it). */
+const woken = (q: InflightRequest): boolean => q.opcode === 'FUTEX_WAIT' && q.arm !== undefined && !(q.arm.bits & ARM.FUTEX_QUEUED);
 
 /*
  * A request whose LINK_TIMEOUT fired: the timer took itself off the
@@ -39,10 +42,11 @@ export const ARM = {
 	FIXED_FILE: 1 << 0, IO_DRAIN: 1 << 1, LINK: 1 << 2, HARDLINK: 1 << 3, FORCE_ASYNC: 1 << 4,
 	BUFFER_SELECT: 1 << 5, CQE_SKIP: 1 << 6, CUR_POS: 1 << 7, LINK_TIMEOUT: 1 << 8, CREDS: 1 << 9,
 	MULTISHOT: 1 << 10, BUFFER_SELECTED: 1 << 11, BUFFER_RING: 1 << 12, NOWAIT: 1 << 13, HAS_APOLL: 1 << 14, HAS_MSGHDR: 1 << 15,
+	SEND_ADDR: 1 << 16, FUTEX_QUEUED: 1 << 17,
 } as const;
 
 /* Opcodes this version re-arms (the others are refused with their name). */
-export const REARMABLE = new Set<number>([OP.POLL_ADD, OP.TIMEOUT, OP.READ, OP.RECV, OP.RECVMSG, OP.READ_MULTISHOT, OP.ACCEPT]);
+export const REARMABLE = new Set<number>([OP.POLL_ADD, OP.TIMEOUT, OP.READ, OP.RECV, OP.RECVMSG, OP.READ_MULTISHOT, OP.ACCEPT, OP.SEND, OP.FUTEX_WAIT]);
 /* Opcodes re-submitted as links of a re-armed request's chain: those, and what usually follows them. */
 export const LINKABLE = new Set<number>([...REARMABLE, OP.LINK_TIMEOUT, OP.WRITE, OP.NOP]);
 /* The BPF capture follows at most this many links of one chain (MAX_LINKS). */
@@ -66,6 +70,10 @@ const IOPRIO_CLASS_BE = 2;
 const TIMEOUT_KEPT = TIMEOUT.BOOTTIME | TIMEOUT.REALTIME | TIMEOUT.ETIME_SUCCESS | TIMEOUT.MULTISHOT;
 /* enum hrtimer_mode: bit 0 clear is HRTIMER_MODE_ABS */
 const HRTIMER_MODE_REL = 1;
+/* the kernel's futex FLAGS_* (kernel/futex/futex.h) that FUTEX2_* map to */
+const FUTEX_FLAGS_SIZE = 0x03;
+const FUTEX_FLAGS_SHARED = 0x10;
+const FUTEX2_PRIVATE = 128;
 /* IORING_NOP_*: NOP flags (sqe->nop_flags) re-armed as they were; the others name a file or buffer */
 const NOP_KEPT = (1 << 0) | (1 << 4) | (1 << 5); /* INJECT_RESULT, TW, CQE32 */
 
@@ -84,7 +92,7 @@ function ringRefusal(r: RingState): string | null {
 function requestRefusal(q: InflightRequest, a: ArmDetails): string | null {
 	if (a.bits & ARM.IO_DRAIN) return 'submitted with IOSQE_IO_DRAIN';
 	if (a.bits & ARM.CREDS) return 'running under a registered personality';
-	if (q.fd === null && q.opcode !== 'TIMEOUT' && q.opcode !== 'LINK_TIMEOUT' && q.opcode !== 'NOP')
+	if (q.fd === null && opcodeTakesFile(opcodeNumber(q.opcode)))
 		return 'its file is no longer open in the process or registered with the ring';
 	return null;
 }
@@ -101,6 +109,13 @@ function opRefusal(op: number, q: InflightRequest, a: ArmDetails, issued: boolea
 		if (a.ioprio & RECV_MSHOT_DONE) return 'a multishot receive that reached its byte limit';
 		if (a.ioprio & RECV_MULTISHOT && !REARMABLE_MULTISHOT.has(op)) return `multishot ${q.opcode} is not re-armed yet`;
 		if (issued && op === OP.RECVMSG && a.ioprio & RECV_MULTISHOT && !a.msg) return 'the capture did not find the header it copied';
+		break;
+	case OP.SEND:
+		/* waiting in poll, a SEND has sent nothing (a partial one completes, or with MSG_WAITALL counts done_io) */
+		if (a.done_io) return `${a.done_io} bytes of it were already sent (MSG_WAITALL)`;
+		if (a.ioprio & RECV_UAPI_MASK & ~RECVSEND.POLL_FIRST) return `a SEND with flags 0x${(a.ioprio & RECV_UAPI_MASK).toString(16)} (only IORING_RECVSEND_POLL_FIRST is re-armed)`;
+		if (a.bits & ARM.BUFFER_SELECT) return 'a SEND from provided buffers';
+		if (a.bits & ARM.SEND_ADDR) return 'a SEND to an address (the kernel keeps only its copy)';
 		break;
 	case OP.READ_MULTISHOT:
 	case OP.READ:
@@ -119,6 +134,15 @@ function opRefusal(op: number, q: InflightRequest, a: ArmDetails, issued: boolea
 		if (multishot && a.len && a.repeats <= 0) return 'a multishot timeout with no firings left';
 		if (!multishot && a.len && !COUNT_TIMEOUTS) return 'a count-based timeout (not re-armed yet)';
 		if (!multishot && a.len && a.count_left <= 0) return 'a count-based timeout whose count is reached';
+		break;
+	}
+	case OP.FUTEX_WAIT: {
+		if (a.op_flags & ~(FUTEX_FLAGS_SIZE | FUTEX_FLAGS_SHARED)) return `a FUTEX_WAIT with futex flags 0x${a.op_flags.toString(16)} (NUMA or memory-policy futexes are not re-armed)`;
+		if (a.futex_word === undefined) return 'the capture could not read its futex word';
+		const size = 8n << BigInt(a.op_flags & FUTEX_FLAGS_SIZE);
+		const mask = (1n << size) - 1n;
+		if ((BigInt(a.futex_word) & mask) !== (BigInt(a.addr2) & mask))
+			return `its futex word is ${a.futex_word}, not the ${a.addr2} it waits on (a wake is on its way)`;
 		break;
 	}
 	case OP.NOP:
@@ -144,7 +168,8 @@ function linkRefusal(q: InflightRequest, l: InflightRequest, i: number): string 
 /** Whether the restore can re-arm request q of ring r (with the links of its chain), and if not, why. */
 export function classify(r: RingState, q: InflightRequest): Verdict {
 	if (q.state === 'linked_timeout') return no('a LINK_TIMEOUT guarding a request that is not re-armed');
-	if (q.state !== 'poll' && q.state !== 'timeout') return no(`a ${q.state} wait (not re-armed yet)`);
+	if (q.state !== 'poll' && q.state !== 'timeout' && !(q.state === 'futex' && q.opcode === 'FUTEX_WAIT'))
+		return no(`a ${q.state} wait${q.opcode === 'FUTEX_WAITV' ? ' on a futex vector' : ''} (not re-armed yet)`);
 	const op = opcodeNumber(q.opcode);
 	if (!REARMABLE.has(op)) return no(`${q.opcode} requests are not re-armed yet`);
 	if (!q.arm) return no('the capture has no re-arm details for it');
@@ -203,7 +228,7 @@ function msghdr(m: NonNullable<ArmDetails['msg']>): Buffer {
 /* struct io_uring_sqe offsets */
 const SQE = {
 	opcode: 0, flags: 1, ioprio: 2, fd: 4, off: 8, addr: 16, len: 24, op_flags: 28, user_data: 32,
-	buf_group: 40, personality: 42, file_index: 44, optlen: 44,
+	buf_group: 40, personality: 42, file_index: 44, optlen: 44, addr3: 48,
 } as const;
 
 /*
@@ -240,8 +265,9 @@ function requestSqe(q: InflightRequest, c: SqeCtx): RearmSqe {
 		break;
 	}
 	case OP.RECV:
+	case OP.SEND:
 	case OP.RECVMSG: {
-		const multishot = (a.ioprio & RECV_MULTISHOT) !== 0;
+		const multishot = op !== OP.SEND && (a.ioprio & RECV_MULTISHOT) !== 0;
 		b.writeUInt16LE(a.ioprio & RECV_UAPI_MASK, SQE.ioprio);
 		/*
 		 * A multishot RECVMSG's msghdr pointer is gone once it was issued
@@ -280,6 +306,13 @@ function requestSqe(q: InflightRequest, c: SqeCtx): RearmSqe {
 		b.writeBigUInt64LE(BigInt(a.addr2), SQE.off);
 		b.writeUInt32LE(a.op_flags, SQE.op_flags);
 		b.writeUInt32LE(a.file_slot, SQE.file_index);
+		break;
+	case OP.FUTEX_WAIT:
+		/* sqe->fd holds the FUTEX2_* flags: the size, and PRIVATE unless the kernel made it shared */
+		b.writeInt32LE((a.op_flags & FUTEX_FLAGS_SIZE) | (a.op_flags & FUTEX_FLAGS_SHARED ? 0 : FUTEX2_PRIVATE), SQE.fd);
+		b.writeBigUInt64LE(BigInt(a.addr), SQE.addr);
+		b.writeBigUInt64LE(BigInt(a.addr2), SQE.off);
+		b.writeBigUInt64LE(BigInt(a.addr3 ?? '0'), SQE.addr3);
 		break;
 	case OP.NOP:
 		b.writeInt32LE(-1, SQE.fd);

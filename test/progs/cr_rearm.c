@@ -31,22 +31,36 @@
  *            LINK_TIMEOUT, then a NOP (0x121..0x123: the timeout fires
  *            5 s after arming in the process's time, the RECV and the NOP
  *            are cancelled); a hard-linked POLL_ADD -> READ (0x131, 0x132).
- * abs:       timeouts 10 s after arming: absolute on CLOCK_MONOTONIC (0x141),
+ * abs:       timeouts 20 s after arming: absolute on CLOCK_MONOTONIC (0x141),
  *            CLOCK_BOOTTIME (0x142) and CLOCK_REALTIME (0x143), relative on
  *            CLOCK_REALTIME (0x144); each fires once, not before its deadline
  *            as the process's clock reads it, and not long after.  Multishot
  *            timeouts: 1.5 s period, 4 firings (0x145: three with F_MORE,
  *            then the last), and unlimited (0x146: two more after the
  *            checkpoint, then cancelled).
+ * send:      SENDs on full unix stream sockets (nothing sent yet), with
+ *            IORING_RECVSEND_POLL_FIRST (0x151) and without (0x152): once
+ *            the peer reads what filled the socket, each completes with
+ *            its whole length, and the peer reads it after the filler.
+ *            CRIU restores the queued filler in fewer, bigger buffers, so
+ *            the socket may have room at once: the SEND without
+ *            POLL_FIRST, which tries before it polls, may complete right
+ *            after the restore (POLL_FIRST waits for the socket to drain
+ *            to a quarter of its buffer).
+ * futex:     FUTEX_WAIT on a private futex (0x161) and on a shared one in
+ *            MAP_SHARED memory (0x162, with a mask); each completes
+ *            (res 0) once the word changes and FUTEX_WAKE wakes it.
  *
  * After SIGUSR1 the kernel's SQ head must be where it was after arming.
  *
  * Exit 0 with "verified", or one line on stderr and exit 1.
  */
+#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
 #include "lib/uring.h"
@@ -55,7 +69,7 @@
 #define NSLOTS		8
 
 static struct ring ring, ring2;
-static bool set_basic, set_multi, set_accept, set_count, set_recvmsg, set_chain, set_abs;
+static bool set_basic, set_multi, set_accept, set_count, set_recvmsg, set_chain, set_abs, set_send, set_futex;
 
 static int pipe_a[2], pipe_b[2], pipe_c[2], pipe_d[2];
 static int sock_a[2], sock_b[2], sock_c[2];
@@ -96,7 +110,7 @@ static struct io_uring_sqe *sqe_for(struct ring *r, int op, int fd, uint64_t ud)
  * (0xB4) must come once.
  */
 #define MAX_ASIDE	16
-#define MAX_SEEN	8
+#define MAX_SEEN	64
 struct aside {
 	uint64_t ud;
 	int n;
@@ -656,7 +670,7 @@ static void verify_chain(const struct timespec *armed)
 
 /* ---- abs ---------------------------------------------------------------- */
 
-#define ABS_AFTER	10
+#define ABS_AFTER	20
 static struct __kernel_timespec abs_mono, abs_boot, abs_real, rel_8 = { .tv_sec = ABS_AFTER };
 static struct __kernel_timespec period = { .tv_sec = 1, .tv_nsec = 500 * 1000 * 1000 };
 static double abs_armed_real, resumed;
@@ -724,7 +738,7 @@ static void verify_abs(const struct timespec *armed)
 
 	for (int tries = 0; aside_of(0x141)->n + aside_of(0x142)->n + aside_of(0x143)->n + aside_of(0x144)->n < 4 ||
 			    m->n < 4 || u->n < unlimited_before + 2; tries++) {
-		if (tries > 600)
+		if (tries > 1000)
 			die_err(ETIMEDOUT, "the timeouts did not fire: %d %d %d %d, multishot %d and %d",
 				aside_of(0x141)->n, aside_of(0x142)->n, aside_of(0x143)->n, aside_of(0x144)->n, m->n, u->n);
 		expect_nothing_more(&ring, "waiting for the timeouts");
@@ -747,6 +761,155 @@ static void verify_abs(const struct timespec *armed)
 	u->ud = ~0ULL;
 	cancel(&ring, 0x146, 1, "unlimited multishot TIMEOUT");
 	(void)abs_armed_real;
+}
+
+/* ---- send --------------------------------------------------------------- */
+
+static int sock_s1[2], sock_s2[2];
+static size_t filled_s1, filled_s2;
+static const char smsg1[] = "after the filler, polled first", smsg2[] = "after the filler";
+
+/* Write to @fd (non-blocking) until the socket takes no more. */
+static size_t fill(int fd)
+{
+	static char junk[4096];
+	size_t total = 0;
+	ssize_t n;
+	int fl = fcntl(fd, F_GETFL);
+
+	memset(junk, 'f', sizeof(junk));
+	fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	while ((n = write(fd, junk, sizeof(junk))) > 0)
+		total += n;
+	if (errno != EAGAIN)
+		die("filling a socket");
+	/* single bytes until even those do not fit */
+	while ((n = write(fd, junk, 1)) > 0)
+		total += n;
+	fcntl(fd, F_SETFL, fl);
+	return total;
+}
+
+static void arm_send(void)
+{
+	struct io_uring_sqe *sqe;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sock_s1) || socketpair(AF_UNIX, SOCK_STREAM, 0, sock_s2))
+		die("sockets");
+	filled_s1 = fill(sock_s1[0]);
+	filled_s2 = fill(sock_s2[0]);
+	aside_add(0x152);
+	sqe = sqe_for(&ring, IORING_OP_SEND, sock_s1[0], 0x151);
+	sqe->addr = (uintptr_t)smsg1;
+	sqe->len = strlen(smsg1);
+	sqe->ioprio = IORING_RECVSEND_POLL_FIRST;
+	sqe = sqe_for(&ring, IORING_OP_SEND, sock_s2[0], 0x152);
+	sqe->addr = (uintptr_t)smsg2;
+	sqe->len = strlen(smsg2);
+	submit(&ring, 2);
+}
+
+/* Read everything the peer has: the filler, then @want. */
+static void drain_and_check(int fd, size_t filled, const char *want, uint64_t ud)
+{
+	static char buf[1 << 16];
+	size_t got = 0, need = filled + strlen(want);
+	struct io_uring_cqe c;
+
+	for (int waits = 0; got < need; ) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, 100) != 1) {
+			/* DEFER_TASKRUN: the SEND goes out in task work that only io_uring_enter runs */
+			if (waits++ > 100)
+				die_err(ETIMEDOUT, "SEND 0x%" PRIx64 ": the peer got %zu of %zu bytes", ud, got, need);
+			sys_io_uring_enter(ring.fd, 0, 0, IORING_ENTER_GETEVENTS, NULL, 0);
+			continue;
+		}
+		n = read(fd, buf, sizeof(buf));
+		if (n <= 0)
+			die("reading the peer of SEND 0x%" PRIx64, ud);
+		for (ssize_t i = 0; i < n; i++, got++) {
+			char w = got < filled ? 'f' : want[got - filled];
+
+			if (buf[i] != w)
+				die_err(EIO, "SEND 0x%" PRIx64 ": byte %zu is '%c', expected '%c'", ud, got, buf[i], w);
+		}
+		/* the SEND completes once it went out */
+		if (got == need)
+			break;
+	}
+	if (!aside_of(ud)) {
+		c = one(&ring, "SEND");
+	} else {
+		for (int tries = 0; !aside_of(ud)->n; tries++) {
+			if (tries > 200)
+				die_err(ETIMEDOUT, "SEND 0x%" PRIx64 " did not complete", ud);
+			expect_nothing_more(&ring, "waiting for a SEND");
+		}
+		c = aside_of(ud)->c[0];
+	}
+	expect_cqe(&c, ud, strlen(want), IORING_CQE_F_MORE, 0, "SEND on a full socket");
+}
+
+static void verify_send(void)
+{
+	drain_and_check(sock_s1[1], filled_s1, smsg1, 0x151);
+	drain_and_check(sock_s2[1], filled_s2, smsg2, 0x152);
+	expect_nothing_more(&ring, "after the SENDs");
+	if (aside_of(0x152)->n != 1)
+		die_err(EIO, "SEND 0x152 completed %d times", aside_of(0x152)->n);
+}
+
+/* ---- futex -------------------------------------------------------------- */
+
+static uint32_t fword = 7;
+static uint32_t *shared_word;
+
+static void futex_wait_sqe(uint64_t ud, void *addr, uint64_t val, uint64_t mask, uint32_t flags2)
+{
+	struct io_uring_sqe *sqe = sqe_for(&ring, IORING_OP_FUTEX_WAIT, (int)flags2, ud);
+
+	sqe->addr = (uintptr_t)addr;
+	sqe->off = val;
+	sqe->addr3 = mask;
+}
+
+static void arm_futex(void)
+{
+	shared_word = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (shared_word == MAP_FAILED)
+		die("mmap shared");
+	shared_word[3] = 0x1234;
+	futex_wait_sqe(0x161, &fword, 7, 0xffffffffu, 0x02 | 0x80);	/* FUTEX2_SIZE_U32 | FUTEX2_PRIVATE */
+	futex_wait_sqe(0x162, &shared_word[3], 0x1234, 0x5, 0x02);	/* FUTEX2_SIZE_U32, shared */
+	submit(&ring, 2);
+}
+
+static void verify_futex(void)
+{
+	struct io_uring_cqe c;
+
+	__atomic_store_n(&fword, 8, __ATOMIC_RELEASE);
+	if (syscall(SYS_futex, &fword, 1 | 128 /* FUTEX_WAKE_PRIVATE */, 1, NULL, NULL, 0) != 1)
+		die_err(EIO, "FUTEX_WAKE woke no waiter on the private futex");
+	expect_cqe((c = one(&ring, "private FUTEX_WAIT"), &c), 0x161, 0, 0, 0, "private FUTEX_WAIT");
+	/* io_uring's FUTEX_WAKE, shared too, with a bitset that matches the waiter's mask */
+	__atomic_store_n(&shared_word[3], 0x4321, __ATOMIC_RELEASE);
+	{
+		struct io_uring_sqe *sqe = sqe_for(&ring, IORING_OP_FUTEX_WAKE, 0x02, 0x163);
+		struct io_uring_cqe w[2];
+
+		sqe->addr = (uintptr_t)&shared_word[3];
+		sqe->off = 1;		/* wake one */
+		sqe->addr3 = 0x4;	/* bitset */
+		submit(&ring, 1);
+		reap(&ring, w, 2, "FUTEX_WAKE and the shared FUTEX_WAIT");
+		qsort(w, 2, sizeof(w[0]), by_ud);
+		expect_cqe(&w[0], 0x162, 0, 0, 0, "shared FUTEX_WAIT");
+		expect_cqe(&w[1], 0x163, 1, 0, 0, "FUTEX_WAKE (one waiter woken)");
+	}
 }
 
 /* ---- main -------------------------------------------------------------- */
@@ -775,6 +938,8 @@ int main(int argc, char **argv)
 	set_recvmsg = strstr(sets, "recvmsg") != NULL;
 	set_chain = strstr(sets, "chain") != NULL;
 	set_abs = strstr(sets, "abs") != NULL;
+	set_send = strstr(sets, "send") != NULL;
+	set_futex = strstr(sets, "futex") != NULL;
 	ring_create_or_die(&ring, 16, &p);
 	/* a sparse registered-file table: the basic set's fixed-file RECV, the direct ACCEPT */
 	{
@@ -798,6 +963,10 @@ int main(int argc, char **argv)
 		arm_chain();
 	if (set_abs)
 		arm_abs();
+	if (set_send)
+		arm_send();
+	if (set_futex)
+		arm_futex();
 	expect_nothing_more(&ring, "right after arming");
 	sq_head = __atomic_load_n(ring.sq_head, __ATOMIC_ACQUIRE);
 
@@ -821,6 +990,10 @@ int main(int argc, char **argv)
 		verify_accept();
 	if (set_recvmsg)
 		verify_recvmsg();
+	if (set_send)
+		verify_send();
+	if (set_futex)
+		verify_futex();
 	if (set_chain)
 		verify_chain(&armed);
 	if (set_basic)
