@@ -31,7 +31,7 @@ export function unsupported(r: RingState): string[] {
 	/* requests waiting for outside events are re-armed at restore (concerns/rearm.ts) */
 	why.push(...rearmPlanRefusals(r.setup_flags, r.inflight.filter(rearmable).length, r.sq.cached_head ?? 0));
 	why.push(...restrictionConflicts(r));
-	why.push(...pbufRefusals(r));
+	why.push(...pbufRefusals(r, r.inflight.filter(rearmable).length));
 	why.push(...personalityRefusals(r));
 	why.push(...regionRefusals(r));
 	/* epoll entries on the ring move from the placeholder to the ring (concerns/epoll.ts) */

@@ -70,7 +70,7 @@ function consumeEntries(b: ProvidedBufferRing): Buffer {
  * moves forward: their number must not pass the dumped indices (or the
  * advance would go round 2^32).
  */
-export function pbufRefusals(s: RingState): string[] {
+export function pbufRefusals(s: RingState, rearmed = 0): string[] {
 	const why: string[] = [];
 	for (const b of rings(s)) if (!b.mmap && b.addr === null) why.push(`buffer ring ${b.bgid} at an unknown address`);
 	for (const m of s.mappings) {
@@ -82,8 +82,10 @@ export function pbufRefusals(s: RingState): string[] {
 	const n = legacyRequests(s) + heads;
 	const sq = s.sq.cached_head;
 	const cq = s.cq.cached_tail;
-	if (n && (sq === null || cq === null || n > sq || n > cq))
-		why.push(`provided buffers that take ${n} requests to restore, more than the ring's SQ head ${sq} / CQ tail ${cq}`);
+	/* the requests re-armed after the advance (concerns/rearm.ts) come out of the same SQ index */
+	if (n && (sq === null || cq === null || n + rearmed > sq || n > cq))
+		why.push(`provided buffers that take ${n} requests to restore` +
+			(rearmed ? ` and ${rearmed} re-armed request(s)` : '') + `, more than the ring's SQ head ${sq} / CQ tail ${cq}`);
 	return why;
 }
 
@@ -122,7 +124,7 @@ function restoreUserRing(p: RingPlan, b: ProvidedBufferRing, devnull: string): v
 }
 
 export function planPbufRings(p: RingPlan): void {
-	const why = pbufRefusals(p.s);
+	const why = pbufRefusals(p.s, p.ring.rearm?.length ?? 0);
 	if (why.length) p.fail(`${why.join('; ')}: not supported yet`);
 	const all = rings(p.s);
 	if (all.length === 0) return;
