@@ -291,12 +291,33 @@ static void log_progress(void *priv, uint64_t done, uint64_t total, double ops_p
 		(unsigned long long)done, (unsigned long long)total, ops_per_sec / 1e6);
 }
 
+/* The options after an advance step's six arguments: "registered", "head H". */
+static int advance_options(struct plan_state *ps, char **tok, int n, struct advance_ring *ring)
+{
+	unsigned long head;
+
+	for (int i = 7; i < n; i++) {
+		if (!strcmp(tok[i], "registered")) {
+			ring->registered = true;
+		} else if (!strcmp(tok[i], "head") && i + 1 < n && !eval(ps, tok[i + 1], &head)) {
+			ring->keep_cq_head = true;
+			ring->cq_head = (uint32_t)head;
+			i++;
+		} else {
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /*
- * "advance FD SQ CQ RINGS SQES PARAMS [registered]": PARAMS is the
- * io_uring_params the kernel filled in at setup (still in the task's
+ * "advance FD SQ CQ RINGS SQES PARAMS [registered] [head H]": PARAMS is
+ * the io_uring_params the kernel filled in at setup (still in the task's
  * scratch memory); it gives the engine the ring's geometry.  "registered":
  * FD is the ring's index in the task's registered-ring table
- * (IORING_SETUP_REGISTERED_FD_ONLY rings have no fd).
+ * (IORING_SETUP_REGISTERED_FD_ONLY rings have no fd).  "head H": the CQ
+ * head the ring gets back afterwards; the advance never reaps past it
+ * (advance.h: the kernel's cache of free CQ slots).
  */
 static int step_advance(struct plan_state *ps, char **tok, int n, const char *what)
 {
@@ -305,12 +326,11 @@ static int step_advance(struct plan_state *ps, char **tok, int n, const char *wh
 	struct advance_stats stats = { 0 };
 	struct advance_ring ring = { 0 };
 
-	if ((n != 7 && (n != 8 || strcmp(tok[7], "registered"))) || need_task(ps) ||
+	if (n < 7 || need_task(ps) ||
 	    eval(ps, tok[1], &fd) || eval(ps, tok[2], &sq) ||
 	    eval(ps, tok[3], &cq) || eval(ps, tok[4], &rings) || eval(ps, tok[5], &sqes) ||
-	    eval(ps, tok[6], &params))
+	    eval(ps, tok[6], &params) || advance_options(ps, tok, n, &ring))
 		return fail(ps, "advance: bad arguments");
-	ring.registered = n == 8;
 	if (remote_read(&ps->task, params, &ring.params, sizeof(ring.params)))
 		return fail(ps, "%s: reading the ring parameters: %s", what, remote_error(&ps->task));
 	ring.fd = fd;

@@ -120,7 +120,8 @@ function checkBufferRing(b: Ring['provided_buffer_rings'][number], out: Problems
 	if (mmap && b.ring_memory.length !== size) out.push(`${where}: ring memory is ${b.ring_memory.length} bytes, ${b.entries} entries need ${size}`);
 	if (!mmap && b.ring_memory.length) out.push(`${where}: ring memory saved for a ring in process memory`);
 	/* head and tail are 16-bit counters that wrap (struct io_uring_buf_ring tail, io_buffer_list head) */
-	if (((b.tail - b.head) & 0xffff) > b.entries) out.push(`${where}: head ${b.head} and tail ${b.tail} are more than ${b.entries} apart`);
+	if (b.head > 0xffff || b.tail > 0xffff) out.push(`${where}: head ${b.head} or tail ${b.tail} does not fit the kernel's 16 bits`);
+	else if (((b.tail - b.head) & 0xffff) > b.entries) out.push(`${where}: head ${b.head} and tail ${b.tail} are more than ${b.entries} apart`);
 }
 
 export function checkNapiClock(r: Ring, out: Problems): void {

@@ -88,7 +88,9 @@ type StepBody =
 	| { op: 'sys'; v: string; nr: number; args: Expr[]; what: string }
 	| { op: 'place'; v: string; fd: Expr; addr: bigint; len: number; prot: number; flags: number; pgoff: bigint;
 		parts?: { start: bigint; end: bigint; prot: number }[]; what: string }
-	| { op: 'advance'; fd: Expr; sq: number; cq: number; rings: Expr; sqes: Expr; params: Expr; registered?: boolean; what: string }
+	| { op: 'advance'; fd: Expr; sq: number; cq: number; rings: Expr; sqes: Expr; params: Expr; registered?: boolean;
+		/** The CQ head written back afterwards: the advance never reaps past it (plugin-c/advance.h). */
+		cqHead?: number; what: string }
 	| { op: 'store'; addr: Expr; size: 4 | 8; value: Expr }
 	| { op: 'timens'; addr: Expr; clock: number }
 	| { op: 'wait'; addr: Expr; value: number; ms: number; what: string }
@@ -137,7 +139,7 @@ function line(s: Step): string {
 			(s.parts ?? []).map((p) => ` ${p.start.toString(16)}-${p.end.toString(16)}:${p.prot}`).join('') + ` -- ${what(s.what)}`;
 	case 'advance':
 		return `advance ${expr(s.fd)} ${s.sq >>> 0} ${s.cq >>> 0} ${expr(s.rings)} ${expr(s.sqes)} ${expr(s.params)}` +
-			`${s.registered ? ' registered' : ''} -- ${what(s.what)}`;
+			`${s.registered ? ' registered' : ''}${s.cqHead === undefined ? '' : ` head ${s.cqHead >>> 0}`} -- ${what(s.what)}`;
 	case 'store': return `store ${expr(s.addr)} ${s.size} ${expr(s.value)}`;
 	case 'timens': return `timens ${expr(s.addr)} ${s.clock}`;
 	case 'wait': return `wait ${expr(s.addr)} ${s.value >>> 0} ${s.ms} -- ${what(s.what)}`;

@@ -46,6 +46,12 @@ function advance(p: RingPlan, adv: AdvanceStep): void {
 	if (s.sq.cached_head === null || s.cq.cached_tail === null) p.fail('the dump lacks the kernel\'s cached indices');
 	adv.sq = (s.sq.cached_head - need.sq) >>> 0;
 	adv.cq = (s.cq.cached_tail - need.cq) >>> 0;
+	/*
+	 * The kernel caches free CQ slots computed from the CQ head at refill
+	 * time: an advance that reaped past the dumped head would leave a
+	 * cache reaching into the restored ring's unconsumed CQEs.
+	 */
+	if (s.cq.head !== null) adv.cqHead = s.cq.head >>> 0;
 	p.add('memory', ...need.before.flatMap((f) => f(adv)), adv, ...need.after.flatMap((f) => f(adv)));
 }
 
