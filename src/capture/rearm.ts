@@ -27,7 +27,7 @@ export const ARM = {
 } as const;
 
 /* Opcodes this version re-arms (the others are refused with their name). */
-export const REARMABLE = new Set<number>([OP.POLL_ADD, OP.TIMEOUT, OP.READ, OP.RECV, OP.RECVMSG, OP.READ_MULTISHOT, OP.ACCEPT]);
+const REARMABLE = new Set<number>([OP.POLL_ADD, OP.TIMEOUT, OP.READ, OP.RECV, OP.RECVMSG, OP.READ_MULTISHOT, OP.ACCEPT]);
 
 /* epoll bits (not io_uring ABI): io_poll.events keeps the mask with these */
 const EPOLLEXCLUSIVE = 1 << 28;
@@ -227,5 +227,3 @@ export function rearmSqe(r: RingState, q: InflightRequest): RearmSqe {
 	}
 	return out;
 }
-
-export { SQE as SQE_OFFSETS };
