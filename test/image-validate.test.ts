@@ -122,6 +122,7 @@ const CASES: Case[] = [
 	['kernel ring memory size', (_i, r) => { r.provided_buffer_rings[0].ring_memory = Buffer.alloc(64); }, /^ring 1001: buffer ring 7: ring memory is 64 bytes, 8 entries need 128$/],
 	['user ring memory saved', (_i, r) => { r.provided_buffer_rings[1].ring_memory = Buffer.alloc(256); }, /^ring 1001: buffer ring 8: ring memory saved for a ring in process memory$/],
 	['buffer ring head/tail', (_i, r) => { r.provided_buffer_rings[1].tail = 20; }, /^ring 1001: buffer ring 8: head 3 and tail 20 are more than 16 apart$/],
+	['buffer ring head beyond 16 bits', (_i, r) => { r.provided_buffer_rings[1].head = 0x10003; }, /^ring 1001: buffer ring 8: head 65539 or tail 10 does not fit the kernel's 16 bits$/],
 
 	/* NAPI, clock, regions, in-flight */
 	['NAPI mode unknown', (_i, r) => { r.napi!.mode = 'NAPI_MODE_UNSPECIFIED'; }, /^ring 1001: NAPI registered with no tracking mode$/],

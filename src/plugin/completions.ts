@@ -33,10 +33,14 @@ export function appThreads(pid: number): number[] {
 	return tids;
 }
 
+/* A getpid in each application thread of @pid: its pending task work runs on the way out. */
+export function taskWorkSteps(pid: number): Step[] {
+	return appThreads(pid).flatMap((tid): Step[] =>
+		[{ op: 'task', tid }, { op: 'sys', v: 'x', nr: NR.getpid, args: [], what: `run task work of thread ${tid}` }]);
+}
+
 export function completionSteps(p: ProcessRings): Step[] {
-	const steps: Step[] = [];
-	for (const tid of appThreads(p.pid))
-		steps.push({ op: 'task', tid }, { op: 'sys', v: 'x', nr: NR.getpid, args: [], what: `run task work of thread ${tid}` });
+	const steps: Step[] = taskWorkSteps(p.pid);
 	for (const r of p.rings) {
 		if (!(r.setup_flags & SETUP.DEFER_TASKRUN) || r.inflight.length === 0) continue;
 		const h = ownerHandle(p.pid, r);

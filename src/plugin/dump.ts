@@ -13,7 +13,7 @@ import { captureGaps } from '../capture/gaps';
 import { readRingMemory, type RingMemory } from '../capture/memory';
 import type { RestoreRing } from '../restore/input';
 import { cancelRequested, cancelSteps } from './cancel';
-import { completionSteps } from './completions';
+import { completionSteps, taskWorkSteps } from './completions';
 import { DRAIN_MS, drain, inflightError, inflightOf, notRearmed, processTree } from './inflight';
 import { warmUp } from './warmup';
 import { serialize } from '../restore/plan';
@@ -24,6 +24,10 @@ import { unsupported } from './support';
 import { ImageStore } from './store';
 import { SETUP } from '../uring/abi';
 
+/* A ring without DEFER_TASKRUN with requests in flight: their poll wakeups may have queued task work (checkpoint()). */
+const needsFlush = (p: ProcessRings): boolean =>
+	p.rings.some((r) => r.inflight.length > 0 && !(r.setup_flags & SETUP.DEFER_TASKRUN));
+
 export class DumpSession {
 	private readonly store: ImageStore;
 	/* every process with rings captured so far, and each ring's memory (read once) */
@@ -32,6 +36,8 @@ export class DumpSession {
 	private readonly written: number[] = []; /* namespace pids of the images written */
 	private readonly extFiles = new Map<number, number>(); /* CRIU file id -> ring inode */
 	private readonly drainStart = new Map<number, number>(); /* pid -> first checkpoint attempt */
+	private readonly flushed = new Set<number>(); /* pids whose pending task work ran once frozen */
+	private readonly flushFirst = new Set<number>(); /* pids seen needing that before the freeze */
 	private readonly cancelled = new Set<string>(); /* "ring:user_data" cancelled on request (cancel.ts) */
 	private readonly pinned: PinnedContents; /* contents of registered buffers the process unmapped */
 	/* epoll file (kernel address, stable while the tree is frozen) -> its id in the images: one id per set shared across processes */
@@ -48,7 +54,10 @@ export class DumpSession {
 	 * (warmup.ts).
 	 */
 	async pause(root: number): Promise<void> {
-		const pending = await drain(root);
+		/* processes whose pending task work the checkpoint runs first, before capturing (checkpoint()) */
+		const pending = await drain(root, DRAIN_MS, (p) => {
+			if (needsFlush(p)) this.flushFirst.add(p.pid);
+		});
 		/* CRIU_URING_CANCEL_INFLIGHT=1: cancelled once frozen, in checkpoint() */
 		if (pending.length && !cancelRequested()) throw inflightError(pending);
 		warmUp(processTree(root));
@@ -61,6 +70,11 @@ export class DumpSession {
 	 * at the deadline, fail naming them.
 	 */
 	checkpoint(pid: number): number | { retry: string[] } {
+		/* known before the freeze to need it: the flush below, without a capture first (10,000 requests take most of a second) */
+		if (this.flushFirst.has(pid) && !this.flushed.has(pid)) {
+			this.flushed.add(pid);
+			return { retry: serialize(taskWorkSteps(pid)) };
+		}
 		const p = captureProcess(pid);
 		if (p.rings.length === 0) return 0;
 		if (p.source !== 'bpf')
@@ -71,6 +85,20 @@ export class DumpSession {
 		/* requests the restore re-arms stay in flight: they go into the image */
 		const pending = inflightOf(p, notRearmed);
 		if (pending.length) return this.retry(pid, p, inflightError(pending).message);
+		/*
+		 * An event that happened after the tree stopped running (data on a
+		 * socket an armed RECV polls) has queued task work that posts its
+		 * completion.  CRIU's parasite would run it after this capture, when
+		 * the thread first returns to user space, and the completion (with
+		 * the data it took from the socket) would be lost.  Run it now, once,
+		 * as the application would next (a getpid in each thread).  Not for
+		 * DEFER_TASKRUN rings: their task work runs only when the owner asks
+		 * for events, which the parasite never does (docs/inflight.md).
+		 */
+		if (!this.flushed.has(pid) && needsFlush(p)) {
+			this.flushed.add(pid);
+			return { retry: serialize(taskWorkSteps(pid)) };
+		}
 
 		this.refuseUnsupported(p);
 		/* buffers the process unmapped: their pinned pages are read from inside it first (pinned.ts) */

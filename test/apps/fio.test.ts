@@ -76,6 +76,8 @@ async function fioCase(t: Test, c: FioCase): Promise<void> {
 		const why = uringErrors((cr.restore ?? cr.dump).log);
 		if (why.length) t.comment(`plugin said: ${why.join(' | ')}`);
 		t.comment(`fio still running after the failed checkpoint: ${app.status() === undefined}; logs kept in ${keepLogs(c.opts[0], cr)}.*`);
+		/* the first errors need not be the cause (a vanishing thread logs 'Unable to detach' and is retried): show how the log ends */
+		t.comment(`last lines of the ${cr.restore ? 'restore' : 'dump'} log:\n${(cr.restore ?? cr.dump).log.trimEnd().split('\n').slice(-25).join('\n')}`);
 		return;
 	}
 	t.pass(`checkpointed and restored pid ${app.pid}`);

@@ -13,7 +13,7 @@
  */
 import type { Test } from 'tap';
 import { execFile, spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CRIU_BIN, PLUGIN_DIR, TEST_PROGS } from '../../src/util/paths';
@@ -91,12 +91,43 @@ export interface Scratch {
 	stderrOf(name: string): string;
 }
 
+/*
+ * Remove a scratch dir whose writers were killed just before.  Node's
+ * recursive rm lists the children once and then only retries the final
+ * rmdir, so one file created after that listing (a killed process's last
+ * write, a CRIU or helper log being finished) failed the whole teardown
+ * with ENOTEMPTY (seen once in CI).  Each retry here lists and removes
+ * everything again; what is still appearing after 10 s is a real leak and
+ * the error names it.
+ */
+async function removeScratch(root: string): Promise<void> {
+	const deadline = Date.now() + 10_000;
+	for (;;) {
+		try {
+			rmSync(root, { recursive: true, force: true });
+			return;
+		} catch (e) {
+			const code = (e as NodeJS.ErrnoException).code;
+			if ((code !== 'ENOTEMPTY' && code !== 'EBUSY') || Date.now() > deadline) {
+				let left = '';
+				try {
+					left = readdirSync(root).join(', ');
+				} catch {
+					/* gone by now */
+				}
+				throw new Error(`cannot remove ${root} (${code}); still in it: ${left}`);
+			}
+			await sleep(100);
+		}
+	}
+}
+
 /** A temp dir and process tracker whose cleanup is registered on @t. */
 export function scratch(t: Teardownable): Scratch {
 	const root = mkdtempSync(path.join(os.tmpdir(), 'criu-uring-test-'));
 	const started: { pid: number; exe: string }[] = [];
 
-	t.teardown(() => {
+	t.teardown(async () => {
 		for (const { pid, exe } of started) {
 			// Only the process we started (or its restored self): pids get reused.
 			if (exeOf(pid) !== exe) continue;
@@ -106,10 +137,8 @@ export function scratch(t: Teardownable): Scratch {
 				/* already gone */
 			}
 		}
-		/* a process killed above (or by another teardown) may still be finishing a write: ENOTEMPTY is retried */
 		/* CRIU_URING_KEEP_SCRATCH=1 (test:kernels guests): the CRIU logs stay for the report */
-		if (process.env.CRIU_URING_KEEP_SCRATCH !== '1')
-			rmSync(root, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
+		if (process.env.CRIU_URING_KEEP_SCRATCH !== '1') await removeScratch(root);
 	});
 
 	const s: Scratch = {
