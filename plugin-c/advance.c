@@ -366,6 +366,8 @@ int advance_ring(struct remote *r, const struct advance_ring *ring,
 		a.tick.tv_nsec = tick_ns(&ring->params);
 		a.sq_target = sq_head;
 		a.cq_target = cq_tail;
+		a.keep_cq_head = ring->keep_cq_head;
+		a.cq_head_limit = ring->cq_head;
 		a.progress_every = opts ? opts->progress_every : 0;
 		err = run_blob(&c, &a);
 	}

@@ -10,6 +10,14 @@
  * overflow list; the caller then overwrites the shared memory it has to
  * (SQ array, SQEs, unconsumed CQEs, sq_dropped, cq_overflow, flags) with
  * remote_write().
+ *
+ * With keep_cq_head, the CQ head stops at cq_head (the head the caller
+ * writes back) once the advance reaches it, and the CQEs from there to
+ * cq_tail stay in the CQ.  The kernel computes its cache of free CQ slots
+ * from the head when it refills the cache and does not look at the head
+ * again until the cache is used up: a cache filled while the head was
+ * further on would let new completions overwrite unconsumed CQEs of the
+ * restored ring (test/progs/cr_cqwrap.c).
  */
 #ifndef CRIU_URING_ADVANCE_H
 #define CRIU_URING_ADVANCE_H
@@ -31,6 +39,8 @@ struct advance_ring {
 	 */
 	unsigned long ring_addr;
 	unsigned long sqes_addr;
+	bool keep_cq_head;		/* never move the CQ head past cq_head */
+	uint32_t cq_head;
 };
 
 struct advance_opts {

@@ -308,12 +308,33 @@ static void log_progress(void *priv, uint64_t done, uint64_t total, double ops_p
 		(unsigned long long)done, (unsigned long long)total, ops_per_sec / 1e6);
 }
 
+/* The options after an advance step's six arguments: "registered", "head H". */
+static int advance_options(struct plan_state *ps, char **tok, int n, struct advance_ring *ring)
+{
+	unsigned long head;
+
+	for (int i = 7; i < n; i++) {
+		if (!strcmp(tok[i], "registered")) {
+			ring->registered = true;
+		} else if (!strcmp(tok[i], "head") && i + 1 < n && !eval(ps, tok[i + 1], &head)) {
+			ring->keep_cq_head = true;
+			ring->cq_head = (uint32_t)head;
+			i++;
+		} else {
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /*
- * "advance FD SQ CQ RINGS SQES PARAMS [registered]": PARAMS is the
- * io_uring_params the kernel filled in at setup (still in the task's
+ * "advance FD SQ CQ RINGS SQES PARAMS [registered] [head H]": PARAMS is
+ * the io_uring_params the kernel filled in at setup (still in the task's
  * scratch memory); it gives the engine the ring's geometry.  "registered":
  * FD is the ring's index in the task's registered-ring table
- * (IORING_SETUP_REGISTERED_FD_ONLY rings have no fd).
+ * (IORING_SETUP_REGISTERED_FD_ONLY rings have no fd).  "head H": the CQ
+ * head the ring gets back afterwards; the advance never reaps past it
+ * (advance.h: the kernel's cache of free CQ slots).
  */
 static int step_advance(struct plan_state *ps, char **tok, int n, const char *what)
 {
@@ -322,12 +343,11 @@ static int step_advance(struct plan_state *ps, char **tok, int n, const char *wh
 	struct advance_stats stats = { 0 };
 	struct advance_ring ring = { 0 };
 
-	if ((n != 7 && (n != 8 || strcmp(tok[7], "registered"))) || need_task(ps) ||
+	if (n < 7 || need_task(ps) ||
 	    eval(ps, tok[1], &fd) || eval(ps, tok[2], &sq) ||
 	    eval(ps, tok[3], &cq) || eval(ps, tok[4], &rings) || eval(ps, tok[5], &sqes) ||
-	    eval(ps, tok[6], &params))
+	    eval(ps, tok[6], &params) || advance_options(ps, tok, n, &ring))
 		return fail(ps, "advance: bad arguments");
-	ring.registered = n == 8;
 	if (remote_read(&ps->task, params, &ring.params, sizeof(ring.params)))
 		return fail(ps, "%s: reading the ring parameters: %s", what, remote_error(&ps->task));
 	ring.fd = fd;
@@ -373,6 +393,88 @@ static int step_store(struct plan_state *ps, char **tok, int n)
 	v32 = value;
 	if (remote_write(&ps->task, addr, size == 4 ? (void *)&v32 : (void *)&value, size))
 		return fail(ps, "storing at %#lx: %s", addr, remote_error(&ps->task));
+	return 0;
+}
+
+/*
+ * "wait ADDR VALUE MS -- WHAT": poll the u32 at ADDR in the task (every
+ * millisecond, up to MS ms) until it is VALUE: an SQ head the SQPOLL
+ * thread moves as it takes SQEs (concerns/rearm.ts).
+ */
+static int step_wait(struct plan_state *ps, char **tok, int n, const char *what)
+{
+	unsigned long addr, value, ms;
+	uint32_t v = 0;
+
+	if (n != 4 || need_task(ps) || eval(ps, tok[1], &addr) || eval(ps, tok[2], &value) || eval(ps, tok[3], &ms))
+		return fail(ps, "wait: bad arguments");
+	for (unsigned long i = 0; i <= ms; i++) {
+		if (remote_read(&ps->task, addr, &v, 4))
+			return fail(ps, "%s: %s", what, remote_error(&ps->task));
+		if (v == (uint32_t)value)
+			return 0;
+		usleep(1000);
+	}
+	return fail(ps, "%s: still %u after %lu ms, not %lu", what, v, ms, value);
+}
+
+/*
+ * "timens ADDR CLOCK": the struct __kernel_timespec at ADDR in the task
+ * holds an absolute deadline of CLOCK (1 CLOCK_MONOTONIC, 7
+ * CLOCK_BOOTTIME) as the task's time namespace reads that clock; make it
+ * the deadline the kernel compares with, which io_uring does not
+ * translate: minus the namespace's offset (/proc/PID/timens_offsets; CRIU
+ * restores a tree into a new time namespace whose offsets keep its clocks
+ * continuous).  A deadline that would fall before 0 becomes 0 (already
+ * due either way).
+ */
+static int step_timens(struct plan_state *ps, char **tok, int n)
+{
+	unsigned long addr, clock;
+	const char *want;
+	char path[64], line[128], name[32];
+	long long off_sec = 0, off_nsec = 0, sec, nsec;
+	int64_t ts[2];
+	bool found = false;
+	FILE *f;
+
+	if (n != 3 || need_task(ps) || eval(ps, tok[1], &addr) || eval(ps, tok[2], &clock) ||
+	    (clock != CLOCK_MONOTONIC && clock != CLOCK_BOOTTIME))
+		return fail(ps, "timens: bad arguments");
+	want = clock == CLOCK_MONOTONIC ? "monotonic" : "boottime";
+	snprintf(path, sizeof(path), "/proc/%d/timens_offsets", ps->task.tgid);
+	f = fopen(path, "re");
+	if (!f && errno != ENOENT)
+		return fail(ps, "timens: %s: %s", path, strerror(errno));
+	found = !f; /* a kernel without time namespaces: the host's clocks */
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%31s %lld %lld", name, &sec, &nsec) == 3 && !strcmp(name, want)) {
+			off_sec = sec;
+			off_nsec = nsec;
+			found = true;
+		}
+	if (f)
+		fclose(f);
+	if (!found)
+		return fail(ps, "timens: no %s offset in %s", want, path);
+	if (remote_read(&ps->task, addr, ts, sizeof(ts)))
+		return fail(ps, "timens: reading the deadline: %s", remote_error(&ps->task));
+	sec = ts[0] - off_sec;
+	nsec = ts[1] - off_nsec;
+	while (nsec < 0) {
+		nsec += 1000000000LL;
+		sec--;
+	}
+	while (nsec >= 1000000000LL) {
+		nsec -= 1000000000LL;
+		sec++;
+	}
+	if (sec < 0)
+		sec = nsec = 0;
+	ts[0] = sec;
+	ts[1] = nsec;
+	if (remote_write(&ps->task, addr, ts, sizeof(ts)))
+		return fail(ps, "timens: writing the deadline: %s", remote_error(&ps->task));
 	return 0;
 }
 
@@ -740,7 +842,7 @@ static int step_submit(struct plan_state *ps, char **tok, int n, const char *wha
 	return ret;
 }
 
-#define ARM_MAX		4096	/* re-armed requests per ring and step */
+#define ARM_MAX		(1u << 20)	/* re-armed requests per ring and step */
 
 /* A request's immediate completion that means our SQE was wrong, not that its event happened. */
 static bool arm_sqe_rejected(int res)
@@ -771,130 +873,162 @@ static int arm_check_cqes(struct plan_state *ps, const struct submit_ring *sr, c
 }
 
 /*
- * "arm FD PARAMS SRC N -- WHAT": re-arm N in-flight requests (the 64-byte
- * SQEs at SRC in the task) on ring FD, after the dumped ring bytes are
- * back.  The index advance stopped N SQEs short of the dumped SQ head H,
+ * "arm FD PARAMS SRC N [RINGS SQES [registered]] -- WHAT": re-arm N
+ * in-flight requests (the 64-byte SQEs at SRC in the task) on ring FD,
+ * after the dumped ring bytes are back.  RINGS and SQES: where a NO_MMAP
+ * ring's regions are in the task (else the step maps them through FD);
+ * "registered": FD is a registered-ring index (REGISTERED_FD_ONLY).  The index advance stopped N SQEs short of the dumped SQ head H,
  * so the kernel takes exactly the SQEs at positions H-N .. H-1: each goes
  * into the SQE slot of its position (and the SQ array maps the position
- * to that slot), io_uring_enter(to_submit = N) submits them, and the
- * slots and array entries get their dumped bytes back.  The SQEs the
- * application had pending at H .. tail are not touched (to_submit stops
- * the kernel at H); the step fails if they would share a slot.  A request
- * whose event already happened completes at once, after the dumped CQEs,
- * as it would have in the original process; one the kernel refuses as
- * malformed fails the step.  Not for SQPOLL rings (their SQ thread would
- * submit on its own), which the planner refuses.
+ * to that slot), io_uring_enter(to_submit) submits them, and the slots and
+ * array entries get their dumped bytes back.  More requests than the SQ
+ * has room for beside the application's pending SQEs go in batches, each
+ * ending at the end of a linked chain (the kernel ends a chain at the end
+ * of a submission), in their order.  The SQEs the application had pending
+ * at H .. tail are not touched (to_submit stops the kernel at H); the step
+ * fails if they would share a slot.  A request whose event already
+ * happened completes at once, after the dumped CQEs, as it would have in
+ * the original process; one the kernel refuses as malformed fails the
+ * step.  Not for SQPOLL rings (their SQ thread would submit on its own),
+ * which the planner refuses.
  */
-static int step_arm(struct plan_state *ps, char **tok, int n, const char *what)
+static int arm_batch(struct plan_state *ps, struct submit_ring *sr, const struct ring_sqe *sqe,
+		     unsigned long n, uint32_t first, uint32_t head, uint32_t tail,
+		     uint8_t (*saved)[128], uint32_t *saved_idx, unsigned int enter, const char *what)
 {
-	struct submit_ring sr = { 0 };
-	unsigned long fd, params, src, count;
-	struct ring_sqe *sqe = NULL;
-	uint8_t (*saved)[128] = NULL;
-	uint32_t *saved_idx = NULL;
-	uint32_t head, tail, cq_before, cq_after, mask;
-	unsigned int size;
+	uint32_t mask = sr->p.sq_entries - 1, now, cq_before, cq_after;
+	unsigned int size = sr->p.flags & IORING_SETUP_SQE128 ? 128 : 64;
+	bool sqarray = !(sr->p.flags & IORING_SETUP_NO_SQARRAY);
 	long ret;
 	int err = 0;
 
-	if (n != 5 || need_task(ps) || eval(ps, tok[1], &fd) || eval(ps, tok[2], &params) ||
-	    eval(ps, tok[3], &src) || eval(ps, tok[4], &count) || !count || count > ARM_MAX)
+	if (remote_read(&ps->task, sr->ring + sr->p.cq_off.tail, &cq_before, 4))
+		return fail(ps, "%s: reading the CQ tail: %s", what, remote_error(&ps->task));
+	/* pending SQEs must not live in the slots this batch borrows */
+	for (uint32_t pos = head; pos != tail && sqarray; pos++) {
+		uint32_t slot;
+
+		if (remote_read(&ps->task, sr->ring + sr->p.sq_off.array + 4ul * (pos & mask), &slot, 4))
+			return fail(ps, "%s: %s", what, remote_error(&ps->task));
+		if (((slot - first) & mask) < n)
+			return fail(ps, "%s: pending SQE slot %u is one the re-armed requests need", what, slot);
+	}
+	for (unsigned long i = 0; i < n && !err; i++) {
+		uint32_t slot = (first + i) & mask;
+		uint8_t bytes[128] = { 0 };
+
+		memcpy(bytes, &sqe[i], sizeof(sqe[i]));
+		if (remote_read(&ps->task, sr->sqes + (unsigned long)slot * size, saved[i], size) ||
+		    remote_write(&ps->task, sr->sqes + (unsigned long)slot * size, bytes, size))
+			err = fail(ps, "%s: writing SQE %lu: %s", what, i, remote_error(&ps->task));
+		if (!err && sqarray &&
+		    (remote_read(&ps->task, sr->ring + sr->p.sq_off.array + 4ul * slot, &saved_idx[i], 4) ||
+		     remote_write(&ps->task, sr->ring + sr->p.sq_off.array + 4ul * slot, &slot, 4)))
+			err = fail(ps, "%s: writing the SQ array: %s", what, remote_error(&ps->task));
+	}
+	if (!err) {
+		ret = remote_syscall(&ps->task, SYS_io_uring_enter, sr->fd, n, 0, enter, 0, 0);
+		if (ret < 0)
+			err = fail(ps, "%s: io_uring_enter: %s", what, strerror(-ret));
+		else if ((unsigned long)ret != n)
+			err = 1; /* below: name the request the kernel stopped at */
+	}
+	/* the dumped bytes back in the borrowed slots, whatever happened */
+	for (unsigned long i = 0; i < n; i++) {
+		uint32_t slot = (first + i) & mask;
+
+		if (remote_write(&ps->task, sr->sqes + (unsigned long)slot * size, saved[i], size) ||
+		    (sqarray && remote_write(&ps->task, sr->ring + sr->p.sq_off.array + 4ul * slot, &saved_idx[i], 4))) {
+			if (!err)
+				err = fail(ps, "%s: restoring the SQ bytes: %s", what, remote_error(&ps->task));
+			break;
+		}
+	}
+	if (err < 0)
+		return err;
+	/* a request the kernel refused at once names its SQE: only this batch's CQEs can be */
+	if (remote_read(&ps->task, sr->ring + sr->p.cq_off.tail, &cq_after, 4))
+		return fail(ps, "%s: %s", what, remote_error(&ps->task));
+	if (arm_check_cqes(ps, sr, sqe, n, cq_before, cq_after, what))
+		return -1;
+	if (err)
+		return fail(ps, "%s: the kernel took fewer of the %lu requests than it was given", what, n);
+	if (remote_read(&ps->task, sr->ring + sr->p.sq_off.head, &now, 4))
+		return fail(ps, "%s: %s", what, remote_error(&ps->task));
+	if (now != first + n)
+		return fail(ps, "%s: SQ head %u after the re-arm, expected %u", what, now, (uint32_t)(first + n));
+	return 0;
+}
+
+static int step_arm(struct plan_state *ps, char **tok, int n, const char *what)
+{
+	struct submit_ring sr = { 0 };
+	unsigned long fd, params, src, count, room, done, now, rings = 0, sqes = 0;
+	struct ring_sqe *sqe = NULL;
+	uint8_t (*saved)[128] = NULL;
+	uint32_t *saved_idx = NULL;
+	uint32_t head, tail;
+	unsigned int enter = 0;
+	bool user_mem = n >= 7;
+	int err = 0;
+
+	if ((n != 5 && n != 7 && n != 8) || need_task(ps) || eval(ps, tok[1], &fd) || eval(ps, tok[2], &params) ||
+	    eval(ps, tok[3], &src) || eval(ps, tok[4], &count) || !count || count > ARM_MAX ||
+	    (user_mem && (eval(ps, tok[5], &rings) || eval(ps, tok[6], &sqes))) ||
+	    (n == 8 && strcmp(tok[7], "registered")))
 		return fail(ps, "arm: bad arguments");
+	if (n == 8)
+		enter = IORING_ENTER_REGISTERED_RING;
 	sr.fd = fd;
 	if (remote_read(&ps->task, params, &sr.p, sizeof(sr.p)))
 		return fail(ps, "%s: reading the ring parameters: %s", what, remote_error(&ps->task));
 	if (sr.p.flags & IORING_SETUP_SQPOLL)
 		return fail(ps, "%s: an SQPOLL ring", what);
 	sqe = calloc(count, sizeof(*sqe));
-	saved = calloc(count, sizeof(*saved));
-	saved_idx = calloc(count, sizeof(*saved_idx));
-	if (!sqe || !saved || !saved_idx) {
-		err = fail(ps, "%s: out of memory", what);
-		goto out;
-	}
+	if (!sqe)
+		return fail(ps, "%s: out of memory", what);
 	if (remote_read(&ps->task, src, sqe, count * sizeof(*sqe))) {
 		err = fail(ps, "%s: reading the SQEs: %s", what, remote_error(&ps->task));
 		goto out;
 	}
-	err = submit_map(ps, &sr);
-	if (err)
-		goto out;
-	size = sr.p.flags & IORING_SETUP_SQE128 ? 128 : 64;
-	mask = sr.p.sq_entries - 1;
+	if (user_mem) {
+		sr.ring = rings;
+		sr.sqes = sqes;
+	} else {
+		err = submit_map(ps, &sr);
+		if (err)
+			goto out;
+	}
 	if (remote_read(&ps->task, sr.ring + sr.p.sq_off.head, &head, 4) ||
-	    remote_read(&ps->task, sr.ring + sr.p.sq_off.tail, &tail, 4) ||
-	    remote_read(&ps->task, sr.ring + sr.p.cq_off.tail, &cq_before, 4)) {
+	    remote_read(&ps->task, sr.ring + sr.p.sq_off.tail, &tail, 4)) {
 		err = fail(ps, "%s: reading the indices: %s", what, remote_error(&ps->task));
 		goto out;
 	}
-	if ((uint64_t)(tail - head) + count > sr.p.sq_entries) {
-		err = fail(ps, "%s: %lu requests and %u pending SQEs do not fit the %u-entry SQ",
-			   what, count, tail - head, sr.p.sq_entries);
+	if (tail - head >= sr.p.sq_entries) {
+		err = fail(ps, "%s: %u pending SQEs leave no room in the %u-entry SQ", what, tail - head, sr.p.sq_entries);
 		goto out;
 	}
-	/* pending SQEs must not live in the slots the re-armed ones borrow */
-	for (uint32_t pos = head; pos != tail && !(sr.p.flags & IORING_SETUP_NO_SQARRAY); pos++) {
-		uint32_t slot;
-
-		if (remote_read(&ps->task, sr.ring + sr.p.sq_off.array + 4ul * (pos & mask), &slot, 4)) {
-			err = fail(ps, "%s: %s", what, remote_error(&ps->task));
-			goto out;
-		}
-		if (((slot - (head - count)) & mask) < count) {
-			err = fail(ps, "%s: pending SQE slot %u is one the re-armed requests need", what, slot);
-			goto out;
-		}
-	}
-	for (unsigned long i = 0; i < count && !err; i++) {
-		uint32_t slot = (head - count + i) & mask;
-		uint8_t bytes[128] = { 0 };
-
-		memcpy(bytes, &sqe[i], sizeof(sqe[i]));
-		if (remote_read(&ps->task, sr.sqes + (unsigned long)slot * size, saved[i], size) ||
-		    remote_write(&ps->task, sr.sqes + (unsigned long)slot * size, bytes, size))
-			err = fail(ps, "%s: writing SQE %lu: %s", what, i, remote_error(&ps->task));
-		if (!err && !(sr.p.flags & IORING_SETUP_NO_SQARRAY) &&
-		    (remote_read(&ps->task, sr.ring + sr.p.sq_off.array + 4ul * slot, &saved_idx[i], 4) ||
-		     remote_write(&ps->task, sr.ring + sr.p.sq_off.array + 4ul * slot, &slot, 4)))
-			err = fail(ps, "%s: writing the SQ array: %s", what, remote_error(&ps->task));
-	}
-	if (err)
+	room = sr.p.sq_entries - (tail - head);
+	saved = calloc(room, sizeof(*saved));
+	saved_idx = calloc(room, sizeof(*saved_idx));
+	if (!saved || !saved_idx) {
+		err = fail(ps, "%s: out of memory", what);
 		goto out;
-	ret = remote_syscall(&ps->task, SYS_io_uring_enter, sr.fd, count, 0, 0, 0, 0);
-	if (ret < 0) {
-		err = fail(ps, "%s: io_uring_enter: %s", what, strerror(-ret));
-	} else if ((unsigned long)ret != count) {
-		/* the kernel stops at a request it fails at submission: name it */
-		if (!remote_read(&ps->task, sr.ring + sr.p.cq_off.tail, &cq_after, 4))
-			err = arm_check_cqes(ps, &sr, sqe, count, cq_before, cq_after, what);
-		if (!err)
-			err = fail(ps, "%s: the kernel took %ld of %lu requests", what, ret, count);
 	}
-	/* the dumped bytes back in the borrowed slots, whatever happened */
-	for (unsigned long i = 0; i < count; i++) {
-		uint32_t slot = (head - count + i) & mask;
-
-		if (remote_write(&ps->task, sr.sqes + (unsigned long)slot * size, saved[i], size) ||
-		    (!(sr.p.flags & IORING_SETUP_NO_SQARRAY) &&
-		     remote_write(&ps->task, sr.ring + sr.p.sq_off.array + 4ul * slot, &saved_idx[i], 4))) {
-			if (!err)
-				err = fail(ps, "%s: restoring the SQ bytes: %s", what, remote_error(&ps->task));
+	for (done = 0; done < count && !err; done += now) {
+		now = count - done < room ? count - done : room;
+		/* a batch ends where a chain ends */
+		while (done + now < count && now && sqe[done + now - 1].flags & (IOSQE_IO_LINK | IOSQE_IO_HARDLINK))
+			now--;
+		if (!now) {
+			err = fail(ps, "%s: a linked chain longer than the %lu SQ entries free", what, room);
 			break;
 		}
+		err = arm_batch(ps, &sr, sqe + done, now, head - count + done, head, tail, saved, saved_idx, enter, what);
 	}
-	if (err)
-		goto out;
-	if (remote_read(&ps->task, sr.ring + sr.p.sq_off.head, &tail, 4) ||
-	    remote_read(&ps->task, sr.ring + sr.p.cq_off.tail, &cq_after, 4)) {
-		err = fail(ps, "%s: %s", what, remote_error(&ps->task));
-		goto out;
-	}
-	if (tail != head)
-		err = fail(ps, "%s: SQ head %u after the re-arm, expected %u", what, tail, head);
-	else
-		err = arm_check_cqes(ps, &sr, sqe, count, cq_before, cq_after, what);
 out:
-	submit_unmap(ps, &sr);
+	if (!user_mem)
+		submit_unmap(ps, &sr);
 	free(saved_idx);
 	free(saved);
 	free(sqe);
@@ -1008,6 +1142,10 @@ static int run_step(struct plan_state *ps, char *line)
 		return step_write(ps, tok, n);
 	if (!strcmp(tok[0], "store"))
 		return step_store(ps, tok, n);
+	if (!strcmp(tok[0], "timens"))
+		return step_timens(ps, tok, n);
+	if (!strcmp(tok[0], "wait"))
+		return step_wait(ps, tok, n, what);
 	if (!strcmp(tok[0], "sys"))
 		return step_sys(ps, tok, n, what);
 	if (!strcmp(tok[0], "place"))

@@ -113,6 +113,13 @@ t.test('a ring mapping split by mprotect and partly unmapped comes back as it wa
 	await finishVerified(t, s, 'cr_split', p.pid);
 });
 
+t.test('a nearly full CQ wrapped around its array end: new completions after the restore overwrite nothing', async (t) => {
+	const s = scratch(t);
+	const p = await startWithTruth(s, 'cr_cqwrap');
+	if (!(await dumpAndRestore(t, s, p.pid))) return;
+	await finishVerified(t, s, 'cr_cqwrap', p.pid);
+});
+
 t.test('a damaged image fails the restore before anything runs', async (t) => {
 	const s = scratch(t);
 	const p = await startWithTruth(s, 'cr_rw', []);

@@ -60,6 +60,13 @@ struct blob_args {
 	uint32_t sq_target;
 	uint32_t cq_target;
 	uint64_t progress_every;	/* ops between progress traps */
+	/*
+	 * keep_cq_head: the CQ head never moves past cq_head_limit (the
+	 * dumped CQ head), so the kernel's cache of free CQ slots is never
+	 * filled from a head the restored ring will not have (advance.h).
+	 */
+	uint32_t keep_cq_head;
+	uint32_t cq_head_limit;
 	/* written by the blob */
 	uint64_t total;			/* ops this run needs */
 	uint64_t done;			/* ops completed */
@@ -67,6 +74,8 @@ struct blob_args {
 	int64_t err;			/* 0 or -errno (or CQE res) */
 	uint32_t err_where;		/* enum blob_where */
 	uint32_t state;			/* enum blob_state */
+	uint32_t cq_seen;		/* CQEs checked up to here; the head may lag (keep_cq_head) */
+	uint32_t pad2;
 };
 
 #endif

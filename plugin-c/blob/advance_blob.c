@@ -164,14 +164,42 @@ static int push_and_kick(struct blob_args *a, struct blob_ring *t, uint32_t n)
 }
 
 /*
+ * The CQEs up to @seen are checked: free their slots.  The kernel keeps a
+ * cache of free CQ slots, computed from the CQ head when it is refilled
+ * and never re-checked against a later head.  The restored ring gets the
+ * dumped head H back; a cache filled while the head was past H would let
+ * the application's next completions overwrite its unconsumed CQEs once
+ * they wrap around the CQE array.  So with keep_cq_head the head stops
+ * at H (the CQ then holds at most tail - H <= cq_entries CQEs, so posting
+ * never overflows); a limit behind the head from the start is out of
+ * reach (the plan's earlier steps reaped past it) and the head follows
+ * @seen as before.
+ */
+static void free_slots(struct blob_args *a, struct blob_ring *t, uint32_t seen)
+{
+	uint32_t head = *(volatile uint32_t *)t->cq_head;
+
+	a->cq_seen = seen;
+	if (t == &a->target && a->keep_cq_head && a->cq_head_limit - head <= seen - head)
+		seen = a->cq_head_limit;
+	store_rel(t->cq_head, seen);
+}
+
+/* Where checking CQEs resumes: the target's seen index, else the head. */
+static uint32_t checked_up_to(struct blob_args *a, struct blob_ring *t)
+{
+	return t == &a->target ? a->cq_seen : *(volatile uint32_t *)t->cq_head;
+}
+
+/*
  * Wait until @want CQEs are ready, check every one succeeded, and free
- * the slots (cq.head = cq.tail) so the CQ can never overflow.
+ * the slots so the CQ can never overflow (free_slots()).
  * GETEVENTS also runs task work: DEFER_TASKRUN rings only get MSG_RING
  * posts that way, from their owner (this thread).
  */
 static int reap(struct blob_args *a, struct blob_ring *t, uint32_t want)
 {
-	uint32_t head = *(volatile uint32_t *)t->cq_head, tail, i, stalls = 0;
+	uint32_t head = checked_up_to(a, t), tail, i, stalls = 0;
 	const struct ring_cqe *cqe;
 	long ret;
 
@@ -191,7 +219,7 @@ static int reap(struct blob_args *a, struct blob_ring *t, uint32_t want)
 		if (cqe->res < 0)
 			return failed(a, cqe->res, BLOB_AT_CQE);
 	}
-	store_rel(t->cq_head, tail);
+	free_slots(a, t, tail);
 	return 0;
 }
 
@@ -229,7 +257,7 @@ static int run_sq_only(struct blob_args *a, uint64_t count)
 		n = min_u32(count, t->sq_entries);
 		if (push_and_kick(a, t, n))
 			return -1;
-		if (load_acq(t->cq_tail) != *(volatile uint32_t *)t->cq_head)
+		if (load_acq(t->cq_tail) != a->cq_seen)
 			return reap(a, t, 0) ? -1 : failed(a, 0, BLOB_AT_STRAY_CQE);
 		count -= n;
 		count_done(a, n);
@@ -305,7 +333,7 @@ static int64_t reap_ticks(struct blob_args *a)
 	while (more) {
 		/* a stall is a wait that brought nothing; every tick resets the count */
 		stalls = 0;
-		head = *(volatile uint32_t *)t->cq_head;
+		head = a->cq_seen;
 		while ((tail = load_acq(t->cq_tail)) == head) {
 			ret = ring_enter(t, 0, 1, RING_ENTER_GETEVENTS);
 			if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY &&
@@ -323,7 +351,7 @@ static int64_t reap_ticks(struct blob_args *a)
 				more = false;
 			posted++;
 		}
-		store_rel(t->cq_head, tail);
+		free_slots(a, t, tail);
 	}
 	return posted;
 }
@@ -364,13 +392,18 @@ static int run_cq_self(struct blob_args *a, uint64_t *ds, uint64_t *dc)
 	return 0;
 }
 
-static int check_final(struct blob_args *a)
+static int check_final(struct blob_args *a, uint32_t cq_start)
 {
 	struct blob_ring *t = &a->target;
+	uint32_t head = a->cq_target;
 
+	/* the head stopped at the limit if the advance passed it (free_slots()) */
+	if (a->keep_cq_head && a->cq_target - a->cq_head_limit <= a->cq_target - cq_start)
+		head = a->cq_head_limit;
 	if (load_acq(t->sq_head) != a->sq_target ||
 	    load_acq(t->sq_tail) != a->sq_target ||
-	    load_acq(t->cq_head) != a->cq_target ||
+	    a->cq_seen != a->cq_target ||
+	    load_acq(t->cq_head) != head ||
 	    load_acq(t->cq_tail) != a->cq_target)
 		return failed(a, -EBUSY, BLOB_AT_FINAL);
 	return 0;
@@ -392,6 +425,7 @@ __attribute__((used)) void blob_main(struct blob_args *a)
 	a->err_where = BLOB_AT_NONE;
 	a->done = 0;
 	a->next_report = a->progress_every;
+	a->cq_seen = cq_tail;
 	if (load_acq(t->sq_tail) != sq_head || load_acq(t->cq_head) != cq_tail) {
 		failed(a, -EBUSY, BLOB_AT_NOT_EMPTY);
 		goto out;
@@ -408,7 +442,7 @@ __attribute__((used)) void blob_main(struct blob_args *a)
 	}
 	if (!run_plain(a, plain) && !run_sq_only(a, ds - plain) &&
 	    !run_cq_only(a, dc - plain))
-		check_final(a);
+		check_final(a, cq_tail);
 out:
 	a->state = BLOB_DONE;
 }

@@ -65,7 +65,7 @@ const NOT_LAYOUT = SETUP.SQPOLL | SETUP.SQ_AFF | SETUP.ATTACH_WQ | SETUP.IOPOLL 
 const geometries = new Map<string, Buffer>();
 
 /** Ask the kernel for the geometry of a ring like `ring`, with a scratch ring of our own. */
-export function probeGeometry(ring: RingState): Params {
+function probeGeometry(ring: RingState): Params {
 	const flags = ((ring.setup_flags & ~NOT_LAYOUT) | SETUP.R_DISABLED | SETUP.CQSIZE) >>> 0;
 	const key = `${flags} ${ring.sq_entries} ${ring.cq_entries}`;
 	let buf = geometries.get(key);

@@ -95,7 +95,7 @@ function richRing(): Ring {
 		bgid: 3, buffers: [{ bid: 2, addr: 0x7f0000200000n, len: 512 }, { bid: 0, addr: 0x7f0000200200n, len: 512 }],
 	}];
 	r.provided_buffer_rings = [
-		{ bgid: 7, entries: 8, addr: 0n, flags: IOU_PBUF_RING.MMAP | IOU_PBUF_RING.INC, head: 0xfffffffe, tail: 5, ring_memory: pattern(8 * 16, 1) },
+		{ bgid: 7, entries: 8, addr: 0n, flags: IOU_PBUF_RING.MMAP | IOU_PBUF_RING.INC, head: 0xfffe, tail: 5, ring_memory: pattern(8 * 16, 1) },
 		{ bgid: 8, entries: 16, addr: 0x7f0000300000n, flags: 0, head: 3, tail: 10, ring_memory: Buffer.alloc(0) },
 	];
 	r.napi = { mode: 'NAPI_MODE_STATIC', busy_poll_dt: 50000n, prefer_busy_poll: true };

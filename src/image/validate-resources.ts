@@ -5,7 +5,7 @@
  */
 import * as G from './geometry';
 import { Ring } from './types';
-import { IOU_PBUF_RING, NR_REGISTER_OPCODES, NR_REQUEST_OPCODES, OP } from '../uring/abi';
+import { IOSQE, IOU_PBUF_RING, NR_REGISTER_OPCODES, NR_REQUEST_OPCODES, OP } from '../uring/abi';
 
 type Problems = string[];
 
@@ -90,6 +90,7 @@ export function checkIoWq(r: Ring, out: Problems): void {
 		out.push(`io-wq max_workers has ${w.max_workers.length} values, expected 2 (bounded, unbounded)`);
 	}
 	for (const d of duplicates(w.affinity)) out.push(`io-wq affinity lists CPU ${d} twice`);
+	for (const c of w.affinity) if (c >= G.MAX_CPUS) out.push(`io-wq affinity lists CPU ${c}, beyond the ${G.MAX_CPUS} CPUs Linux supports`);
 }
 
 export function checkProvidedBuffers(r: Ring, out: Problems): void {
@@ -120,7 +121,8 @@ function checkBufferRing(b: Ring['provided_buffer_rings'][number], out: Problems
 	if (mmap && b.ring_memory.length !== size) out.push(`${where}: ring memory is ${b.ring_memory.length} bytes, ${b.entries} entries need ${size}`);
 	if (!mmap && b.ring_memory.length) out.push(`${where}: ring memory saved for a ring in process memory`);
 	/* head and tail are 16-bit counters that wrap (struct io_uring_buf_ring tail, io_buffer_list head) */
-	if (((b.tail - b.head) & 0xffff) > b.entries) out.push(`${where}: head ${b.head} and tail ${b.tail} are more than ${b.entries} apart`);
+	if (b.head > 0xffff || b.tail > 0xffff) out.push(`${where}: head ${b.head} or tail ${b.tail} does not fit the kernel's 16 bits`);
+	else if (((b.tail - b.head) & 0xffff) > b.entries) out.push(`${where}: head ${b.head} and tail ${b.tail} are more than ${b.entries} apart`);
 }
 
 export function checkNapiClock(r: Ring, out: Problems): void {
@@ -150,7 +152,10 @@ export function checkInflight(r: Ring, out: Problems): void {
 		}
 		if (q.sqe[0] !== q.opcode) out.push(`${where}: SQE opcode ${q.sqe[0]} is not the request's ${q.opcode}`);
 		if (q.sqe.readBigUInt64LE(32) !== q.user_data) out.push(`${where}: SQE user_data ${q.sqe.readBigUInt64LE(32)} differs`);
-		if ((q.timeout_ns !== undefined) !== (q.opcode === OP.TIMEOUT)) out.push(`${where}: ${q.opcode === OP.TIMEOUT ? 'no' : 'a'} timeout length`);
+		const timeout = q.opcode === OP.TIMEOUT || q.opcode === OP.LINK_TIMEOUT;
+		if ((q.timeout_ns !== undefined) !== timeout) out.push(`${where}: ${timeout ? 'no' : 'a'} timeout length`);
+		if (q.state === 'INFLIGHT_STATE_LINKED' && !(i > 0 && r.inflight[i - 1].sqe.length === 64 && r.inflight[i - 1].sqe[1] & (IOSQE.IO_LINK | IOSQE.IO_HARDLINK)))
+			out.push(`${where}: a link that no request before it links to`);
 		if (q.msghdr?.length && (q.opcode !== OP.RECVMSG || q.msghdr.length !== 56)) out.push(`${where}: a msghdr of ${q.msghdr.length} bytes`);
 	});
 }
