@@ -314,7 +314,16 @@ struct chain_walk {
 #define OP_READ			22
 #define OP_RECV			27
 #define OP_READ_MULTISHOT	49
+#define OP_WRITE		23
+#define OP_SEND			26
+#define OP_SENDMSG		9
+#define OP_LINK_TIMEOUT		15
+#define OP_NOP			0
+#define OP_CONNECT		16
+#define OP_FUTEX_WAIT		51
 #define TIMEOUT_BOOTTIME	(1u << 2)
+#define TIMEOUT_REALTIME	(1u << 3)
+#define MAX_LINKS		64	/* links of one chain we follow */
 
 static __always_inline __u32 arm_bits(__u64 f)
 {
@@ -366,6 +375,16 @@ static __always_inline void arm_recv(struct rec_req_arm *a, struct io_kiocb *req
 			a->msg_name = (__u64)BPF_CORE_READ(io, uaddr);
 			a->msg_namelen = BPF_CORE_READ(io, namelen);
 			a->msg_controllen = BPF_CORE_READ(io, controllen);
+		}
+	}
+	/* a SEND to an address (sendto): the kernel keeps only its copy of it */
+	if (BPF_CORE_READ(req, opcode) == OP_SEND && bpf_core_type_exists(struct io_async_msghdr)) {
+		struct io_async_msghdr *io = BPF_CORE_READ(req, async_data);
+
+		if (io) {
+			a->msg_namelen = BPF_CORE_READ(io, msg.msg_namelen);
+			if (a->msg_namelen)
+				a->bits |= ARM_SEND_ADDR;
 		}
 	}
 }
@@ -434,20 +453,69 @@ static __always_inline void arm_timeout(struct rec_req_arm *a, struct io_kiocb *
 	a->mode = BPF_CORE_READ(d, mode);
 	a->ts_sec = BPF_CORE_READ(d, ts.tv_sec);
 	a->ts_nsec = BPF_CORE_READ(d, ts.tv_nsec);
+	if (bpf_core_field_exists(t->repeats))
+		a->repeats = BPF_CORE_READ(t, repeats);
 	expires = BPF_CORE_READ(d, timer.node.expires);
-	now = a->op_flags & TIMEOUT_BOOTTIME ? bpf_ktime_get_boot_ns() : bpf_ktime_get_ns();
+	if (a->op_flags & TIMEOUT_REALTIME) {
+		/* the REALTIME base's offset from CLOCK_MONOTONIC, as the hrtimer code compares */
+		struct hrtimer_clock_base *base = BPF_CORE_READ(d, timer.base);
+
+		now = bpf_ktime_get_ns() + (base ? BPF_CORE_READ(base, offset) : 0);
+	} else {
+		now = a->op_flags & TIMEOUT_BOOTTIME ? bpf_ktime_get_boot_ns() : bpf_ktime_get_ns();
+	}
 	a->remaining_ns = expires - now;
 }
 
-/* What re-arming one request waiting for an outside event takes (rec_req_arm). */
-static __noinline void emit_req_arm(__u64 req_addr, __u64 ctx_addr, __u32 state)
+/*
+ * FUTEX_WAIT (io_uring/futex.c: io_futex): address, value, mask, the
+ * kernel's FLAGS_* and whether the futex_q is still queued (a wake
+ * clears its lock_ptr before the request leaves futex_list).
+ */
+static __always_inline void arm_futex(struct rec_req_arm *a, struct io_kiocb *req)
+{
+	struct io_futex *f = (void *)&req->cmd;
+	struct io_futex_data *d;
+
+	if (!bpf_core_type_exists(struct io_futex) || !bpf_core_type_exists(struct io_futex_data))
+		return;
+	a->addr = (__u64)BPF_CORE_READ(f, uaddr);
+	a->addr2 = BPF_CORE_READ(f, futex_val);
+	a->addr3 = BPF_CORE_READ(f, futex_mask);
+	a->op_flags = BPF_CORE_READ(f, futex_flags);
+	d = BPF_CORE_READ(req, async_data);
+	if (d && BPF_CORE_READ(d, q.lock_ptr))
+		a->bits |= ARM_FUTEX_QUEUED;
+}
+
+/* NOP (io_uring/nop.c: io_nop): a link of a chain. */
+static __always_inline void arm_nop(struct rec_req_arm *a, struct io_kiocb *req)
+{
+	struct io_nop *n = (void *)&req->cmd;
+
+	if (!bpf_core_type_exists(struct io_nop) || !bpf_core_field_exists(n->flags))
+		return;
+	a->op_flags = BPF_CORE_READ(n, flags);
+	a->len = BPF_CORE_READ(n, result);
+	if (bpf_core_field_exists(n->extra1)) {
+		a->addr = BPF_CORE_READ(n, extra1);
+		a->addr2 = BPF_CORE_READ(n, extra2);
+	}
+}
+
+/*
+ * What re-arming one request waiting for an outside event takes
+ * (rec_req_arm); for a link of its chain (state REQ_LINKED), head is the
+ * waiting request and pos the link's place after it.
+ */
+static __noinline void emit_req_arm(__u64 req_addr, __u64 ctx_addr, __u32 state, __u64 head, __u32 pos)
 {
 	struct io_kiocb *req = (void *)req_addr;
 	struct async_poll *apoll;
 	struct rec_req_arm *a;
 	__u8 opcode;
 
-	if (state != REQ_POLL && state != REQ_TIMEOUT)
+	if (state != REQ_POLL && state != REQ_TIMEOUT && state != REQ_LINKED && state != REQ_FUTEX)
 		return;
 	/*
 	 * The KREQ_F_* numbers above are those of the kernels with resource
@@ -463,6 +531,8 @@ static __noinline void emit_req_arm(__u64 req_addr, __u64 ctx_addr, __u32 state)
 		return;
 	a->ctx = ctx_addr;
 	a->req = req_addr;
+	a->head = head;
+	a->link_pos = pos;
 	a->file = (__u64)BPF_CORE_READ(req, file);
 	a->link = (__u64)BPF_CORE_READ(req, link);
 	a->bits = arm_bits(BPF_CORE_READ(req, flags));
@@ -477,15 +547,94 @@ static __noinline void emit_req_arm(__u64 req_addr, __u64 ctx_addr, __u32 state)
 			a->bits |= ARM_HAS_APOLL;
 		}
 	}
-	if (opcode == OP_RECV || opcode == OP_RECVMSG)
+	if (opcode == OP_RECV || opcode == OP_RECVMSG || opcode == OP_SEND || opcode == OP_SENDMSG)
 		arm_recv(a, req);
-	else if (opcode == OP_READ || opcode == OP_READ_MULTISHOT)
+	else if (opcode == OP_READ || opcode == OP_READ_MULTISHOT || opcode == OP_WRITE)
 		arm_rw(a, req);
 	else if (opcode == OP_ACCEPT)
 		arm_accept(a, req);
-	else if (opcode == OP_TIMEOUT)
+	else if (opcode == OP_TIMEOUT || opcode == OP_LINK_TIMEOUT)
 		arm_timeout(a, req, (struct io_ring_ctx *)ctx_addr);
+	else if (opcode == OP_NOP)
+		arm_nop(a, req);
+	else if (opcode == OP_FUTEX_WAIT && state == REQ_FUTEX)
+		arm_futex(a, req);
 	REC_SEND(a);
+}
+
+/*
+ * The links of a waiting request's chain (req->link onwards): prepared at
+ * submission, never issued, so they are in no list of the ring.  Each is
+ * reported as a request in state REQ_LINKED with its re-arm details.
+ */
+struct link_walk {
+	__u64 cur;
+	__u64 head;
+	__u64 ctx;
+};
+
+static int link_step(__u32 i, struct link_walk *w)
+{
+	struct io_kiocb *req = (void *)w->cur;
+	struct rec_req *r;
+
+	if (!req)
+		return 1;
+	r = REC_NEW(struct rec_req, REC_REQ);
+	if (r) {
+		r->ctx = w->ctx;
+		r->req = w->cur;
+		r->user_data = BPF_CORE_READ(req, cqe.user_data);
+		r->fd = BPF_CORE_READ(req, cqe.fd);
+		r->flags = BPF_CORE_READ_BITFIELD_PROBED(req, flags);
+		r->opcode = BPF_CORE_READ(req, opcode);
+		r->state = REQ_LINKED;
+		r->tid = 0;
+		REC_SEND(r);
+	}
+	emit_req_arm(w->cur, w->ctx, REQ_LINKED, w->head, i + 1);
+	w->cur = (__u64)BPF_CORE_READ(req, link);
+	return 0;
+}
+
+static __noinline void emit_links(__u64 req_addr, __u64 ctx_addr)
+{
+	struct link_walk w = { .head = req_addr, .ctx = ctx_addr };
+
+	/* see emit_req_arm: older kernels get no re-arm records */
+	if (!bpf_core_field_exists(struct io_rsrc_node, file_ptr))
+		return;
+	w.cur = (__u64)BPF_CORE_READ((struct io_kiocb *)req_addr, link);
+	if (w.cur)
+		bpf_loop(MAX_LINKS, link_step, &w, 0);
+}
+
+/*
+ * Waiting requests with a chain, noted while the ring's lists are walked
+ * and followed after the walk (walk_inflight): following them from inside
+ * the list walks multiplies what the verifier explores past its limit.
+ * One ring at a time; a ring with more such requests than fit here gets
+ * its first ones' chains (the others are refused at dump, not lost).
+ */
+#define MAX_LINK_HEADS		256
+__u64 link_heads[MAX_LINK_HEADS];
+__u32 nr_link_heads;
+
+struct heads_walk {
+	__u64 ctx;
+};
+
+static int heads_step(__u32 i, struct heads_walk *h)
+{
+	__u64 idx = i;
+
+	if (i >= nr_link_heads)
+		return 1;
+	/* keep the bound where the verifier sees it (the compiler would fold it into the check above) */
+	asm volatile("" : "+r"(idx));
+	idx &= MAX_LINK_HEADS - 1;
+	emit_links(link_heads[idx], h->ctx);
+	return 0;
 }
 
 static __always_inline void emit_req(struct chain_walk *w, __u64 req_addr)
@@ -506,8 +655,16 @@ static __always_inline void emit_req(struct chain_walk *w, __u64 req_addr)
 	r->opcode = BPF_CORE_READ(req, opcode);
 	r->state = w->state;
 	r->tid = w->tid;
-	emit_req_arm(req_addr, r->ctx, w->state);
+	emit_req_arm(req_addr, r->ctx, w->state, 0, 0);
 	REC_SEND(r);
+	if ((w->state == REQ_POLL || w->state == REQ_TIMEOUT) && BPF_CORE_READ(req, link)) {
+		__u32 n = nr_link_heads;
+
+		if (n < MAX_LINK_HEADS) {
+			link_heads[n] = req_addr;
+			nr_link_heads = n + 1;
+		}
+	}
 }
 
 static int chain_step(__u32 i, struct chain_walk *w)
@@ -580,10 +737,12 @@ static int bucket_step(__u32 i, struct bucket_walk *b)
 
 static __noinline __u32 walk_inflight(struct io_ring_ctx *ctx)
 {
+	struct heads_walk hw = { .ctx = (__u64)ctx };
 	struct bucket_walk b = { .ctx = (__u64)ctx };
 	__u32 bits;
 	__s64 off;
 
+	nr_link_heads = 0;
 	if (bpf_core_field_exists(ctx->cancel_table)) {
 		b.hbs = (__u64)BPF_CORE_READ(ctx, cancel_table.hbs);
 		bits = BPF_CORE_READ(ctx, cancel_table.hash_bits);
@@ -632,6 +791,8 @@ static __noinline __u32 walk_inflight(struct io_ring_ctx *ctx)
 				      bpf_core_field_offset(struct io_defer_entry, req),
 				      0, REQ_DEFERRED, 0);
 	}
+	if (nr_link_heads)
+		bpf_loop(MAX_LINK_HEADS, heads_step, &hw, 0);
 	return b.count;
 }
 

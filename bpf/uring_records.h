@@ -13,7 +13,7 @@
 #ifndef URING_RECORDS_H
 #define URING_RECORDS_H
 
-#define REC_VERSION 3
+#define REC_VERSION 4
 
 enum rec_type {
 	REC_FILE	= 1,	/* one fd of the process */
@@ -77,6 +77,7 @@ enum req_state {
 	REQ_DEFERRED = 9,
 	REQ_URING_CMD = 10,
 	REQ_TASK_WORK = 11,	/* completed, its CQE waits in task work */
+	REQ_LINKED = 12,	/* a link of a waiting request: prepared, never issued */
 };
 
 /* rec_ring.via / how a ring was first found */
@@ -289,13 +290,16 @@ struct rec_req {
 #define ARM_NOWAIT		(1u << 13)
 #define ARM_HAS_APOLL		(1u << 14)	/* poll_events is the async poll's */
 #define ARM_HAS_MSGHDR		(1u << 15)	/* msg_* hold a RECVMSG's copied header */
+#define ARM_SEND_ADDR		(1u << 16)	/* a SEND with a destination address (msg_namelen) */
+#define ARM_FUTEX_QUEUED	(1u << 17)	/* a FUTEX_WAIT still queued on its futex (not woken) */
 
 /*
  * What re-arming a request that waits for an outside event takes, read
  * from io_kiocb and its per-opcode command data (io_uring/net.c io_sr_msg,
  * rw.c io_rw, poll.c io_poll, timeout.c io_timeout/io_timeout_data).
  * Emitted after the rec_req of the same request, for poll and timeout
- * states only.  The meaning of the generic fields depends on the opcode
+ * states only, and for the links that follow such a request in its chain
+ * (rec_req state REQ_LINKED, `head` and `link_pos` set).  The meaning of the generic fields depends on the opcode
  * (docs/bpf.md).
  */
 struct rec_req_arm {
@@ -326,6 +330,11 @@ struct rec_req_arm {
 	__u64 msg_control;
 	__u32 msg_namelen;
 	__u32 msg_controllen;
+	/* links (REQ_LINKED): the waiting request whose chain this is, and the place in it (1: right after it) */
+	__u64 head;
+	__u32 link_pos;
+	__u32 repeats;		/* multishot timeouts: io_timeout.repeats (firings left; 0: unlimited) */
+	__u64 addr3;		/* FUTEX_WAIT: the mask (addr: uaddr, addr2: value, op_flags: futex flags) */
 };
 
 struct rec_rslot {

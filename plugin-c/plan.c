@@ -380,6 +380,66 @@ static int step_store(struct plan_state *ps, char **tok, int n)
 }
 
 /*
+ * "timens ADDR CLOCK": the struct __kernel_timespec at ADDR in the task
+ * holds an absolute deadline of CLOCK (1 CLOCK_MONOTONIC, 7
+ * CLOCK_BOOTTIME) as the task's time namespace reads that clock; make it
+ * the deadline the kernel compares with, which io_uring does not
+ * translate: minus the namespace's offset (/proc/PID/timens_offsets; CRIU
+ * restores a tree into a new time namespace whose offsets keep its clocks
+ * continuous).  A deadline that would fall before 0 becomes 0 (already
+ * due either way).
+ */
+static int step_timens(struct plan_state *ps, char **tok, int n)
+{
+	unsigned long addr, clock;
+	const char *want;
+	char path[64], line[128], name[32];
+	long long off_sec = 0, off_nsec = 0, sec, nsec;
+	int64_t ts[2];
+	bool found = false;
+	FILE *f;
+
+	if (n != 3 || need_task(ps) || eval(ps, tok[1], &addr) || eval(ps, tok[2], &clock) ||
+	    (clock != CLOCK_MONOTONIC && clock != CLOCK_BOOTTIME))
+		return fail(ps, "timens: bad arguments");
+	want = clock == CLOCK_MONOTONIC ? "monotonic" : "boottime";
+	snprintf(path, sizeof(path), "/proc/%d/timens_offsets", ps->task.tgid);
+	f = fopen(path, "re");
+	if (!f && errno != ENOENT)
+		return fail(ps, "timens: %s: %s", path, strerror(errno));
+	found = !f; /* a kernel without time namespaces: the host's clocks */
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%31s %lld %lld", name, &sec, &nsec) == 3 && !strcmp(name, want)) {
+			off_sec = sec;
+			off_nsec = nsec;
+			found = true;
+		}
+	if (f)
+		fclose(f);
+	if (!found)
+		return fail(ps, "timens: no %s offset in %s", want, path);
+	if (remote_read(&ps->task, addr, ts, sizeof(ts)))
+		return fail(ps, "timens: reading the deadline: %s", remote_error(&ps->task));
+	sec = ts[0] - off_sec;
+	nsec = ts[1] - off_nsec;
+	while (nsec < 0) {
+		nsec += 1000000000LL;
+		sec--;
+	}
+	while (nsec >= 1000000000LL) {
+		nsec -= 1000000000LL;
+		sec++;
+	}
+	if (sec < 0)
+		sec = nsec = 0;
+	ts[0] = sec;
+	ts[1] = nsec;
+	if (remote_write(&ps->task, addr, ts, sizeof(ts)))
+		return fail(ps, "timens: writing the deadline: %s", remote_error(&ps->task));
+	return 0;
+}
+
+/*
  * "post FD SCRATCH COUNT USER_DATA RES FLAGS RUNTW": COUNT CQEs with
  * exactly (USER_DATA, RES, FLAGS) posted to ring FD, in order, through
  * IORING_REGISTER_SEND_MSG_RING (fd -1: no ring of our own needed).  The
@@ -743,7 +803,7 @@ static int step_submit(struct plan_state *ps, char **tok, int n, const char *wha
 	return ret;
 }
 
-#define ARM_MAX		4096	/* re-armed requests per ring and step */
+#define ARM_MAX		(1u << 20)	/* re-armed requests per ring and step */
 
 /* A request's immediate completion that means our SQE was wrong, not that its event happened. */
 static bool arm_sqe_rejected(int res)
@@ -779,25 +839,85 @@ static int arm_check_cqes(struct plan_state *ps, const struct submit_ring *sr, c
  * back.  The index advance stopped N SQEs short of the dumped SQ head H,
  * so the kernel takes exactly the SQEs at positions H-N .. H-1: each goes
  * into the SQE slot of its position (and the SQ array maps the position
- * to that slot), io_uring_enter(to_submit = N) submits them, and the
- * slots and array entries get their dumped bytes back.  The SQEs the
- * application had pending at H .. tail are not touched (to_submit stops
- * the kernel at H); the step fails if they would share a slot.  A request
- * whose event already happened completes at once, after the dumped CQEs,
- * as it would have in the original process; one the kernel refuses as
- * malformed fails the step.  Not for SQPOLL rings (their SQ thread would
- * submit on its own), which the planner refuses.
+ * to that slot), io_uring_enter(to_submit) submits them, and the slots and
+ * array entries get their dumped bytes back.  More requests than the SQ
+ * has room for beside the application's pending SQEs go in batches, each
+ * ending at the end of a linked chain (the kernel ends a chain at the end
+ * of a submission), in their order.  The SQEs the application had pending
+ * at H .. tail are not touched (to_submit stops the kernel at H); the step
+ * fails if they would share a slot.  A request whose event already
+ * happened completes at once, after the dumped CQEs, as it would have in
+ * the original process; one the kernel refuses as malformed fails the
+ * step.  Not for SQPOLL rings (their SQ thread would submit on its own),
+ * which the planner refuses.
  */
+static int arm_batch(struct plan_state *ps, struct submit_ring *sr, const struct ring_sqe *sqe,
+		     unsigned long n, uint32_t first, uint32_t head, uint32_t tail,
+		     uint8_t (*saved)[128], uint32_t *saved_idx, const char *what)
+{
+	uint32_t mask = sr->p.sq_entries - 1, now;
+	unsigned int size = sr->p.flags & IORING_SETUP_SQE128 ? 128 : 64;
+	bool sqarray = !(sr->p.flags & IORING_SETUP_NO_SQARRAY);
+	long ret;
+	int err = 0;
+
+	/* pending SQEs must not live in the slots this batch borrows */
+	for (uint32_t pos = head; pos != tail && sqarray; pos++) {
+		uint32_t slot;
+
+		if (remote_read(&ps->task, sr->ring + sr->p.sq_off.array + 4ul * (pos & mask), &slot, 4))
+			return fail(ps, "%s: %s", what, remote_error(&ps->task));
+		if (((slot - first) & mask) < n)
+			return fail(ps, "%s: pending SQE slot %u is one the re-armed requests need", what, slot);
+	}
+	for (unsigned long i = 0; i < n && !err; i++) {
+		uint32_t slot = (first + i) & mask;
+		uint8_t bytes[128] = { 0 };
+
+		memcpy(bytes, &sqe[i], sizeof(sqe[i]));
+		if (remote_read(&ps->task, sr->sqes + (unsigned long)slot * size, saved[i], size) ||
+		    remote_write(&ps->task, sr->sqes + (unsigned long)slot * size, bytes, size))
+			err = fail(ps, "%s: writing SQE %lu: %s", what, i, remote_error(&ps->task));
+		if (!err && sqarray &&
+		    (remote_read(&ps->task, sr->ring + sr->p.sq_off.array + 4ul * slot, &saved_idx[i], 4) ||
+		     remote_write(&ps->task, sr->ring + sr->p.sq_off.array + 4ul * slot, &slot, 4)))
+			err = fail(ps, "%s: writing the SQ array: %s", what, remote_error(&ps->task));
+	}
+	if (!err) {
+		ret = remote_syscall(&ps->task, SYS_io_uring_enter, sr->fd, n, 0, 0, 0, 0);
+		if (ret < 0)
+			err = fail(ps, "%s: io_uring_enter: %s", what, strerror(-ret));
+		else if ((unsigned long)ret != n)
+			err = 1; /* the caller names the request the kernel stopped at */
+	}
+	/* the dumped bytes back in the borrowed slots, whatever happened */
+	for (unsigned long i = 0; i < n; i++) {
+		uint32_t slot = (first + i) & mask;
+
+		if (remote_write(&ps->task, sr->sqes + (unsigned long)slot * size, saved[i], size) ||
+		    (sqarray && remote_write(&ps->task, sr->ring + sr->p.sq_off.array + 4ul * slot, &saved_idx[i], 4))) {
+			if (!err)
+				err = fail(ps, "%s: restoring the SQ bytes: %s", what, remote_error(&ps->task));
+			break;
+		}
+	}
+	if (err)
+		return err < 0 ? err : 1;
+	if (remote_read(&ps->task, sr->ring + sr->p.sq_off.head, &now, 4))
+		return fail(ps, "%s: %s", what, remote_error(&ps->task));
+	if (now != first + n)
+		return fail(ps, "%s: SQ head %u after the re-arm, expected %u", what, now, (uint32_t)(first + n));
+	return 0;
+}
+
 static int step_arm(struct plan_state *ps, char **tok, int n, const char *what)
 {
 	struct submit_ring sr = { 0 };
-	unsigned long fd, params, src, count;
+	unsigned long fd, params, src, count, room, done, now;
 	struct ring_sqe *sqe = NULL;
 	uint8_t (*saved)[128] = NULL;
 	uint32_t *saved_idx = NULL;
-	uint32_t head, tail, cq_before, cq_after, mask;
-	unsigned int size;
-	long ret;
+	uint32_t head, tail, cq_before, cq_after;
 	int err = 0;
 
 	if (n != 5 || need_task(ps) || eval(ps, tok[1], &fd) || eval(ps, tok[2], &params) ||
@@ -809,12 +929,8 @@ static int step_arm(struct plan_state *ps, char **tok, int n, const char *what)
 	if (sr.p.flags & IORING_SETUP_SQPOLL)
 		return fail(ps, "%s: an SQPOLL ring", what);
 	sqe = calloc(count, sizeof(*sqe));
-	saved = calloc(count, sizeof(*saved));
-	saved_idx = calloc(count, sizeof(*saved_idx));
-	if (!sqe || !saved || !saved_idx) {
-		err = fail(ps, "%s: out of memory", what);
-		goto out;
-	}
+	if (!sqe)
+		return fail(ps, "%s: out of memory", what);
 	if (remote_read(&ps->task, src, sqe, count * sizeof(*sqe))) {
 		err = fail(ps, "%s: reading the SQEs: %s", what, remote_error(&ps->task));
 		goto out;
@@ -822,80 +938,49 @@ static int step_arm(struct plan_state *ps, char **tok, int n, const char *what)
 	err = submit_map(ps, &sr);
 	if (err)
 		goto out;
-	size = sr.p.flags & IORING_SETUP_SQE128 ? 128 : 64;
-	mask = sr.p.sq_entries - 1;
 	if (remote_read(&ps->task, sr.ring + sr.p.sq_off.head, &head, 4) ||
 	    remote_read(&ps->task, sr.ring + sr.p.sq_off.tail, &tail, 4) ||
 	    remote_read(&ps->task, sr.ring + sr.p.cq_off.tail, &cq_before, 4)) {
 		err = fail(ps, "%s: reading the indices: %s", what, remote_error(&ps->task));
 		goto out;
 	}
-	if ((uint64_t)(tail - head) + count > sr.p.sq_entries) {
-		err = fail(ps, "%s: %lu requests and %u pending SQEs do not fit the %u-entry SQ",
-			   what, count, tail - head, sr.p.sq_entries);
+	if (tail - head >= sr.p.sq_entries) {
+		err = fail(ps, "%s: %u pending SQEs leave no room in the %u-entry SQ", what, tail - head, sr.p.sq_entries);
 		goto out;
 	}
-	/* pending SQEs must not live in the slots the re-armed ones borrow */
-	for (uint32_t pos = head; pos != tail && !(sr.p.flags & IORING_SETUP_NO_SQARRAY); pos++) {
-		uint32_t slot;
-
-		if (remote_read(&ps->task, sr.ring + sr.p.sq_off.array + 4ul * (pos & mask), &slot, 4)) {
-			err = fail(ps, "%s: %s", what, remote_error(&ps->task));
-			goto out;
-		}
-		if (((slot - (head - count)) & mask) < count) {
-			err = fail(ps, "%s: pending SQE slot %u is one the re-armed requests need", what, slot);
-			goto out;
-		}
-	}
-	for (unsigned long i = 0; i < count && !err; i++) {
-		uint32_t slot = (head - count + i) & mask;
-		uint8_t bytes[128] = { 0 };
-
-		memcpy(bytes, &sqe[i], sizeof(sqe[i]));
-		if (remote_read(&ps->task, sr.sqes + (unsigned long)slot * size, saved[i], size) ||
-		    remote_write(&ps->task, sr.sqes + (unsigned long)slot * size, bytes, size))
-			err = fail(ps, "%s: writing SQE %lu: %s", what, i, remote_error(&ps->task));
-		if (!err && !(sr.p.flags & IORING_SETUP_NO_SQARRAY) &&
-		    (remote_read(&ps->task, sr.ring + sr.p.sq_off.array + 4ul * slot, &saved_idx[i], 4) ||
-		     remote_write(&ps->task, sr.ring + sr.p.sq_off.array + 4ul * slot, &slot, 4)))
-			err = fail(ps, "%s: writing the SQ array: %s", what, remote_error(&ps->task));
-	}
-	if (err)
+	room = sr.p.sq_entries - (tail - head);
+	saved = calloc(room, sizeof(*saved));
+	saved_idx = calloc(room, sizeof(*saved_idx));
+	if (!saved || !saved_idx) {
+		err = fail(ps, "%s: out of memory", what);
 		goto out;
-	ret = remote_syscall(&ps->task, SYS_io_uring_enter, sr.fd, count, 0, 0, 0, 0);
-	if (ret < 0) {
-		err = fail(ps, "%s: io_uring_enter: %s", what, strerror(-ret));
-	} else if ((unsigned long)ret != count) {
-		/* the kernel stops at a request it fails at submission: name it */
+	}
+	for (done = 0; done < count && !err; done += now) {
+		now = count - done < room ? count - done : room;
+		/* a batch ends where a chain ends */
+		while (done + now < count && now && sqe[done + now - 1].flags & (IOSQE_IO_LINK | IOSQE_IO_HARDLINK))
+			now--;
+		if (!now) {
+			err = fail(ps, "%s: a linked chain longer than the %lu SQ entries free", what, room);
+			break;
+		}
+		err = arm_batch(ps, &sr, sqe + done, now, head - count + done, head, tail, saved, saved_idx, what);
+	}
+	if (err > 0) {
+		/* the kernel stopped at a request it failed at submission: name it */
+		err = 0;
 		if (!remote_read(&ps->task, sr.ring + sr.p.cq_off.tail, &cq_after, 4))
 			err = arm_check_cqes(ps, &sr, sqe, count, cq_before, cq_after, what);
 		if (!err)
-			err = fail(ps, "%s: the kernel took %ld of %lu requests", what, ret, count);
-	}
-	/* the dumped bytes back in the borrowed slots, whatever happened */
-	for (unsigned long i = 0; i < count; i++) {
-		uint32_t slot = (head - count + i) & mask;
-
-		if (remote_write(&ps->task, sr.sqes + (unsigned long)slot * size, saved[i], size) ||
-		    (!(sr.p.flags & IORING_SETUP_NO_SQARRAY) &&
-		     remote_write(&ps->task, sr.ring + sr.p.sq_off.array + 4ul * slot, &saved_idx[i], 4))) {
-			if (!err)
-				err = fail(ps, "%s: restoring the SQ bytes: %s", what, remote_error(&ps->task));
-			break;
-		}
+			err = fail(ps, "%s: the kernel took fewer of the %lu requests than it was given", what, count);
 	}
 	if (err)
 		goto out;
-	if (remote_read(&ps->task, sr.ring + sr.p.sq_off.head, &tail, 4) ||
-	    remote_read(&ps->task, sr.ring + sr.p.cq_off.tail, &cq_after, 4)) {
+	if (remote_read(&ps->task, sr.ring + sr.p.cq_off.tail, &cq_after, 4)) {
 		err = fail(ps, "%s: %s", what, remote_error(&ps->task));
 		goto out;
 	}
-	if (tail != head)
-		err = fail(ps, "%s: SQ head %u after the re-arm, expected %u", what, tail, head);
-	else
-		err = arm_check_cqes(ps, &sr, sqe, count, cq_before, cq_after, what);
+	err = arm_check_cqes(ps, &sr, sqe, count, cq_before, cq_after, what);
 out:
 	submit_unmap(ps, &sr);
 	free(saved_idx);
@@ -1011,6 +1096,8 @@ static int run_step(struct plan_state *ps, char *line)
 		return step_write(ps, tok, n);
 	if (!strcmp(tok[0], "store"))
 		return step_store(ps, tok, n);
+	if (!strcmp(tok[0], "timens"))
+		return step_timens(ps, tok, n);
 	if (!strcmp(tok[0], "sys"))
 		return step_sys(ps, tok, n, what);
 	if (!strcmp(tok[0], "place"))

@@ -169,7 +169,7 @@ function capturedRing(): RingState {
 		clock: { clockid: 7, offset: '2' }, mem_regions: [],
 		inflight: [{ opcode: 'TIMEOUT', user_data: '42', fd: null, fixed: false, state: 'timeout', rearm: { ok: true },
 			arm: { bits: 0, addr: '0', addr2: '0', len: 0, op_flags: 0, ioprio: 0, buf_group: 0, done_io: 0, mshot_len: 0,
-				mshot_total_len: 0, file_slot: 0, count_left: 0, poll_events: 0, remaining_ns: '2500000000', ts_sec: '3', ts_nsec: '0', linked: false } }],
+				mshot_total_len: 0, file_slot: 0, count_left: 0, poll_events: 0, remaining_ns: '2500000000', ts_sec: '3', ts_nsec: '0', linked: false, repeats: 0 } }],
 		/* two fds of one epoll set (one id), and a second set */
 		epoll_watches: [
 			{ epfd: 4, tfd: 3, events: 0x80000019, data: '18446744073709551615', epoll: '0xffff888001235000' },

@@ -14,7 +14,17 @@ import { inspectPid } from './lib/progs';
 interface Case { what: string; args: string[]; armed: number[] }
 const BASIC = [0xB1, 0xB2, 0xB3, 0xB5, 0xB6];
 const MORE = [0xC1, 0xC2, 0xC3, 0xD1, 0xD2, 0xD3];
-const udsOf = (ring: { inflight: { user_data: string }[] }): number[] => ring.inflight.map((q) => Number(q.user_data));
+/*
+ * May complete any time: the 5 s LINK_TIMEOUT chain (0x121..0x123), the
+ * absolute REALTIME TIMEOUT (0x143: the wall clock runs on while the
+ * process is checkpointed), the SEND without POLL_FIRST (0x152: see
+ * cr_rearm.c), the multishot TIMEOUTs.
+ */
+const CHAIN = [0x101, 0x102, 0x103, 0x111, 0x112, 0x131, 0x132];
+interface Req { user_data: string; links?: Req[] }
+/* every request in flight, the links of chains included */
+const udsOf = (ring: { inflight: Req[] }): number[] =>
+	ring.inflight.flatMap((q) => [q, ...(q.links ?? [])]).map((q) => Number(q.user_data));
 
 const CASES: Case[] = [
 	{ what: 'READ, RECV, fixed-file RECV, POLL_ADD, TIMEOUTs (plain ring)', args: ['--sets', 'basic'], armed: BASIC },
@@ -25,6 +35,18 @@ const CASES: Case[] = [
 		args: ['--flags', '3000', '--sets', 'multishot,accept'], armed: MORE },
 	{ what: 'a count-based TIMEOUT keeps the completions it still waits for', args: ['--sets', 'count'], armed: [] },
 	{ what: 'RECVMSG and multishot RECVMSG on a buffer ring (SINGLE_ISSUER|DEFER_TASKRUN)', args: ['--flags', '3000', '--sets', 'recvmsg'], armed: [0xF1, 0xF2] },
+	{ what: 'linked chains: RECV -> WRITE -> NOP, POLL_ADD and RECV under LINK_TIMEOUTs, a hard link (plain ring)',
+		args: ['--sets', 'chain'], armed: CHAIN },
+	{ what: 'linked chains: RECV -> WRITE -> NOP, POLL_ADD and RECV under LINK_TIMEOUTs, a hard link (SINGLE_ISSUER|DEFER_TASKRUN)',
+		args: ['--flags', '3000', '--sets', 'chain'], armed: CHAIN },
+	{ what: 'absolute MONOTONIC, BOOTTIME and REALTIME timeouts across the time namespace, relative REALTIME, multishot timeouts',
+		args: ['--sets', 'abs'], armed: [0x141, 0x142, 0x144] },
+	{ what: 'SEND with and without POLL_FIRST on full sockets, FUTEX_WAIT private and shared (SINGLE_ISSUER|DEFER_TASKRUN)',
+		args: ['--flags', '3000', '--sets', 'send,futex'], armed: [0x151, 0x161, 0x162] },
+	{ what: 'SEND with and without POLL_FIRST on full sockets, FUTEX_WAIT private and shared (plain ring)',
+		args: ['--sets', 'send,futex'], armed: [0x151, 0x161, 0x162] },
+	{ what: '19 requests on a 16-entry SQ: re-armed in batches that end where a chain ends',
+		args: ['--sets', 'multishot,recvmsg,chain,send,futex'], armed: [0xC1, 0xC2, 0xC3, 0xF1, 0xF2, ...CHAIN, 0x151, 0x161, 0x162] },
 ];
 
 for (const c of CASES) {
@@ -32,8 +54,9 @@ for (const c of CASES) {
 		const s = scratch(t);
 		const { pid } = await startWithTruth(s, 'cr_rearm', c.args);
 		const before = inspectPid(pid).rings[0];
-		const verdicts = new Map(before.inflight.map((q: { user_data: string; rearm?: { ok: boolean } }) => [Number(q.user_data), q.rearm?.ok]));
-		t.ok(c.armed.every((ud) => verdicts.get(ud) === true), 'inspect shows every waiting request as re-armable');
+		const heads = before.inflight as (Req & { rearm?: { ok: boolean } })[];
+		const verdicts = new Map(heads.flatMap((q) => [q, ...(q.links ?? [])].map((x) => [Number(x.user_data), q.rearm?.ok])));
+		t.ok(c.armed.every((ud) => verdicts.get(ud) === true), `inspect shows every waiting request as re-armable (${heads.map((q) => `${q.user_data}: ${JSON.stringify(q.rearm)}`).join(', ')})`);
 		if (!(await dumpAndRestore(t, s, pid))) return;
 		const after = udsOf(inspectPid(pid).rings[0]);
 		t.ok(c.armed.every((ud) => after.includes(ud)), `the restored ring has them in flight again (${after.map((u) => u.toString(16))})`);

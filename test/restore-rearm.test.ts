@@ -11,7 +11,7 @@ import { sampleImage, sampleRingMemory } from '../src/image/sample';
 import { restoreRings } from '../src/restore/from-image';
 import { planRing, PlanError } from '../src/restore/planner';
 import { serialize, type Step } from '../src/restore/plan';
-import { classify, rearmSqe } from '../src/capture/rearm';
+import { classify, rearmChain, rearmSqe, waitsForEvents } from '../src/capture/rearm';
 import type { ArmDetails, InflightRequest, RingState } from '../src/capture/model';
 
 const OWNER = 4242;
@@ -74,7 +74,7 @@ t.test('the plan refuses what it cannot re-arm', async (t) => {
 const arm = (over: Partial<ArmDetails> = {}): ArmDetails => ({
 	bits: 0, addr: '4096', addr2: '0', len: 16, op_flags: 0, ioprio: 0, buf_group: 0, done_io: 0, mshot_len: 0,
 	mshot_total_len: 0, file_slot: 0, count_left: 0, poll_events: 0, remaining_ns: '0', ts_sec: '0', ts_nsec: '0',
-	linked: false, ...over,
+	linked: false, repeats: 0, ...over,
 });
 const req = (opcode: string, a: ArmDetails, over: Partial<InflightRequest> = {}): InflightRequest =>
 	({ opcode, user_data: '7', fd: 5, fixed: false, state: 'poll', arm: a, ...over });
@@ -89,17 +89,35 @@ t.test('verdicts', async (t) => {
 	t.equal(why(req('POLL_ADD', arm({ poll_events: 0xC0000001 }))), 'ok', 'a single-shot POLL_ADD');
 	t.equal(why(req('TIMEOUT', arm({ remaining_ns: '5', len: 0 }), { fd: null, state: 'timeout' })), 'ok', 'a relative TIMEOUT');
 	t.match(why(req('RECV', arm({ linked: true }))), /linked chain/);
-	t.match(why(req('RECV', arm({ bits: 1 << 2 }))), /linked chain/);
+	t.equal(why(req('RECV', arm({ bits: 1 << 2 }))), 'ok', 'IOSQE_IO_LINK with nothing after it (the end of a chain)');
 	t.match(why(req('RECV', arm({ bits: 1 << 1 }))), /IO_DRAIN/);
 	t.match(why(req('RECV', arm({ bits: 1 << 9 }))), /personality/);
 	t.match(why(req('RECV', arm({ done_io: 3 }))), /3 bytes of it were already received/);
 	t.match(why(req('RECV', arm()), { setup_flags: 2 } as RingState), /SQPOLL ring/);
 	t.match(why(req('RECV', arm(), { fd: null })), /no longer open/);
-	t.match(why(req('FUTEX_WAIT', arm(), { state: 'futex' })), /futex wait/);
-	t.match(why(req('LINK_TIMEOUT', arm(), { state: 'linked_timeout' })), /LINK_TIMEOUT/);
-	t.match(why(req('TIMEOUT', arm({ op_flags: 1 }), { fd: null, state: 'timeout' })), /absolute timeout/);
-	t.match(why(req('TIMEOUT', arm({ op_flags: 1 << 3 }), { fd: null, state: 'timeout' })), /CLOCK_REALTIME/);
-	t.match(why(req('TIMEOUT', arm({ op_flags: 1 << 6 }), { fd: null, state: 'timeout' })), /multishot timeout/);
+	t.match(why(req('FUTEX_WAITV', arm(), { state: 'futex' })), /futex wait on a futex vector/);
+	t.equal(why(req('FUTEX_WAIT', arm({ op_flags: 2, addr2: '7', futex_word: '7', bits: 1 << 17 }), { state: 'futex', fd: null })), 'ok', 'a queued FUTEX_WAIT');
+	t.match(why(req('FUTEX_WAIT', arm({ op_flags: 2, addr2: '7', futex_word: '8', bits: 1 << 17 }), { state: 'futex', fd: null })), /futex word is 8, not the 7/);
+	t.match(why(req('FUTEX_WAIT', arm({ op_flags: 2 | 4, addr2: '7', futex_word: '7', bits: 1 << 17 }), { state: 'futex', fd: null })), /NUMA/);
+	t.notOk(waitsForEvents(req('FUTEX_WAIT', arm({ op_flags: 2 }), { state: 'futex', fd: null })), 'a woken FUTEX_WAIT completes on its own');
+	t.equal(why(req('SEND', arm({ ioprio: 1 }))), 'ok', 'a SEND with POLL_FIRST');
+	t.match(why(req('SEND', arm({ done_io: 5 }))), /5 bytes of it were already sent/);
+	t.match(why(req('SEND', arm({ bits: 1 << 16 }))), /to an address/);
+	t.match(why(req('SEND', arm({ ioprio: 1 << 4 }))), /only IORING_RECVSEND_POLL_FIRST/);
+	t.match(why(req('LINK_TIMEOUT', arm(), { state: 'linked_timeout' })), /LINK_TIMEOUT guarding a request that is not re-armed/);
+	t.equal(why(req('TIMEOUT', arm({ op_flags: 1, mode: 0, len: 0 }), { fd: null, state: 'timeout' })), 'ok', 'an absolute TIMEOUT');
+	t.equal(why(req('TIMEOUT', arm({ op_flags: 1 << 3, mode: 1, len: 0 }), { fd: null, state: 'timeout' })), 'ok', 'a CLOCK_REALTIME TIMEOUT');
+	t.equal(why(req('TIMEOUT', arm({ op_flags: 1 << 6, mode: 1, len: 3, repeats: 2 }), { fd: null, state: 'timeout' })), 'ok', 'a multishot TIMEOUT');
+	t.match(why(req('TIMEOUT', arm({ op_flags: 1 << 6, mode: 1, len: 3, repeats: 0 }), { fd: null, state: 'timeout' })), /no firings left/);
+	/* chains */
+	const link = (opcode: string, a: ArmDetails, over: Partial<InflightRequest> = {}): InflightRequest => req(opcode, a, { state: 'linked', user_data: '8', ...over });
+	t.equal(why(req('RECV', arm({ bits: 1 << 2, linked: true }), { links: [link('WRITE', arm()), link('NOP', arm(), { fd: null })] })), 'ok', 'RECV -> WRITE -> NOP');
+	t.equal(why(req('POLL_ADD', arm({ bits: (1 << 2) | (1 << 8), linked: true, poll_events: 0x40000001 }),
+		{ links: [link('LINK_TIMEOUT', arm({ mode: 1 }), { fd: null })] })), 'ok', 'POLL_ADD guarded by a LINK_TIMEOUT');
+	t.match(why(req('RECV', arm({ bits: 1 << 2, linked: true }), { links: [link('FSYNC', arm())] })), /linked FSYNC user_data 8: FSYNC links are not re-armed yet/);
+	t.match(why(req('RECV', arm({ bits: 1 << 2, linked: true }), { links: [link('WRITE', arm({ bits: 1 << 9 }))] })), /linked WRITE.*personality/);
+	t.match(why(req('RECV', arm({ bits: 1 << 8, linked: true }))), /capture did not find/);
+	t.match(why(req('RECV', arm({ bits: 1 << 2, linked: true }), { links: [link('WRITE', arm({ linked: true }))] })), /more than 64 links/);
 	t.match(why(req('RECV', undefined as unknown as ArmDetails)), /no re-arm details/);
 	t.equal(why(req('RECV', arm({ ioprio: 2, bits: 1 << 5 }))), 'ok', 'a multishot RECV on a buffer group');
 	t.match(why(req('RECV', arm({ ioprio: 2 | (1 << 11) }))), /reached its byte limit/);
@@ -131,6 +149,48 @@ t.test('SQEs', async (t) => {
 	t.equal(ctmo.readBigUInt64LE(8), 2n, 'a count TIMEOUT waits for the completions it still needed');
 	const tmo = rearmSqe(plainRing, req('TIMEOUT', arm({ remaining_ns: '-5', op_flags: 1 << 2, len: 0 }), { fd: null, state: 'timeout' }));
 	t.same([tmo.timeout_ns, tmo.sqe.readUInt32LE(28), tmo.sqe.readUInt32LE(24)], [0n, 1 << 2, 1], 'an overdue BOOTTIME timeout: 0 ns left, flag kept');
+	const abs = rearmSqe(plainRing, req('TIMEOUT', arm({ op_flags: 1 | (1 << 2), mode: 0, len: 0, ts_sec: '100', ts_nsec: '5', clock_offset_ns: '-2000000000', remaining_ns: '7' }), { fd: null, state: 'timeout' }));
+	t.same([abs.timeout_ns, abs.sqe.readUInt32LE(28)], [98_000_000_005n, 1 | (1 << 2)], 'an absolute BOOTTIME timeout: its deadline in the process\'s view (its time namespace\'s offset added), ABS kept');
+	const real = rearmSqe(plainRing, req('TIMEOUT', arm({ op_flags: 1 | (1 << 3), mode: 0, len: 0, ts_sec: '100', ts_nsec: '0', clock_offset_ns: '-2000000000' }), { fd: null, state: 'timeout' }));
+	t.same([real.timeout_ns, real.sqe.readUInt32LE(28)], [100_000_000_000n, 1 | (1 << 3)], 'an absolute REALTIME timeout: the same deadline');
+	const fw = rearmSqe(plainRing, req('FUTEX_WAIT', arm({ op_flags: 2 | 0x10, addr: '4096', addr2: '7', addr3: '5', futex_word: '7', bits: 1 << 17 }), { state: 'futex', fd: null })).sqe;
+	t.same([fw[0], fw.readInt32LE(4), fw.readBigUInt64LE(16), fw.readBigUInt64LE(8), fw.readBigUInt64LE(48), fw.readUInt32LE(28)],
+		[51, 2, 4096n, 7n, 5n, 0], 'FUTEX_WAIT: FUTEX2 flags (32-bit, shared: no PRIVATE), address, value, mask');
+	const snd = rearmSqe(plainRing, req('SEND', arm({ ioprio: 1, op_flags: 0x4000, addr: '64', len: 9 }))).sqe;
+	t.same([snd[0], snd.readUInt16LE(2), snd.readBigUInt64LE(16), snd.readUInt32LE(24), snd.readUInt32LE(28)], [26, 1, 64n, 9, 0x4000], 'SEND: POLL_FIRST, buffer, length, msg flags');
+	const ms = rearmSqe(plainRing, req('TIMEOUT', arm({ op_flags: 1 << 6, mode: 1, len: 4, repeats: 2, count_left: -9, ts_sec: '1', ts_nsec: '500000000', remaining_ns: '3' }), { fd: null, state: 'timeout' }));
+	t.same([ms.timeout_ns, ms.sqe.readBigUInt64LE(8), ms.sqe.readUInt32LE(28)], [1_500_000_000n, 2n, 1 << 6], 'a multishot TIMEOUT: its period, the firings it had left');
+});
+
+t.test('chains', async (t) => {
+	const link = (opcode: string, a: ArmDetails, ud: string, over: Partial<InflightRequest> = {}): InflightRequest => req(opcode, a, { state: 'linked', user_data: ud, ...over });
+	const q = req('RECV', arm({ bits: (1 << 2) | (1 << 8), linked: true }), { links: [
+		link('LINK_TIMEOUT', arm({ bits: 1 << 2, mode: 1, remaining_ns: '900', ts_sec: '5', linked: true }), '8', { fd: null }),
+		link('WRITE', arm({ bits: 1 << 3, addr: '64', len: 7, addr2: '0', linked: true }), '9', { fd: 6 }),
+		link('TIMEOUT', arm({ mode: 1, ts_sec: '2', len: 1 }), '10', { fd: null }),
+	] });
+	const s = rearmChain(plainRing, q);
+	t.same(s.map((x) => x.sqe[0]), [27, 15, 23, 11], 'RECV, LINK_TIMEOUT, WRITE, TIMEOUT, in chain order');
+	t.same(s.map((x) => x.sqe[1] & 0x0c), [4, 4, 8, 0], 'IO_LINK / IO_HARDLINK as they were, none on the last');
+	t.same(s.map((x) => x.sqe.readBigUInt64LE(32)), [7n, 8n, 9n, 10n], 'each its own user_data');
+	t.equal(s[1].timeout_ns, 900n, 'the LINK_TIMEOUT the kernel armed: the time it had left');
+	t.same([s[3].timeout_ns, s[3].sqe.readBigUInt64LE(8)], [2_000_000_000n, 1n], 'a TIMEOUT never issued: its timespec and count as given');
+	t.same([s[2].sqe.readInt32LE(4), s[2].sqe.readBigUInt64LE(16), s[2].sqe.readUInt32LE(24)], [6, 64n, 7], 'WRITE: fd, buffer, length');
+	const fired = req('RECV', arm({ bits: (1 << 2) | (1 << 8), linked: true }), { links: [link('NOP', arm(), '11', { fd: null })] });
+	t.notOk(waitsForEvents(fired), 'a request whose LINK_TIMEOUT fired completes on its own (the timeout\'s task work cancels it)');
+});
+
+t.test('an absolute timeout gets a timens step after its timespec is written', async (t) => {
+	const { ring } = sampleRing();
+	const sqe = ring.rearm![0].sqe;
+	sqe.writeUInt32LE(1, 28); /* IORING_TIMEOUT_ABS, CLOCK_MONOTONIC */
+	const steps = planRing(OWNER, ring, 0);
+	const tn = steps.find((s) => s.op === 'timens') as Extract<Step, { op: 'timens' }>;
+	const store = steps.find((s) => s.op === 'store' && s.value === tn?.addr);
+	t.ok(tn && store, 'a timens step on the timespec the TIMEOUT points at');
+	t.equal(tn.clock, 1, 'CLOCK_MONOTONIC');
+	t.ok(steps.indexOf(tn) < steps.findIndex((s) => s.op === 'arm'), 'before the arm step');
+	t.match(serialize([tn])[0], /^timens \$s0\+\d+ 1$/);
 });
 
 /* bpf/uring_iter.bpf.c fixes REQ_F_*_BIT values (an anonymous enum CO-RE cannot relocate): they must be this kernel's */

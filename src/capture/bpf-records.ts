@@ -143,6 +143,7 @@ const LAYOUTS = {
 		['op_flags', 'u32'], ['ioprio', 'u32'], ['buf_group', 'u32'], ['done_io', 'u32'], ['mshot_len', 'u32'],
 		['mshot_total_len', 'u32'], ['file_slot', 'u32'], ['count_left', 's32'], ['poll_events', 'u32'], ['mode', 'u32'],
 		['msg_name', 'u64'], ['msg_control', 'u64'], ['msg_namelen', 'u32'], ['msg_controllen', 'u32'],
+		['head', 'u64'], ['link_pos', 'u32'], ['repeats', 'u32'], ['addr3', 'u64'],
 	],
 	[REC.RSLOT]: [
 		['ctx', 'u64'], ['file', 'u64'], ['ino', 'u64'], ['tgid', 'u32'], ['tid', 'u32'],
@@ -233,6 +234,12 @@ export interface ReqArmRec {
 	ioprio: number; buf_group: number; done_io: number; mshot_len: number; mshot_total_len: number;
 	file_slot: number; count_left: number; poll_events: number; mode: number;
 	msg_name: bigint; msg_control: bigint; msg_namelen: number; msg_controllen: number;
+	/** Links (rec_req state REQ_LINKED): the waiting request whose chain it is, and its place after it (1, 2, ...). */
+	head: bigint; link_pos: number;
+	/** Multishot timeouts: firings left (0: unlimited). */
+	repeats: number;
+	/** FUTEX_WAIT: the mask. */
+	addr3: bigint;
 }
 export interface RslotRec { ctx: bigint; file: bigint; ino: bigint; tgid: number; tid: number; index: number }
 export interface VmaRec { ctx: bigint; ino: bigint; start: bigint; end: bigint; pgoff: bigint; vm_flags: bigint; tgid: number }

@@ -38,8 +38,9 @@ export const MISSING: readonly string[] = [
 
 const STATE: Record<number, string> = {
 	1: 'poll', 2: 'timeout', 3: 'linked_timeout', 4: 'futex', 5: 'waitid', 6: 'iowq', 7: 'iowq',
-	8: 'iopoll', 9: 'deferred', 10: 'cancelable_cmd', 11: 'task_work',
+	8: 'iopoll', 9: 'deferred', 10: 'cancelable_cmd', 11: 'task_work', 12: 'linked',
 };
+const REQ_LINKED = 12;
 
 const NAPI_MODE: Record<number, 'dynamic' | 'static'> = { 0: 'dynamic', 1: 'static' };
 
@@ -77,6 +78,8 @@ interface ProcessView {
 	rfileNamesByCtx: Map<bigint, Records['rfileNames']>;
 	/** readlink of /proc/PID/fd/N, once per fd */
 	links: Map<number, string | null>;
+	/** /proc/PID/timens_offsets, read when an absolute timeout needs them */
+	timens?: { monotonic: bigint; boottime: bigint };
 }
 
 function pushTo<K, V>(m: Map<K, V[]>, k: K, v: V): void {
@@ -247,12 +250,51 @@ function inflightOrder(a: InflightRequest, b: InflightRequest): number {
 	return ua < ub ? -1 : ua > ub ? 1 : 0;
 }
 
-function armDetails(a: ReqArmRec): ArmDetails {
+/* The time-namespace offsets of a process's CLOCK_MONOTONIC and CLOCK_BOOTTIME (ns; 0 without time namespaces). */
+function timensOffsets(pid: number): { monotonic: bigint; boottime: bigint } {
+	const out = { monotonic: 0n, boottime: 0n };
+	let text = '';
+	try {
+		text = readFileSync(`/proc/${pid}/timens_offsets`, 'utf8');
+	} catch {
+		return out;
+	}
+	for (const m of text.matchAll(/^(monotonic|boottime)\s+(-?\d+)\s+(-?\d+)/gm))
+		out[m[1] as 'monotonic' | 'boottime'] = BigInt(m[2]) * 1_000_000_000n + BigInt(m[3]);
+	return out;
+}
+
+const OP_TIMEOUT = 11;
+const OP_LINK_TIMEOUT = 15;
+const TIMEOUT_BOOTTIME = 1 << 2;
+
+const OP_FUTEX_WAIT = 51;
+
+/* The futex word a FUTEX_WAIT waits on (its size from the kernel's FLAGS_SIZE_*), read from the process. */
+function futexWord(pid: number, addr: bigint, flags: number): string | undefined {
+	const size = 1 << (flags & 3);
+	try {
+		const b = loadNative().processVmReadv(pid, addr, size);
+		if (b.length !== size) return undefined;
+		return String(size === 8 ? b.readBigUInt64LE(0) : b.readUIntLE(0, size));
+	} catch {
+		return undefined;
+	}
+}
+
+function armDetails(view: ProcessView, a: ReqArmRec, opcode: number): ArmDetails {
+	const futex = opcode === OP_FUTEX_WAIT ? futexWord(view.pid, a.addr, a.op_flags) : undefined;
+	/* an absolute timeout's deadline is in the task's view of its clock: keep that view's offset */
+	const abs = (opcode === OP_TIMEOUT || opcode === OP_LINK_TIMEOUT) && a.mode % 2 === 0;
+	const offsets = abs ? (view.timens ??= timensOffsets(view.pid)) : null;
 	return {
+		mode: a.mode,
+		...(opcode === OP_FUTEX_WAIT ? { addr3: dec(a.addr3), ...(futex !== undefined ? { futex_word: futex } : {}) } : {}),
+		...(offsets ? { clock_offset_ns: dec(a.op_flags & TIMEOUT_BOOTTIME ? offsets.boottime : offsets.monotonic) } : {}),
 		bits: a.bits, addr: dec(a.addr), addr2: dec(a.addr2), len: a.len, op_flags: a.op_flags, ioprio: a.ioprio,
 		buf_group: a.buf_group, done_io: a.done_io, mshot_len: a.mshot_len, mshot_total_len: a.mshot_total_len,
 		file_slot: a.file_slot, count_left: a.count_left, poll_events: a.poll_events,
-		remaining_ns: dec(a.remaining_ns), ts_sec: dec(a.ts_sec), ts_nsec: dec(a.ts_nsec), linked: a.link !== 0n,
+		remaining_ns: dec(a.remaining_ns), ts_sec: dec(a.ts_sec), ts_nsec: dec(a.ts_nsec), linked: a.link !== 0n, repeats: a.repeats,
 		...(a.bits & ARM.HAS_MSGHDR
 			? { msg: { name: dec(a.msg_name), namelen: a.msg_namelen, control: dec(a.msg_control), controllen: a.msg_controllen } }
 			: {}),
@@ -276,23 +318,45 @@ function requestFd(view: ProcessView, ctx: bigint, q: ReqRec, a: ReqArmRec | und
 	return held.length ? Math.min(...held) : null;
 }
 
+function request(view: ProcessView, ctx: bigint, q: ReqRec, a: ReqArmRec | undefined): InflightRequest {
+	const fixed = (q.flags & REQ_F_FIXED_FILE) !== 0n;
+	return {
+		opcode: opcodeName(q.opcode),
+		user_data: dec(q.user_data),
+		fd: requestFd(view, ctx, q, a, fixed),
+		fixed,
+		state: STATE[q.state] ?? `state_${q.state}`,
+		...(a ? { arm: armDetails(view, a, q.opcode) } : {}),
+	};
+}
+
 function inflight(view: ProcessView, ctx: bigint): InflightRequest[] {
 	const seen = new Set<bigint>();
-	const arms = new Map(view.recs.reqArms.filter((a) => a.ctx === ctx).map((a) => [a.req, a]));
+	const arms = new Map<bigint, ReqArmRec>();
+	const linkArms = new Map<bigint, ReqArmRec>();
+	for (const a of view.recs.reqArms) if (a.ctx === ctx) (a.head ? linkArms : arms).set(a.req, a);
+	/*
+	 * The links of a waiting request's chain (never issued) go with it, in
+	 * chain order; a LINK_TIMEOUT among them is also on the ring's
+	 * ltimeout_list and is reported once, as a link.
+	 */
+	const links = new Map<bigint, InflightRequest[]>();
+	for (const q of view.recs.reqs) {
+		const a = linkArms.get(q.req);
+		if (q.ctx !== ctx || q.state !== REQ_LINKED || !a || seen.has(q.req)) continue;
+		seen.add(q.req);
+		const chain = links.get(a.head) ?? [];
+		chain[a.link_pos - 1] = request(view, ctx, q, a);
+		links.set(a.head, chain);
+	}
 	const out: InflightRequest[] = [];
 	for (const q of view.recs.reqs) {
-		if (q.ctx !== ctx || seen.has(q.req)) continue;
+		if (q.ctx !== ctx || q.state === REQ_LINKED || seen.has(q.req)) continue;
 		seen.add(q.req);
-		const a = arms.get(q.req);
-		const fixed = (q.flags & REQ_F_FIXED_FILE) !== 0n;
-		out.push({
-			opcode: opcodeName(q.opcode),
-			user_data: dec(q.user_data),
-			fd: requestFd(view, ctx, q, a, fixed),
-			fixed,
-			state: STATE[q.state] ?? `state_${q.state}`,
-			...(a ? { arm: armDetails(a) } : {}),
-		});
+		const r = request(view, ctx, q, arms.get(q.req));
+		const chain = links.get(q.req)?.filter(Boolean);
+		if (chain?.length) r.links = chain;
+		out.push(r);
 	}
 	return out.sort(inflightOrder);
 }

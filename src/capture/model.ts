@@ -165,12 +165,18 @@ export interface InflightRequest {
 	user_data: string;
 	fd: number | null;
 	fixed: boolean;
-	/** Where the request waits: "poll", "timeout", "linked_timeout", "futex", "waitid", "iowq", "iopoll", "deferred", "cancelable_cmd", "task_work" (completed; its CQE is posted when task work runs). */
+	/** Where the request waits: "poll", "timeout", "linked_timeout", "futex", "waitid", "iowq", "iopoll", "deferred", "cancelable_cmd", "task_work" (completed; its CQE is posted when task work runs), "linked" (a link of a waiting request's chain, in its `links`). */
 	state: string;
 	/** Requests waiting in poll or timeout state (BPF capture): what re-arming them at restore takes. */
 	arm?: ArmDetails;
 	/** Requests waiting for an outside event: whether the restore re-arms them, or why not (src/capture/rearm.ts). */
 	rearm?: { ok: boolean; why?: string };
+	/**
+	 * A waiting request's linked chain (IOSQE_IO_LINK/IO_HARDLINK): the
+	 * requests after it, in order, prepared but never issued (state
+	 * "linked"; a LINK_TIMEOUT guarding it among them).  Re-armed with it.
+	 */
+	links?: InflightRequest[];
 }
 
 /**
@@ -199,6 +205,16 @@ export interface ArmDetails {
 	ts_nsec: string;
 	/** Part of a linked chain (another request follows it). */
 	linked: boolean;
+	/** Multishot timeouts: firings left (0: unlimited). */
+	repeats: number;
+	/** Timeouts: the hrtimer mode (bit 0 clear: absolute). */
+	mode?: number;
+	/** Absolute MONOTONIC/BOOTTIME timeouts: the dumped process's time-namespace offset of that clock (ns, /proc/PID/timens_offsets). */
+	clock_offset_ns?: string;
+	/** FUTEX_WAIT: its mask (addr is the futex address, addr2 the value it waits on, op_flags the kernel's futex flags). */
+	addr3?: string;
+	/** FUTEX_WAIT: the futex word as the capture read it from the process (absent: unreadable). */
+	futex_word?: string;
 	/** RECVMSG: the msghdr the kernel copied at submission (name and control pointers and lengths). */
 	msg?: { name: string; namelen: number; control: string; controllen: number };
 }

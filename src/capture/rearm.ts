@@ -8,26 +8,49 @@
  *
  * classify() says whether a request can be re-armed and, if not, why; the
  * dump fails naming the ones that cannot (or cancels them with
- * CRIU_URING_CANCEL_INFLIGHT=1).  rearmSqe() builds the SQE.
+ * CRIU_URING_CANCEL_INFLIGHT=1).  rearmChain() builds the SQEs: the
+ * request's, then those of the links of its chain (IOSQE_IO_LINK /
+ * IO_HARDLINK: prepared at submission, never issued), in order.
  */
 import type { ArmDetails, InflightRequest, RingState } from './model';
-import { ACCEPT, IOSQE, OP, POLL, RECV_MULTISHOT, SETUP, TIMEOUT } from '../uring/abi';
-import { opcodeNumber } from '../uring/opcodes';
+import { ACCEPT, IOSQE, OP, POLL, RECV_MULTISHOT, RECVSEND, SETUP, TIMEOUT } from '../uring/abi';
+import { opcodeNumber, opcodeTakesFile } from '../uring/opcodes';
 
 /* Where a request waits when only an outside event completes it. */
 const WAITS_FOR_EVENTS = new Set(['poll', 'timeout', 'linked_timeout', 'futex', 'waitid', 'cancelable_cmd']);
 
-export const waitsForEvents = (q: InflightRequest): boolean => WAITS_FOR_EVENTS.has(q.state);
+export const waitsForEvents = (q: InflightRequest): boolean => WAITS_FOR_EVENTS.has(q.state) && !timedOut(q) && !woken(q);
+
+/* A FUTEX_WAIT that was woken: its completion runs as task work (the drain runs it). */
+const woken = (q: InflightRequest): boolean => q.opcode === 'FUTEX_WAIT' && q.arm !== undefined && !(q.arm.bits & ARM.FUTEX_QUEUED);
+
+/*
+ * A request whose LINK_TIMEOUT fired: the timer took itself off the
+ * request's chain and queued task work that cancels the request, so it
+ * completes on its own (the drain runs that work).  The request still
+ * says a LINK_TIMEOUT guards it; its chain no longer starts with one.
+ */
+function timedOut(q: InflightRequest): boolean {
+	const a = q.arm;
+	if (!a || !(a.bits & ARM.LINK_TIMEOUT)) return false;
+	const links = q.links ?? [];
+	return (links.length > 0 || !a.linked) && links[0]?.opcode !== 'LINK_TIMEOUT';
+}
 
 /* rec_req_arm.bits (bpf/uring_records.h) */
 export const ARM = {
 	FIXED_FILE: 1 << 0, IO_DRAIN: 1 << 1, LINK: 1 << 2, HARDLINK: 1 << 3, FORCE_ASYNC: 1 << 4,
 	BUFFER_SELECT: 1 << 5, CQE_SKIP: 1 << 6, CUR_POS: 1 << 7, LINK_TIMEOUT: 1 << 8, CREDS: 1 << 9,
 	MULTISHOT: 1 << 10, BUFFER_SELECTED: 1 << 11, BUFFER_RING: 1 << 12, NOWAIT: 1 << 13, HAS_APOLL: 1 << 14, HAS_MSGHDR: 1 << 15,
+	SEND_ADDR: 1 << 16, FUTEX_QUEUED: 1 << 17,
 } as const;
 
 /* Opcodes this version re-arms (the others are refused with their name). */
-export const REARMABLE = new Set<number>([OP.POLL_ADD, OP.TIMEOUT, OP.READ, OP.RECV, OP.RECVMSG, OP.READ_MULTISHOT, OP.ACCEPT]);
+export const REARMABLE = new Set<number>([OP.POLL_ADD, OP.TIMEOUT, OP.READ, OP.RECV, OP.RECVMSG, OP.READ_MULTISHOT, OP.ACCEPT, OP.SEND, OP.FUTEX_WAIT]);
+/* Opcodes re-submitted as links of a re-armed request's chain: those, and what usually follows them. */
+export const LINKABLE = new Set<number>([...REARMABLE, OP.LINK_TIMEOUT, OP.WRITE, OP.NOP]);
+/* The BPF capture follows at most this many links of one chain (MAX_LINKS). */
+const MAX_LINKS = 64;
 
 /* epoll bits (not io_uring ABI): io_poll.events keeps the mask with these */
 const EPOLLEXCLUSIVE = 1 << 28;
@@ -44,7 +67,15 @@ const RECV_MSHOT_DONE = 1 << 11;
 /* ioprio classes (linux/ioprio.h) */
 const IOPRIO_CLASS_SHIFT = 13;
 const IOPRIO_CLASS_BE = 2;
-const TIMEOUT_KEPT = TIMEOUT.BOOTTIME | TIMEOUT.ETIME_SUCCESS;
+const TIMEOUT_KEPT = TIMEOUT.BOOTTIME | TIMEOUT.REALTIME | TIMEOUT.ETIME_SUCCESS | TIMEOUT.MULTISHOT;
+/* enum hrtimer_mode: bit 0 clear is HRTIMER_MODE_ABS */
+const HRTIMER_MODE_REL = 1;
+/* the kernel's futex FLAGS_* (kernel/futex/futex.h) that FUTEX2_* map to */
+const FUTEX_FLAGS_SIZE = 0x03;
+const FUTEX_FLAGS_SHARED = 0x10;
+const FUTEX2_PRIVATE = 128;
+/* IORING_NOP_*: NOP flags (sqe->nop_flags) re-armed as they were; the others name a file or buffer */
+const NOP_KEPT = (1 << 0) | (1 << 4) | (1 << 5); /* INJECT_RESULT, TW, CQE32 */
 
 export type Verdict = { ok: true } | { ok: false; why: string };
 
@@ -59,49 +90,99 @@ function ringRefusal(r: RingState): string | null {
 }
 
 function requestRefusal(q: InflightRequest, a: ArmDetails): string | null {
-	if (a.linked || a.bits & (ARM.LINK | ARM.HARDLINK)) return 'part of a linked chain (linked chains are not re-armed)';
-	if (a.bits & ARM.LINK_TIMEOUT) return 'guarded by a LINK_TIMEOUT (linked chains are not re-armed)';
 	if (a.bits & ARM.IO_DRAIN) return 'submitted with IOSQE_IO_DRAIN';
 	if (a.bits & ARM.CREDS) return 'running under a registered personality';
-	if (q.fd === null && q.opcode !== 'TIMEOUT') return 'its file is no longer open in the process or registered with the ring';
+	if (q.fd === null && opcodeTakesFile(opcodeNumber(q.opcode)))
+		return 'its file is no longer open in the process or registered with the ring';
 	return null;
 }
 
-/** Whether the restore can re-arm request q of ring r, and if not, why. */
-export function classify(r: RingState, q: InflightRequest): Verdict {
-	if (q.state === 'linked_timeout') return no('a LINK_TIMEOUT (linked chains are not re-armed)');
-	if (q.state !== 'poll' && q.state !== 'timeout') return no(`a ${q.state} wait (not re-armed yet)`);
-	const op = opcodeNumber(q.opcode);
-	if (!REARMABLE.has(op)) return no(`${q.opcode} requests are not re-armed yet`);
-	if (!q.arm) return no('the capture has no re-arm details for it');
-	const why = ringRefusal(r) ?? requestRefusal(q, q.arm);
-	if (why) return no(why);
-	const a = q.arm;
+/** Whether a timeout (TIMEOUT or LINK_TIMEOUT) is absolute: its hrtimer mode, which an update may have changed. */
+export const isAbsolute = (a: ArmDetails): boolean => (a.mode ?? (a.op_flags & TIMEOUT.ABS ? 0 : HRTIMER_MODE_REL)) % 2 === 0;
+
+/* What the opcode's own state rules out (issued: the request was issued, not a link waiting its turn). */
+function opRefusal(op: number, q: InflightRequest, a: ArmDetails, issued: boolean): string | null {
 	switch (op) {
 	case OP.RECV:
 	case OP.RECVMSG:
-		if (a.done_io) return no(`${a.done_io} bytes of it were already received (MSG_WAITALL)`);
-		if (a.ioprio & RECV_MSHOT_DONE) return no('a multishot receive that reached its byte limit');
-		if (a.ioprio & RECV_MULTISHOT && !REARMABLE_MULTISHOT.has(op)) return no(`multishot ${q.opcode} is not re-armed yet`);
-		if (op === OP.RECVMSG && a.ioprio & RECV_MULTISHOT && !a.msg) return no('the capture did not find the header it copied');
+		if (a.done_io) return `${a.done_io} bytes of it were already received (MSG_WAITALL)`;
+		if (a.ioprio & RECV_MSHOT_DONE) return 'a multishot receive that reached its byte limit';
+		if (a.ioprio & RECV_MULTISHOT && !REARMABLE_MULTISHOT.has(op)) return `multishot ${q.opcode} is not re-armed yet`;
+		if (issued && op === OP.RECVMSG && a.ioprio & RECV_MULTISHOT && !a.msg) return 'the capture did not find the header it copied';
+		break;
+	case OP.SEND:
+		/* waiting in poll, a SEND has sent nothing (a partial one completes, or with MSG_WAITALL counts done_io) */
+		if (a.done_io) return `${a.done_io} bytes of it were already sent (MSG_WAITALL)`;
+		if (a.ioprio & RECV_UAPI_MASK & ~RECVSEND.POLL_FIRST) return `a SEND with flags 0x${(a.ioprio & RECV_UAPI_MASK).toString(16)} (only IORING_RECVSEND_POLL_FIRST is re-armed)`;
+		if (a.bits & ARM.BUFFER_SELECT) return 'a SEND from provided buffers';
+		if (a.bits & ARM.SEND_ADDR) return 'a SEND to an address (the kernel keeps only its copy)';
 		break;
 	case OP.READ_MULTISHOT:
 	case OP.READ:
-		if (a.done_io) return no(`${a.done_io} bytes of it were already read`);
+	case OP.WRITE:
+		if (a.done_io) return `${a.done_io} bytes of it were already ${op === OP.WRITE ? 'written' : 'read'}`;
 		break;
 	case OP.POLL_ADD:
-		if (!(a.poll_events & EPOLLONESHOT) && !REARMABLE_MULTISHOT.has(op)) return no('multishot POLL_ADD is not re-armed yet');
+		if (!(a.poll_events & EPOLLONESHOT) && !REARMABLE_MULTISHOT.has(op)) return 'multishot POLL_ADD is not re-armed yet';
 		break;
-	case OP.TIMEOUT: {
-		if (a.op_flags & TIMEOUT.ABS) return no('an absolute timeout (not re-armed yet)');
-		if (a.op_flags & TIMEOUT.REALTIME) return no('a CLOCK_REALTIME timeout (not re-armed yet)');
-		if (a.op_flags & TIMEOUT.MULTISHOT) return no('a multishot timeout (not re-armed yet)');
-		if (a.len && !COUNT_TIMEOUTS) return no('a count-based timeout (not re-armed yet)');
-		if (a.len && a.count_left <= 0) return no('a count-based timeout whose count is reached');
+	case OP.TIMEOUT:
+	case OP.LINK_TIMEOUT: {
+		const multishot = (a.op_flags & TIMEOUT.MULTISHOT) !== 0;
+		if (op === OP.LINK_TIMEOUT && multishot) return 'a multishot LINK_TIMEOUT';
+		if (isAbsolute(a) && multishot) return 'an absolute multishot timeout';
+		if (!issued) break;
+		if (multishot && a.len && a.repeats <= 0) return 'a multishot timeout with no firings left';
+		if (!multishot && a.len && !COUNT_TIMEOUTS) return 'a count-based timeout (not re-armed yet)';
+		if (!multishot && a.len && a.count_left <= 0) return 'a count-based timeout whose count is reached';
 		break;
 	}
+	case OP.FUTEX_WAIT: {
+		if (a.op_flags & ~(FUTEX_FLAGS_SIZE | FUTEX_FLAGS_SHARED)) return `a FUTEX_WAIT with futex flags 0x${a.op_flags.toString(16)} (NUMA or memory-policy futexes are not re-armed)`;
+		if (a.futex_word === undefined) return 'the capture could not read its futex word';
+		const size = 8n << BigInt(a.op_flags & FUTEX_FLAGS_SIZE);
+		const mask = (1n << size) - 1n;
+		if ((BigInt(a.futex_word) & mask) !== (BigInt(a.addr2) & mask))
+			return `its futex word is ${a.futex_word}, not the ${a.addr2} it waits on (a wake is on its way)`;
+		break;
+	}
+	case OP.NOP:
+		if (a.op_flags & ~NOP_KEPT) return `a NOP with flags 0x${a.op_flags.toString(16)} (a file or buffer is not re-armed)`;
+		break;
 	case OP.ACCEPT:
 		break;
+	}
+	return null;
+}
+
+const links = (q: InflightRequest): InflightRequest[] => q.links ?? [];
+
+/* Why link l (at index i of q's links) cannot be re-submitted with q's chain. */
+function linkRefusal(q: InflightRequest, l: InflightRequest, i: number): string | null {
+	const op = opcodeNumber(l.opcode);
+	if (!LINKABLE.has(op)) return `${l.opcode} links are not re-armed yet`;
+	if (!l.arm) return 'the capture has no re-arm details for it';
+	if (op === OP.LINK_TIMEOUT && i > 0 && links(q)[i - 1].opcode === 'LINK_TIMEOUT') return 'a LINK_TIMEOUT after a LINK_TIMEOUT';
+	return requestRefusal(l, l.arm) ?? opRefusal(op, l, l.arm, false);
+}
+
+/** Whether the restore can re-arm request q of ring r (with the links of its chain), and if not, why. */
+export function classify(r: RingState, q: InflightRequest): Verdict {
+	if (q.state === 'linked_timeout') return no('a LINK_TIMEOUT guarding a request that is not re-armed');
+	if (q.state !== 'poll' && q.state !== 'timeout' && !(q.state === 'futex' && q.opcode === 'FUTEX_WAIT'))
+		return no(`a ${q.state} wait${q.opcode === 'FUTEX_WAITV' ? ' on a futex vector' : ''} (not re-armed yet)`);
+	const op = opcodeNumber(q.opcode);
+	if (!REARMABLE.has(op)) return no(`${q.opcode} requests are not re-armed yet`);
+	if (!q.arm) return no('the capture has no re-arm details for it');
+	const a = q.arm;
+	const links = q.links ?? [];
+	const why = ringRefusal(r) ?? requestRefusal(q, a) ?? opRefusal(op, q, a, true);
+	if (why) return no(why);
+	if (a.linked && !links.length) return no('part of a linked chain whose links the capture did not find');
+	if (links.length && links[links.length - 1].arm?.linked) return no(`part of a linked chain of more than ${MAX_LINKS} links`);
+	if (a.bits & ARM.LINK_TIMEOUT && links[0]?.opcode !== 'LINK_TIMEOUT') return no('guarded by a LINK_TIMEOUT the capture did not find');
+	for (const [i, l] of links.entries()) {
+		const lw = linkRefusal(q, l, i);
+		if (lw) return no(`its linked ${l.opcode} user_data ${l.user_data}: ${lw}`);
 	}
 	return { ok: true };
 }
@@ -147,13 +228,20 @@ function msghdr(m: NonNullable<ArmDetails['msg']>): Buffer {
 /* struct io_uring_sqe offsets */
 const SQE = {
 	opcode: 0, flags: 1, ioprio: 2, fd: 4, off: 8, addr: 16, len: 24, op_flags: 28, user_data: 32,
-	buf_group: 40, personality: 42, file_index: 44, optlen: 44,
+	buf_group: 40, personality: 42, file_index: 44, optlen: 44, addr3: 48,
 } as const;
 
-/** The SQE that re-arms q (classify(r, q) must have said ok). */
-export function rearmSqe(r: RingState, q: InflightRequest): RearmSqe {
-	const v = classify(r, q);
-	if (!v.ok) throw new Error(`${q.opcode} user_data ${q.user_data} cannot be re-armed: ${v.why}`);
+/*
+ * How one request comes back.  issued: it was issued and waits (the head
+ * of its chain); else a link that was never issued, whose command data is
+ * still what preparing its SQE left.  linkNext: another re-armed link
+ * follows it (it keeps IOSQE_IO_LINK / IO_HARDLINK).  ltArmed: a
+ * LINK_TIMEOUT whose timer the kernel started when the request before it
+ * was issued.
+ */
+interface SqeCtx { issued: boolean; linkNext: boolean; ltArmed: boolean }
+
+function requestSqe(q: InflightRequest, c: SqeCtx): RearmSqe {
 	const a = q.arm!;
 	const op = opcodeNumber(q.opcode);
 	const b = Buffer.alloc(64);
@@ -162,6 +250,8 @@ export function rearmSqe(r: RingState, q: InflightRequest): RearmSqe {
 	if (a.bits & ARM.FORCE_ASYNC) flags |= IOSQE.ASYNC;
 	if (a.bits & ARM.BUFFER_SELECT) flags |= IOSQE.BUFFER_SELECT;
 	if (a.bits & ARM.CQE_SKIP) flags |= IOSQE.CQE_SKIP_SUCCESS;
+	/* the last re-armed request of a chain ends it (nothing else in the batch may join it) */
+	if (c.linkNext) flags |= a.bits & (ARM.LINK | ARM.HARDLINK) ? a.bits & (IOSQE.IO_LINK | IOSQE.IO_HARDLINK) : IOSQE.IO_LINK;
 	b.writeUInt8(op, SQE.opcode);
 	b.writeUInt8(flags, SQE.flags);
 	b.writeInt32LE(q.fd ?? 0, SQE.fd);
@@ -175,24 +265,26 @@ export function rearmSqe(r: RingState, q: InflightRequest): RearmSqe {
 		break;
 	}
 	case OP.RECV:
+	case OP.SEND:
 	case OP.RECVMSG: {
-		const multishot = (a.ioprio & RECV_MULTISHOT) !== 0;
+		const multishot = op !== OP.SEND && (a.ioprio & RECV_MULTISHOT) !== 0;
 		b.writeUInt16LE(a.ioprio & RECV_UAPI_MASK, SQE.ioprio);
 		/*
-		 * A multishot RECVMSG's msghdr pointer is gone (the kernel reuses
-		 * it for the selected buffer): a msghdr with the header the kernel
-		 * copied goes in its place (iovlen 0: the buffer group provides the
-		 * memory).
+		 * A multishot RECVMSG's msghdr pointer is gone once it was issued
+		 * (the kernel reuses it for the selected buffer): a msghdr with
+		 * the header the kernel copied goes in its place (iovlen 0: the
+		 * buffer group provides the memory).
 		 */
-		if (op === OP.RECVMSG && multishot) out.msghdr = msghdr(a.msg!);
+		if (op === OP.RECVMSG && multishot && c.issued) out.msghdr = msghdr(a.msg!);
 		else if (!(a.bits & ARM.BUFFER_SELECT) || op === OP.RECVMSG) b.writeBigUInt64LE(BigInt(a.addr), SQE.addr);
-		b.writeUInt32LE(multishot && op === OP.RECV ? a.mshot_len : a.len, SQE.len);
+		b.writeUInt32LE(multishot && op === OP.RECV && c.issued ? a.mshot_len : a.len, SQE.len);
 		b.writeUInt32LE(a.op_flags, SQE.op_flags);
 		if (a.bits & ARM.BUFFER_SELECT) b.writeUInt16LE(a.buf_group, SQE.buf_group);
 		if (multishot && op === OP.RECV && a.ioprio & RECV_MSHOT_LIM) b.writeUInt32LE(a.mshot_total_len, SQE.optlen);
 		break;
 	}
 	case OP.READ:
+	case OP.WRITE:
 	case OP.READ_MULTISHOT: {
 		/*
 		 * The kernel keeps the effective priority (the task's default,
@@ -204,7 +296,7 @@ export function rearmSqe(r: RingState, q: InflightRequest): RearmSqe {
 		b.writeBigInt64LE(a.bits & ARM.CUR_POS ? -1n : BigInt.asIntN(64, BigInt(a.addr2)), SQE.off);
 		if (a.bits & ARM.BUFFER_SELECT) b.writeUInt16LE(a.buf_group, SQE.buf_group);
 		else b.writeBigUInt64LE(BigInt(a.addr), SQE.addr);
-		if (op === OP.READ) b.writeUInt32LE(a.len, SQE.len);
+		if (op !== OP.READ_MULTISHOT) b.writeUInt32LE(a.len, SQE.len);
 		b.writeUInt32LE(a.op_flags, SQE.op_flags);
 		break;
 	}
@@ -215,17 +307,77 @@ export function rearmSqe(r: RingState, q: InflightRequest): RearmSqe {
 		b.writeUInt32LE(a.op_flags, SQE.op_flags);
 		b.writeUInt32LE(a.file_slot, SQE.file_index);
 		break;
-	case OP.TIMEOUT: {
-		b.writeInt32LE(0, SQE.fd);
-		b.writeUInt32LE(1, SQE.len);
-		b.writeBigUInt64LE(BigInt(a.len ? a.count_left : 0), SQE.off);
-		b.writeUInt32LE(a.op_flags & TIMEOUT_KEPT, SQE.op_flags);
-		const left = BigInt(a.remaining_ns);
-		out.timeout_ns = left > 0n ? left : 0n;
+	case OP.FUTEX_WAIT:
+		/* sqe->fd holds the FUTEX2_* flags: the size, and PRIVATE unless the kernel made it shared */
+		b.writeInt32LE((a.op_flags & FUTEX_FLAGS_SIZE) | (a.op_flags & FUTEX_FLAGS_SHARED ? 0 : FUTEX2_PRIVATE), SQE.fd);
+		b.writeBigUInt64LE(BigInt(a.addr), SQE.addr);
+		b.writeBigUInt64LE(BigInt(a.addr2), SQE.off);
+		b.writeBigUInt64LE(BigInt(a.addr3 ?? '0'), SQE.addr3);
+		break;
+	case OP.NOP:
+		b.writeInt32LE(-1, SQE.fd);
+		b.writeUInt32LE(a.op_flags, SQE.op_flags);
+		b.writeUInt32LE(a.len, SQE.len); /* the injected result */
+		b.writeBigUInt64LE(BigInt(a.addr), SQE.off); /* CQE32: extra1 comes from off, extra2 from addr */
+		b.writeBigUInt64LE(BigInt(a.addr2), SQE.addr);
+		break;
+	case OP.TIMEOUT:
+	case OP.LINK_TIMEOUT:
+		timeoutSqe(b, op, a, c, out);
 		break;
 	}
-	}
 	return out;
+}
+
+/*
+ * TIMEOUT and LINK_TIMEOUT.  The SQE's addr is set at restore, to a
+ * timespec of timeout_ns:
+ *  - absolute: the deadline as the application's clock reads it (the
+ *    dumped task's time-namespace offset added; the restore subtracts the
+ *    restored task's), REALTIME ones as they were;
+ *  - relative, timer running: the time it had left (a multishot one: its
+ *    period, so the first firing after the restore comes up to one period
+ *    late, never early);
+ *  - relative, never issued (a link): the timespec as the SQE gave it.
+ * A count-based TIMEOUT waits for the completions it still needed; a
+ * multishot one fires the times it had left.
+ */
+function timeoutSqe(b: Buffer, op: number, a: ArmDetails, c: SqeCtx, out: RearmSqe): void {
+	const multishot = (a.op_flags & TIMEOUT.MULTISHOT) !== 0;
+	const abs = isAbsolute(a);
+	const given = BigInt(a.ts_sec) * 1_000_000_000n + BigInt(a.ts_nsec);
+	b.writeInt32LE(0, SQE.fd);
+	b.writeUInt32LE(1, SQE.len);
+	b.writeUInt32LE((a.op_flags & TIMEOUT_KEPT) | (abs ? TIMEOUT.ABS : 0), SQE.op_flags);
+	let off = 0;
+	if (op === OP.TIMEOUT && a.len) off = !c.issued ? a.len : multishot ? a.repeats : a.count_left;
+	b.writeBigUInt64LE(BigInt(off), SQE.off);
+	let ns: bigint;
+	if (abs) ns = given + (a.op_flags & TIMEOUT.REALTIME ? 0n : BigInt(a.clock_offset_ns ?? '0'));
+	else if ((c.issued || c.ltArmed) && !multishot) ns = BigInt(a.remaining_ns);
+	else ns = given;
+	out.timeout_ns = ns > 0n ? ns : 0n;
+}
+
+/**
+ * The SQEs that re-arm q and the links of its chain, in submission order
+ * (classify(r, q) must have said ok).
+ */
+export function rearmChain(r: RingState, q: InflightRequest): RearmSqe[] {
+	const v = classify(r, q);
+	if (!v.ok) throw new Error(`${q.opcode} user_data ${q.user_data} cannot be re-armed: ${v.why}`);
+	const links = q.links ?? [];
+	const out = [requestSqe(q, { issued: true, linkNext: links.length > 0, ltArmed: false })];
+	links.forEach((l, i) => out.push(requestSqe(l, {
+		issued: false, linkNext: i + 1 < links.length,
+		ltArmed: i === 0 && l.opcode === 'LINK_TIMEOUT' && (q.arm!.bits & ARM.LINK_TIMEOUT) !== 0,
+	})));
+	return out;
+}
+
+/** The SQE that re-arms q itself (the first of rearmChain). */
+export function rearmSqe(r: RingState, q: InflightRequest): RearmSqe {
+	return rearmChain(r, q)[0];
 }
 
 export { SQE as SQE_OFFSETS };

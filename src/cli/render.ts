@@ -89,6 +89,7 @@ function renderRing(r: RingState): string[] {
 	for (const q of r.inflight) {
 		const rearm = !q.rearm ? '' : q.rearm.ok ? '  re-armed at restore' : `  not re-armable: ${q.rearm.why}`;
 		add('', `${q.opcode} user_data ${q.user_data || '?'} ${q.fd === null ? '' : (q.fixed ? 'fixed ' : 'fd ') + q.fd}  ${q.state}${rearm}`);
+		for (const l of q.links ?? []) add('', `  -> ${l.opcode} user_data ${l.user_data || '?'} ${l.fd === null ? '' : (l.fixed ? 'fixed ' : 'fd ') + l.fd}  linked`);
 	}
 	return table(rows).map((l) => '  ' + l);
 }

@@ -4,7 +4,7 @@
  */
 import * as M from '../capture/model';
 import { opcodeNumber } from '../uring/opcodes';
-import { rearmable, rearmSqe } from '../capture/rearm';
+import { rearmable, rearmChain } from '../capture/rearm';
 import { ImageError } from './errors';
 import { IOU_PBUF_RING, SETUP } from '../uring/abi';
 import * as I from './types';
@@ -189,17 +189,24 @@ const NAPI_MODES: Record<M.NapiInfo['mode'], I.NapiMode> = {
 	dynamic: 'NAPI_MODE_DYNAMIC', static: 'NAPI_MODE_STATIC', off: 'NAPI_MODE_OFF',
 };
 
-/* Only requests the restore re-arms reach an image: the dump waits for, or fails on, every other one. */
-function inflight(pid: number, r: M.RingState, q: M.InflightRequest): I.InflightRequest {
-	const opcode = opcodeNumber(q.opcode);
-	if (opcode < 0) fail(pid, `in-flight request with unknown opcode "${q.opcode}"`);
+/*
+ * Only requests the restore re-arms reach an image: the dump waits for, or
+ * fails on, every other one.  A request with a linked chain is followed by
+ * its links (state LINKED), in the order they are submitted again.
+ */
+function inflight(pid: number, r: M.RingState, q: M.InflightRequest): I.InflightRequest[] {
 	if (!rearmable(q)) fail(pid, `in-flight ${q.opcode} user_data ${q.user_data} on ring ${r.inode} cannot be re-armed: ${q.rearm?.why ?? 'it does not wait for an outside event'}`);
-	const state = `INFLIGHT_STATE_${q.state.toUpperCase()}` as I.InflightState;
-	const { sqe, timeout_ns, msghdr } = rearmSqe(r, q);
-	const out: I.InflightRequest = { opcode, user_data: u64(q.user_data), fixed: q.fixed, state, sqe, msghdr: msghdr ?? Buffer.alloc(0) };
-	if (q.fd !== null) out.fd = q.fd;
-	if (timeout_ns !== undefined) out.timeout_ns = timeout_ns;
-	return out;
+	const sqes = rearmChain(r, q);
+	return [q, ...(q.links ?? [])].map((x, i) => {
+		const opcode = opcodeNumber(x.opcode);
+		if (opcode < 0) fail(pid, `in-flight request with unknown opcode "${x.opcode}"`);
+		const state = `INFLIGHT_STATE_${x.state.toUpperCase()}` as I.InflightState;
+		const { sqe, timeout_ns, msghdr } = sqes[i];
+		const out: I.InflightRequest = { opcode, user_data: u64(x.user_data), fixed: x.fixed, state, sqe, msghdr: msghdr ?? Buffer.alloc(0) };
+		if (x.fd !== null) out.fd = x.fd;
+		if (timeout_ns !== undefined) out.timeout_ns = timeout_ns;
+		return out;
+	});
 }
 
 /** The full state of one ring. */
@@ -228,7 +235,7 @@ export function ringFromCapture(pid: number, r: M.RingState, all: M.RingState[],
 			/* the image keeps user addresses only: a kernel region's mapping is in the holder's mappings */
 			addr: m.user === false ? 0n : u64(m.addr), size: BigInt(m.size), contents: buf(blobs.regions?.[i]),
 		})),
-		inflight: r.inflight.map((q) => inflight(pid, r, q)),
+		inflight: r.inflight.flatMap((q) => inflight(pid, r, q)),
 		personality_next: r.personality_next ?? 0,
 	};
 }

@@ -180,7 +180,7 @@ export type InflightState =
 	| 'INFLIGHT_STATE_UNSPECIFIED' | 'INFLIGHT_STATE_POLL' | 'INFLIGHT_STATE_TIMEOUT'
 	| 'INFLIGHT_STATE_LINKED_TIMEOUT' | 'INFLIGHT_STATE_FUTEX' | 'INFLIGHT_STATE_WAITID'
 	| 'INFLIGHT_STATE_IOWQ' | 'INFLIGHT_STATE_IOPOLL' | 'INFLIGHT_STATE_DEFERRED'
-	| 'INFLIGHT_STATE_CANCELABLE_CMD' | 'INFLIGHT_STATE_TASK_WORK';
+	| 'INFLIGHT_STATE_CANCELABLE_CMD' | 'INFLIGHT_STATE_TASK_WORK' | 'INFLIGHT_STATE_LINKED';
 
 export interface InflightRequest {
 	opcode: number;
@@ -190,7 +190,7 @@ export interface InflightRequest {
 	state: InflightState;
 	/** The 64-byte SQE the restore submits to re-arm it (format 2; format 1 wrote it empty). */
 	sqe: Buffer;
-	/** TIMEOUT: time left at the dump (ns). */
+	/** TIMEOUT, LINK_TIMEOUT: its timespec in ns (relative: time left; absolute, IORING_TIMEOUT_ABS in the SQE: the deadline in the application's clock view). */
 	timeout_ns?: bigint;
 	/** Multishot RECVMSG: the msghdr its SQE's addr points at (placed at restore); empty otherwise. */
 	msghdr?: Buffer;

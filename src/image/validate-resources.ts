@@ -5,7 +5,7 @@
  */
 import * as G from './geometry';
 import { Ring } from './types';
-import { IOU_PBUF_RING, NR_REGISTER_OPCODES, NR_REQUEST_OPCODES, OP } from '../uring/abi';
+import { IOSQE, IOU_PBUF_RING, NR_REGISTER_OPCODES, NR_REQUEST_OPCODES, OP } from '../uring/abi';
 
 type Problems = string[];
 
@@ -151,7 +151,10 @@ export function checkInflight(r: Ring, out: Problems): void {
 		}
 		if (q.sqe[0] !== q.opcode) out.push(`${where}: SQE opcode ${q.sqe[0]} is not the request's ${q.opcode}`);
 		if (q.sqe.readBigUInt64LE(32) !== q.user_data) out.push(`${where}: SQE user_data ${q.sqe.readBigUInt64LE(32)} differs`);
-		if ((q.timeout_ns !== undefined) !== (q.opcode === OP.TIMEOUT)) out.push(`${where}: ${q.opcode === OP.TIMEOUT ? 'no' : 'a'} timeout length`);
+		const timeout = q.opcode === OP.TIMEOUT || q.opcode === OP.LINK_TIMEOUT;
+		if ((q.timeout_ns !== undefined) !== timeout) out.push(`${where}: ${timeout ? 'no' : 'a'} timeout length`);
+		if (q.state === 'INFLIGHT_STATE_LINKED' && !(i > 0 && r.inflight[i - 1].sqe.length === 64 && r.inflight[i - 1].sqe[1] & (IOSQE.IO_LINK | IOSQE.IO_HARDLINK)))
+			out.push(`${where}: a link that no request before it links to`);
 		if (q.msghdr?.length && (q.opcode !== OP.RECVMSG || q.msghdr.length !== 56)) out.push(`${where}: a msghdr of ${q.msghdr.length} bytes`);
 	});
 }

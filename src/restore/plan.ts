@@ -22,6 +22,11 @@
  *                                  "registered": FD is a registered-ring index
  *   store ADDR SIZE VALUE          write VALUE (number or $VAR) as a SIZE-byte
  *                                  (4 or 8) integer at ADDR in the task
+ *   timens ADDR CLOCK              the timespec at ADDR in the task, an absolute
+ *                                  deadline of CLOCK (1 MONOTONIC, 7 BOOTTIME) in
+ *                                  the task's time namespace, minus that
+ *                                  namespace's offset: the host's view, which
+ *                                  io_uring compares with
  *   post FD SCRATCH N UD RES FLAGS RUNTW -- WHAT
  *                                  post N CQEs (UD, RES, FLAGS) to ring FD via
  *                                  IORING_REGISTER_SEND_MSG_RING, SQE built at
@@ -81,6 +86,7 @@ type StepBody =
 		/** The CQ head written back afterwards: the advance never reaps past it (plugin-c/advance.h). */
 		cqHead?: number; what: string }
 	| { op: 'store'; addr: Expr; size: 4 | 8; value: Expr }
+	| { op: 'timens'; addr: Expr; clock: number }
 	| { op: 'post'; fd: Expr; scratch: Expr; count: number; user_data: bigint; res: number; flags: number; runTw: boolean; what: string }
 	| { op: 'postnop'; ring: Expr; registered: boolean; rings: Expr; sqes: Expr; params: Expr; count: number;
 		user_data: bigint; res: number; extra1: bigint; extra2: bigint; big: boolean; fill: boolean; what: string }
@@ -128,6 +134,7 @@ function line(s: Step): string {
 		return `advance ${expr(s.fd)} ${s.sq >>> 0} ${s.cq >>> 0} ${expr(s.rings)} ${expr(s.sqes)} ${expr(s.params)}` +
 			`${s.registered ? ' registered' : ''}${s.cqHead === undefined ? '' : ` head ${s.cqHead >>> 0}`} -- ${what(s.what)}`;
 	case 'store': return `store ${expr(s.addr)} ${s.size} ${expr(s.value)}`;
+	case 'timens': return `timens ${expr(s.addr)} ${s.clock}`;
 	case 'expect': return `expect ${expr(s.value)} ${s.equals} -- ${what(s.what)}`;
 	case 'post':
 		return `post ${expr(s.fd)} ${expr(s.scratch)} ${s.count} ${expr(s.user_data)} ${s.res >>> 0} ${s.flags >>> 0} ${s.runTw ? 1 : 0} -- ${what(s.what)}`;

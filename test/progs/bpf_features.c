@@ -80,10 +80,9 @@ static void setup_big(struct truth *t, int dev_null)
 	truth_end(t);
 }
 
-static void inflight(struct truth *t, const char *op, uint64_t user_data, int fd,
-		     const char *state)
+static void inflight_fields(struct truth *t, const char *op, uint64_t user_data, int fd,
+			    const char *state)
 {
-	truth_obj(t, NULL);
 	truth_str(t, "opcode", op);
 	truth_u64s(t, "user_data", user_data);
 	if (fd >= 0)
@@ -92,6 +91,13 @@ static void inflight(struct truth *t, const char *op, uint64_t user_data, int fd
 		truth_null(t, "fd");
 	truth_bool(t, "fixed", false);
 	truth_str(t, "state", state);
+}
+
+static void inflight(struct truth *t, const char *op, uint64_t user_data, int fd,
+		     const char *state)
+{
+	truth_obj(t, NULL);
+	inflight_fields(t, op, user_data, fd, state);
 	truth_end(t);
 }
 
@@ -150,9 +156,14 @@ static void setup_timers(struct truth *t, const char *fifo)
 	truth_end(t);
 	/* the model's order: by state, then user_data */
 	truth_arr(t, "inflight");
-	inflight(t, "READ", 502, pfd[0], "poll");
+	/* the LINK_TIMEOUT guarding the READ is a link of its chain */
+	truth_obj(t, NULL);
+	inflight_fields(t, "READ", 502, pfd[0], "poll");
+	truth_arr(t, "links");
+	inflight(t, "LINK_TIMEOUT", 503, -1, "linked");
+	truth_end(t);
+	truth_end(t);
 	inflight(t, "TIMEOUT", 501, -1, "timeout");
-	inflight(t, "LINK_TIMEOUT", 503, -1, "linked_timeout");
 	inflight(t, "OPENAT", 504, -1, "iowq");
 	truth_end(t);
 	truth_end(t);

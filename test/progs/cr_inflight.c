@@ -5,13 +5,13 @@
  * Four requests that never complete by themselves are left in flight:
  * a READ on an empty pipe (poll-armed, user_data 0xA1), a one-hour
  * TIMEOUT (0xA2), a multishot POLL_ADD on another empty pipe (0xA3) and a
- * FUTEX_WAIT (0xA4).  The restore re-arms the first two (and the others
- * once it can); a FUTEX_WAIT it cannot, so the dump fails by default.
+ * FUTEX_WAITV (0xA4).  The restore re-arms the first two (and the others
+ * once it can); a FUTEX_WAITV it cannot, so the dump fails by default.
  * Then the truth file is written and the program waits for SIGUSR1.
  *
  * --expect cancelled (dumped with CRIU_URING_CANCEL_INFLIGHT=1, restored):
  * the CQ holds one -ECANCELED CQE for each request the dump could not
- * re-arm (the FUTEX_WAIT at least) and nothing for the re-armed ones; the
+ * re-arm (the FUTEX_WAITV at least) and nothing for the re-armed ones; the
  * program re-arms the cancelled ones itself.
  *
  * --expect armed (the dump failed and left the process alone): no CQE is
@@ -19,7 +19,7 @@
  *
  * Then, in both cases, every request is completed exactly once: the READ
  * and the poll (POLL_IN with IORING_CQE_F_MORE) when their pipes get
- * data, the FUTEX_WAIT (0) when the futex is woken, the TIMEOUT
+ * data, the FUTEX_WAITV (0) when the futex is woken, the TIMEOUT
  * (-ECANCELED) when cancelled.
  *
  * Exit 0 with "verified", or one line on stderr and exit 1.
@@ -68,15 +68,22 @@ static void arm_poll(void)
 	sqe->user_data = UD_POLL;
 }
 
+/* a FUTEX_WAITV on one futex (a plain FUTEX_WAIT is re-armed): woken, its result is the index 0 */
+static struct {
+	uint64_t val, uaddr;
+	uint32_t flags, reserved;
+} waitv;
+
 static void arm_futex(void)
 {
 	struct io_uring_sqe *sqe = ring_get_sqe(&ring);
 
-	sqe->opcode = IORING_OP_FUTEX_WAIT;
-	sqe->fd = 0x02 | 0x80;			/* FUTEX2_SIZE_U32 | FUTEX2_PRIVATE */
-	sqe->addr = (uintptr_t)&futex_word;
-	sqe->off = 0;				/* the value it waits on */
-	sqe->addr3 = 0xffffffffu;		/* FUTEX_BITSET_MATCH_ANY */
+	waitv.val = 0;				/* the value it waits on */
+	waitv.uaddr = (uintptr_t)&futex_word;
+	waitv.flags = 0x02 | 0x80;		/* FUTEX2_SIZE_U32 | FUTEX2_PRIVATE */
+	sqe->opcode = IORING_OP_FUTEX_WAITV;
+	sqe->addr = (uintptr_t)&waitv;
+	sqe->len = 1;
 	sqe->user_data = UD_FUTEX;
 }
 
@@ -157,8 +164,8 @@ static void complete_all(const char *what)
 	feed_pipes(what);
 	if (syscall(SYS_futex, &futex_word, 1 | 128 /* FUTEX_WAKE_PRIVATE */, 1, NULL, NULL, 0) != 1)
 		die_err(EIO, "%s: FUTEX_WAKE woke no waiter", what);
-	reap(c, 1, "FUTEX_WAIT");
-	expect_res(find(c, 1, UD_FUTEX, what), 0, "woken FUTEX_WAIT");
+	reap(c, 1, "FUTEX_WAITV");
+	expect_res(find(c, 1, UD_FUTEX, what), 0, "woken FUTEX_WAITV");
 	sqe = ring_get_sqe(&ring);
 	sqe->opcode = IORING_OP_ASYNC_CANCEL;
 	sqe->fd = -1;

@@ -24,13 +24,43 @@
  * count:     on a second ring, a TIMEOUT waiting for 3 completions of
  *            which one happened before the checkpoint (0xE1); after it,
  *            two NOPs complete it (res 0).
+ * chain:     linked chains: RECV -> WRITE -> NOP (0x101..0x103: the data
+ *            received, then the WRITE and the NOP run); POLL_ADD guarded
+ *            by a one-hour LINK_TIMEOUT (0x111, 0x112: the poll fires, the
+ *            LINK_TIMEOUT is cancelled); RECV guarded by a 5 s
+ *            LINK_TIMEOUT, then a NOP (0x121..0x123: the timeout fires
+ *            5 s after arming in the process's time, the RECV and the NOP
+ *            are cancelled); a hard-linked POLL_ADD -> READ (0x131, 0x132).
+ * abs:       timeouts 20 s after arming: absolute on CLOCK_MONOTONIC (0x141),
+ *            CLOCK_BOOTTIME (0x142) and CLOCK_REALTIME (0x143), relative on
+ *            CLOCK_REALTIME (0x144); each fires once, not before its deadline
+ *            as the process's clock reads it, and not long after.  Multishot
+ *            timeouts: 1.5 s period, 4 firings (0x145: three with F_MORE,
+ *            then the last), and unlimited (0x146: two more after the
+ *            checkpoint, then cancelled).
+ * send:      SENDs on full unix stream sockets (nothing sent yet), with
+ *            IORING_RECVSEND_POLL_FIRST (0x151) and without (0x152): once
+ *            the peer reads what filled the socket, each completes with
+ *            its whole length, and the peer reads it after the filler.
+ *            CRIU restores the queued filler in fewer, bigger buffers, so
+ *            the socket may have room at once: the SEND without
+ *            POLL_FIRST, which tries before it polls, may complete right
+ *            after the restore (POLL_FIRST waits for the socket to drain
+ *            to a quarter of its buffer).
+ * futex:     FUTEX_WAIT on a private futex (0x161) and on a shared one in
+ *            MAP_SHARED memory (0x162, with a mask); each completes
+ *            (res 0) once the word changes and FUTEX_WAKE wakes it.
+ *
+ * After SIGUSR1 the kernel's SQ head must be where it was after arming.
  *
  * Exit 0 with "verified", or one line on stderr and exit 1.
  */
+#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
 #include "lib/uring.h"
@@ -39,7 +69,7 @@
 #define NSLOTS		8
 
 static struct ring ring, ring2;
-static bool set_basic, set_multi, set_accept, set_count, set_recvmsg;
+static bool set_basic, set_multi, set_accept, set_count, set_recvmsg, set_chain, set_abs, set_send, set_futex;
 
 static int pipe_a[2], pipe_b[2], pipe_c[2], pipe_d[2];
 static int sock_a[2], sock_b[2], sock_c[2];
@@ -74,19 +104,53 @@ static struct io_uring_sqe *sqe_for(struct ring *r, int op, int fd, uint64_t ud)
 }
 
 /*
- * The short TIMEOUT (0xB4) fires on its own clock, whenever that is: its
- * CQE is set aside wherever it shows up (twice is an error).
+ * Timeouts fire on their own clock, whenever that is: the CQEs of these
+ * user_data are set aside wherever they show up, with the time (the
+ * process's CLOCK_MONOTONIC) they were reaped at; the 2.5 s TIMEOUT
+ * (0xB4) must come once.
  */
-static struct io_uring_cqe short_cqe;
-static int short_seen;
+#define MAX_ASIDE	16
+#define MAX_SEEN	64
+struct aside {
+	uint64_t ud;
+	int n;
+	struct io_uring_cqe c[MAX_SEEN];
+	double at[MAX_SEEN];
+};
+static struct aside asides[MAX_ASIDE];
+static int nr_asides;
+
+static double mono_now(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static struct aside *aside_of(uint64_t ud)
+{
+	for (int i = 0; i < nr_asides; i++)
+		if (asides[i].ud == ud)
+			return &asides[i];
+	return NULL;
+}
+
+static void aside_add(uint64_t ud)
+{
+	asides[nr_asides++].ud = ud;
+}
 
 static bool set_aside(struct ring *r, const struct io_uring_cqe *c)
 {
-	if (r != &ring || c->user_data != 0xB4)
+	struct aside *a = r == &ring ? aside_of(c->user_data) : NULL;
+
+	if (!a)
 		return false;
-	if (short_seen++)
-		die_err(EIO, "a second CQE for the 2.5 s TIMEOUT (res %d)", c->res);
-	short_cqe = *c;
+	if (a->n == MAX_SEEN || (c->user_data == 0xB4 && a->n))
+		die_err(EIO, "too many CQEs for user_data 0x%llx (res %d)", (unsigned long long)c->user_data, c->res);
+	a->at[a->n] = mono_now(CLOCK_MONOTONIC);
+	a->c[a->n++] = *c;
 	return true;
 }
 
@@ -137,7 +201,7 @@ static void expect_nothing_more(struct ring *r, const char *what)
 {
 	usleep(50000);
 	sys_io_uring_enter(r->fd, 0, 0, IORING_ENTER_GETEVENTS, NULL, 0);
-	if (ring_cq_ready(r) && set_aside(r, ring_cqe_at(r, 0)))
+	while (ring_cq_ready(r) && set_aside(r, ring_cqe_at(r, 0)))
 		ring_cq_advance(r, 1);
 	if (ring_cq_ready(r))
 		die_err(EIO, "%s: unexpected CQE user_data 0x%llx res %d", what,
@@ -231,6 +295,7 @@ static void arm_basic(void)
 	sqe->len = sizeof(buf_recv);
 	sqe = sqe_for(&ring, IORING_OP_POLL_ADD, pipe_b[0], 0xB3);
 	sqe->poll32_events = POLLIN;
+	aside_add(0xB4);
 	sqe = sqe_for(&ring, IORING_OP_TIMEOUT, -1, 0xB4);
 	sqe->addr = (uintptr_t)&short_ts;
 	sqe->len = 1;
@@ -264,12 +329,14 @@ static void verify_basic(const struct timespec *armed)
 	expect_cqe((c = one(&ring, "fixed-file RECV"), &c), 0xB6, 5, 0, 0, "fixed-file RECV");
 	if (memcmp(buf_fixed, "fixed", 5))
 		die_err(EIO, "fixed-file RECV delivered '%.5s'", buf_fixed);
-	for (int tries = 0; !short_seen; tries++) {
+	struct aside *s = aside_of(0xB4);
+
+	for (int tries = 0; !s->n; tries++) {
 		if (tries > 1000)
 			die_err(ETIMEDOUT, "the 2.5 s TIMEOUT did not fire");
 		expect_nothing_more(&ring, "waiting for the 2.5 s TIMEOUT");
 	}
-	expect_cqe(&short_cqe, 0xB4, -ETIME, 0, 0, "2.5 s TIMEOUT");
+	expect_cqe(&s->c[0], 0xB4, -ETIME, 0, 0, "2.5 s TIMEOUT");
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	waited = (now.tv_sec - armed->tv_sec) + (now.tv_nsec - armed->tv_nsec) / 1e9;
 	if (waited < 2.4)
@@ -498,6 +565,353 @@ static void verify_count(void)
 	expect_nothing_more(&ring2, "at the end");
 }
 
+/* ---- chain ------------------------------------------------------------- */
+
+static int sock_l1[2], pipe_l1[2], pipe_l2[2], sock_l3[2], pipe_l4[2], pipe_l5[2];
+static char buf_l1[16], buf_l3[16], buf_l5[16];
+static const char wmsg[] = "chained";
+static struct __kernel_timespec lt_ts = { .tv_sec = 5 };
+
+static void arm_chain(void)
+{
+	struct io_uring_sqe *sqe;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sock_l1) || pipe(pipe_l1) || pipe(pipe_l2) ||
+	    socketpair(AF_UNIX, SOCK_STREAM, 0, sock_l3) || pipe(pipe_l4) || pipe(pipe_l5))
+		die("pipes and sockets");
+	/* RECV -> WRITE -> NOP */
+	sqe = sqe_for(&ring, IORING_OP_RECV, sock_l1[0], 0x101);
+	sqe->addr = (uintptr_t)buf_l1;
+	sqe->len = sizeof(buf_l1);
+	sqe->flags = IOSQE_IO_LINK;
+	sqe = ring_get_sqe(&ring);
+	sqe_rw(sqe, IORING_OP_WRITE, pipe_l1[1], (void *)wmsg, strlen(wmsg), 0, 0x102);
+	sqe->flags = IOSQE_IO_LINK;
+	sqe_nop(ring_get_sqe(&ring), 0x103);
+	/* POLL_ADD guarded by a one-hour LINK_TIMEOUT */
+	sqe = sqe_for(&ring, IORING_OP_POLL_ADD, pipe_l2[0], 0x111);
+	sqe->poll32_events = POLLIN;
+	sqe->flags = IOSQE_IO_LINK;
+	sqe = sqe_for(&ring, IORING_OP_LINK_TIMEOUT, -1, 0x112);
+	sqe->addr = (uintptr_t)&long_ts;
+	sqe->len = 1;
+	/* RECV guarded by a 5 s LINK_TIMEOUT, then a NOP */
+	aside_add(0x121);
+	aside_add(0x122);
+	aside_add(0x123);
+	sqe = sqe_for(&ring, IORING_OP_RECV, sock_l3[0], 0x121);
+	sqe->addr = (uintptr_t)buf_l3;
+	sqe->len = sizeof(buf_l3);
+	sqe->flags = IOSQE_IO_LINK;
+	sqe = sqe_for(&ring, IORING_OP_LINK_TIMEOUT, -1, 0x122);
+	sqe->addr = (uintptr_t)&lt_ts;
+	sqe->len = 1;
+	sqe->flags = IOSQE_IO_LINK;
+	sqe_nop(ring_get_sqe(&ring), 0x123);
+	/* hard-linked POLL_ADD -> READ */
+	sqe = sqe_for(&ring, IORING_OP_POLL_ADD, pipe_l4[0], 0x131);
+	sqe->poll32_events = POLLIN;
+	sqe->flags = IOSQE_IO_HARDLINK;
+	sqe_rw(ring_get_sqe(&ring), IORING_OP_READ, pipe_l5[0], buf_l5, sizeof(buf_l5), 0, 0x132);
+	submit(&ring, 10);
+}
+
+static int by_ud(const void *a, const void *b)
+{
+	const struct io_uring_cqe *x = a, *y = b;
+
+	return x->user_data < y->user_data ? -1 : x->user_data > y->user_data;
+}
+
+static void verify_chain(const struct timespec *armed)
+{
+	struct io_uring_cqe c[3];
+	char got[16] = { 0 };
+	double t0 = armed->tv_sec + armed->tv_nsec / 1e9;
+
+	put(sock_l1[1], "data");
+	reap(&ring, c, 3, "RECV -> WRITE -> NOP");
+	expect_cqe(&c[0], 0x101, 4, 0, 0, "chained RECV");
+	expect_cqe(&c[1], 0x102, strlen(wmsg), 0, 0, "linked WRITE");
+	expect_cqe(&c[2], 0x103, 0, 0, 0, "linked NOP");
+	if (memcmp(buf_l1, "data", 4) || read(pipe_l1[0], got, sizeof(got)) != (ssize_t)strlen(wmsg) ||
+	    strcmp(got, wmsg))
+		die_err(EIO, "the chain received '%.4s' and wrote '%s'", buf_l1, got);
+	put(pipe_l2[1], "p");
+	reap(&ring, c, 2, "POLL_ADD and its LINK_TIMEOUT");
+	qsort(c, 2, sizeof(c[0]), by_ud);
+	expect_cqe(&c[0], 0x111, POLLIN, 0, 0, "POLL_ADD under a LINK_TIMEOUT");
+	expect_cqe(&c[1], 0x112, -ECANCELED, 0, 0, "LINK_TIMEOUT of a POLL_ADD that fired");
+	/* the hard link: the READ runs after the poll, and reads what is there */
+	put(pipe_l5[1], "hard");
+	expect_nothing_more(&ring, "a hard-linked READ before its POLL_ADD fired");
+	put(pipe_l4[1], "q");
+	reap(&ring, c, 2, "POLL_ADD -> READ");
+	expect_cqe(&c[0], 0x131, POLLIN, 0, 0, "hard-linked POLL_ADD");
+	expect_cqe(&c[1], 0x132, 4, 0, 0, "READ after the POLL_ADD");
+	if (memcmp(buf_l5, "hard", 4))
+		die_err(EIO, "the linked READ delivered '%.4s'", buf_l5);
+	/* the 5 s LINK_TIMEOUT: the RECV it guards and the NOP after it are cancelled */
+	for (int tries = 0; !aside_of(0x121)->n || !aside_of(0x122)->n || !aside_of(0x123)->n; tries++) {
+		if (tries > 200)
+			die_err(ETIMEDOUT, "the 5 s LINK_TIMEOUT chain did not complete");
+		expect_nothing_more(&ring, "waiting for the 5 s LINK_TIMEOUT");
+	}
+	expect_cqe(&aside_of(0x121)->c[0], 0x121, -ECANCELED, 0, 0, "RECV its LINK_TIMEOUT cancelled");
+	expect_cqe(&aside_of(0x122)->c[0], 0x122, -ETIME, 0, 0, "5 s LINK_TIMEOUT");
+	expect_cqe(&aside_of(0x123)->c[0], 0x123, -ECANCELED, 0, 0, "NOP after a cancelled RECV");
+	if (aside_of(0x122)->at[0] - t0 < 4.9)
+		die_err(EIO, "the 5 s LINK_TIMEOUT fired %.2f s after it was armed (process time)",
+			aside_of(0x122)->at[0] - t0);
+	for (int i = 0x121; i <= 0x123; i++)
+		if (aside_of(i)->n != 1)
+			die_err(EIO, "user_data 0x%x completed %d times", i, aside_of(i)->n);
+}
+
+/* ---- abs ---------------------------------------------------------------- */
+
+#define ABS_AFTER	20
+static struct __kernel_timespec abs_mono, abs_boot, abs_real, rel_8 = { .tv_sec = ABS_AFTER };
+static struct __kernel_timespec period = { .tv_sec = 1, .tv_nsec = 500 * 1000 * 1000 };
+static double abs_armed_real, resumed;
+static int unlimited_before;
+
+static struct __kernel_timespec deadline(clockid_t clk)
+{
+	struct timespec now;
+
+	clock_gettime(clk, &now);
+	return (struct __kernel_timespec){ .tv_sec = now.tv_sec + ABS_AFTER, .tv_nsec = now.tv_nsec };
+}
+
+static void timeout_sqe(uint64_t ud, struct __kernel_timespec *ts, unsigned int flags, unsigned int off)
+{
+	struct io_uring_sqe *sqe = sqe_for(&ring, IORING_OP_TIMEOUT, -1, ud);
+
+	sqe->addr = (uintptr_t)ts;
+	sqe->len = 1;
+	sqe->off = off;
+	sqe->timeout_flags = flags;
+	aside_add(ud);
+}
+
+static void arm_abs(void)
+{
+	abs_mono = deadline(CLOCK_MONOTONIC);
+	abs_boot = deadline(CLOCK_BOOTTIME);
+	abs_real = deadline(CLOCK_REALTIME);
+	abs_armed_real = mono_now(CLOCK_REALTIME);
+	timeout_sqe(0x141, &abs_mono, IORING_TIMEOUT_ABS, 0);
+	timeout_sqe(0x142, &abs_boot, IORING_TIMEOUT_ABS | IORING_TIMEOUT_BOOTTIME, 0);
+	timeout_sqe(0x143, &abs_real, IORING_TIMEOUT_ABS | IORING_TIMEOUT_REALTIME, 0);
+	timeout_sqe(0x144, &rel_8, IORING_TIMEOUT_REALTIME, 0);
+	timeout_sqe(0x145, &period, IORING_TIMEOUT_MULTISHOT, 4);
+	timeout_sqe(0x146, &period, IORING_TIMEOUT_MULTISHOT, 0);
+	submit(&ring, 6);
+}
+
+static double ts_of(const struct __kernel_timespec *ts)
+{
+	return ts->tv_sec + ts->tv_nsec / 1e9;
+}
+
+/* A timeout that fired once: not before @due on @clk (reaped at @at on CLOCK_MONOTONIC), nor long after. */
+static void check_fired(uint64_t ud, double due_mono, const char *what)
+{
+	struct aside *a = aside_of(ud);
+
+	if (a->n != 1)
+		die_err(EIO, "%s: %d CQEs", what, a->n);
+	expect_cqe(&a->c[0], ud, -ETIME, 0, 0, what);
+	if (a->at[0] < due_mono)
+		die_err(EIO, "%s fired %.3f s before its deadline (process time)", what, due_mono - a->at[0]);
+	if (a->at[0] > resumed + 0.2 && a->at[0] > due_mono + 1.5)
+		die_err(EIO, "%s fired %.3f s after its deadline (process time)", what, a->at[0] - due_mono);
+}
+
+static void verify_abs(const struct timespec *armed)
+{
+	double t0 = armed->tv_sec + armed->tv_nsec / 1e9;
+	double boot_minus_mono = mono_now(CLOCK_BOOTTIME) - mono_now(CLOCK_MONOTONIC);
+	double real_minus_mono = mono_now(CLOCK_REALTIME) - mono_now(CLOCK_MONOTONIC);
+	struct aside *m = aside_of(0x145), *u = aside_of(0x146);
+
+	for (int tries = 0; aside_of(0x141)->n + aside_of(0x142)->n + aside_of(0x143)->n + aside_of(0x144)->n < 4 ||
+			    m->n < 4 || u->n < unlimited_before + 2; tries++) {
+		if (tries > 1000)
+			die_err(ETIMEDOUT, "the timeouts did not fire: %d %d %d %d, multishot %d and %d",
+				aside_of(0x141)->n, aside_of(0x142)->n, aside_of(0x143)->n, aside_of(0x144)->n, m->n, u->n);
+		expect_nothing_more(&ring, "waiting for the timeouts");
+	}
+	check_fired(0x141, ts_of(&abs_mono), "absolute CLOCK_MONOTONIC TIMEOUT");
+	check_fired(0x142, ts_of(&abs_boot) - boot_minus_mono, "absolute CLOCK_BOOTTIME TIMEOUT");
+	/* the realtime clock went on while the process was checkpointed: its deadline is the wall clock's */
+	if (aside_of(0x143)->n != 1 || aside_of(0x143)->at[0] + real_minus_mono < ts_of(&abs_real))
+		die_err(EIO, "absolute CLOCK_REALTIME TIMEOUT: %d CQEs, fired before its deadline", aside_of(0x143)->n);
+	expect_cqe(&aside_of(0x143)->c[0], 0x143, -ETIME, 0, 0, "absolute CLOCK_REALTIME TIMEOUT");
+	check_fired(0x144, t0 + ABS_AFTER, "relative CLOCK_REALTIME TIMEOUT");
+	/* multishot with a count: three with F_MORE, the fourth ends it */
+	if (m->n != 4)
+		die_err(EIO, "multishot TIMEOUT of 4: %d CQEs", m->n);
+	for (int i = 0; i < 4; i++)
+		expect_cqe(&m->c[i], 0x145, -ETIME, IORING_CQE_F_MORE, i < 3 ? IORING_CQE_F_MORE : 0, "multishot TIMEOUT of 4");
+	for (int i = 0; i < u->n; i++)
+		expect_cqe(&u->c[i], 0x146, -ETIME, IORING_CQE_F_MORE, IORING_CQE_F_MORE, "unlimited multishot TIMEOUT");
+	/* right after a firing (the next is 1.5 s away): its CQEs are reaped as they come again */
+	u->ud = ~0ULL;
+	cancel(&ring, 0x146, 1, "unlimited multishot TIMEOUT");
+	(void)abs_armed_real;
+}
+
+/* ---- send --------------------------------------------------------------- */
+
+static int sock_s1[2], sock_s2[2];
+static size_t filled_s1, filled_s2;
+static const char smsg1[] = "after the filler, polled first", smsg2[] = "after the filler";
+
+/* Write to @fd (non-blocking) until the socket takes no more. */
+static size_t fill(int fd)
+{
+	static char junk[4096];
+	size_t total = 0;
+	ssize_t n;
+	int fl = fcntl(fd, F_GETFL);
+
+	memset(junk, 'f', sizeof(junk));
+	fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	while ((n = write(fd, junk, sizeof(junk))) > 0)
+		total += n;
+	if (errno != EAGAIN)
+		die("filling a socket");
+	/* single bytes until even those do not fit */
+	while ((n = write(fd, junk, 1)) > 0)
+		total += n;
+	fcntl(fd, F_SETFL, fl);
+	return total;
+}
+
+static void arm_send(void)
+{
+	struct io_uring_sqe *sqe;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sock_s1) || socketpair(AF_UNIX, SOCK_STREAM, 0, sock_s2))
+		die("sockets");
+	filled_s1 = fill(sock_s1[0]);
+	filled_s2 = fill(sock_s2[0]);
+	aside_add(0x152);
+	sqe = sqe_for(&ring, IORING_OP_SEND, sock_s1[0], 0x151);
+	sqe->addr = (uintptr_t)smsg1;
+	sqe->len = strlen(smsg1);
+	sqe->ioprio = IORING_RECVSEND_POLL_FIRST;
+	sqe = sqe_for(&ring, IORING_OP_SEND, sock_s2[0], 0x152);
+	sqe->addr = (uintptr_t)smsg2;
+	sqe->len = strlen(smsg2);
+	submit(&ring, 2);
+}
+
+/* Read everything the peer has: the filler, then @want. */
+static void drain_and_check(int fd, size_t filled, const char *want, uint64_t ud)
+{
+	static char buf[1 << 16];
+	size_t got = 0, need = filled + strlen(want);
+	struct io_uring_cqe c;
+
+	for (int waits = 0; got < need; ) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, 100) != 1) {
+			/* DEFER_TASKRUN: the SEND goes out in task work that only io_uring_enter runs */
+			if (waits++ > 100)
+				die_err(ETIMEDOUT, "SEND 0x%" PRIx64 ": the peer got %zu of %zu bytes", ud, got, need);
+			sys_io_uring_enter(ring.fd, 0, 0, IORING_ENTER_GETEVENTS, NULL, 0);
+			continue;
+		}
+		n = read(fd, buf, sizeof(buf));
+		if (n <= 0)
+			die("reading the peer of SEND 0x%" PRIx64, ud);
+		for (ssize_t i = 0; i < n; i++, got++) {
+			char w = got < filled ? 'f' : want[got - filled];
+
+			if (buf[i] != w)
+				die_err(EIO, "SEND 0x%" PRIx64 ": byte %zu is '%c', expected '%c'", ud, got, buf[i], w);
+		}
+		/* the SEND completes once it went out */
+		if (got == need)
+			break;
+	}
+	if (!aside_of(ud)) {
+		c = one(&ring, "SEND");
+	} else {
+		for (int tries = 0; !aside_of(ud)->n; tries++) {
+			if (tries > 200)
+				die_err(ETIMEDOUT, "SEND 0x%" PRIx64 " did not complete", ud);
+			expect_nothing_more(&ring, "waiting for a SEND");
+		}
+		c = aside_of(ud)->c[0];
+	}
+	expect_cqe(&c, ud, strlen(want), IORING_CQE_F_MORE, 0, "SEND on a full socket");
+}
+
+static void verify_send(void)
+{
+	drain_and_check(sock_s1[1], filled_s1, smsg1, 0x151);
+	drain_and_check(sock_s2[1], filled_s2, smsg2, 0x152);
+	expect_nothing_more(&ring, "after the SENDs");
+	if (aside_of(0x152)->n != 1)
+		die_err(EIO, "SEND 0x152 completed %d times", aside_of(0x152)->n);
+}
+
+/* ---- futex -------------------------------------------------------------- */
+
+static uint32_t fword = 7;
+static uint32_t *shared_word;
+
+static void futex_wait_sqe(uint64_t ud, void *addr, uint64_t val, uint64_t mask, uint32_t flags2)
+{
+	struct io_uring_sqe *sqe = sqe_for(&ring, IORING_OP_FUTEX_WAIT, (int)flags2, ud);
+
+	sqe->addr = (uintptr_t)addr;
+	sqe->off = val;
+	sqe->addr3 = mask;
+}
+
+static void arm_futex(void)
+{
+	shared_word = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (shared_word == MAP_FAILED)
+		die("mmap shared");
+	shared_word[3] = 0x1234;
+	futex_wait_sqe(0x161, &fword, 7, 0xffffffffu, 0x02 | 0x80);	/* FUTEX2_SIZE_U32 | FUTEX2_PRIVATE */
+	futex_wait_sqe(0x162, &shared_word[3], 0x1234, 0x5, 0x02);	/* FUTEX2_SIZE_U32, shared */
+	submit(&ring, 2);
+}
+
+static void verify_futex(void)
+{
+	struct io_uring_cqe c;
+
+	__atomic_store_n(&fword, 8, __ATOMIC_RELEASE);
+	if (syscall(SYS_futex, &fword, 1 | 128 /* FUTEX_WAKE_PRIVATE */, 1, NULL, NULL, 0) != 1)
+		die_err(EIO, "FUTEX_WAKE woke no waiter on the private futex");
+	expect_cqe((c = one(&ring, "private FUTEX_WAIT"), &c), 0x161, 0, 0, 0, "private FUTEX_WAIT");
+	/* io_uring's FUTEX_WAKE, shared too, with a bitset that matches the waiter's mask */
+	__atomic_store_n(&shared_word[3], 0x4321, __ATOMIC_RELEASE);
+	{
+		struct io_uring_sqe *sqe = sqe_for(&ring, IORING_OP_FUTEX_WAKE, 0x02, 0x163);
+		struct io_uring_cqe w[2];
+
+		sqe->addr = (uintptr_t)&shared_word[3];
+		sqe->off = 1;		/* wake one */
+		sqe->addr3 = 0x4;	/* bitset */
+		submit(&ring, 1);
+		reap(&ring, w, 2, "FUTEX_WAKE and the shared FUTEX_WAIT");
+		qsort(w, 2, sizeof(w[0]), by_ud);
+		expect_cqe(&w[0], 0x162, 0, 0, 0, "shared FUTEX_WAIT");
+		expect_cqe(&w[1], 0x163, 1, 0, 0, "FUTEX_WAKE (one waiter woken)");
+	}
+}
+
 /* ---- main -------------------------------------------------------------- */
 
 int main(int argc, char **argv)
@@ -506,6 +920,7 @@ int main(int argc, char **argv)
 	const char *sets = "basic";
 	struct timespec armed;
 	struct truth *t;
+	unsigned int sq_head;
 
 	stop_signals_init(argv[0]);
 	for (int i = 1; i < argc; i++) {
@@ -521,6 +936,10 @@ int main(int argc, char **argv)
 	set_accept = strstr(sets, "accept") != NULL;
 	set_count = strstr(sets, "count") != NULL;
 	set_recvmsg = strstr(sets, "recvmsg") != NULL;
+	set_chain = strstr(sets, "chain") != NULL;
+	set_abs = strstr(sets, "abs") != NULL;
+	set_send = strstr(sets, "send") != NULL;
+	set_futex = strstr(sets, "futex") != NULL;
 	ring_create_or_die(&ring, 16, &p);
 	/* a sparse registered-file table: the basic set's fixed-file RECV, the direct ACCEPT */
 	{
@@ -540,7 +959,16 @@ int main(int argc, char **argv)
 		arm_count();
 	if (set_recvmsg)
 		arm_recvmsg();
+	if (set_chain)
+		arm_chain();
+	if (set_abs)
+		arm_abs();
+	if (set_send)
+		arm_send();
+	if (set_futex)
+		arm_futex();
 	expect_nothing_more(&ring, "right after arming");
+	sq_head = __atomic_load_n(ring.sq_head, __ATOMIC_ACQUIRE);
 
 	t = truth_new();
 	truth_int(t, "pid", getpid());
@@ -548,6 +976,13 @@ int main(int argc, char **argv)
 	truth_write(t);
 
 	wait_for_stop();
+	resumed = mono_now(CLOCK_MONOTONIC);
+	if (set_abs) {
+		expect_nothing_more(&ring, "collecting timeouts that fired before the checkpoint");
+		unlimited_before = aside_of(0x146)->n;
+	}
+	if (__atomic_load_n(ring.sq_head, __ATOMIC_ACQUIRE) != sq_head || *ring.sq_tail != sq_head)
+		die_err(EIO, "SQ head %u tail %u after the checkpoint, expected %u", *ring.sq_head, *ring.sq_tail, sq_head);
 	expect_nothing_more(&ring, "before any event");
 	if (set_multi)
 		verify_multi();
@@ -555,8 +990,16 @@ int main(int argc, char **argv)
 		verify_accept();
 	if (set_recvmsg)
 		verify_recvmsg();
+	if (set_send)
+		verify_send();
+	if (set_futex)
+		verify_futex();
+	if (set_chain)
+		verify_chain(&armed);
 	if (set_basic)
 		verify_basic(&armed);
+	if (set_abs)
+		verify_abs(&armed);
 	if (set_count)
 		verify_count();
 	expect_nothing_more(&ring, "at the end");

@@ -17,13 +17,21 @@
  * left at the dump (the time the checkpoint spends on disk is not
  * counted: the process did not run meanwhile); its timespec sits in the
  * plan's scratch memory, which the kernel copies at submission.  A
- * count-based one keeps the completions it still waited for.
+ * count-based one keeps the completions it still waited for.  An absolute
+ * MONOTONIC or BOOTTIME one was recorded as the application's clock reads
+ * its deadline; the "timens" step turns that into the host's view the
+ * kernel compares with, through the restored task's time namespace.
+ * A linked chain is a run of consecutive SQEs (IOSQE_IO_LINK on all but
+ * the last): one SQE per request, like any other.
  */
-import { OP, SETUP } from '../../uring/abi';
+import { OP, SETUP, TIMEOUT } from '../../uring/abi';
 import type { Step } from '../plan';
 import type { RingPlan } from '../ring-plan';
 
 const SQE_ADDR = 16;
+const SQE_OP_FLAGS = 28;
+const CLOCK_MONOTONIC = 1;
+const CLOCK_BOOTTIME = 7;
 const NS = 1_000_000_000n;
 
 
@@ -62,13 +70,19 @@ export function planRearm(p: RingPlan): void {
 		if (q.sqe.length !== 64) p.fail(`re-armed request user_data ${q.user_data}: SQE of ${q.sqe.length} bytes`);
 		/* what the SQE's addr points at, placed in scratch memory: the kernel copies it at submission */
 		let arg: Buffer | undefined;
-		if (q.opcode === OP.TIMEOUT) {
-			if (q.timeout_ns === undefined) p.fail(`re-armed TIMEOUT user_data ${q.user_data} has no time left recorded`);
+		const timeout = q.opcode === OP.TIMEOUT || q.opcode === OP.LINK_TIMEOUT;
+		if (timeout) {
+			if (q.timeout_ns === undefined) p.fail(`re-armed timeout user_data ${q.user_data} has no time recorded`);
 			arg = timespec(q.timeout_ns);
 		} else if (q.msghdr) {
 			arg = q.msghdr;
 		}
-		if (arg) stores.push({ op: 'store', addr: sqeAddr(i), size: 8, value: p.put(arg) });
+		if (!arg) return;
+		const at = p.put(arg);
+		stores.push({ op: 'store', addr: sqeAddr(i), size: 8, value: at });
+		const tflags = q.sqe.readUInt32LE(SQE_OP_FLAGS);
+		if (timeout && tflags & TIMEOUT.ABS && !(tflags & TIMEOUT.REALTIME))
+			stores.push({ op: 'timens', addr: at, clock: tflags & TIMEOUT.BOOTTIME ? CLOCK_BOOTTIME : CLOCK_MONOTONIC });
 	});
 	p.add('late', ...stores, { op: 'arm', fd: p.fd, params: p.params, src, count: reqs.length,
 		what: `re-arm ${reqs.length} in-flight request(s)` });
