@@ -293,19 +293,33 @@ struct chain_walk {
 };
 
 /*
- * REQ_F_*_BIT values of Linux 6.18.  They live in an anonymous enum, which
- * CO-RE cannot relocate (bpf_core_enum_value needs a named type), so they
- * are fixed here and translated to the stable ARM_* bits; bits 0-6 mirror
- * IOSQE_* and are ABI.  Checked against the running kernel's BTF by
+ * REQ_F_*_BIT values of the running kernel.  They live in an anonymous
+ * enum, which CO-RE cannot relocate (bpf_core_enum_value needs a named
+ * type), and 6.13 renumbered them; the loader looks the enumerators up by
+ * name in the kernel's BTF and sets these before the load
+ * (native/bpf_iter.cc: set_req_bits), so the verifier sees constants.
+ * The defaults are Linux 6.18's.  kreq_bits_known stays 0 when any is
+ * missing: then no re-arm record is written and waiting requests are
+ * refused at dump rather than re-armed with misread flags.  Bits 0-6
+ * mirror IOSQE_* and are ABI.  Checked against the running kernel's BTF by
  * test/restore-rearm.test.ts.
  */
-#define KREQ_F_CUR_POS		10
-#define KREQ_F_NOWAIT		11
-#define KREQ_F_LINK_TIMEOUT	12
-#define KREQ_F_BUFFER_SELECTED	16
-#define KREQ_F_BUFFER_RING	17
-#define KREQ_F_CREDS		19
-#define KREQ_F_APOLL_MULTISHOT	27
+const volatile __u32 kreq_bit_cur_pos = 10;
+const volatile __u32 kreq_bit_nowait = 11;
+const volatile __u32 kreq_bit_link_timeout = 12;
+const volatile __u32 kreq_bit_buffer_selected = 16;
+const volatile __u32 kreq_bit_buffer_ring = 17;
+const volatile __u32 kreq_bit_creds = 19;
+const volatile __u32 kreq_bit_apoll_multishot = 27;
+const volatile __u32 kreq_bits_known = 0;
+
+#define KREQ_F_CUR_POS		(kreq_bit_cur_pos & 63)
+#define KREQ_F_NOWAIT		(kreq_bit_nowait & 63)
+#define KREQ_F_LINK_TIMEOUT	(kreq_bit_link_timeout & 63)
+#define KREQ_F_BUFFER_SELECTED	(kreq_bit_buffer_selected & 63)
+#define KREQ_F_BUFFER_RING	(kreq_bit_buffer_ring & 63)
+#define KREQ_F_CREDS		(kreq_bit_creds & 63)
+#define KREQ_F_APOLL_MULTISHOT	(kreq_bit_apoll_multishot & 63)
 
 #define OP_POLL_ADD		6
 #define OP_RECVMSG		10
@@ -517,14 +531,8 @@ static __noinline void emit_req_arm(__u64 req_addr, __u64 ctx_addr, __u32 state,
 
 	if (state != REQ_POLL && state != REQ_TIMEOUT && state != REQ_LINKED && state != REQ_FUTEX)
 		return;
-	/*
-	 * The KREQ_F_* numbers above are those of the kernels with resource
-	 * nodes (6.13 on; 6.1 and 6.12 number BUFFER_SELECTED, BUFFER_RING,
-	 * CREDS and APOLL_MULTISHOT differently).  Older kernels get no arm
-	 * record: their waiting requests are refused at dump, not re-armed
-	 * wrongly.
-	 */
-	if (!bpf_core_field_exists(struct io_rsrc_node, file_ptr))
+	/* without the kernel's REQ_F numbers (above) no arm record: refused at dump, not re-armed wrongly */
+	if (!kreq_bits_known)
 		return;
 	a = REC_NEW(struct rec_req_arm, REC_REQ_ARM);
 	if (!a)
@@ -601,8 +609,8 @@ static __noinline void emit_links(__u64 req_addr, __u64 ctx_addr)
 {
 	struct link_walk w = { .head = req_addr, .ctx = ctx_addr };
 
-	/* see emit_req_arm: older kernels get no re-arm records */
-	if (!bpf_core_field_exists(struct io_rsrc_node, file_ptr))
+	/* see emit_req_arm: no re-arm records without the kernel's REQ_F numbers */
+	if (!kreq_bits_known)
 		return;
 	w.cur = (__u64)BPF_CORE_READ((struct io_kiocb *)req_addr, link);
 	if (w.cur)

@@ -14,7 +14,8 @@
 #
 # Each kernel runs `criu check`, `criu-uring check` and the chosen test
 # files (the feature probes, check --json and test/dump-restore.test.js's
-# plain, DEFER_TASKRUN, SQPOLL and NO_SQARRAY cases: --grep) and the report says
+# plain, DEFER_TASKRUN, SQPOLL and NO_SQARRAY cases, test/rearm.test.js's
+# READ/RECV/POLL_ADD/TIMEOUT re-arm cases: --grep) and the report says
 # per kernel what passed, failed and was skipped, with the skip reasons.
 # Logs: build/kernels/<kernel>.log.  One guest at a time, under nice.
 set -euo pipefail
@@ -22,8 +23,8 @@ set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 OUT=$REPO/build/kernels
 KERNELS=()
-GREP='dump \+ restore: (plain ring|SINGLE_ISSUER|SQPOLL|NO_SQARRAY)|probes agree|io_rings layout|check --json'
-FILES="dist/test/kernel-features.test.js dist/test/cli.test.js dist/test/dump-restore.test.js"
+GREP='dump \+ restore: (plain ring|SINGLE_ISSUER|SQPOLL|NO_SQARRAY)|probes agree|io_rings layout|check --json|re-armed after dump \+ restore: READ, RECV, fixed-file RECV, POLL_ADD, TIMEOUTs'
+FILES="dist/test/kernel-features.test.js dist/test/cli.test.js dist/test/dump-restore.test.js dist/test/rearm.test.js"
 MEM=3G
 GUEST_TIMEOUT=${GUEST_TIMEOUT:-3600}
 
