@@ -143,7 +143,8 @@ build_initramfs() {
 	mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,tmp,run,boot,root,usr/bin,usr/sbin,lib64}
 	cp /bin/busybox "$root/bin/busybox"
 	# programs the tests and the plugin run, besides the project's own
-	local progs=(/bin/bash /bin/sh /usr/bin/node /usr/bin/env /usr/bin/nm /usr/bin/unshare)
+	# (flock: the heavy test files take a lock, test/lib/exclusive.ts)
+	local progs=(/bin/bash /bin/sh /usr/bin/node /usr/bin/env /usr/bin/nm /usr/bin/unshare /usr/bin/flock)
 	local f
 	# the project, symlinks as symlinks (node_modules/.bin), at its own path
 	(cd / && project_files | sed "s|^|${REPO#/}/|" | cpio -pdm --quiet "$root" 2>/dev/null) || true
@@ -170,6 +171,9 @@ build_initramfs() {
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
+# TCG runs 10-30 times slower than the host, under nice beside a loaded host:
+# the helper's 30 s per reply (plugin-c/helper.c) is not enough there
+export CRIU_URING_HELPER_TIMEOUT_MS=600000
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
