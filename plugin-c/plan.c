@@ -380,6 +380,28 @@ static int step_store(struct plan_state *ps, char **tok, int n)
 }
 
 /*
+ * "wait ADDR VALUE MS -- WHAT": poll the u32 at ADDR in the task (every
+ * millisecond, up to MS ms) until it is VALUE: an SQ head the SQPOLL
+ * thread moves as it takes SQEs (concerns/rearm.ts).
+ */
+static int step_wait(struct plan_state *ps, char **tok, int n, const char *what)
+{
+	unsigned long addr, value, ms;
+	uint32_t v = 0;
+
+	if (n != 4 || need_task(ps) || eval(ps, tok[1], &addr) || eval(ps, tok[2], &value) || eval(ps, tok[3], &ms))
+		return fail(ps, "wait: bad arguments");
+	for (unsigned long i = 0; i <= ms; i++) {
+		if (remote_read(&ps->task, addr, &v, 4))
+			return fail(ps, "%s: %s", what, remote_error(&ps->task));
+		if (v == (uint32_t)value)
+			return 0;
+		usleep(1000);
+	}
+	return fail(ps, "%s: still %u after %lu ms, not %lu", what, v, ms, value);
+}
+
+/*
  * "timens ADDR CLOCK": the struct __kernel_timespec at ADDR in the task
  * holds an absolute deadline of CLOCK (1 CLOCK_MONOTONIC, 7
  * CLOCK_BOOTTIME) as the task's time namespace reads that clock; make it
@@ -834,9 +856,11 @@ static int arm_check_cqes(struct plan_state *ps, const struct submit_ring *sr, c
 }
 
 /*
- * "arm FD PARAMS SRC N -- WHAT": re-arm N in-flight requests (the 64-byte
- * SQEs at SRC in the task) on ring FD, after the dumped ring bytes are
- * back.  The index advance stopped N SQEs short of the dumped SQ head H,
+ * "arm FD PARAMS SRC N [RINGS SQES [registered]] -- WHAT": re-arm N
+ * in-flight requests (the 64-byte SQEs at SRC in the task) on ring FD,
+ * after the dumped ring bytes are back.  RINGS and SQES: where a NO_MMAP
+ * ring's regions are in the task (else the step maps them through FD);
+ * "registered": FD is a registered-ring index (REGISTERED_FD_ONLY).  The index advance stopped N SQEs short of the dumped SQ head H,
  * so the kernel takes exactly the SQEs at positions H-N .. H-1: each goes
  * into the SQE slot of its position (and the SQ array maps the position
  * to that slot), io_uring_enter(to_submit) submits them, and the slots and
@@ -853,7 +877,7 @@ static int arm_check_cqes(struct plan_state *ps, const struct submit_ring *sr, c
  */
 static int arm_batch(struct plan_state *ps, struct submit_ring *sr, const struct ring_sqe *sqe,
 		     unsigned long n, uint32_t first, uint32_t head, uint32_t tail,
-		     uint8_t (*saved)[128], uint32_t *saved_idx, const char *what)
+		     uint8_t (*saved)[128], uint32_t *saved_idx, unsigned int enter, const char *what)
 {
 	uint32_t mask = sr->p.sq_entries - 1, now;
 	unsigned int size = sr->p.flags & IORING_SETUP_SQE128 ? 128 : 64;
@@ -884,7 +908,7 @@ static int arm_batch(struct plan_state *ps, struct submit_ring *sr, const struct
 			err = fail(ps, "%s: writing the SQ array: %s", what, remote_error(&ps->task));
 	}
 	if (!err) {
-		ret = remote_syscall(&ps->task, SYS_io_uring_enter, sr->fd, n, 0, 0, 0, 0);
+		ret = remote_syscall(&ps->task, SYS_io_uring_enter, sr->fd, n, 0, enter, 0, 0);
 		if (ret < 0)
 			err = fail(ps, "%s: io_uring_enter: %s", what, strerror(-ret));
 		else if ((unsigned long)ret != n)
@@ -913,16 +937,22 @@ static int arm_batch(struct plan_state *ps, struct submit_ring *sr, const struct
 static int step_arm(struct plan_state *ps, char **tok, int n, const char *what)
 {
 	struct submit_ring sr = { 0 };
-	unsigned long fd, params, src, count, room, done, now;
+	unsigned long fd, params, src, count, room, done, now, rings = 0, sqes = 0;
 	struct ring_sqe *sqe = NULL;
 	uint8_t (*saved)[128] = NULL;
 	uint32_t *saved_idx = NULL;
 	uint32_t head, tail, cq_before, cq_after;
+	unsigned int enter = 0;
+	bool user_mem = n >= 7;
 	int err = 0;
 
-	if (n != 5 || need_task(ps) || eval(ps, tok[1], &fd) || eval(ps, tok[2], &params) ||
-	    eval(ps, tok[3], &src) || eval(ps, tok[4], &count) || !count || count > ARM_MAX)
+	if ((n != 5 && n != 7 && n != 8) || need_task(ps) || eval(ps, tok[1], &fd) || eval(ps, tok[2], &params) ||
+	    eval(ps, tok[3], &src) || eval(ps, tok[4], &count) || !count || count > ARM_MAX ||
+	    (user_mem && (eval(ps, tok[5], &rings) || eval(ps, tok[6], &sqes))) ||
+	    (n == 8 && strcmp(tok[7], "registered")))
 		return fail(ps, "arm: bad arguments");
+	if (n == 8)
+		enter = IORING_ENTER_REGISTERED_RING;
 	sr.fd = fd;
 	if (remote_read(&ps->task, params, &sr.p, sizeof(sr.p)))
 		return fail(ps, "%s: reading the ring parameters: %s", what, remote_error(&ps->task));
@@ -935,9 +965,14 @@ static int step_arm(struct plan_state *ps, char **tok, int n, const char *what)
 		err = fail(ps, "%s: reading the SQEs: %s", what, remote_error(&ps->task));
 		goto out;
 	}
-	err = submit_map(ps, &sr);
-	if (err)
-		goto out;
+	if (user_mem) {
+		sr.ring = rings;
+		sr.sqes = sqes;
+	} else {
+		err = submit_map(ps, &sr);
+		if (err)
+			goto out;
+	}
 	if (remote_read(&ps->task, sr.ring + sr.p.sq_off.head, &head, 4) ||
 	    remote_read(&ps->task, sr.ring + sr.p.sq_off.tail, &tail, 4) ||
 	    remote_read(&ps->task, sr.ring + sr.p.cq_off.tail, &cq_before, 4)) {
@@ -964,7 +999,7 @@ static int step_arm(struct plan_state *ps, char **tok, int n, const char *what)
 			err = fail(ps, "%s: a linked chain longer than the %lu SQ entries free", what, room);
 			break;
 		}
-		err = arm_batch(ps, &sr, sqe + done, now, head - count + done, head, tail, saved, saved_idx, what);
+		err = arm_batch(ps, &sr, sqe + done, now, head - count + done, head, tail, saved, saved_idx, enter, what);
 	}
 	if (err > 0) {
 		/* the kernel stopped at a request it failed at submission: name it */
@@ -982,7 +1017,8 @@ static int step_arm(struct plan_state *ps, char **tok, int n, const char *what)
 	}
 	err = arm_check_cqes(ps, &sr, sqe, count, cq_before, cq_after, what);
 out:
-	submit_unmap(ps, &sr);
+	if (!user_mem)
+		submit_unmap(ps, &sr);
 	free(saved_idx);
 	free(saved);
 	free(sqe);
@@ -1098,6 +1134,8 @@ static int run_step(struct plan_state *ps, char *line)
 		return step_store(ps, tok, n);
 	if (!strcmp(tok[0], "timens"))
 		return step_timens(ps, tok, n);
+	if (!strcmp(tok[0], "wait"))
+		return step_wait(ps, tok, n, what);
 	if (!strcmp(tok[0], "sys"))
 		return step_sys(ps, tok, n, what);
 	if (!strcmp(tok[0], "place"))

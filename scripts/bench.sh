@@ -8,3 +8,4 @@ node dist/bench/startup.js
 node dist/bench/restore.js
 node dist/bench/scale.js
 node dist/bench/apps.js
+node dist/bench/servers.js

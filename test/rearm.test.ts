@@ -45,6 +45,10 @@ const CASES: Case[] = [
 		args: ['--flags', '3000', '--sets', 'send,futex'], armed: [0x151, 0x161, 0x162] },
 	{ what: 'SEND with and without POLL_FIRST on full sockets, FUTEX_WAIT private and shared (plain ring)',
 		args: ['--sets', 'send,futex'], armed: [0x151, 0x161, 0x162] },
+	{ what: 'READ, RECV, POLL_ADD, TIMEOUTs and chains on an SQPOLL ring: its SQ thread takes them', args: ['--flags', '2', '--sets', 'basic,chain'],
+		armed: [0xB1, 0xB2, 0xB3, 0xB5, 0xB6, ...CHAIN] },
+	{ what: 'READ, RECV, POLL_ADD, TIMEOUTs and chains on a NO_MMAP ring (its memory is the application\'s)', args: ['--flags', '4000', '--sets', 'basic,chain'],
+		armed: [0xB1, 0xB2, 0xB3, 0xB5, 0xB6, ...CHAIN] },
 	{ what: '19 requests on a 16-entry SQ: re-armed in batches that end where a chain ends',
 		args: ['--sets', 'multishot,recvmsg,chain,send,futex'], armed: [0xC1, 0xC2, 0xC3, 0xF1, 0xF2, ...CHAIN, 0x151, 0x161, 0x162] },
 ];

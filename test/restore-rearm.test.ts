@@ -59,9 +59,27 @@ t.test('the plan shortens the advance by one SQE per request and arms them after
 	t.match(serialize([a])[0], /^arm \$r0 \$s0\+\d+ \$s0\+\d+ 3 -- re-arm 3 in-flight request\(s\)$/);
 });
 
+t.test('SQPOLL: the SQ thread takes the re-armed SQEs inside the write-back', async (t) => {
+	const { ring } = sampleRing();
+	ring.state.setup_flags |= 2;
+	ring.state.sqpoll = { thread_pid: null, cpu: null, idle_ms: 10, shared_with: [] };
+	ring.rings.writeUInt32LE(ring.state.sq.cached_head!, 4); /* no pending SQE (struct io_rings: sq.tail) */
+	const steps = planRing(OWNER, ring, 0);
+	t.notOk(steps.some((s) => s.op === 'arm'), 'no arm step');
+	const wait = steps.findIndex((s) => s.op === 'wait');
+	const wake = steps.findIndex((s) => s.op === 'sys' && /wake the SQ thread for 3 re-armed/.test(s.what));
+	t.ok(wake > 0 && wait === wake + 1, 'the thread is woken, then the plan waits for the SQ head');
+	t.equal((steps[wait] as Extract<Step, { op: 'wait' }>).value, ring.state.sq.cached_head, 'until it reads the dumped head');
+	const sqes = ring.rearm!.map((q) => q.sqe);
+	const written = steps.slice(0, wake).filter((s) => s.op === 'write' && sqes.some((x) => s.data.subarray(0, 64).equals(x)));
+	t.equal(written.length, 3, 'the three SQEs are written into SQ slots before the wake-up');
+	t.ok(steps.slice(0, wake).some((s) => s.op === 'store'), 'the TIMEOUT\'s addr is patched in its slot');
+	t.ok(steps.findIndex((s) => s.op === 'sys' && /pending SQEs/.test(s.what)) > wait, 'the dumped tail only after that');
+});
+
 t.test('the plan refuses what it cannot re-arm', async (t) => {
 	for (const [what, change, re] of [
-		['SQPOLL', (s: RingState) => { s.setup_flags |= 2; s.sqpoll = { thread_pid: null, cpu: null, idle_ms: 10, shared_with: [] }; }, /re-armed requests on an SQPOLL ring/],
+		['SQPOLL, no room', (s: RingState) => { s.setup_flags |= 2; s.sq_entries = 2; s.sqpoll = { thread_pid: null, cpu: null, idle_ms: 10, shared_with: [] }; }, /do not fit the 2-entry SQ of an SQPOLL ring/],
 		['a 2^32 lap', (s: RingState) => { s.sq.cached_head = 1; }, /3 re-armed requests but the ring's cached SQ head is 1/],
 	] as const) {
 		const { ring } = sampleRing();
@@ -93,7 +111,7 @@ t.test('verdicts', async (t) => {
 	t.match(why(req('RECV', arm({ bits: 1 << 1 }))), /IO_DRAIN/);
 	t.match(why(req('RECV', arm({ bits: 1 << 9 }))), /personality/);
 	t.match(why(req('RECV', arm({ done_io: 3 }))), /3 bytes of it were already received/);
-	t.match(why(req('RECV', arm()), { setup_flags: 2 } as RingState), /SQPOLL ring/);
+	t.equal(why(req('RECV', arm()), { setup_flags: 2 } as RingState), 'ok', 'on an SQPOLL ring');
 	t.match(why(req('RECV', arm(), { fd: null })), /no longer open/);
 	t.match(why(req('FUTEX_WAITV', arm(), { state: 'futex' })), /futex wait on a futex vector/);
 	t.equal(why(req('FUTEX_WAIT', arm({ op_flags: 2, addr2: '7', futex_word: '7', bits: 1 << 17 }), { state: 'futex', fd: null })), 'ok', 'a queued FUTEX_WAIT');

@@ -59,12 +59,19 @@ async function connectAll(port: number, n: number, prefix: string): Promise<Echo
 	return out;
 }
 
-/* stopped: data sent while the server is stopped before the dump (on a plain ring, see the last test) */
+/*
+ * stopped: data sent while the server is stopped before the dump.  On a
+ * plain ring the plugin posts those completions before its capture (they
+ * take buffers from the buffer ring, whose head the restore then moves
+ * with bundle RECVs: this server's SQ head is too small for one request
+ * per buffer); on a DEFER_TASKRUN ring the data stays in the socket queue.
+ */
 interface Case { what: string; flags?: string; leaveRunning?: boolean; stopped?: boolean }
 const CASES: Case[] = [
 	{ what: 'plain ring' },
+	{ what: 'plain ring, data sent while it was stopped', stopped: true },
 	{ what: 'SINGLE_ISSUER|DEFER_TASKRUN ring, data sent while it was stopped', flags: '3000', stopped: true },
-	{ what: 'plain ring, --leave-running: the original keeps serving', leaveRunning: true },
+	{ what: 'plain ring, --leave-running: the original keeps serving', leaveRunning: true, stopped: true },
 	{ what: 'SINGLE_ISSUER|DEFER_TASKRUN ring, --leave-running', flags: '3000', leaveRunning: true, stopped: true },
 ];
 
@@ -155,37 +162,3 @@ for (const c of CASES) {
 	});
 }
 
-/*
- * On a plain ring the RECVs' completions for data that arrived while the
- * server was stopped are posted before the capture (task work the plugin
- * runs once frozen: CRIU's parasite would otherwise run it after the
- * capture, and the data would be lost).  That moves the buffer ring's head
- * past what the restore can re-create with the SQ index this server has
- * (one request per consumed buffer, docs/limitations.md): the dump fails
- * naming why, and the server, unharmed, echoes everything.
- */
-t.test('TCP echo server on a plain ring, data sent while it was stopped: refused, or nothing lost', async (t) => {
-	const s = scratch(t);
-	const clients: EchoClient[] = [];
-	t.teardown(() => clients.forEach((cl) => cl.destroy()));
-	const { pid, truth } = await startWithTruth(s, 'cr_tcpserver');
-	clients.push(...await connectAll(truth.port as number, 3, 'client '));
-	await Promise.all(clients.map((cl) => cl.exchange(10)));
-	process.kill(pid, 'SIGSTOP');
-	await waitFor(() => procState(pid) === 'T', 'the server to stop');
-	clients[0].send(5);
-	clients[1].send(3);
-	const d = await criuDump({ pid, imagesDir: s.dir('img'), plugins: true, extraArgs: TCP_ARGS });
-	t.not(d.code, 0, 'the dump fails');
-	t.match(d.log, /provided buffers that take \d+ requests to restore and 4 re-armed request\(s\), more than the ring's SQ head/,
-		'naming the buffer ring and the re-armed requests');
-	t.ok(isAlive(pid), 'the server runs on');
-	process.kill(pid, 'SIGCONT');
-	await Promise.all(clients.map((cl) => cl.echoes(60_000)));
-	await Promise.all(clients.map((cl) => cl.exchange(10)));
-	const st = await clients[0].stats();
-	t.same([st.msgs, st.rearms], [clients.reduce((n, cl) => n + cl.sent, 0), 0], 'every message echoed exactly once');
-	await clients[0].quit();
-	await waitForExit(pid, 30_000);
-	t.equal(s.stderrOf('cr_tcpserver'), '', 'the server found nothing wrong');
-});

@@ -83,9 +83,7 @@ const no = (why: string): Verdict => ({ ok: false, why });
 
 /* What no request of the ring can have re-armed, whatever it is. */
 function ringRefusal(r: RingState): string | null {
-	if (r.setup_flags & SETUP.SQPOLL) return 'on an SQPOLL ring (its SQ thread would take the SQE before the ring bytes are back)';
 	if (r.setup_flags & SETUP.REGISTERED_FD_ONLY) return 'on a REGISTERED_FD_ONLY ring (not re-armed yet)';
-	if (r.setup_flags & SETUP.NO_MMAP) return 'on a NO_MMAP ring (not re-armed yet)';
 	return null;
 }
 
@@ -204,6 +202,10 @@ export function classifyRing(r: RingState): void {
 }
 
 export const rearmable = (q: InflightRequest): boolean => q.rearm?.ok === true;
+
+/** The SQEs the restore submits for the ring's re-armed requests (a chain: one per request). */
+export const rearmedSqes = (r: RingState): number =>
+	r.inflight.filter(rearmable).reduce((n, q) => n + 1 + (q.links?.length ?? 0), 0);
 
 /** What the restore submits: one 64-byte SQE; timeouts also need their time left (the SQE's addr is set at restore). */
 export interface RearmSqe {

@@ -24,6 +24,10 @@ import { unsupported } from './support';
 import { ImageStore } from './store';
 import { SETUP } from '../uring/abi';
 
+/* A ring without DEFER_TASKRUN with requests in flight: their poll wakeups may have queued task work (checkpoint()). */
+const needsFlush = (p: ProcessRings): boolean =>
+	p.rings.some((r) => r.inflight.length > 0 && !(r.setup_flags & SETUP.DEFER_TASKRUN));
+
 export class DumpSession {
 	private readonly store: ImageStore;
 	/* every process with rings captured so far, and each ring's memory (read once) */
@@ -33,6 +37,7 @@ export class DumpSession {
 	private readonly extFiles = new Map<number, number>(); /* CRIU file id -> ring inode */
 	private readonly drainStart = new Map<number, number>(); /* pid -> first checkpoint attempt */
 	private readonly flushed = new Set<number>(); /* pids whose pending task work ran once frozen */
+	private readonly flushFirst = new Set<number>(); /* pids seen needing that before the freeze */
 	private readonly cancelled = new Set<string>(); /* "ring:user_data" cancelled on request (cancel.ts) */
 	private readonly pinned: PinnedContents; /* contents of registered buffers the process unmapped */
 	/* epoll file (kernel address, stable while the tree is frozen) -> its id in the images: one id per set shared across processes */
@@ -49,7 +54,10 @@ export class DumpSession {
 	 * (warmup.ts).
 	 */
 	async pause(root: number): Promise<void> {
-		const pending = await drain(root);
+		/* processes whose pending task work the checkpoint runs first, before capturing (checkpoint()) */
+		const pending = await drain(root, DRAIN_MS, (p) => {
+			if (needsFlush(p)) this.flushFirst.add(p.pid);
+		});
 		/* CRIU_URING_CANCEL_INFLIGHT=1: cancelled once frozen, in checkpoint() */
 		if (pending.length && !cancelRequested()) throw inflightError(pending);
 		warmUp(processTree(root));
@@ -62,6 +70,11 @@ export class DumpSession {
 	 * at the deadline, fail naming them.
 	 */
 	checkpoint(pid: number): number | { retry: string[] } {
+		/* known before the freeze to need it: the flush below, without a capture first (10,000 requests take most of a second) */
+		if (this.flushFirst.has(pid) && !this.flushed.has(pid)) {
+			this.flushed.add(pid);
+			return { retry: serialize(taskWorkSteps(pid)) };
+		}
 		const p = captureProcess(pid);
 		if (p.rings.length === 0) return 0;
 		if (p.source !== 'bpf')
@@ -82,7 +95,7 @@ export class DumpSession {
 		 * DEFER_TASKRUN rings: their task work runs only when the owner asks
 		 * for events, which the parasite never does (docs/inflight.md).
 		 */
-		if (!this.flushed.has(pid) && p.rings.some((r) => r.inflight.length > 0 && !(r.setup_flags & SETUP.DEFER_TASKRUN))) {
+		if (!this.flushed.has(pid) && needsFlush(p)) {
 			this.flushed.add(pid);
 			return { retry: serialize(taskWorkSteps(pid)) };
 		}

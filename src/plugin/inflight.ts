@@ -70,14 +70,17 @@ const sleep = (ms: number): Promise<void> => new Promise((res) => setTimeout(res
 
 /**
  * Wait (bounded) until no process of the tree has requests in flight that
- * wait for outside events.  Returns those still in flight at the deadline.
+ * wait for outside events.  Returns those still in flight at the deadline;
+ * @seen gets each capture.
  */
-export async function drain(root: number, ms = DRAIN_MS): Promise<string[]> {
+export async function drain(root: number, ms = DRAIN_MS, seen?: (p: ProcessRings) => void): Promise<string[]> {
 	const deadline = Date.now() + ms;
 	for (;;) {
 		const pending = processTree(root).flatMap((pid) => {
 			try {
-				return inflightOf(captureProcess(pid), blocksDump);
+				const p = captureProcess(pid);
+				seen?.(p);
+				return inflightOf(p, blocksDump);
 			} catch {
 				return []; /* exited meanwhile */
 			}

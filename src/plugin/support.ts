@@ -9,7 +9,7 @@ import { restrictionConflicts } from '../restore/concerns/restrictions';
 import { overflowUnsupported } from '../restore/concerns/overflow';
 import { kernelDumpRefusals } from '../restore/kernel';
 import { rearmPlanRefusals } from '../restore/concerns/rearm';
-import { rearmable } from '../capture/rearm';
+import { rearmedSqes } from '../capture/rearm';
 import { REOPENABLE } from '../restore/concerns/ringonly';
 import { personalityRefusals } from '../restore/concerns/personalities';
 import { regionRefusals } from '../restore/concerns/regions';
@@ -29,9 +29,10 @@ export function unsupported(r: RingState): string[] {
 	/* what this kernel could not rebuild (restore/kernel.ts) */
 	why.push(...kernelDumpRefusals(r));
 	/* requests waiting for outside events are re-armed at restore (concerns/rearm.ts) */
-	why.push(...rearmPlanRefusals(r.setup_flags, r.inflight.filter(rearmable).length, r.sq.cached_head ?? 0));
+	why.push(...rearmPlanRefusals(r.setup_flags, rearmedSqes(r), r.sq.cached_head ?? 0,
+		{ entries: r.sq_entries, pending: r.pending_sqes.length, shared: (r.sqpoll?.shared_with.length ?? 0) > 0 }));
 	why.push(...restrictionConflicts(r));
-	why.push(...pbufRefusals(r, r.inflight.filter(rearmable).length));
+	why.push(...pbufRefusals(r, rearmedSqes(r)));
 	why.push(...personalityRefusals(r));
 	why.push(...regionRefusals(r));
 	/* epoll entries on the ring move from the placeholder to the ring (concerns/epoll.ts) */

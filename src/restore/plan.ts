@@ -22,6 +22,9 @@
  *                                  "registered": FD is a registered-ring index
  *   store ADDR SIZE VALUE          write VALUE (number or $VAR) as a SIZE-byte
  *                                  (4 or 8) integer at ADDR in the task
+ *   wait ADDR VALUE MS -- WHAT     wait (up to MS ms) until the u32 at ADDR in the
+ *                                  task is VALUE (an SQ head an SQPOLL thread
+ *                                  moves); fail with WHAT if it does not
  *   timens ADDR CLOCK              the timespec at ADDR in the task, an absolute
  *                                  deadline of CLOCK (1 MONOTONIC, 7 BOOTTIME) in
  *                                  the task's time namespace, minus that
@@ -56,11 +59,14 @@
  *                                  FD reads from (borrowed with pidfd_getfd)
  *                                  into file NAME of CRIU's image directory
  *                                  at OFFSET (src/plugin/pinned.ts)
- *   arm FD PARAMS SRC N -- WHAT    re-arm N in-flight requests: the 64-byte SQEs
+ *   arm FD PARAMS SRC N [RINGS SQES [registered]] -- WHAT
+ *                                  re-arm N in-flight requests: the 64-byte SQEs
  *                                  at SRC in the task go into the SQ slots just
  *                                  before the (written-back) SQ head, which the
  *                                  advance stopped N short of, and are submitted
- *                                  (src/restore/concerns/rearm.ts)
+ *                                  (src/restore/concerns/rearm.ts); RINGS SQES:
+ *                                  a NO_MMAP ring's memory; "registered": FD is
+ *                                  a registered-ring index
  *   expect VALUE N -- WHAT         fail with WHAT unless VALUE (a $VAR) is N
  *   free $VAR                      release scratch memory $VAR
  * Arguments are decimal, 0x-hex, $VAR or $VAR+N.  A line starting
@@ -87,6 +93,7 @@ type StepBody =
 		cqHead?: number; what: string }
 	| { op: 'store'; addr: Expr; size: 4 | 8; value: Expr }
 	| { op: 'timens'; addr: Expr; clock: number }
+	| { op: 'wait'; addr: Expr; value: number; ms: number; what: string }
 	| { op: 'post'; fd: Expr; scratch: Expr; count: number; user_data: bigint; res: number; flags: number; runTw: boolean; what: string }
 	| { op: 'postnop'; ring: Expr; registered: boolean; rings: Expr; sqes: Expr; params: Expr; count: number;
 		user_data: bigint; res: number; extra1: bigint; extra2: bigint; big: boolean; fill: boolean; what: string }
@@ -94,7 +101,7 @@ type StepBody =
 	| { op: 'submit'; fd: Expr; params: Expr; count: number; file: Expr | null; sqes: Buffer; what: string }
 	| { op: 'load'; v: string; addr: Expr; size: 4 | 8 }
 	| { op: 'save'; fd: Expr; len: number; name: string; offset: number; what: string }
-	| { op: 'arm'; fd: Expr; params: Expr; src: Expr; count: number; what: string }
+	| { op: 'arm'; fd: Expr; params: Expr; src: Expr; count: number; rings?: Expr; sqes?: Expr; registered?: boolean; what: string }
 	| { op: 'expect'; value: Expr; equals: number; what: string }
 	| { op: 'free'; v: string };
 
@@ -135,6 +142,7 @@ function line(s: Step): string {
 			`${s.registered ? ' registered' : ''}${s.cqHead === undefined ? '' : ` head ${s.cqHead >>> 0}`} -- ${what(s.what)}`;
 	case 'store': return `store ${expr(s.addr)} ${s.size} ${expr(s.value)}`;
 	case 'timens': return `timens ${expr(s.addr)} ${s.clock}`;
+	case 'wait': return `wait ${expr(s.addr)} ${s.value >>> 0} ${s.ms} -- ${what(s.what)}`;
 	case 'expect': return `expect ${expr(s.value)} ${s.equals} -- ${what(s.what)}`;
 	case 'post':
 		return `post ${expr(s.fd)} ${expr(s.scratch)} ${s.count} ${expr(s.user_data)} ${s.res >>> 0} ${s.flags >>> 0} ${s.runTw ? 1 : 0} -- ${what(s.what)}`;
@@ -149,7 +157,9 @@ function line(s: Step): string {
 	case 'save':
 		if (!/^[\w.-]+$/.test(s.name)) throw new Error(`bad file name ${s.name} in a save step`);
 		return `save ${expr(s.fd)} ${s.len} ${s.name} ${s.offset} -- ${what(s.what)}`;
-	case 'arm': return `arm ${expr(s.fd)} ${expr(s.params)} ${expr(s.src)} ${s.count} -- ${what(s.what)}`;
+	case 'arm':
+		return `arm ${expr(s.fd)} ${expr(s.params)} ${expr(s.src)} ${s.count}` +
+			(s.rings !== undefined && s.sqes !== undefined ? ` ${expr(s.rings)} ${expr(s.sqes)}${s.registered ? ' registered' : ''}` : '') + ` -- ${what(s.what)}`;
 	case 'free': return `free $${s.v}`;
 	}
 }

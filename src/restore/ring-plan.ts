@@ -50,6 +50,14 @@ export class RingPlan {
 	/** ATTACH_WQ: fd of the ring whose SQPOLL thread this one shares (concerns/attach.ts, before setup reads it). */
 	wqFd: number | undefined;
 	readonly advance: AdvanceNeeds = { sq: 0, cq: 0, before: [], after: [] };
+	/**
+	 * SQPOLL rings with re-armed requests (concerns/rearm.ts): the SQ
+	 * thread submits them itself, from the SQ positions just before the
+	 * dumped head, while the ring bytes are written back (concerns/memory.ts
+	 * holds the tail that many short and runs these steps, which leave the
+	 * tail at the dumped head with the SQEs consumed).
+	 */
+	sqpollArm: { count: number; steps: (rings: Expr, sqes: Expr) => Step[] } | undefined;
 	private scratchSize = 0;
 	private readonly scratchWrites: Step[] = [];
 	/* steps in other tasks (other threads, other holders of the ring): after the owner's part, before cleanup */

@@ -137,12 +137,12 @@ export const NR_REGISTER_OPCODES = REGISTER.LAST;
 export const SYSCALLS = {
 	x64: {
 		write: 1, close: 3, lseek: 8, mmap: 9, munmap: 11, pread64: 17, getpid: 39, fcntl: 72,
-		epoll_ctl: 233, openat: 257, eventfd2: 290, dup3: 292, pipe2: 293, memfd_create: 319,
+		socketpair: 53, epoll_ctl: 233, openat: 257, eventfd2: 290, dup3: 292, pipe2: 293, memfd_create: 319,
 		io_uring_setup: 425, io_uring_enter: 426, io_uring_register: 427, pidfd_open: 434, pidfd_getfd: 438,
 	},
 	arm64: {
 		write: 64, close: 57, lseek: 62, mmap: 222, munmap: 215, pread64: 67, getpid: 172, fcntl: 25,
-		epoll_ctl: 21, openat: 56, eventfd2: 19, dup3: 24, pipe2: 59, memfd_create: 279,
+		socketpair: 199, epoll_ctl: 21, openat: 56, eventfd2: 19, dup3: 24, pipe2: 59, memfd_create: 279,
 		io_uring_setup: 425, io_uring_enter: 426, io_uring_register: 427, pidfd_open: 434, pidfd_getfd: 438,
 	},
 } as const;

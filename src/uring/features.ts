@@ -62,6 +62,8 @@ export interface KernelFeatures {
 	pbuf_inc: boolean;
 	/** a NOP with IORING_NOP_INJECT_RESULT posts res = len (restoring CQEs with extras) */
 	nop_inject: boolean;
+	/** IORING_FEAT_RECVSEND_BUNDLE: a RECV takes several provided buffers at once */
+	recv_bundle: boolean;
 	/** where this kernel's struct io_rings keeps its fields (null: io_uring unusable) */
 	layout: RingsLayout | null;
 }
@@ -223,6 +225,10 @@ function probePbufFlags(flags: number): boolean {
 	}
 }
 
+/* struct io_uring_params: features at offset 20; IORING_FEAT_RECVSEND_BUNDLE */
+const PARAMS_FEATURES = 20;
+const FEAT_RECVSEND_BUNDLE = 1 << 14;
+
 let cached: KernelFeatures | null = null;
 
 /** The running kernel's io_uring features (probed once per process). */
@@ -233,7 +239,7 @@ export function kernelFeatures(): KernelFeatures {
 	const fd = setup(0, { out: params });
 	if (typeof fd !== 'number') {
 		cached = { release: release(), io_uring: false, why: `io_uring_setup: ${fd}`, setup: 0, opcodes: new Set(),
-			register: none, pbuf_mmap: false, pbuf_inc: false, nop_inject: false, layout: null };
+			register: none, pbuf_mmap: false, pbuf_inc: false, nop_inject: false, recv_bundle: false, layout: null };
 		return cached;
 	}
 	try {
@@ -248,6 +254,7 @@ export function kernelFeatures(): KernelFeatures {
 			pbuf_mmap: register.PBUF_RING && probePbufFlags(IOU_PBUF_RING_MMAP),
 			pbuf_inc: register.PBUF_RING && probePbufFlags(IOU_PBUF_RING_MMAP | IOU_PBUF_RING_INC),
 			nop_inject: loadNative().nopInjectProbe(),
+			recv_bundle: (params.readUInt32LE(PARAMS_FEATURES) & FEAT_RECVSEND_BUNDLE) !== 0,
 			layout: layoutOf(params),
 		};
 	} finally {

@@ -89,6 +89,17 @@ static void submit(struct ring *r, int n)
 {
 	int ret = ring_submit(r, 0);
 
+	/* SQPOLL: the SQ thread takes them; wait until it has */
+	for (int tries = 0; r->flags & IORING_SETUP_SQPOLL; tries++) {
+		if (ret < 0)
+			die_err(-ret, "waking the SQ thread");
+		if (__atomic_load_n(r->sq_head, __ATOMIC_ACQUIRE) == r->sq_local_tail)
+			return;
+		if (tries > 5000)
+			die_err(ETIMEDOUT, "the SQ thread did not take %d requests", n);
+		usleep(1000);
+		ret = sys_io_uring_enter(r->fd, 0, 0, IORING_ENTER_SQ_WAKEUP, NULL, 0);
+	}
 	if (ret != n)
 		die_err(ret < 0 ? -ret : EIO, "submitting %d requests (got %d)", n, ret);
 }

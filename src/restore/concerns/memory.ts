@@ -85,9 +85,17 @@ function writeBack(p: RingPlan, rings: Expr, sqes: Expr): void {
 	/* struct io_rings: where this kernel keeps sq.tail */
 	const OFF_SQ_TAIL = ringsLayout().sq_tail;
 	const held = Buffer.from(bytes);
-	held.writeUInt32LE(s.sq.cached_head >>> 0, OFF_SQ_TAIL);
+	/*
+	 * Re-armed requests: the SQ thread takes them from before the dumped
+	 * head first (concerns/rearm.ts), so the shared head too reads where
+	 * the advance left the kernel's, until the thread moves it.
+	 */
+	const short = (s.sq.cached_head - (p.sqpollArm?.count ?? 0)) >>> 0;
+	held.writeUInt32LE(short, OFF_SQ_TAIL);
+	if (p.sqpollArm) held.writeUInt32LE(short, ringsLayout().sq_head);
 	const tail = typeof rings === 'string' ? `${rings}+${OFF_SQ_TAIL}` : BigInt(rings) + BigInt(OFF_SQ_TAIL);
 	p.add('memory', { op: 'write', addr: sqes, data: p.ring.sqes }, { op: 'write', addr: rings, data: held },
+		...(p.sqpollArm?.steps(rings, sqes) ?? []),
 		{ op: 'write', addr: tail, data: bytes.subarray(OFF_SQ_TAIL, OFF_SQ_TAIL + 4) });
 	p.sys('memory', NR.io_uring_enter, [p.fd, 0, 0, ENTER.SQ_WAKEUP | (p.byIndex ? ENTER.REGISTERED_RING : 0), 0, 0],
 		'wake the SQ thread for the pending SQEs');

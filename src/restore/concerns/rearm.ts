@@ -24,8 +24,10 @@
  * A linked chain is a run of consecutive SQEs (IOSQE_IO_LINK on all but
  * the last): one SQE per request, like any other.
  */
-import { OP, SETUP, TIMEOUT } from '../../uring/abi';
-import type { Step } from '../plan';
+import { ENTER, NR, OP, SETUP, TIMEOUT } from '../../uring/abi';
+import { ringsLayout, ringsRegionSize } from '../../image/geometry';
+import { userRegions } from './nommap';
+import type { Expr, Step } from '../plan';
 import type { RingPlan } from '../ring-plan';
 
 const SQE_ADDR = 16;
@@ -35,13 +37,20 @@ const CLOCK_BOOTTIME = 7;
 const NS = 1_000_000_000n;
 
 
+/** SQPOLL rings: what their re-arm needs room for (planSqpoll). */
+export interface SqpollRoom { entries: number; pending: number; shared: boolean }
+
 /** Why this ring's requests cannot be re-armed by the plan (empty: they can). */
-export function rearmPlanRefusals(setupFlags: number, count: number, cachedSqHead: number): string[] {
+export function rearmPlanRefusals(setupFlags: number, count: number, cachedSqHead: number, sq?: SqpollRoom): string[] {
 	if (count === 0) return [];
 	const why: string[] = [];
-	if (setupFlags & SETUP.SQPOLL) why.push('re-armed requests on an SQPOLL ring');
 	if (setupFlags & SETUP.REGISTERED_FD_ONLY) why.push('re-armed requests on a REGISTERED_FD_ONLY ring');
-	if (setupFlags & SETUP.NO_MMAP) why.push('re-armed requests on a NO_MMAP ring');
+	if (setupFlags & SETUP.SQPOLL && sq) {
+		if (count + sq.pending > sq.entries)
+			why.push(`${count} re-armed requests and ${sq.pending} pending SQEs do not fit the ${sq.entries}-entry SQ of an SQPOLL ring`);
+		if (count > 8 && sq.shared)
+			why.push(`${count} re-armed requests on an SQPOLL ring whose thread serves other rings (it takes 8 per round, which would cut a chain)`);
+	}
 	if (count > cachedSqHead >>> 0)
 		why.push(`${count} re-armed requests but the ring's cached SQ head is ${cachedSqHead >>> 0} (the index advance would need a 2^32 lap)`);
 	return why;
@@ -54,6 +63,33 @@ function timespec(ns: bigint): Buffer {
 	return b;
 }
 
+/* Where a re-armed request's SQE addr points, placed in scratch memory (the kernel copies it at submission). */
+interface Arg { at: string; steps: (sqeAddrField: Expr) => Step[] }
+
+function argOf(p: RingPlan, q: NonNullable<RingPlan['ring']['rearm']>[number]): Arg | null {
+	let arg: Buffer | undefined;
+	const timeout = q.opcode === OP.TIMEOUT || q.opcode === OP.LINK_TIMEOUT;
+	if (timeout) {
+		if (q.timeout_ns === undefined) p.fail(`re-armed timeout user_data ${q.user_data} has no time recorded`);
+		arg = timespec(q.timeout_ns);
+	} else if (q.msghdr) {
+		arg = q.msghdr;
+	}
+	if (!arg) return null;
+	const at = p.put(arg);
+	const tflags = q.sqe.readUInt32LE(SQE_OP_FLAGS);
+	const timens: Step[] = timeout && tflags & TIMEOUT.ABS && !(tflags & TIMEOUT.REALTIME)
+		? [{ op: 'timens', addr: at, clock: tflags & TIMEOUT.BOOTTIME ? CLOCK_BOOTTIME : CLOCK_MONOTONIC }] : [];
+	return { at, steps: (field) => [{ op: 'store', addr: field, size: 8, value: at }, ...timens] };
+}
+
+/* base + off for an address expression ("$v", "$v+N" or a number) */
+function plus(base: Expr, off: number): Expr {
+	if (typeof base !== 'string') return BigInt(base) + BigInt(off);
+	const [v, n] = base.split('+');
+	return `${v}+${Number(n ?? 0) + off}`;
+}
+
 export function planRearm(p: RingPlan): void {
 	const reqs = p.ring.rearm ?? [];
 	if (reqs.length === 0) return;
@@ -61,29 +97,79 @@ export function planRearm(p: RingPlan): void {
 	if (s.disabled) p.fail('re-armed requests on a disabled ring');
 	const why = rearmPlanRefusals(s.setup_flags, reqs.length, s.sq.cached_head ?? 0);
 	if (why.length) p.fail(why.join('; '));
+	for (const q of reqs) if (q.sqe.length !== 64) p.fail(`re-armed request user_data ${q.user_data}: SQE of ${q.sqe.length} bytes`);
 	p.advance.sq += reqs.length; /* declared before concerns/memory.ts plans the advance */
+	if (s.setup_flags & SETUP.SQPOLL) {
+		planSqpoll(p);
+		return;
+	}
 	const src = p.put(Buffer.concat(reqs.map((q) => q.sqe)));
-	const stores: Step[] = [];
-	const srcOff = Number(src.split('+')[1]);
-	const sqeAddr = (i: number): string => `${src.split('+')[0]}+${srcOff + i * 64 + SQE_ADDR}`;
-	reqs.forEach((q, i) => {
-		if (q.sqe.length !== 64) p.fail(`re-armed request user_data ${q.user_data}: SQE of ${q.sqe.length} bytes`);
-		/* what the SQE's addr points at, placed in scratch memory: the kernel copies it at submission */
-		let arg: Buffer | undefined;
-		const timeout = q.opcode === OP.TIMEOUT || q.opcode === OP.LINK_TIMEOUT;
-		if (timeout) {
-			if (q.timeout_ns === undefined) p.fail(`re-armed timeout user_data ${q.user_data} has no time recorded`);
-			arg = timespec(q.timeout_ns);
-		} else if (q.msghdr) {
-			arg = q.msghdr;
-		}
-		if (!arg) return;
-		const at = p.put(arg);
-		stores.push({ op: 'store', addr: sqeAddr(i), size: 8, value: at });
-		const tflags = q.sqe.readUInt32LE(SQE_OP_FLAGS);
-		if (timeout && tflags & TIMEOUT.ABS && !(tflags & TIMEOUT.REALTIME))
-			stores.push({ op: 'timens', addr: at, clock: tflags & TIMEOUT.BOOTTIME ? CLOCK_BOOTTIME : CLOCK_MONOTONIC });
-	});
+	const stores = reqs.flatMap((q, i) => argOf(p, q)?.steps(plus(src, i * 64 + SQE_ADDR)) ?? []);
+	/* NO_MMAP rings: the application's memory (REGISTERED_FD_ONLY ones are NO_MMAP too, and named by index) */
+	const u = userRegions(p);
 	p.add('late', ...stores, { op: 'arm', fd: p.fd, params: p.params, src, count: reqs.length,
+		...(u ? { rings: u.rings, sqes: u.sqes, registered: p.byIndex } : {}),
 		what: `re-arm ${reqs.length} in-flight request(s)` });
+}
+
+/*
+ * SQPOLL rings: the SQ thread takes SQEs as soon as the shared tail passes
+ * the kernel's head, so the re-armed requests go through it, inside the
+ * write-back of the ring bytes (concerns/memory.ts): with the tail held N
+ * short of the dumped head H (where the advance left the kernel's head),
+ * the SQEs go into the slots of positions H-N .. H-1 (and the SQ array
+ * entries point at them), the tail is set to H and the thread woken; once
+ * the shared head reads H, the slots and entries get their dumped bytes
+ * back and the write-back goes on with the dumped tail.  A thread shared
+ * with other rings takes at most 8 SQEs of a ring per round, which would
+ * end a linked chain early: refused then, for more than 8 requests.
+ * Requests that complete at once do so before the eventfd is registered
+ * (it is not signalled for them).
+ */
+function planSqpoll(p: RingPlan): void {
+	const s = p.s;
+	const reqs = p.ring.rearm!;
+	const n = reqs.length;
+	const head = s.sq.cached_head! >>> 0;
+	const lay = ringsLayout();
+	const tail = p.ring.rings.readUInt32LE(lay.sq_tail);
+	const entries = s.sq_entries;
+	const mask = entries - 1;
+	const size = s.setup_flags & SETUP.SQE128 ? 128 : 64;
+	const sqArray = !(s.setup_flags & SETUP.NO_SQARRAY);
+	const arrayOff = ringsRegionSize(s.setup_flags | SETUP.NO_SQARRAY, s.sq_entries, s.cq_entries);
+	const why = rearmPlanRefusals(s.setup_flags, n, head, { entries, pending: (tail - head) >>> 0, shared: (s.sqpoll?.shared_with.length ?? 0) > 0 });
+	if (why.length) p.fail(why.join('; '));
+	const slotOf = (i: number): number => ((head - n + i) >>> 0) & mask;
+	if (sqArray)
+		for (let pos = head; pos !== tail; pos = (pos + 1) >>> 0) {
+			const slot = p.ring.rings.readUInt32LE(arrayOff + 4 * (pos & mask));
+			if (((slot - ((head - n) >>> 0)) & mask) < n) p.fail(`pending SQE slot ${slot} is one the re-armed requests need`);
+		}
+	const args = reqs.map((q) => argOf(p, q));
+	const u32 = (v: number): Buffer => { const b = Buffer.alloc(4); b.writeUInt32LE(v >>> 0); return b; };
+	p.sqpollArm = {
+		count: n,
+		steps: (rings, sqes) => {
+			const out: Step[] = [];
+			reqs.forEach((q, i) => {
+				const slot = slotOf(i);
+				const data = Buffer.alloc(size);
+				q.sqe.copy(data);
+				out.push({ op: 'write', addr: plus(sqes, slot * size), data }, ...(args[i]?.steps(plus(sqes, slot * size + SQE_ADDR)) ?? []));
+				if (sqArray) out.push({ op: 'write', addr: plus(rings, arrayOff + 4 * slot), data: u32(slot) });
+			});
+			out.push({ op: 'write', addr: plus(rings, lay.sq_tail), data: u32(head) });
+			out.push({ op: 'sys', v: p.v('x').slice(1), nr: NR.io_uring_enter, args: [p.fd, 0, 0, ENTER.SQ_WAKEUP, 0, 0],
+				what: `wake the SQ thread for ${n} re-armed request(s)` });
+			out.push({ op: 'wait', addr: plus(rings, lay.sq_head), value: head, ms: 10_000,
+				what: `re-arm ${n} in-flight request(s): the SQ thread did not take them` });
+			reqs.forEach((_, i) => {
+				const slot = slotOf(i);
+				out.push({ op: 'write', addr: plus(sqes, slot * size), data: p.ring.sqes.subarray(slot * size, slot * size + size) });
+				if (sqArray) out.push({ op: 'write', addr: plus(rings, arrayOff + 4 * slot), data: p.ring.rings.subarray(arrayOff + 4 * slot, arrayOff + 4 * slot + 4) });
+			});
+			return out;
+		},
+	};
 }
