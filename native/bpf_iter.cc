@@ -126,11 +126,9 @@ int load_without_signals(uring_iter_bpf *skel)
  * The REQ_F_*_BIT numbers of the running kernel.  They are enumerators of
  * an anonymous enum in io_uring_types.h, which CO-RE cannot relocate
  * (bpf_core_enum_value() needs a named type), and they moved between
- * 6.12 and 6.13.  The enumerators are in the kernel's BTF by name, so
- * they are looked up there and handed to the programs as read-only data
- * before the load; the verifier then sees them as constants.  Without all
- * of them the programs write no re-arm records, and waiting requests are
- * refused at dump instead of being re-armed with misread flags.
+ * 6.12 and 6.13.  The programs record req->flags raw; the capture
+ * translates the bits it needs with these numbers, looked up by name in
+ * the kernel's BTF (src/capture/reqflags.ts).
  */
 constexpr const char *kReqBitNames[] = {
 	"CUR_POS", "NOWAIT", "LINK_TIMEOUT", "BUFFER_SELECTED", "BUFFER_RING", "CREDS", "APOLL_MULTISHOT",
@@ -165,24 +163,6 @@ bool resolve_req_bits(__u32 out[kReqBits])
 	}
 	btf__free(vmlinux);
 	return found == kReqBits;
-}
-
-void set_req_bits(uring_iter_bpf *skel)
-{
-	auto *ro = skel->rodata;
-	__u32 v[kReqBits];
-
-	ro->kreq_bits_known = resolve_req_bits(v);
-	if (!ro->kreq_bits_known)
-		return;
-	/* in kReqBitNames order */
-	ro->kreq_bit_cur_pos = v[0];
-	ro->kreq_bit_nowait = v[1];
-	ro->kreq_bit_link_timeout = v[2];
-	ro->kreq_bit_buffer_selected = v[3];
-	ro->kreq_bit_buffer_ring = v[4];
-	ro->kreq_bit_creds = v[5];
-	ro->kreq_bit_apoll_multishot = v[6];
 }
 
 /* Use the pinned set in dir with the opened (not loaded) skel; false if it is not there. */
@@ -234,7 +214,6 @@ std::string load(size_t ring_bytes)
 		why = "off (enlarged ring buffer)";
 	if (!dir.empty() && use_pinned(dir, skel, ring_bytes))
 		return "";
-	set_req_bits(skel);
 	err = bpf_map__set_max_entries(skel->maps.events, ring_bytes);
 	if (!err)
 		err = load_without_signals(skel);
@@ -382,7 +361,7 @@ Napi::Value RunIter(const Napi::CallbackInfo &info)
 	return result;
 }
 
-/* The REQ_F bit numbers the programs get (set_req_bits), by name, or null when the kernel's BTF lacks one. */
+/* The kernel's REQ_F bit numbers the capture needs, by name, or null when its BTF lacks one. */
 Napi::Value ReqFlagBits(const Napi::CallbackInfo &info)
 {
 	__u32 v[kReqBits];
