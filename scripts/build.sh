@@ -17,8 +17,9 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
+# Each step with the seconds the build had taken when it started.
 step() {
-	echo "build: == $*" >&2
+	echo "build: == $* (at ${SECONDS} s)" >&2
 }
 
 die() {
@@ -87,4 +88,4 @@ while IFS= read -r js; do
 	[[ -f $ts ]] || rm -f "$js" "$js.map"
 done < <(find dist/test -name '*.test.js' 2>/dev/null)
 
-echo "build: done" >&2
+echo "build: done in ${SECONDS} s" >&2

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build, then run compiled tests (dist/test/**/*.test.js) under tap.
+# Build, then run the compiled tap tests (dist/test/**/*.test.js).
 #   bash scripts/test.sh             the regular suite (everything but dist/test/slow/)
 #   bash scripts/test.sh --quick     the quick subset (QUICK below, about a minute;
 #                                    no CRIU dump of a busy process, no podman)
@@ -9,14 +9,26 @@
 #   --jobs N  (or TEST_JOBS=N)       test files run in parallel (default 3)
 #   TEST_TIMEOUT=S                   per-file timeout in seconds (default 900)
 #
+# Each file runs as `node FILE` (tap's own TAP, its timeout from
+# TAP_TIMEOUT), not under tap's runner: the runner puts its process-info
+# hook into NODE_OPTIONS, so every Node process a test starts (the plugin's
+# helper at each dump and restore, each criu-uring CLI call) loaded it, at
+# 0.3-0.5 s a start; the runner itself cost a second per file.  Each file
+# runs under build/test-progs/reaper, a child subreaper, so restored
+# processes and other orphans are reaped at once instead of by PID 1 (which
+# reaps late here).  The TAP of each file is kept in build/test-logs/
+# (NAME.tap, NAME.stderr).
+#
 # Files run in parallel.  The stress files (busy processes checkpointed at
 # random moments) and the podman files take one machine-wide lock first
 # (test/lib/exclusive.ts), so no two of them ever run at once, here or from
-# another checkout; here they run in a lane of their own, one at a time,
-# beside the other files in the remaining job slots.  tap runs under build/test-progs/reaper, a child
-# subreaper, so restored processes and other orphans are reaped at once
-# instead of by PID 1 (which reaps late here).  The raw TAP of each file is
-# kept in build/test-logs/.
+# another checkout; here at most one of them runs, beside light files.
+#
+# As root, the suite mounts a bpffs of its own on a temporary directory
+# for its run and points CRIU_URING_BPF_PIN_DIR at it (docs/bpf.md): the
+# first capture loads and pins the BPF programs, every later dump and
+# inspect re-attaches them instead of loading them again (0.4 s each on an
+# idle machine, over 1 s under load).  CRIU_URING_TEST_PIN=0 turns that off.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -26,6 +38,14 @@ cd "$ROOT"
 QUICK=(
 	abi cli image-envelope image-validate image-roundtrip image-fuzz
 	plan-golden restore-epoll inspect-flags inspect-queues dump-restore-eintr dump-restore-attach
+)
+
+# Files that take longest, longest first (measured 2026-12-06); the others
+# follow in name order.  Only the order depends on it.
+LONG_FIRST=(
+	dump-restore-pidns dump-restore-setups helper-boundary dump-restore-regs dump-restore-overflow install
+	dump-restore-unmapped dump-cleanup inspect-hammer dump-restore-pbuf rearm dump-restore-procs
+	dump-restore-regions dump-restore-fdonly image-fuzz
 )
 
 mode=regular
@@ -91,61 +111,130 @@ fi
 logs=build/test-logs
 rm -rf "$logs"
 mkdir -p "$logs"
-# Two lanes: the files that take the heavy lock (test/lib/exclusive.ts) one
-# at a time, the others in the remaining job slots.  In one tap run, heavy
-# files waiting for the lock would sit in job slots the light ones need.
-heavy=() light=()
-for f in "${files[@]}"; do
-	if grep -q 'exclusive_1.exclusive)(' "$f"; then heavy+=("$f"); else light+=("$f"); fi
-done
-lane() { # NAME JOBS FILE...: one tap run under the reaper, its TAP prefixed with NAME
-	local name=$1 n=$2
-	shift 2
-	(($#)) || return 0
-	build/test-progs/reaper npx tap --disable-coverage --jobs="$n" --timeout="$timeout" --output-dir="$logs" "$@" \
-		>"$tmp/$name" 2>&1
-}
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-start=$SECONDS
-light_jobs=$((jobs > 1 ? jobs - 1 : 1))
-((${#heavy[@]})) || light_jobs=$jobs
-echo "test: ${#files[@]} files: ${#light[@]} at up to $light_jobs at a time, ${#heavy[@]} stress/podman files one at a time beside them"
-set +e
-lane light "$light_jobs" "${light[@]}" &
-light_pid=$!
-if ((${#heavy[@]})) && ((jobs > 1)); then
-	lane heavy 1 "${heavy[@]}" &
-	heavy_pid=$!
-else
-	wait "$light_pid"
-	light_rc=$?
-	lane heavy 1 "${heavy[@]}"
-	heavy_rc=$?
-	light_pid=
-fi
-[[ -z $light_pid ]] || { wait "$light_pid"; light_rc=$?; }
-[[ -z ${heavy_pid:-} ]] || { wait "$heavy_pid"; heavy_rc=$?; }
-set -e
-for name in light heavy; do
-	[[ -f $tmp/$name ]] || continue
-	echo "== $name files"
-	cat "$tmp/$name"
-done
+bpffs=
+cleanup() {
+	[[ -z $bpffs ]] || { umount "$bpffs" || umount -l "$bpffs"; rmdir "$bpffs"; } || echo "test: cannot unmount $bpffs" >&2
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
 
-# tap closes each run with "# { total: N, pass: N, fail: N, ... }"; add
-# them up into a plain "N passed, N failed" line any CI log reader understands.
+# One BPF load for the whole run (see the top).  The pid-namespace tests
+# unmount it in their namespaces (test/lib/pidns.ts), containers never see it.
+if [[ ${CRIU_URING_TEST_PIN:-1} != 0 && -z ${CRIU_URING_BPF_PIN_DIR:-} && $(id -u) == 0 ]]; then
+	bpffs=$(mktemp -d /tmp/criu-uring-test-bpffs.XXXXXX)
+	if mount -t bpf bpf "$bpffs" 2>/dev/null; then
+		export CRIU_URING_BPF_PIN_DIR=$bpffs/criu-uring
+		mkdir "$CRIU_URING_BPF_PIN_DIR"
+		# Load and pin them now, before any file runs: files starting together
+		# would otherwise all wait for the first one's load, a dump among them
+		# in CRIU's 10 s dump timeout (seen under a load average of 22).
+		s=$SECONDS
+		state=$(node -e 'const n = require("./dist/src/native").loadNative(); n.runIter(process.pid); console.log(n.bpfPinState());')
+		echo "test: BPF programs $state (in $((SECONDS - s)) s)"
+	else
+		echo "test: no bpffs could be mounted: every capture loads the BPF programs itself" >&2
+		rmdir "$bpffs"
+		bpffs=
+	fi
+fi
+# The files that take the heavy lock (test/lib/exclusive.ts) run one at a
+# time, the others beside them.  A free slot takes the next heavy file when none runs (they are
+# one serial chain, the longest path of the run), else the next light file,
+# longest first (LONG_FIRST), so the run does not end on one long file
+# started late.
+declare -A heavy=() rank=()
+nheavy=0
+for f in "${files[@]}"; do
+	if grep -q 'exclusive_1.exclusive)(' "$f"; then heavy[$f]=1; nheavy=$((nheavy + 1)); fi
+done
+for i in "${!LONG_FIRST[@]}"; do rank[dist/test/${LONG_FIRST[$i]}.test.js]=$i; done
+mapfile -t pending < <(for f in "${files[@]}"; do printf '%04d %s\n' "${rank[$f]:-9999}" "$f"; done | sort | cut -d' ' -f2)
+
+log_of() { echo "$logs/${1#dist/test/}.tap"; }
+run_file() { # FILE: node FILE under the reaper, its TAP in $logs, "RC SECONDS" next to it
+	local log s=$SECONDS rc
+	log=$(log_of "$1")
+	mkdir -p "$(dirname "$log")"
+	TAP_TIMEOUT=$timeout timeout -k 30 $((timeout + 120)) build/test-progs/reaper node --enable-source-maps "$1" \
+		>"$log" 2>"${log%.tap}.stderr"
+	rc=$?
+	echo "$rc $((SECONDS - s))" >"${log%.tap}.rc"
+}
+
+start=$SECONDS
+echo "test: ${#files[@]} files, $jobs at a time; $nheavy stress/podman files of them one at a time"
+declare -A file_of=()
+running=0 heavy_running= done_files=0 failed=()
+set +e
+while ((${#pending[@]} + running)); do
+	while ((running < jobs)); do
+		next=
+		for i in "${!pending[@]}"; do # a heavy file if none runs, else the first light one
+			f=${pending[$i]}
+			if [[ -n ${heavy[$f]:-} ]]; then
+				[[ -z $heavy_running ]] && { next=$i; break; }
+			elif [[ -z $next ]]; then
+				next=$i
+				[[ -n $heavy_running || $nheavy == 0 ]] && break
+			fi
+		done
+		[[ -n $next ]] || break
+		f=${pending[$next]}
+		unset 'pending[next]'
+		pending=("${pending[@]}")
+		run_file "$f" &
+		file_of[$!]=$f
+		running=$((running + 1))
+		[[ -z ${heavy[$f]:-} ]] || { heavy_running=$f; nheavy=$((nheavy - 1)); }
+	done
+	wait -n -p pid
+	f=${file_of[$pid]}
+	running=$((running - 1))
+	[[ $heavy_running != "$f" ]] || heavy_running=
+	done_files=$((done_files + 1))
+	rc=1 took=?
+	read -r rc took <"$(log_of "$f" | sed 's/\.tap$/.rc/')"
+	if ((rc)); then failed+=("$f"); word=FAIL; else word=ok; fi
+	echo "test: [$done_files/${#files[@]}] $word ${f#dist/test/} in $took s (at $((SECONDS - start)) s)"
+done
+set -e
+logfiles=()
+for f in "${files[@]}"; do logfiles+=("$(log_of "$f")"); done
+for f in "${failed[@]}"; do
+	echo "== ${f#dist/test/} failed: its TAP ($(log_of "$f")) and stderr"
+	cat "$(log_of "$f")"
+	sed 's/^/stderr: /' "$(log_of "$f" | sed 's/\.tap$/.stderr/')"
+done
+echo "test: the slowest files (s):"
+for f in "${files[@]}"; do read -r _ took <"$(log_of "$f" | sed 's/\.tap$/.rc/')"; echo "$took ${f#dist/test/}"; done |
+	sort -rn | head -12 | sed 's/^/test:   /'
+
+# Add up the assertions of every file's TAP (a subtest's own result line,
+# which follows its plan or opens its buffered body, is not one) into a
+# plain "N passed, N failed" line any CI log reader understands.
 node -e '
-let pass = 0, fail = 0, skip = 0, runs = 0;
+let pass = 0, fail = 0, skip = 0;
 for (const f of process.argv.slice(1)) {
 	let text = "";
-	try { text = require("fs").readFileSync(f, "utf8"); } catch { continue; }
-	const last = text.split("\n").filter((l) => /^# \{ total: \d+/.test(l)).pop();
-	if (!last) { console.log(`tests: ${f.split("/").pop()} run printed no summary`); fail++; continue; }
-	const get = (k) => Number((new RegExp(k + ": (\\d+)").exec(last) || [0, 0])[1]);
-	pass += get("pass"); fail += get("fail"); skip += get("skip") + get("todo"); runs++;
+	try { text = require("fs").readFileSync(f, "utf8"); } catch { fail++; continue; }
+	let prev = "";
+	for (const line of text.split("\n")) {
+		if (!line.trim() || /^\s*#/.test(line)) continue;
+		const m = /^(\s*)(not )?ok \d+/.exec(line);
+		if (m) {
+			const p = /^(\s*)1\.\.\d+/.exec(prev);
+			const subtest = (p && p[1].length > m[1].length) || /\{\s*$/.test(line);
+			if (!subtest) {
+				if (/# (SKIP|TODO)\b/i.test(line)) skip++;
+				else if (m[2]) fail++;
+				else pass++;
+			}
+		}
+		prev = line;
+	}
 }
 console.log(`tests: ${pass} passed, ${fail} failed` + (skip ? `, ${skip} skipped` : ""));
-' "$tmp/light" "$tmp/heavy"
+' "${logfiles[@]}"
 echo "tests: ${#files[@]} files in $((SECONDS - start)) s (--jobs $jobs); raw TAP per file in $logs/"
-((${light_rc:-0} == 0 && ${heavy_rc:-0} == 0))
+((${#failed[@]} == 0)) || { echo "tests: failed: ${failed[*]#dist/test/}"; exit 1; }

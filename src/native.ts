@@ -53,7 +53,7 @@ export interface Native {
 export class NativeError extends Error {}
 
 /** build/addon/Release/ in a checkout, addon/ in an installed copy (src/util/paths.ts). */
-export const ADDON_PATH = ADDON;
+const ADDON_PATH = ADDON;
 
 let cached: Native | null = null;
 

@@ -106,6 +106,8 @@ const CASES: Case[] = [
 	['restricted sqe flags unknown', (_i, r) => { r.restrictions!.sqe_flags_required = 0x81; }, /^ring 1001: restriction names unknown SQE flags 0x80$/],
 	['io-wq with one limit', (_i, r) => { r.iowq!.max_workers = [4]; }, /^ring 1001: io-wq max_workers has 1 values, expected 2/],
 	['io-wq CPU twice', (_i, r) => { r.iowq!.affinity = [1, 1]; }, /^ring 1001: io-wq affinity lists CPU 1 twice$/],
+	/* found by the fuzzer: the planner made a mask of 2^32 bits for it */
+	['io-wq CPU beyond Linux', (_i, r) => { r.iowq!.affinity = [0, 0xffffffff]; }, /^ring 1001: io-wq affinity lists CPU 4294967295, beyond the 8192 CPUs Linux supports$/],
 
 	/* provided buffers */
 	['bgid twice', (_i, r) => { r.provided_buffer_groups[0].bgid = 7; }, /^ring 1001: buffer group 7 appears twice$/],
@@ -198,6 +200,13 @@ for (const [what, breakIt, want] of CASES) {
 		}
 	});
 }
+
+t.test('a path with a newline is refused in one line (found by the fuzzer)', async (t) => {
+	const img = sampleImage();
+	img.rings[0].files!.entries[1].path = 'a\nb';
+	t.throws(() => validateImage(img, 'io_uring-4242.img'),
+		{ name: 'ImageError', message: 'io_uring-4242.img: ring 1001: registered file slot 3: held only by the ring and its path "a\\nb" is not absolute' });
+});
 
 type SetCase = [string, (set: Image[]) => void, RegExp];
 const SET_CASES: SetCase[] = [

@@ -529,7 +529,7 @@ export function listBpf(): ProcessSummary[] {
 }
 
 /** The summary-mode records, per process. */
-export function summariseRecords(recs: Records): ProcessSummary[] {
+function summariseRecords(recs: Records): ProcessSummary[] {
 	const byPid = new Map<number, ProcessSummary>();
 	const tgidOfTid = new Map(recs.tasks.map((t) => [t.tid, t.tgid]));
 	const get = (pid: number): ProcessSummary => {

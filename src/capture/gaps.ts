@@ -47,8 +47,3 @@ export function captureGaps(unavailable: readonly string[]): string[] {
 		return bit >= 0 && (FEATURE_OF[bit]?.() ?? true);
 	});
 }
-
-/** Whether the kernel has the feature behind MISSING bit `bit` (for check's table). */
-export function kernelHasMissingFeature(bit: number): boolean {
-	return FEATURE_OF[bit]?.() ?? true;
-}

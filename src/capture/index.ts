@@ -12,7 +12,7 @@ import { IO_URING_PATH } from './maps';
 
 export class CaptureError extends Error {}
 
-export function readComm(pid: number): string {
+function readComm(pid: number): string {
 	try {
 		return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
 	} catch {
@@ -66,7 +66,7 @@ export function listProcesses(opts: CaptureOptions = {}): { source: 'bpf' | 'fdi
 	return { source: 'fdinfo', processes };
 }
 
-export function summarise(p: ProcessRings): ProcessSummary {
+function summarise(p: ProcessRings): ProcessSummary {
 	let files = 0;
 	let bufs = 0;
 	let inflight = 0;

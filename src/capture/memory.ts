@@ -62,7 +62,7 @@ const NOT_LAYOUT = SETUP.SQPOLL | SETUP.SQ_AFF | SETUP.ATTACH_WQ | SETUP.IOPOLL 
 	SETUP.NO_MMAP | SETUP.REGISTERED_FD_ONLY;
 
 /** Ask the kernel for the geometry of a ring like `ring`, with a scratch ring of our own. */
-export function probeGeometry(ring: RingState): Params {
+function probeGeometry(ring: RingState): Params {
 	const n = loadNative();
 	const p = emptyParams();
 	p.flags = ((ring.setup_flags & ~NOT_LAYOUT) | SETUP.R_DISABLED | SETUP.CQSIZE) >>> 0;

@@ -46,7 +46,7 @@ export const ARM = {
 } as const;
 
 /* Opcodes this version re-arms (the others are refused with their name). */
-export const REARMABLE = new Set<number>([OP.POLL_ADD, OP.TIMEOUT, OP.READ, OP.RECV, OP.RECVMSG, OP.READ_MULTISHOT, OP.ACCEPT, OP.SEND, OP.FUTEX_WAIT]);
+const REARMABLE = new Set<number>([OP.POLL_ADD, OP.TIMEOUT, OP.READ, OP.RECV, OP.RECVMSG, OP.READ_MULTISHOT, OP.ACCEPT, OP.SEND, OP.FUTEX_WAIT]);
 /* Opcodes re-submitted as links of a re-armed request's chain: those, and what usually follows them. */
 export const LINKABLE = new Set<number>([...REARMABLE, OP.LINK_TIMEOUT, OP.WRITE, OP.NOP]);
 /* The BPF capture follows at most this many links of one chain (MAX_LINKS). */
@@ -381,5 +381,3 @@ export function rearmChain(r: RingState, q: InflightRequest): RearmSqe[] {
 export function rearmSqe(r: RingState, q: InflightRequest): RearmSqe {
 	return rearmChain(r, q)[0];
 }
-
-export { SQE as SQE_OFFSETS };

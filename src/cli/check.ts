@@ -129,7 +129,7 @@ function selfGaps(): { ok: boolean; why?: string; gaps: string[] } {
 }
 
 /** The feature table of `criu-uring check` for the running kernel. */
-export function featureTable(): FeatureRow[] {
+function featureTable(): FeatureRow[] {
 	const f = kernelFeatures();
 	const self = selfGaps();
 	const row = (feature: string, kernel: boolean, bits: number[], why?: string): FeatureRow => {
@@ -154,7 +154,7 @@ function printTable(rows: FeatureRow[]): void {
 	}
 }
 
-export function checkAll(): CheckResult[] {
+function checkAll(): CheckResult[] {
 	return [checkKernel(), checkIoUring(), checkBpf(), checkCriu(), checkPlugin()];
 }
 

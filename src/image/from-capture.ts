@@ -83,7 +83,7 @@ const MAPPING_KINDS: Record<M.MappingKind, I.MappingKind> = {
 	param_region: 'MAPPING_KIND_PARAM_REGION', zcrx: 'MAPPING_KIND_ZCRX', unknown: 'MAPPING_KIND_UNKNOWN',
 };
 
-export function mappingFromCapture(m: M.Mapping): I.Mapping {
+function mappingFromCapture(m: M.Mapping): I.Mapping {
 	const p = m.prot;
 	return {
 		start: hex64(m.start), end: hex64(m.end), offset: hex64(m.offset),
@@ -210,7 +210,7 @@ function inflight(pid: number, r: M.RingState, q: M.InflightRequest): I.Inflight
 }
 
 /** The full state of one ring. */
-export function ringFromCapture(pid: number, r: M.RingState, all: M.RingState[], blobs: RingBlobs | undefined): I.Ring {
+function ringFromCapture(pid: number, r: M.RingState, all: M.RingState[], blobs: RingBlobs | undefined): I.Ring {
 	if (!blobs) fail(pid, `no memory captured for ring ${r.inode}`);
 	return {
 		ring_id: BigInt(r.inode),

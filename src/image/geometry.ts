@@ -11,8 +11,8 @@ export const PAGE_SIZE = 4096;
 
 export const CQE_SIZE = 16;
 export const SQE_SIZE = 64;
-export const SQ_ARRAY_ENTRY_SIZE = 4;
-export const SMP_CACHE_BYTES = 64;
+const SQ_ARRAY_ENTRY_SIZE = 4;
+const SMP_CACHE_BYTES = 64;
 /* struct io_rings of Linux 6.12 and later: the header is 64 bytes. */
 const LAYOUT_PACKED: RingsLayout = {
 	sq_head: 0, sq_tail: 4, cq_head: 8, cq_tail: 12, sq_ring_mask: 16, cq_ring_mask: 20, sq_ring_entries: 24,
@@ -48,6 +48,8 @@ export const IORING_MAX_BUFFER_LEN = 1 << 30;
 export const IO_RINGFD_REG_MAX = 16;
 export const MAX_PERSONALITY_ID = 0xffff;
 export const MAX_BGID = 0xffff;
+/* CPU numbers: below the largest NR_CPUS Linux builds with (x86-64 MAXSMP) */
+export const MAX_CPUS = 8192;
 export const PBUF_RING_MAX_ENTRIES = 32768; /* power of two below 65536 */
 export const PBUF_RING_ENTRY_SIZE = 16;     /* struct io_uring_buf */
 export const IOSQE_ALL_FLAGS = Object.values(IOSQE).reduce((a, b) => a | b, 0);

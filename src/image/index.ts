@@ -4,8 +4,8 @@
  */
 export * from './types';
 export { ImageError } from './errors';
-export { encodeImage, decodeImage, MAGIC, ENVELOPE_VERSION, HEADER_SIZE } from './envelope';
-export { writeImage, writeAtomic, syncFiles, readImage, readImages, imagePids } from './files';
-export { fromCapture, stateOwners, RingBlobs, RingMemory, CaptureContext } from './from-capture';
-export { validateImage, validateImageSet, imageProblems, imageSetProblems, ringProblems, imageName } from './validate';
+export { encodeImage, decodeImage, MAGIC, HEADER_SIZE } from './envelope';
+export { writeImage, writeAtomic, readImages } from './files';
+export { fromCapture, stateOwners, RingMemory } from './from-capture';
+export { validateImage, validateImageSet, imageProblems, imageName } from './validate';
 export { ringsRegionSize, sqesRegionSize } from './geometry';

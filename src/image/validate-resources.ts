@@ -90,6 +90,7 @@ export function checkIoWq(r: Ring, out: Problems): void {
 		out.push(`io-wq max_workers has ${w.max_workers.length} values, expected 2 (bounded, unbounded)`);
 	}
 	for (const d of duplicates(w.affinity)) out.push(`io-wq affinity lists CPU ${d} twice`);
+	for (const c of w.affinity) if (c >= G.MAX_CPUS) out.push(`io-wq affinity lists CPU ${c}, beyond the ${G.MAX_CPUS} CPUs Linux supports`);
 }
 
 export function checkProvidedBuffers(r: Ring, out: Problems): void {

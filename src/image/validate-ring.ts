@@ -142,7 +142,7 @@ function hex(n: bigint): string {
 	return `0x${n.toString(16)}`;
 }
 
-export function checkMapping(m: Mapping, out: Problems): void {
+function checkMapping(m: Mapping, out: Problems): void {
 	const where = `mapping ${hex(m.start)}-${hex(m.end)}`;
 	const page = BigInt(G.PAGE_SIZE);
 	if (m.end <= m.start || m.start % page || m.end % page) out.push(`${where}: not a page-aligned range`);
@@ -179,7 +179,7 @@ const EPOLLEXCLUSIVE = 1 << 28;
 const EPOLLONESHOT = 1 << 30;
 
 /* epoll entries on the ring: each added under one of the hold's fds, once per epoll fd. */
-export function checkEpollWatches(h: RingHold, out: Problems): void {
+function checkEpollWatches(h: RingHold, out: Problems): void {
 	const seen = new Set<string>();
 	for (const w of h.epoll_watches) {
 		const where = `epoll watch (epfd ${w.epfd}, tfd ${w.tfd})`;

@@ -38,9 +38,6 @@ import { kernelShortfall } from './kernel';
 import { release } from 'node:os';
 
 export { PlanError } from './ring-plan';
-export { placeRegions } from './concerns/mappings';
-
-export { ownerTid };
 
 /*
  * Concerns that need something of a later one declare it on the RingPlan

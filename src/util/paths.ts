@@ -24,7 +24,7 @@ export interface InstallInfo {
 	node: string;
 }
 
-export const INSTALL_INFO_FILE = 'install.json';
+const INSTALL_INFO_FILE = 'install.json';
 
 function findRoot(): { root: string; installed: boolean } {
 	let dir = __dirname;
@@ -43,7 +43,7 @@ const found = findRoot();
 export const ROOT = found.root;
 /** True when running from an installed copy, not a checkout. */
 export const INSTALLED = found.installed;
-export const INSTALL_INFO: InstallInfo | undefined = INSTALLED
+const INSTALL_INFO: InstallInfo | undefined = INSTALLED
 	? (JSON.parse(readFileSync(path.join(ROOT, INSTALL_INFO_FILE), 'utf8')) as InstallInfo)
 	: undefined;
 
