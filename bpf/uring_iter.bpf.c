@@ -292,20 +292,6 @@ struct chain_walk {
 	__u32 pad;
 };
 
-/*
- * REQ_F_*_BIT values of Linux 6.18.  They live in an anonymous enum, which
- * CO-RE cannot relocate (bpf_core_enum_value needs a named type), so they
- * are fixed here and translated to the stable ARM_* bits; bits 0-6 mirror
- * IOSQE_* and are ABI.  Checked against the running kernel's BTF by
- * test/restore-rearm.test.ts.
- */
-#define KREQ_F_CUR_POS		10
-#define KREQ_F_NOWAIT		11
-#define KREQ_F_LINK_TIMEOUT	12
-#define KREQ_F_BUFFER_SELECTED	16
-#define KREQ_F_BUFFER_RING	17
-#define KREQ_F_CREDS		19
-#define KREQ_F_APOLL_MULTISHOT	27
 
 #define OP_POLL_ADD		6
 #define OP_RECVMSG		10
@@ -325,26 +311,6 @@ struct chain_walk {
 #define TIMEOUT_REALTIME	(1u << 3)
 #define MAX_LINKS		64	/* links of one chain we follow */
 
-static __always_inline __u32 arm_bits(__u64 f)
-{
-	__u32 b = f & 0x7f;	/* FIXED_FILE .. CQE_SKIP */
-
-	if (f & (1ULL << KREQ_F_CUR_POS))
-		b |= ARM_CUR_POS;
-	if (f & (1ULL << KREQ_F_LINK_TIMEOUT))
-		b |= ARM_LINK_TIMEOUT;
-	if (f & (1ULL << KREQ_F_CREDS))
-		b |= ARM_CREDS;
-	if (f & (1ULL << KREQ_F_APOLL_MULTISHOT))
-		b |= ARM_MULTISHOT;
-	if (f & (1ULL << KREQ_F_BUFFER_SELECTED))
-		b |= ARM_BUFFER_SELECTED;
-	if (f & (1ULL << KREQ_F_BUFFER_RING))
-		b |= ARM_BUFFER_RING;
-	if (f & (1ULL << KREQ_F_NOWAIT))
-		b |= ARM_NOWAIT;
-	return b;
-}
 
 /* Per-opcode command data of a network receive (io_uring/net.c: io_sr_msg). */
 static __always_inline void arm_recv(struct rec_req_arm *a, struct io_kiocb *req)
@@ -517,15 +483,6 @@ static __noinline void emit_req_arm(__u64 req_addr, __u64 ctx_addr, __u32 state,
 
 	if (state != REQ_POLL && state != REQ_TIMEOUT && state != REQ_LINKED && state != REQ_FUTEX)
 		return;
-	/*
-	 * The KREQ_F_* numbers above are those of the kernels with resource
-	 * nodes (6.13 on; 6.1 and 6.12 number BUFFER_SELECTED, BUFFER_RING,
-	 * CREDS and APOLL_MULTISHOT differently).  Older kernels get no arm
-	 * record: their waiting requests are refused at dump, not re-armed
-	 * wrongly.
-	 */
-	if (!bpf_core_field_exists(struct io_rsrc_node, file_ptr))
-		return;
 	a = REC_NEW(struct rec_req_arm, REC_REQ_ARM);
 	if (!a)
 		return;
@@ -535,7 +492,14 @@ static __noinline void emit_req_arm(__u64 req_addr, __u64 ctx_addr, __u32 state,
 	a->link_pos = pos;
 	a->file = (__u64)BPF_CORE_READ(req, file);
 	a->link = (__u64)BPF_CORE_READ(req, link);
-	a->bits = arm_bits(BPF_CORE_READ(req, flags));
+	/*
+	 * Bits 0-6 of req->flags mirror IOSQE_* (ABI).  The others are
+	 * REQ_F_*_BIT enumerators of an anonymous enum, which CO-RE cannot
+	 * relocate and 6.13 renumbered: user space translates them from the
+	 * raw flags of the rec_req that precedes this record, with the numbers
+	 * it reads from the kernel's BTF (src/capture/reqflags.ts).
+	 */
+	a->bits = BPF_CORE_READ(req, flags) & 0x7f;
 	a->buf_group = BPF_CORE_READ(req, buf_index);
 	opcode = BPF_CORE_READ(req, opcode);
 	if (opcode == OP_POLL_ADD) {
@@ -601,9 +565,6 @@ static __noinline void emit_links(__u64 req_addr, __u64 ctx_addr)
 {
 	struct link_walk w = { .head = req_addr, .ctx = ctx_addr };
 
-	/* see emit_req_arm: older kernels get no re-arm records */
-	if (!bpf_core_field_exists(struct io_rsrc_node, file_ptr))
-		return;
 	w.cur = (__u64)BPF_CORE_READ((struct io_kiocb *)req_addr, link);
 	if (w.cur)
 		bpf_loop(MAX_LINKS, link_step, &w, 0);

@@ -19,6 +19,7 @@
 #include "errors.h"
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <cerrno>
 #include <csignal>
@@ -119,6 +120,49 @@ int load_without_signals(uring_iter_bpf *skel)
 	err = uring_iter_bpf__load(skel);
 	pthread_sigmask(SIG_SETMASK, &old, nullptr);
 	return err;
+}
+
+/*
+ * The REQ_F_*_BIT numbers of the running kernel.  They are enumerators of
+ * an anonymous enum in io_uring_types.h, which CO-RE cannot relocate
+ * (bpf_core_enum_value() needs a named type), and they moved between
+ * 6.12 and 6.13.  The programs record req->flags raw; the capture
+ * translates the bits it needs with these numbers, looked up by name in
+ * the kernel's BTF (src/capture/reqflags.ts).
+ */
+constexpr const char *kReqBitNames[] = {
+	"CUR_POS", "NOWAIT", "LINK_TIMEOUT", "BUFFER_SELECTED", "BUFFER_RING", "CREDS", "APOLL_MULTISHOT",
+};
+constexpr size_t kReqBits = sizeof(kReqBitNames) / sizeof(kReqBitNames[0]);
+
+/* REQ_F_<name>_BIT of every kReqBitNames entry, from the kernel's BTF; false unless all were found. */
+bool resolve_req_bits(__u32 out[kReqBits])
+{
+	btf *vmlinux = btf__load_vmlinux_btf();
+	std::vector<bool> seen(kReqBits);
+	size_t found = 0;
+
+	for (__u32 id = 1; vmlinux && id < btf__type_cnt(vmlinux) && found < kReqBits; id++) {
+		const btf_type *t = btf__type_by_id(vmlinux, id);
+
+		if (!btf_is_enum(t))
+			continue;
+		const struct btf_enum *e = btf_enum(t);
+		for (__u16 i = 0; i < btf_vlen(t); i++) {
+			const char *name = btf__name_by_offset(vmlinux, e[i].name_off);
+
+			if (!name || strncmp(name, "REQ_F_", 6) || e[i].val < 0 || e[i].val >= 64)
+				continue;
+			for (size_t b = 0; b < kReqBits; b++)
+				if (!seen[b] && name + 6 == std::string(kReqBitNames[b]) + "_BIT") {
+					out[b] = e[i].val;
+					seen[b] = true;
+					found++;
+				}
+		}
+	}
+	btf__free(vmlinux);
+	return found == kReqBits;
 }
 
 /* Use the pinned set in dir with the opened (not loaded) skel; false if it is not there. */
@@ -317,6 +361,19 @@ Napi::Value RunIter(const Napi::CallbackInfo &info)
 	return result;
 }
 
+/* The kernel's REQ_F bit numbers the capture needs, by name, or null when its BTF lacks one. */
+Napi::Value ReqFlagBits(const Napi::CallbackInfo &info)
+{
+	__u32 v[kReqBits];
+
+	if (!resolve_req_bits(v))
+		return info.Env().Null();
+	Napi::Object bits = Napi::Object::New(info.Env());
+	for (size_t b = 0; b < kReqBits; b++)
+		bits.Set(kReqBitNames[b], v[b]);
+	return bits;
+}
+
 /* How the programs in use came to be: loaded (and pinned, or why not), or reused from bpffs. */
 Napi::Value BpfPinState(const Napi::CallbackInfo &info)
 {
@@ -329,4 +386,5 @@ void init_bpf_iter(Napi::Env env, Napi::Object exports)
 {
 	exports.Set("runIter", Napi::Function::New(env, RunIter, "runIter"));
 	exports.Set("bpfPinState", Napi::Function::New(env, BpfPinState, "bpfPinState"));
+	exports.Set("reqFlagBits", Napi::Function::New(env, ReqFlagBits, "reqFlagBits"));
 }

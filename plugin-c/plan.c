@@ -879,12 +879,14 @@ static int arm_batch(struct plan_state *ps, struct submit_ring *sr, const struct
 		     unsigned long n, uint32_t first, uint32_t head, uint32_t tail,
 		     uint8_t (*saved)[128], uint32_t *saved_idx, unsigned int enter, const char *what)
 {
-	uint32_t mask = sr->p.sq_entries - 1, now;
+	uint32_t mask = sr->p.sq_entries - 1, now, cq_before, cq_after;
 	unsigned int size = sr->p.flags & IORING_SETUP_SQE128 ? 128 : 64;
 	bool sqarray = !(sr->p.flags & IORING_SETUP_NO_SQARRAY);
 	long ret;
 	int err = 0;
 
+	if (remote_read(&ps->task, sr->ring + sr->p.cq_off.tail, &cq_before, 4))
+		return fail(ps, "%s: reading the CQ tail: %s", what, remote_error(&ps->task));
 	/* pending SQEs must not live in the slots this batch borrows */
 	for (uint32_t pos = head; pos != tail && sqarray; pos++) {
 		uint32_t slot;
@@ -912,7 +914,7 @@ static int arm_batch(struct plan_state *ps, struct submit_ring *sr, const struct
 		if (ret < 0)
 			err = fail(ps, "%s: io_uring_enter: %s", what, strerror(-ret));
 		else if ((unsigned long)ret != n)
-			err = 1; /* the caller names the request the kernel stopped at */
+			err = 1; /* below: name the request the kernel stopped at */
 	}
 	/* the dumped bytes back in the borrowed slots, whatever happened */
 	for (unsigned long i = 0; i < n; i++) {
@@ -925,8 +927,15 @@ static int arm_batch(struct plan_state *ps, struct submit_ring *sr, const struct
 			break;
 		}
 	}
+	if (err < 0)
+		return err;
+	/* a request the kernel refused at once names its SQE: only this batch's CQEs can be */
+	if (remote_read(&ps->task, sr->ring + sr->p.cq_off.tail, &cq_after, 4))
+		return fail(ps, "%s: %s", what, remote_error(&ps->task));
+	if (arm_check_cqes(ps, sr, sqe, n, cq_before, cq_after, what))
+		return -1;
 	if (err)
-		return err < 0 ? err : 1;
+		return fail(ps, "%s: the kernel took fewer of the %lu requests than it was given", what, n);
 	if (remote_read(&ps->task, sr->ring + sr->p.sq_off.head, &now, 4))
 		return fail(ps, "%s: %s", what, remote_error(&ps->task));
 	if (now != first + n)
@@ -941,7 +950,7 @@ static int step_arm(struct plan_state *ps, char **tok, int n, const char *what)
 	struct ring_sqe *sqe = NULL;
 	uint8_t (*saved)[128] = NULL;
 	uint32_t *saved_idx = NULL;
-	uint32_t head, tail, cq_before, cq_after;
+	uint32_t head, tail;
 	unsigned int enter = 0;
 	bool user_mem = n >= 7;
 	int err = 0;
@@ -974,8 +983,7 @@ static int step_arm(struct plan_state *ps, char **tok, int n, const char *what)
 			goto out;
 	}
 	if (remote_read(&ps->task, sr.ring + sr.p.sq_off.head, &head, 4) ||
-	    remote_read(&ps->task, sr.ring + sr.p.sq_off.tail, &tail, 4) ||
-	    remote_read(&ps->task, sr.ring + sr.p.cq_off.tail, &cq_before, 4)) {
+	    remote_read(&ps->task, sr.ring + sr.p.sq_off.tail, &tail, 4)) {
 		err = fail(ps, "%s: reading the indices: %s", what, remote_error(&ps->task));
 		goto out;
 	}
@@ -1001,21 +1009,6 @@ static int step_arm(struct plan_state *ps, char **tok, int n, const char *what)
 		}
 		err = arm_batch(ps, &sr, sqe + done, now, head - count + done, head, tail, saved, saved_idx, enter, what);
 	}
-	if (err > 0) {
-		/* the kernel stopped at a request it failed at submission: name it */
-		err = 0;
-		if (!remote_read(&ps->task, sr.ring + sr.p.cq_off.tail, &cq_after, 4))
-			err = arm_check_cqes(ps, &sr, sqe, count, cq_before, cq_after, what);
-		if (!err)
-			err = fail(ps, "%s: the kernel took fewer of the %lu requests than it was given", what, count);
-	}
-	if (err)
-		goto out;
-	if (remote_read(&ps->task, sr.ring + sr.p.cq_off.tail, &cq_after, 4)) {
-		err = fail(ps, "%s: %s", what, remote_error(&ps->task));
-		goto out;
-	}
-	err = arm_check_cqes(ps, &sr, sqe, count, cq_before, cq_after, what);
 out:
 	if (!user_mem)
 		submit_unmap(ps, &sr);

@@ -16,8 +16,9 @@ PKGS=(
 	xz-utils dpkg-dev ca-certificates xxd
 	# Native addon and test programs.
 	build-essential cmake liburing-dev
-	# Real-application tests (qemu-utils has qemu-nbd, qemu-io, qemu-img).
-	fio mariadb-server mariadb-client qemu-utils
+	# Real-application tests (qemu-utils has qemu-nbd, qemu-io, qemu-img;
+	# qemu-system-common has qemu-storage-daemon).
+	fio mariadb-server mariadb-client qemu-utils qemu-system-common
 	# Container tests (test/containers/): podman with both OCI runtimes, and
 	# what scripts/build-crun.sh needs (Debian's crun has no CRIU support).
 	podman runc crun zstd libyajl-dev libseccomp-dev libsystemd-dev gperf

@@ -14,7 +14,8 @@
 #
 # Each kernel runs `criu check`, `criu-uring check` and the chosen test
 # files (the feature probes, check --json and test/dump-restore.test.js's
-# plain, DEFER_TASKRUN, SQPOLL and NO_SQARRAY cases: --grep) and the report says
+# plain, DEFER_TASKRUN, SQPOLL and NO_SQARRAY cases, test/rearm.test.js's
+# READ/RECV/POLL_ADD/TIMEOUT re-arm cases: --grep) and the report says
 # per kernel what passed, failed and was skipped, with the skip reasons.
 # Logs: build/kernels/<kernel>.log.  One guest at a time, under nice.
 set -euo pipefail
@@ -22,8 +23,8 @@ set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 OUT=$REPO/build/kernels
 KERNELS=()
-GREP='dump \+ restore: (plain ring|SINGLE_ISSUER|SQPOLL|NO_SQARRAY)|probes agree|io_rings layout|check --json'
-FILES="dist/test/kernel-features.test.js dist/test/cli.test.js dist/test/dump-restore.test.js"
+GREP='dump \+ restore: (plain ring|SINGLE_ISSUER|SQPOLL|NO_SQARRAY)|probes agree|io_rings layout|check --json|re-armed after dump \+ restore: READ, RECV, fixed-file RECV, POLL_ADD, TIMEOUTs'
+FILES="dist/test/kernel-features.test.js dist/test/cli.test.js dist/test/dump-restore.test.js dist/test/rearm.test.js"
 MEM=3G
 GUEST_TIMEOUT=${GUEST_TIMEOUT:-3600}
 
@@ -142,7 +143,8 @@ build_initramfs() {
 	mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,tmp,run,boot,root,usr/bin,usr/sbin,lib64}
 	cp /bin/busybox "$root/bin/busybox"
 	# programs the tests and the plugin run, besides the project's own
-	local progs=(/bin/bash /bin/sh /usr/bin/node /usr/bin/env /usr/bin/nm /usr/bin/unshare)
+	# (flock: the heavy test files take a lock, test/lib/exclusive.ts)
+	local progs=(/bin/bash /bin/sh /usr/bin/node /usr/bin/env /usr/bin/nm /usr/bin/unshare /usr/bin/flock)
 	local f
 	# the project, symlinks as symlinks (node_modules/.bin), at its own path
 	(cd / && project_files | sed "s|^|${REPO#/}/|" | cpio -pdm --quiet "$root" 2>/dev/null) || true
@@ -169,6 +171,9 @@ build_initramfs() {
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
+# TCG runs 10-30 times slower than the host, under nice beside a loaded host:
+# the helper's 30 s per reply (plugin-c/helper.c) is not enough there
+export CRIU_URING_HELPER_TIMEOUT_MS=600000
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev

@@ -23,6 +23,13 @@ export interface Native {
 	 * process), or "not loaded yet".
 	 */
 	bpfPinState(): string;
+	/**
+	 * The kernel's REQ_F_<NAME>_BIT numbers the BPF programs are loaded
+	 * with (CUR_POS, NOWAIT, LINK_TIMEOUT, BUFFER_SELECTED, BUFFER_RING,
+	 * CREDS, APOLL_MULTISHOT), from its BTF; null when one is missing
+	 * (then nothing is re-armed).
+	 */
+	reqFlagBits(): Record<string, number> | null;
 	pidfdOpen(pid: number): number;
 	/** A copy, in this process, of fd `targetfd` of the process behind `pidfd`. */
 	pidfdGetfd(pidfd: number, targetfd: number): number;

@@ -26,6 +26,9 @@ import { EchoClient } from './lib/echo-client';
 import { criuDump, criuRestore, describeRun, isAlive, scratch, sleep, startWithTruth, waitFor, waitForExit } from './lib/criu';
 import type { Scratch } from './lib/criu';
 import { inspectPid } from './lib/progs';
+import type { RingState } from '../src/capture/model';
+import { pbufRefusals } from '../src/restore/concerns/pbuf';
+import { kernelFeatures } from '../src/uring/features';
 
 const TCP_ARGS = ['--tcp-established', '--network-lock', 'nftables'];
 const RECV = 3;
@@ -162,3 +165,31 @@ for (const c of CASES) {
 	});
 }
 
+
+/*
+ * The dump-time verdict on a buffer ring whose head needs more requests
+ * than the SQ index leaves beside the re-armed ones (a multishot RECV
+ * server): moved by bundle RECVs where the kernel has them, refused with
+ * the reason where it does not (Linux before 6.10), and refused for a
+ * kernel-allocated ring either way.
+ */
+t.test('buffer ring heads past the SQ budget: bundles, or a refusal that says why', async (t) => {
+	const ring = (head: number, mmap = false): RingState => ({
+		setup_flags: 0, mappings: [], sq: { cached_head: 20 }, cq: { cached_tail: 40 },
+		provided_buffers: [{ bgid: 1, kind: 'ring', entries: 1024, addr: mmap ? null : '140000000000', mmap, head, tail: head + 1024, inc: false }],
+	}) as unknown as RingState;
+	const f = kernelFeatures();
+	const saved = f.recv_bundle;
+	try {
+		f.recv_bundle = true;
+		t.same(pbufRefusals(ring(10), 10), [], 'a head that fits one request per buffer');
+		t.same(pbufRefusals(ring(30), 11), [], 'a head of 30 with 11 re-armed requests and an SQ head of 20: one bundle RECV');
+		t.match(pbufRefusals(ring(30, true), 11).join(), /provided buffers that take 30 requests to restore and 11 re-armed/,
+			'a kernel-allocated buffer ring is refused');
+		f.recv_bundle = false;
+		t.match(pbufRefusals(ring(30), 11).join(), /provided buffers that take 30 requests to restore and 11 re-armed request\(s\), more than the ring's SQ head 20/,
+			'without bundles: refused, naming the requests and the SQ head');
+	} finally {
+		f.recv_bundle = saved;
+	}
+});

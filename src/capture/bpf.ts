@@ -16,6 +16,7 @@ import { mappingKind, rangeMapped, readMaps, type MapsLine } from './maps';
 import { loadNative } from '../native';
 import { addEpollWatches } from './epoll';
 import { ARM, classifyRing } from './rearm';
+import { armBitsOf, reqFlagsKnown } from './reqflags';
 import { opcodeName, opcodeTakesFile } from '../uring/opcodes';
 import { setupFlagNames } from '../uring/flags';
 import { SETUP } from '../uring/abi';
@@ -282,7 +283,7 @@ function futexWord(pid: number, addr: bigint, flags: number): string | undefined
 	}
 }
 
-function armDetails(view: ProcessView, a: ReqArmRec, opcode: number): ArmDetails {
+function armDetails(view: ProcessView, a: ReqArmRec, opcode: number, reqFlags: bigint): ArmDetails {
 	const futex = opcode === OP_FUTEX_WAIT ? futexWord(view.pid, a.addr, a.op_flags) : undefined;
 	/* an absolute timeout's deadline is in the task's view of its clock: keep that view's offset */
 	const abs = (opcode === OP_TIMEOUT || opcode === OP_LINK_TIMEOUT) && a.mode % 2 === 0;
@@ -291,7 +292,7 @@ function armDetails(view: ProcessView, a: ReqArmRec, opcode: number): ArmDetails
 		mode: a.mode,
 		...(opcode === OP_FUTEX_WAIT ? { addr3: dec(a.addr3), ...(futex !== undefined ? { futex_word: futex } : {}) } : {}),
 		...(offsets ? { clock_offset_ns: dec(a.op_flags & TIMEOUT_BOOTTIME ? offsets.boottime : offsets.monotonic) } : {}),
-		bits: a.bits, addr: dec(a.addr), addr2: dec(a.addr2), len: a.len, op_flags: a.op_flags, ioprio: a.ioprio,
+		bits: a.bits | armBitsOf(reqFlags), addr: dec(a.addr), addr2: dec(a.addr2), len: a.len, op_flags: a.op_flags, ioprio: a.ioprio,
 		buf_group: a.buf_group, done_io: a.done_io, mshot_len: a.mshot_len, mshot_total_len: a.mshot_total_len,
 		file_slot: a.file_slot, count_left: a.count_left, poll_events: a.poll_events,
 		remaining_ns: dec(a.remaining_ns), ts_sec: dec(a.ts_sec), ts_nsec: dec(a.ts_nsec), linked: a.link !== 0n, repeats: a.repeats,
@@ -326,7 +327,7 @@ function request(view: ProcessView, ctx: bigint, q: ReqRec, a: ReqArmRec | undef
 		fd: requestFd(view, ctx, q, a, fixed),
 		fixed,
 		state: STATE[q.state] ?? `state_${q.state}`,
-		...(a ? { arm: armDetails(view, a, q.opcode) } : {}),
+		...(a ? { arm: armDetails(view, a, q.opcode, q.flags) } : {}),
 	};
 }
 
@@ -334,7 +335,8 @@ function inflight(view: ProcessView, ctx: bigint): InflightRequest[] {
 	const seen = new Set<bigint>();
 	const arms = new Map<bigint, ReqArmRec>();
 	const linkArms = new Map<bigint, ReqArmRec>();
-	for (const a of view.recs.reqArms) if (a.ctx === ctx) (a.head ? linkArms : arms).set(a.req, a);
+	/* without the kernel's REQ_F numbers a record's flags cannot be read: nothing is re-armable, the dump refuses */
+	if (reqFlagsKnown()) for (const a of view.recs.reqArms) if (a.ctx === ctx) (a.head ? linkArms : arms).set(a.req, a);
 	/*
 	 * The links of a waiting request's chain (never issued) go with it, in
 	 * chain order; a LINK_TIMEOUT among them is also on the ring's

@@ -340,9 +340,9 @@ export async function dumpAndRestore(t: Asserts, s: Scratch, pid: number, opts: 
 }
 
 /** SIGUSR1: the program verifies itself; its stderr must be empty and its stdout match. */
-export async function finishVerified(t: Asserts, s: Scratch, prog: string, pid: number, pattern: RegExp = /verified/): Promise<void> {
+export async function finishVerified(t: Asserts, s: Scratch, prog: string, pid: number, pattern: RegExp = /verified/, ms = 30_000): Promise<void> {
 	process.kill(pid, 'SIGUSR1');
-	await waitForExit(pid, 30_000);
+	await waitForExit(pid, ms);
 	t.equal(s.stderrOf(prog), '', `${prog} found nothing wrong`);
 	t.match(readText(s.file(`${prog}.out`)), pattern, `${prog} verified itself`);
 }

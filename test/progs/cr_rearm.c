@@ -31,7 +31,7 @@
  *            LINK_TIMEOUT, then a NOP (0x121..0x123: the timeout fires
  *            5 s after arming in the process's time, the RECV and the NOP
  *            are cancelled); a hard-linked POLL_ADD -> READ (0x131, 0x132).
- * abs:       timeouts 20 s after arming: absolute on CLOCK_MONOTONIC (0x141),
+ * abs:       timeouts 20 s (--abs-after S) after arming: absolute on CLOCK_MONOTONIC (0x141),
  *            CLOCK_BOOTTIME (0x142) and CLOCK_REALTIME (0x143), relative on
  *            CLOCK_REALTIME (0x144); each fires once, not before its deadline
  *            as the process's clock reads it, and not long after.  Multishot
@@ -681,8 +681,9 @@ static void verify_chain(const struct timespec *armed)
 
 /* ---- abs ---------------------------------------------------------------- */
 
-#define ABS_AFTER	20
-static struct __kernel_timespec abs_mono, abs_boot, abs_real, rel_8 = { .tv_sec = ABS_AFTER };
+static int abs_after = 20;	/* --abs-after S */
+#define ABS_AFTER	abs_after
+static struct __kernel_timespec abs_mono, abs_boot, abs_real, rel_8;
 static struct __kernel_timespec period = { .tv_sec = 1, .tv_nsec = 500 * 1000 * 1000 };
 static double abs_armed_real, resumed;
 static int unlimited_before;
@@ -708,6 +709,7 @@ static void timeout_sqe(uint64_t ud, struct __kernel_timespec *ts, unsigned int 
 
 static void arm_abs(void)
 {
+	rel_8.tv_sec = ABS_AFTER;
 	abs_mono = deadline(CLOCK_MONOTONIC);
 	abs_boot = deadline(CLOCK_BOOTTIME);
 	abs_real = deadline(CLOCK_REALTIME);
@@ -749,7 +751,7 @@ static void verify_abs(const struct timespec *armed)
 
 	for (int tries = 0; aside_of(0x141)->n + aside_of(0x142)->n + aside_of(0x143)->n + aside_of(0x144)->n < 4 ||
 			    m->n < 4 || u->n < unlimited_before + 2; tries++) {
-		if (tries > 1000)
+		if (tries > 2000)
 			die_err(ETIMEDOUT, "the timeouts did not fire: %d %d %d %d, multishot %d and %d",
 				aside_of(0x141)->n, aside_of(0x142)->n, aside_of(0x143)->n, aside_of(0x144)->n, m->n, u->n);
 		expect_nothing_more(&ring, "waiting for the timeouts");
@@ -939,6 +941,8 @@ int main(int argc, char **argv)
 			p.flags = strtoul(argv[++i], NULL, 16);
 		else if (!strcmp(argv[i], "--sets") && i + 1 < argc)
 			sets = argv[++i];
+		else if (!strcmp(argv[i], "--abs-after") && i + 1 < argc)
+			abs_after = atoi(argv[++i]);
 		else
 			die_err(EINVAL, "unknown argument %s", argv[i]);
 	}
