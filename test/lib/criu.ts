@@ -222,11 +222,24 @@ export function runCriu(args: string[], logPath: string, cwd: string, timeoutMs 
 	});
 }
 
-/** criu dump -t PID -D DIR -v4 -o DIR/dump.log [-L plugins]. */
+/*
+ * CRIU's --timeout (default 10 s) bounds everything up to the end of the
+ * freeze, the plugin's PAUSE_DEVICES work included (the helper's start and
+ * the BPF load, before anything is frozen).  With three test files running
+ * beside other work on two cores that stage has taken 9 s, and CRIU's alarm
+ * then ends the dump.  The tests check what a dump does, not how fast it is
+ * under contention (bench/ does), so they allow 60 s, as a loaded machine's
+ * user would (README, Checkpointing).
+ */
+const FREEZE_TIMEOUT_S = 60;
+
+/** criu dump -t PID -D DIR -v4 -o DIR/dump.log --timeout 60 [-L plugins]. */
 export function criuDump(opts: CriuRunOptions & { pid: number }): Promise<CriuResult> {
 	const logPath = path.join(opts.imagesDir, opts.logName ?? 'dump.log');
+	const extra = opts.extraArgs ?? [];
 	const args = ['dump', '-t', String(opts.pid), '-D', opts.imagesDir, '-v4', '-o', logPath,
-		...pluginArgs(opts.plugins), ...(opts.extraArgs ?? [])];
+		...(extra.includes('--timeout') ? [] : ['--timeout', String(FREEZE_TIMEOUT_S)]),
+		...pluginArgs(opts.plugins), ...extra];
 	return runCriu(args, logPath, opts.imagesDir, opts.timeoutMs, opts.env);
 }
 
