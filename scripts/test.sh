@@ -43,7 +43,7 @@ QUICK=(
 # Files that take longest, longest first (measured 2026-12-06); the others
 # follow in name order.  Only the order depends on it.
 LONG_FIRST=(
-	dump-restore-pidns dump-restore-setups helper-boundary dump-restore-regs dump-restore-overflow install
+	dump-restore-combo-quiet dump-restore-pidns dump-restore-setups helper-boundary dump-restore-regs dump-restore-overflow install
 	dump-restore-unmapped dump-cleanup inspect-hammer dump-restore-pbuf rearm dump-restore-procs
 	dump-restore-regions dump-restore-fdonly image-fuzz
 )
