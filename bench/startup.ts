@@ -137,6 +137,8 @@ async function helperStart(stage: string, dirFd: number): Promise<number> {
 		let out = '';
 		child.stdout.on('data', (d: Buffer) => {
 			out += d.toString();
+			/* "log" lines may come before the reply (plugin-c/helper.c prints them) */
+			while (/^log [^\n]*\n/.test(out)) out = out.slice(out.indexOf('\n') + 1);
 			if (out.includes('\n')) out.startsWith('ok') ? res(msSince(t0)) : rej(new Error(`helper: ${out.trim()}`));
 		});
 		child.on('error', rej);

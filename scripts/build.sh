@@ -12,6 +12,7 @@
 #   7. test programs              make -C test/progs    -> build/test-progs/
 #   8. TypeScript                 tsc                   -> dist/
 #      image schema               scripts/proto-json.js -> dist/src/image/schema-compiled.js
+#      plugin helper bundle       scripts/bundle-helper.js -> dist/src/plugin/helper.bundle.{js,cache}
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -83,6 +84,8 @@ step "TypeScript"
 npx tsc -p . --incremental --tsBuildInfoFile dist/.tsbuildinfo || die "tsc failed"
 # The image schema, parsed here instead of at every helper start.
 node scripts/proto-json.js proto/io_uring.proto dist/src/image/schema-compiled.js || die "proto-json.js failed"
+# The helper as one file with a V8 code cache: it starts on every dump and restore.
+node scripts/bundle-helper.js || die "bundle-helper.js failed"
 # tsc never deletes: drop compiled tests whose source is gone, so tap does
 # not run stale ones.
 while IFS= read -r js; do

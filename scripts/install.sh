@@ -95,7 +95,7 @@ fi
 CRIU_BIN=build/criu/criu
 PLUGIN_SO=build/plugins/io_uring_plugin.so
 ADDON=build/addon/Release/criu_uring.node
-for f in "$PLUGIN_SO" "$ADDON" dist/src/plugin/helper.js dist/src/cli/main.js node_modules/protobufjs/package.json; do
+for f in "$PLUGIN_SO" "$ADDON" dist/src/plugin/helper.js dist/src/plugin/helper.bundle.js dist/src/plugin/helper.bundle.cache dist/src/cli/main.js node_modules/protobufjs/package.json; do
 	[[ -e $f ]] || die "$f missing: build first (make build)"
 done
 if [[ $WITH_CRIU == yes ]]; then
@@ -179,6 +179,8 @@ fi
 # The helper and the CLI.
 put 0644 package.json "$LIBDIR/package.json"
 put_tree dist/src "$LIBDIR/dist/src" '*.js'
+# the helper bundle's code cache (scripts/bundle-helper.js); a Node other than the build's rejects it, harmlessly
+put 0644 dist/src/plugin/helper.bundle.cache "$LIBDIR/dist/src/plugin/helper.bundle.cache"
 put 0644 proto/io_uring.proto "$LIBDIR/proto/io_uring.proto"
 put 0755 "$ADDON" "$LIBDIR/addon/criu_uring.node"
 # node_modules: the runtime dependency closure of the packages src/ requires

@@ -58,6 +58,7 @@ function expectedFiles(prefix: string, plugindir: string, opts: { criu: boolean;
 		`${prefix}/bin/criu-uring`,
 		`${lib}/package.json`, `${lib}/install.json`, `${lib}/proto/io_uring.proto`, `${lib}/addon/criu_uring.node`, `${lib}/bin/criu-uring`,
 		...sub('dist/src', (f) => f.endsWith('.js')).map((f) => `${lib}/${f}`),
+		`${lib}/dist/src/plugin/helper.bundle.cache`, /* the helper bundle's V8 code cache (scripts/bundle-helper.js) */
 		...['node_modules/protobufjs', 'node_modules/long', 'node_modules/@protobufjs'].flatMap((d) => sub(d)).map((f) => `${lib}/${f}`),
 		`${doc}/README.md`, ...sub('docs', (f) => f.endsWith('.md')).map((f) => `${doc}/${f}`),
 	];

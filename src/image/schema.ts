@@ -34,7 +34,8 @@ export function protoPath(): string {
 /** The schema as scripts/proto-json.js compiled it (protobufjs' JSON form). */
 export function compiledSchema(): protobuf.INamespace {
 	try {
-		return require(COMPILED) as protobuf.INamespace;
+		/* a literal path, so that scripts/bundle-helper.js (esbuild) bundles it */
+		return require('./schema-compiled') as protobuf.INamespace;
 	} catch (e) {
 		throw new Error(`the compiled image schema (${COMPILED}.js) is missing: run npm run build (${(e as Error).message})`);
 	}

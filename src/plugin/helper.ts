@@ -1,83 +1,74 @@
 /*
- * The plugin's Node helper process (started by plugin-c/helper.c): serves
- * the plugin's requests over stdin/stdout.  Verbs: docs/plugin-protocol.md.
+ * The plugin's Node helper: plugin-c/helper.c runs `node
+ * dist/src/plugin/helper.js STAGE` for every dump and restore, so its
+ * start-up is paid every time (docs/benchmarks.md).  This file only loads
+ * the helper itself (serve.ts and everything it imports) as one file,
+ * helper.bundle.js, which scripts/bundle-helper.js builds next to it with
+ * esbuild: no module resolution and no file per module.  The bundle is
+ * compiled with the V8 code cache made at build time
+ * (helper.bundle.cache), so little of it is compiled again.  A cache made
+ * by another Node is rejected by V8, and the bundle is then compiled as
+ * usual: slower, nothing else.  Without a bundle (tsc alone) serve.js runs
+ * as it is.  Which way it started is logged at debug level.
  */
-import { readlinkSync } from 'node:fs';
-import type { DumpSession } from './dump';
-import type { RestoreSession } from './restore';
-import { PROTOCOL_VERSION, Reply, serve } from './protocol';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vm from 'node:vm';
+import Module from 'node:module';
 
-/* Each stage loads only its own side's modules: every module loaded is start-up time of every dump or restore. */
-const dumpModule = (): typeof import('./dump') => require('./dump') as typeof import('./dump');
-const restoreModule = (): typeof import('./restore') => require('./restore') as typeof import('./restore');
+export const BUNDLE = path.join(__dirname, 'helper.bundle.js');
+export const CODE_CACHE = path.join(__dirname, 'helper.bundle.cache');
 
-let dump: DumpSession | null = null;
-let restore: RestoreSession | null = null;
-let restoreDir: string | null = null;
-
-const int = (s: string | undefined, what: string): number => {
-	if (s === undefined || !/^-?\d+$/.test(s)) throw new Error(`protocol: ${what} must be an integer, got '${s}'`);
-	return Number(s);
-};
-
-function needDump(): DumpSession {
-	if (!dump) throw new Error('protocol: not in a dump session');
-	return dump;
+interface Serve {
+	main(): void;
+	preload(): void;
 }
 
-function needRestore(): RestoreSession {
-	if (!restore) throw new Error('protocol: not in a restore session');
-	return restore;
+/* A log line for CRIU's log (protocol.ts), written before the helper itself is loaded. */
+function note(text: string): void {
+	fs.writeSync(1, `log 4 helper: ${text}\n`);
 }
 
-async function handle(verb: string, args: string[]): Promise<Reply> {
-	switch (verb) {
-	case 'hello': {
-		if (args[2] !== PROTOCOL_VERSION)
-			throw new Error(`protocol: the plugin speaks '${args[2] ?? 'no version'}', this helper '${PROTOCOL_VERSION}': they come from different builds (reinstall criu-uring)`);
-		/* the image directory arrives as /proc/<criu>/fd/<n>: resolve it to a path */
-		const dir = readlinkSync(args[1]);
-		if (args[0] === 'dump') dump = new (dumpModule().DumpSession)(dir); /* the plugin starts no helper for pre-dump */
-		else if (args[0] === 'restore') restoreDir = dir; /* the images are read by "extfiles" */
-		else throw new Error(`protocol: unknown stage '${args[0]}'`);
-		return { status: 'ok', text: PROTOCOL_VERSION };
-	}
-	case 'pause':
-		await needDump().pause(int(args[0], 'pid'));
-		return { status: 'ok' };
-	case 'checkpoint': {
-		/* "<rings of pid> <rings with an fd in the tree so far>": the plugin sends that many ring files in one "extfile" */
-		const d = needDump();
-		const r = d.checkpoint(int(args[0], 'pid'));
-		return typeof r === 'number' ? { status: 'ok', text: `${r} ${d.ringFiles()}` } : { status: 'ok', text: 'retry', lines: r.retry };
-	}
-	case 'extfile': {
-		/* "extfile ID INODE [ID INODE ...]": every ring file CRIU handed over, in one request */
-		if (args.length === 0 || args.length % 2) throw new Error(`protocol: extfile needs pairs of id and inode, got ${args.length} argument(s)`);
-		const files: [number, number][] = [];
-		for (let i = 0; i < args.length; i += 2) files.push([int(args[i], 'id'), int(args[i + 1], 'inode')]);
-		needDump().addExtFiles(files);
-		return { status: 'ok' };
-	}
-	case 'extfiles': {
-		/* restore init: read and check every image; "required": CRIU's inventory says the dump had rings */
-		if (restoreDir === null) throw new Error('protocol: not in a restore session');
-		restore = new (restoreModule().RestoreSession)(restoreDir, args[0] === 'required');
-		return { status: 'ok', text: restore.ringFileIds().join(' ') };
-	}
-	case 'plan': {
-		const lines = needRestore().plan(int(args[0], 'pid'));
-		return lines ? { status: 'ok', text: String(lines.length), lines } : { status: 'notmine' };
-	}
-	case 'finish':
-		dump?.finish(int(args[0], 'ret'));
-		return { status: 'ok' };
-	default:
-		throw new Error(`protocol: unknown request '${verb}'`);
-	}
+function compile(cachedData?: Buffer): vm.Script {
+	return new vm.Script(Module.wrap(fs.readFileSync(BUNDLE, 'utf8')), { filename: BUNDLE, cachedData });
 }
 
-serve(handle).catch((e) => {
-	process.stderr.write(`criu-uring helper: ${(e as Error).message}\n`);
-	process.exit(1);
-});
+/* Run the bundle as the CommonJS module it is, in this directory. */
+function load(script: vm.Script): Serve {
+	const mod = { exports: {} as Serve };
+	script.runInThisContext()(mod.exports, Module.createRequire(BUNDLE), mod, BUNDLE, __dirname);
+	return mod.exports;
+}
+
+export function start(): void {
+	if (!fs.existsSync(BUNDLE)) {
+		note(`no ${path.basename(BUNDLE)} (npm run build makes it): modules loaded one by one`);
+		(require('./serve') as Serve).main();
+		return;
+	}
+	let cached: Buffer | undefined;
+	try {
+		cached = fs.readFileSync(CODE_CACHE);
+	} catch {
+		/* none: compiled as usual */
+	}
+	const script = compile(cached);
+	note(`${path.basename(BUNDLE)}, ${!cached ? 'no code cache' : script.cachedDataRejected ? 'code cache rejected (made by another Node)' : 'code cache used'}`);
+	load(script).main();
+}
+
+/**
+ * For scripts/bundle-helper.js, at build time: run the start-up code of
+ * both stages (module loading) and save what V8 compiled meanwhile.
+ */
+export function writeCodeCache(): number {
+	const script = compile();
+	load(script).preload();
+	const data = script.createCachedData();
+	const tmp = `${CODE_CACHE}.tmp-${process.pid}`;
+	fs.writeFileSync(tmp, data);
+	fs.renameSync(tmp, CODE_CACHE);
+	return data.length;
+}
+
+if (require.main === module) start();

@@ -4,7 +4,8 @@
  * "notmine", "err <one-line message>"), plus "log <level> <text>" lines
  * the plugin copies into CRIU's log.  docs/plugin-protocol.md has the verbs.
  */
-import { createInterface } from 'node:readline';
+import { read, writeSync } from 'node:fs';
+import { StringDecoder } from 'node:string_decoder';
 
 /*
  * Sent by the plugin in "hello" and echoed back (plugin-c/helper.h
@@ -23,16 +24,65 @@ function oneLine(s: string): string {
 	return s.replace(/[\r\n]+/g, ' ').trim();
 }
 
+/*
+ * stdin and stdout are used as plain fds, not as process.stdin/stdout:
+ * those streams (readline, net, tty) cost the helper's every start
+ * several milliseconds of module loading.  The plugin's pipes are
+ * blocking, so writes are synchronous, as process.stdout's are on pipes.
+ */
+const STDIN = 0;
+const STDOUT = 1;
+
+function sleepMs(ms: number): void {
+	Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+function writeOut(text: string): void {
+	let b = Buffer.from(text);
+	while (b.length) {
+		try {
+			b = b.subarray(writeSync(STDOUT, b));
+		} catch (e) {
+			/* only if someone made the pipe non-blocking */
+			if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+			sleepMs(1);
+		}
+	}
+}
+
+/* Lines of fd @fd until EOF ("\r\n" or "\n"). */
+async function* inputLines(fd: number): AsyncGenerator<string> {
+	const buf = Buffer.alloc(65536);
+	const utf8 = new StringDecoder('utf8');
+	let pending = '';
+	for (;;) {
+		const n = await new Promise<number>((resolve, reject) => read(fd, buf, 0, buf.length, null, (e, got) => {
+			if (!e) resolve(got);
+			else if (e.code === 'EAGAIN') setTimeout(() => resolve(-1), 1);
+			else reject(e);
+		}));
+		if (n === 0) break;
+		if (n < 0) continue;
+		pending += utf8.write(buf.subarray(0, n));
+		let nl: number;
+		while ((nl = pending.indexOf('\n')) >= 0) {
+			yield pending.slice(0, nl).replace(/\r$/, '');
+			pending = pending.slice(nl + 1);
+		}
+	}
+	pending += utf8.end();
+	if (pending) yield pending;
+}
+
 export function log(level: number, text: string): void {
-	for (const l of text.split('\n')) process.stdout.write(`log ${level} ${oneLine(l)}\n`);
+	for (const l of text.split('\n')) writeOut(`log ${level} ${oneLine(l)}\n`);
 }
 
 export type Handler = (verb: string, args: string[]) => Promise<Reply>;
 
 /** Serve requests from stdin until EOF; handler errors become "err" replies. */
 export async function serve(handler: Handler): Promise<void> {
-	const rl = createInterface({ input: process.stdin, crlfDelay: Infinity });
-	for await (const line of rl) {
+	for await (const line of inputLines(STDIN)) {
 		const [verb, ...args] = line.trim().split(/\s+/);
 		let out: string;
 		let lines: string[] = [];
@@ -47,8 +97,8 @@ export async function serve(handler: Handler): Promise<void> {
 			out = `err ${oneLine((e as Error).message || String(e))}\n`;
 			if (process.env.CRIU_URING_DEBUG) log(LOG_DEBUG, (e as Error).stack ?? '');
 		}
-		process.stdout.write(out);
+		writeOut(out);
 		/* line by line: a plan carrying hundreds of MiB of bytes in hex is longer than a JavaScript string can be */
-		for (const l of lines) process.stdout.write(l + '\n');
+		for (const l of lines) writeOut(l + '\n');
 	}
 }
