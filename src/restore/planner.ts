@@ -70,15 +70,21 @@ export function planRing(pid: number, ring: RestoreRing, id: number): Step[] {
 /* SQPOLL rings attach to a thread another ring created: plan that ring first. */
 function attachOrder(rs: RestoreRing[]): RestoreRing[] {
 	const out: RestoreRing[] = [];
+	const placed = new Set<RestoreRing>();
+	const byInode = new Map<number, RestoreRing>();
+	for (const r of [...rs].reverse()) byInode.set(r.state.inode, r); /* the first of an inode, as find() */
 	const visit = (r: RestoreRing, depth: number): void => {
-		if (out.includes(r)) return;
-		const target = rs.find((x) => x.state.inode === r.attach_ring_id);
+		if (placed.has(r)) return;
+		const target = r.attach_ring_id === undefined ? undefined : byInode.get(r.attach_ring_id);
 		if (target && depth < rs.length) visit(target, depth + 1);
+		placed.add(r);
 		out.push(r);
 	};
 	for (const r of rs) visit(r, 0);
+	const position = new Map<number, number>();
+	out.forEach((x, i) => { if (!position.has(x.state.inode)) position.set(x.state.inode, i); });
 	for (const r of out) {
-		const i = out.findIndex((x) => x.state.inode === r.attach_ring_id);
+		const i = r.attach_ring_id === undefined ? -1 : position.get(r.attach_ring_id) ?? -1;
 		if (i >= 0) {
 			r.attach_index = i;
 			r.attach_fd = out[i].state.fds[0];
@@ -106,7 +112,12 @@ export function planImages(images: Image[]): Map<number, Step[]> {
 	}
 	const plans = new Map<number, Step[]>();
 	for (const [pid, rs] of rings) {
-		rs.forEach((r, i) => (r.slots_before = rs.slice(0, i).flatMap((x) => x.state.registered_slots)));
+		/* the slots of the rings planned before: one array shared until a ring adds slots (slicing per ring was O(rings^2)) */
+		let before: { tid: number; index: number }[] = [];
+		for (const r of rs) {
+			r.slots_before = before;
+			if (r.state.registered_slots.length) before = [...before, ...r.state.registered_slots];
+		}
 		if (rs.length) plans.set(pid, rs.flatMap((r, i) => planRing(pid, r, i)));
 	}
 	return plans;
