@@ -43,6 +43,8 @@ interface Sample {
 	prestore: number;
 	uringBytes: number;
 	totalBytes: number;
+	/** ms the restore's plan spent writing ring and SQE bytes back (its "write" steps; 0 without the plugin) */
+	writeback: number;
 }
 
 /** A program under test, started under a status wrapper in its own session and IPC namespace. */
@@ -109,6 +111,13 @@ function pluginSeconds(log: string): number {
 	return ts.length >= 2 ? ts[ts.length - 1] - ts[0] : 0;
 }
 
+/* ms of the plan's "write" steps in a restore log ("io_uring: step N write [...]: MS ms", plugin-c/plan.c) */
+function writebackMs(log: string): number {
+	let ms = 0;
+	for (const m of log.matchAll(/io_uring: step \d+ write \[[^\]]*\]: ([\d.]+) ms/g)) ms += Number(m[1]);
+	return ms;
+}
+
 function imageBytes(dir: string, filter: (f: string) => boolean): number {
 	return readdirSync(dir).filter((f) => f.endsWith('.img') && filter(f)).reduce((n, f) => n + statSync(join(dir, f)).size, 0);
 }
@@ -143,6 +152,7 @@ async function cycle(sub: Subject, dir: string, plugin: boolean): Promise<Sample
 		dump: t1 - t0, restore: t3 - t2, downtime: (t1 - t0) + (t3 - t2), reap: t2 - t1, gap,
 		pdump: pluginSeconds(readFileSync(join(dir, 'dump.log'), 'utf8')),
 		prestore: pluginSeconds(readFileSync(join(dir, 'restore.log'), 'utf8')),
+		writeback: writebackMs(readFileSync(join(dir, 'restore.log'), 'utf8')),
 		uringBytes: imageBytes(dir, (f) => f.startsWith('io_uring')),
 		totalBytes: imageBytes(dir, () => true),
 	};
@@ -264,12 +274,12 @@ function table(rows: Row[]): void {
 		return Number.isNaN(v) ? '—' : v.toFixed(digits);
 	};
 	console.log(`Medians of ${RUNS} checkpoints each (dump kills, then restore):\n`);
-	console.log('| program | dump s (plugin s) | restore s (plugin s) | downtime s | pid wait s | gap the app saw s | io_uring image / all images |');
-	console.log('|---|---|---|---|---|---|---|');
+	console.log('| program | dump s (plugin s) | restore s (plugin s) | downtime s | pid wait s | gap the app saw s | io_uring image / all images | ring bytes written back ms |');
+	console.log('|---|---|---|---|---|---|---|---|');
 	for (const r of rows) {
 		const kb = (k: keyof Sample): string => `${(median(r.samples.map((s) => s[k])) / 1024).toFixed(0)} KiB`;
 		console.log(`| ${r.label} | ${f(r, 'dump')} (${f(r, 'pdump')}) | ${f(r, 'restore')} (${f(r, 'prestore')}) | ` +
-			`${f(r, 'downtime')} | ${f(r, 'reap')} | ${f(r, 'gap')} | ${kb('uringBytes')} / ${kb('totalBytes')} |`);
+			`${f(r, 'downtime')} | ${f(r, 'reap')} | ${f(r, 'gap')} | ${kb('uringBytes')} / ${kb('totalBytes')} | ${f(r, 'writeback', 2)} |`);
 	}
 }
 
