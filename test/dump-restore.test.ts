@@ -103,6 +103,20 @@ for (const [what, flags] of [['', '0'], [', NO_MMAP', '4000']]) {
 	});
 }
 
+/*
+ * An SQPOLL ring's thread submits its pending SQEs as soon as the restore
+ * hands them over: only once every ring of the process is rebuilt and on
+ * its fds.  A pending MSG_RING to a ring set up after it went to that
+ * ring's placeholder fd (-EBADFD; cr_combo_sqpoll --busy died of it in
+ * about 1 restore of 15).
+ */
+t.test('an idle SQPOLL ring with a published MSG_RING to a ring rebuilt after it: the message arrives', { skip: skipUnless({ setup: 0x2 }) }, async (t) => {
+	const s = scratch(t);
+	const p = await startWithTruth(s, 'cr_sqpend', ['--msg']);
+	if (!(await dumpAndRestore(t, s, p.pid))) return;
+	await finishVerified(t, s, 'cr_sqpend', p.pid);
+});
+
 t.test('a ring mapping split by mprotect and partly unmapped comes back as it was', async (t) => {
 	const s = scratch(t);
 	const p = await startWithTruth(s, 'cr_split');
