@@ -34,6 +34,14 @@ void helper_release(void);
  */
 int helper_call(char *reply, size_t size, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/*
+ * The same for a request whose reply includes the helper's start-up work
+ * (the dump's pause: drain and warm-up): its deadline is
+ * CRIU_URING_HELPER_TIMEOUT_MS, like the hello reply's, never the
+ * shorter CRIU_URING_HELPER_STEP_MS of the other replies.
+ */
+int helper_call_startup(char *reply, size_t size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /*
  * Read the next line of a multi-line reply (a restore plan); NULL if the
