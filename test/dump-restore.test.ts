@@ -127,12 +127,14 @@ t.test('a ring mapping split by mprotect and partly unmapped comes back as it wa
 	await finishVerified(t, s, 'cr_split', p.pid);
 });
 
-t.test('a nearly full CQ wrapped around its array end: new completions after the restore overwrite nothing', async (t) => {
-	const s = scratch(t);
-	const p = await startWithTruth(s, 'cr_cqwrap');
-	if (!(await dumpAndRestore(t, s, p.pid))) return;
-	await finishVerified(t, s, 'cr_cqwrap', p.pid);
-});
+for (const [what, args] of [['', []], [' and a buffer ring whose head the restore moves by reads it reaps', ['--pbuf']]] as [string, string[]][]) {
+	t.test(`a nearly full CQ wrapped around its array end${what}: new completions after the restore overwrite nothing`, async (t) => {
+		const s = scratch(t);
+		const p = await startWithTruth(s, 'cr_cqwrap', args);
+		if (!(await dumpAndRestore(t, s, p.pid))) return;
+		await finishVerified(t, s, 'cr_cqwrap', p.pid);
+	});
+}
 
 t.test('a damaged image fails the restore before anything runs', async (t) => {
 	const s = scratch(t);

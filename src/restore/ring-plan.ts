@@ -158,6 +158,16 @@ export class RingPlan {
 		this.elsewhere.push({ op: 'task', tid }, ...steps);
 	}
 
+	/**
+	 * The dumped CQ head, where steps that reap CQEs before the write-back
+	 * stop freeing CQ slots (the advance, and the submit steps of provided
+	 * buffers before it): the kernel's cache of free slots must never have
+	 * seen a head past it (plugin-c/advance.h).  Undefined if unknown.
+	 */
+	get cqHold(): number | undefined {
+		return this.s.cq.head === null ? undefined : this.s.cq.head >>> 0;
+	}
+
 	fail(why: string): never {
 		throw new PlanError(`ring ${this.s.inode}: ${why}`);
 	}

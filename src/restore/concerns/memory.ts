@@ -54,7 +54,7 @@ function advance(p: RingPlan, adv: AdvanceStep): void {
 	 * time: an advance that reaped past the dumped head would leave a
 	 * cache reaching into the restored ring's unconsumed CQEs.
 	 */
-	if (s.cq.head !== null) adv.cqHead = s.cq.head >>> 0;
+	if (p.cqHold !== undefined) adv.cqHead = p.cqHold;
 	p.add('memory', ...need.before.flatMap((f) => f(adv)), adv, ...need.after.flatMap((f) => f(adv)));
 }
 
