@@ -4,6 +4,7 @@
  * (CHECKPOINT_DEVICES), the ring fds CRIU hands over (DUMP_EXT_FILE), and
  * the images at the end (plugin fini).
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { release } from 'node:os';
 import type { ProcessRings, RingState } from '../capture/model';
@@ -14,7 +15,8 @@ import { readRingMemory, type RingMemory } from '../capture/memory';
 import type { RestoreRing } from '../restore/input';
 import { cancelRequested, cancelSteps } from './cancel';
 import { completionSteps, taskWorkSteps } from './completions';
-import { DRAIN_MS, drain, inflightError, inflightOf, notRearmed, processTree } from './inflight';
+import { DRAIN_MS, drain, inflightError, inflightOf, notRearmed, ownedPart, processTree, ringOwners } from './inflight';
+import { changedSince, mayChange } from './verify';
 import { warmUp } from './warmup';
 import { serialize } from '../restore/plan';
 import { PinnedContents } from './pinned';
@@ -27,6 +29,17 @@ import { SETUP } from '../uring/abi';
 /* A ring without DEFER_TASKRUN with requests in flight: their poll wakeups may have queued task work (checkpoint()). */
 const needsFlush = (p: ProcessRings): boolean =>
 	p.rings.some((r) => r.inflight.length > 0 && !(r.setup_flags & SETUP.DEFER_TASKRUN));
+
+/*
+ * Test hook (test/window.test.ts; never set it in production): a shell
+ * command run once a process's rings are captured, with the pid as $1, so
+ * that a test can make an event happen exactly between the capture and
+ * the end of the dump (DumpSession.verify()).
+ */
+function afterCapture(pid: number): void {
+	const cmd = process.env.CRIU_URING_TEST_AFTER_CAPTURE;
+	if (cmd) execFileSync('/bin/sh', ['-c', cmd, 'sh', String(pid)], { stdio: 'ignore', timeout: 10_000 });
+}
 
 export class DumpSession {
 	private readonly store: ImageStore;
@@ -42,6 +55,9 @@ export class DumpSession {
 	private readonly pinned: PinnedContents; /* contents of registered buffers the process unmapped */
 	/* epoll file (kernel address, stable while the tree is frozen) -> its id in the images: one id per set shared across processes */
 	private readonly epollIds = new Map<string, number>();
+	/* the latest capture of each process before the freeze, and who rebuilds each ring (inflight.ts ringOwners) */
+	private readonly paused = new Map<number, ProcessRings>();
+	private owners = new Map<number, number>();
 
 	constructor(dir: string) {
 		this.store = new ImageStore(dir);
@@ -55,9 +71,9 @@ export class DumpSession {
 	 */
 	async pause(root: number): Promise<void> {
 		/* processes whose pending task work the checkpoint runs first, before capturing (checkpoint()) */
-		const pending = await drain(root, DRAIN_MS, (p) => {
-			if (needsFlush(p)) this.flushFirst.add(p.pid);
-		});
+		const pending = await drain(root, DRAIN_MS, this.paused);
+		for (const pid of processTree(root)) if (this.paused.has(pid) && needsFlush(this.paused.get(pid)!)) this.flushFirst.add(pid);
+		this.owners = ringOwners([...this.paused.values()]);
 		/* CRIU_URING_CANCEL_INFLIGHT=1: cancelled once frozen, in checkpoint() */
 		if (pending.length && !cancelRequested()) throw inflightError(pending);
 		warmUp(processTree(root));
@@ -82,8 +98,13 @@ export class DumpSession {
 		const gaps = captureGaps(p.unavailable);
 		if (gaps.length)
 			throw new Error(`process ${pid}: cannot checkpoint on this kernel (Linux ${release()}): the capture cannot read its ${gaps.join(', ')}`);
-		/* requests the restore re-arms stay in flight: they go into the image */
-		const pending = inflightOf(p, notRearmed);
+		/*
+		 * Requests the restore re-arms stay in flight: they go into the
+		 * image.  Those of a ring shared with a process that rebuilds it are
+		 * judged (and, on request, cancelled) there, not here.
+		 */
+		const mine = ownedPart(p, this.owners);
+		const pending = inflightOf(mine, notRearmed);
 		if (pending.length) return this.retry(pid, p, inflightError(pending).message);
 		/*
 		 * An event that happened after the tree stopped running (data on a
@@ -100,7 +121,7 @@ export class DumpSession {
 			return { retry: serialize(taskWorkSteps(pid)) };
 		}
 
-		this.refuseUnsupported(p);
+		this.refuseUnsupported(mine);
 		/* buffers the process unmapped: their pinned pages are read from inside it first (pinned.ts) */
 		const pinned = this.pinned.round(p);
 		if (pinned.length) return { retry: serialize(pinned) };
@@ -114,6 +135,7 @@ export class DumpSession {
 		this.captured.set(pid, p);
 		this.writeSharing(p);
 		log(LOG_INFO, `process ${pid}: ${p.rings.length} ring(s) checkpointed`);
+		afterCapture(pid);
 		return p.rings.length;
 	}
 
@@ -122,7 +144,8 @@ export class DumpSession {
 		const started = this.drainStart.get(pid) ?? Date.now();
 		this.drainStart.set(pid, started);
 		if (Date.now() - started >= DRAIN_MS) throw new Error(`process ${pid}: ${why}`);
-		const cancel = cancelRequested() ? cancelSteps(p, this.cancelled) : [];
+		/* only the rings p rebuilds: another holder's fds do not name the requests' files */
+		const cancel = cancelRequested() ? cancelSteps(ownedPart(p, this.owners), this.cancelled) : [];
 		return { retry: serialize([...cancel, ...completionSteps(p)]) };
 	}
 
@@ -214,6 +237,29 @@ export class DumpSession {
 		const inodes = new Set<number>();
 		for (const p of this.captured.values()) for (const r of p.rings) if (r.fds.length) inodes.add(r.inode);
 		return inodes.size;
+	}
+
+	/*
+	 * DUMP_DEVICES_LATE: every task is dumped and still stopped.  Capture
+	 * again each ring that may have changed meanwhile (verify.ts) and fail
+	 * the dump if one did: an event after the capture may have moved data
+	 * out of a socket or pipe CRIU dumped later into a completion no image
+	 * holds.  CRIU then resumes the tree, which finds its completion.
+	 */
+	verify(): void {
+		const done = new Set<number>();
+		for (const [pid, p] of this.captured) {
+			const rings = p.rings.filter((r) => !done.has(r.inode) && mayChange(r));
+			if (!rings.length) continue;
+			const now = new Map(captureProcess(pid).rings.map((r) => [r.inode, r]));
+			for (const r of rings) {
+				done.add(r.inode);
+				const why = changedSince(r, now.get(r.inode));
+				if (why)
+					throw new Error(`process ${pid}: ring ${r.inode} changed after it was captured: ${why} while CRIU dumped the tree; ` +
+						'the dump is abandoned so that nothing is lost (the process runs on; dump it again)');
+			}
+		}
 	}
 
 	finish(ret: number): void {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * cr_rearm [--flags HEX] [--sets basic,multishot,accept,count]
+ * cr_rearm [--flags HEX] [--sets basic,multishot,accept,count] [--fork-first]
  *
  * Arms requests that only an outside event completes, writes the truth
  * file and waits for SIGUSR1 (after a restore, or in the original after
@@ -50,6 +50,16 @@
  * futex:     FUTEX_WAIT on a private futex (0x161) and on a shared one in
  *            MAP_SHARED memory (0x162, with a mask); each completes
  *            (res 0) once the word changes and FUTEX_WAKE wakes it.
+ * waitid:    WAITID(P_PID, WEXITED) for a child forked before the ring
+ *            (0x181; its pid is "child_pid" in the truth: it is part of the
+ *            checkpointed tree); the child exits with status 7 once it
+ *            reads a byte from a pipe: res 0, and the siginfo names the
+ *            child, CLD_EXITED, status 7.
+ *
+ * --fork-first: a child is forked right after the ring is created, before
+ * any request's file is opened: it holds the ring (fd and mappings) but
+ * none of those files, and never touches the ring.  It exits when the
+ * parent does (EOF on a pipe only the parent writes).
  *
  * After SIGUSR1 the kernel's SQ head must be where it was after arming.
  *
@@ -62,6 +72,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include "lib/uring.h"
 
@@ -69,7 +80,7 @@
 #define NSLOTS		8
 
 static struct ring ring, ring2;
-static bool set_basic, set_multi, set_accept, set_count, set_recvmsg, set_chain, set_abs, set_send, set_futex;
+static bool set_basic, set_multi, set_accept, set_count, set_recvmsg, set_chain, set_abs, set_send, set_futex, set_waitid;
 
 static int pipe_a[2], pipe_b[2], pipe_c[2], pipe_d[2];
 static int sock_a[2], sock_b[2], sock_c[2];
@@ -925,10 +936,77 @@ static void verify_futex(void)
 	}
 }
 
+/* ---- waitid ------------------------------------------------------------ */
+
+static pid_t child;
+static int child_pipe[2];
+static siginfo_t child_info;
+
+/* Before the ring exists: the child shares nothing of it. */
+static void fork_child(void)
+{
+	char c;
+
+	if (pipe(child_pipe))
+		die("pipe");
+	child = fork();
+	if (child < 0)
+		die("fork");
+	if (child == 0) {
+		close(child_pipe[1]);
+		while (read(child_pipe[0], &c, 1) < 0 && errno == EINTR)
+			;
+		_exit(7);
+	}
+	close(child_pipe[0]);
+}
+
+static void arm_waitid(void)
+{
+	struct io_uring_sqe *sqe = sqe_for(&ring, IORING_OP_WAITID, child, 0x181);
+
+	sqe->len = P_PID;
+	sqe->file_index = WEXITED;
+	sqe->addr2 = (uintptr_t)&child_info;
+	submit(&ring, 1);
+}
+
+static void verify_waitid(void)
+{
+	struct io_uring_cqe c;
+
+	put(child_pipe[1], "x");
+	expect_cqe((c = one(&ring, "WAITID"), &c), 0x181, 0, 0, 0, "WAITID");
+	if (child_info.si_pid != child || child_info.si_code != CLD_EXITED || child_info.si_status != 7)
+		die_err(EIO, "WAITID: siginfo pid %d code %d status %d, expected %d CLD_EXITED 7",
+			child_info.si_pid, child_info.si_code, child_info.si_status, child);
+}
+
 /* ---- main -------------------------------------------------------------- */
+
+/* A child that holds the ring and nothing opened after it, until the parent exits. */
+static void fork_holder(void)
+{
+	int alive[2];
+	char c;
+
+	if (pipe(alive))
+		die("pipe");
+	switch (fork()) {
+	case -1:
+		die("fork");
+	case 0:
+		close(alive[1]);
+		while (read(alive[0], &c, 1) < 0 && errno == EINTR)
+			;
+		_exit(0);
+	}
+	close(alive[0]);
+}
 
 int main(int argc, char **argv)
 {
+	bool fork_first = false;
 	struct io_uring_params p = { 0 };
 	const char *sets = "basic";
 	struct timespec armed;
@@ -943,6 +1021,8 @@ int main(int argc, char **argv)
 			sets = argv[++i];
 		else if (!strcmp(argv[i], "--abs-after") && i + 1 < argc)
 			abs_after = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--fork-first"))
+			fork_first = true;
 		else
 			die_err(EINVAL, "unknown argument %s", argv[i]);
 	}
@@ -955,6 +1035,9 @@ int main(int argc, char **argv)
 	set_abs = strstr(sets, "abs") != NULL;
 	set_send = strstr(sets, "send") != NULL;
 	set_futex = strstr(sets, "futex") != NULL;
+	set_waitid = strstr(sets, "waitid") != NULL;
+	if (set_waitid)
+		fork_child();
 	ring_create_or_die(&ring, 16, &p);
 	/* a sparse registered-file table: the basic set's fixed-file RECV, the direct ACCEPT */
 	{
@@ -963,6 +1046,8 @@ int main(int argc, char **argv)
 		memset(none, 0xff, sizeof(none));
 		reg_or_die(ring.fd, IORING_REGISTER_FILES, none, NSLOTS, "FILES");
 	}
+	if (fork_first)
+		fork_holder();
 	clock_gettime(CLOCK_MONOTONIC, &armed);
 	if (set_basic)
 		arm_basic();
@@ -982,12 +1067,16 @@ int main(int argc, char **argv)
 		arm_send();
 	if (set_futex)
 		arm_futex();
+	if (set_waitid)
+		arm_waitid();
 	expect_nothing_more(&ring, "right after arming");
 	sq_head = __atomic_load_n(ring.sq_head, __ATOMIC_ACQUIRE);
 
 	t = truth_new();
 	truth_int(t, "pid", getpid());
 	truth_int(t, "ring_fd", ring.fd);
+	if (set_waitid)
+		truth_int(t, "child_pid", child);
 	truth_write(t);
 
 	wait_for_stop();
@@ -1009,6 +1098,8 @@ int main(int argc, char **argv)
 		verify_send();
 	if (set_futex)
 		verify_futex();
+	if (set_waitid)
+		verify_waitid();
 	if (set_chain)
 		verify_chain(&armed);
 	if (set_basic)
