@@ -307,6 +307,7 @@ struct chain_walk {
 #define OP_NOP			0
 #define OP_CONNECT		16
 #define OP_FUTEX_WAIT		51
+#define OP_WAITID		50
 #define TIMEOUT_BOOTTIME	(1u << 2)
 #define TIMEOUT_REALTIME	(1u << 3)
 #define MAX_LINKS		64	/* links of one chain we follow */
@@ -454,6 +455,27 @@ static __always_inline void arm_futex(struct rec_req_arm *a, struct io_kiocb *re
 		a->bits |= ARM_FUTEX_QUEUED;
 }
 
+/*
+ * WAITID (io_uring/waitid.c: io_waitid): which, upid and options as the
+ * SQE gave them, the user's siginfo pointer, and whether it still waits:
+ * a wakeup takes a reference (refs) before it queues the completion.
+ */
+#define WAITID_REF_MASK		0x7fffffffu
+
+static __always_inline void arm_waitid(struct rec_req_arm *a, struct io_kiocb *req)
+{
+	struct io_waitid *w = (void *)&req->cmd;
+
+	if (!bpf_core_type_exists(struct io_waitid))
+		return;
+	a->len = BPF_CORE_READ(w, which);
+	a->addr = (__u64)(__s64)BPF_CORE_READ(w, upid);
+	a->op_flags = BPF_CORE_READ(w, options);
+	a->addr2 = (__u64)BPF_CORE_READ(w, infop);
+	if (!(BPF_CORE_READ(w, refs.counter) & WAITID_REF_MASK))
+		a->bits |= ARM_WAITID_WAITING;
+}
+
 /* NOP (io_uring/nop.c: io_nop): a link of a chain. */
 static __always_inline void arm_nop(struct rec_req_arm *a, struct io_kiocb *req)
 {
@@ -481,7 +503,8 @@ static __noinline void emit_req_arm(__u64 req_addr, __u64 ctx_addr, __u32 state,
 	struct rec_req_arm *a;
 	__u8 opcode;
 
-	if (state != REQ_POLL && state != REQ_TIMEOUT && state != REQ_LINKED && state != REQ_FUTEX)
+	if (state != REQ_POLL && state != REQ_TIMEOUT && state != REQ_LINKED && state != REQ_FUTEX &&
+	    state != REQ_WAITID)
 		return;
 	a = REC_NEW(struct rec_req_arm, REC_REQ_ARM);
 	if (!a)
@@ -523,6 +546,8 @@ static __noinline void emit_req_arm(__u64 req_addr, __u64 ctx_addr, __u32 state,
 		arm_nop(a, req);
 	else if (opcode == OP_FUTEX_WAIT && state == REQ_FUTEX)
 		arm_futex(a, req);
+	else if (opcode == OP_WAITID && state == REQ_WAITID)
+		arm_waitid(a, req);
 	REC_SEND(a);
 }
 

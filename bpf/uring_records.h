@@ -292,6 +292,7 @@ struct rec_req {
 #define ARM_HAS_MSGHDR		(1u << 15)	/* msg_* hold a RECVMSG's copied header */
 #define ARM_SEND_ADDR		(1u << 16)	/* a SEND with a destination address (msg_namelen) */
 #define ARM_FUTEX_QUEUED	(1u << 17)	/* a FUTEX_WAIT still queued on its futex (not woken) */
+#define ARM_WAITID_WAITING	(1u << 18)	/* a WAITID no wakeup has claimed yet */
 
 /*
  * What re-arming a request that waits for an outside event takes, read

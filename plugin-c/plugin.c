@@ -10,6 +10,8 @@
  *          CHECKPOINT_DEVICES  tree frozen: capture rings, write images
  *          DUMP_EXT_VMA    ring mappings are ours (CRIU skips them)
  *          DUMP_EXT_FILE   ring fds are ours (remember id -> ring)
+ *          DUMP_DEVICES_LATE  every task dumped: fail the dump if a ring
+ *                          changed after its capture
  *          fini            finish the images, or remove them on failure
  * Restore: init            validate every io_uring image before CRIU
  *                          restores anything; learn which files are rings
@@ -351,3 +353,22 @@ static int io_uring_checkpoint_devices(int pid)
 	return rewind_interrupted_waits(pid) < 0 ? -1 : 0;
 }
 CR_PLUGIN_REGISTER_HOOK(CR_PLUGIN_HOOK__CHECKPOINT_DEVICES, io_uring_checkpoint_devices)
+
+/*
+ * Dump: every task has been dumped (files, memory, threads) and is still
+ * stopped.  An event after a ring's capture may have posted a completion
+ * that took data CRIU then no longer found in a socket or pipe: the
+ * helper captures the rings again and fails the dump if one changed, so
+ * that the process resumes with its completion (docs/inflight.md).
+ * -ENOTSUP either way but on failure: other plugins get the hook too.
+ */
+static int io_uring_dump_devices_late(int id)
+{
+	char reply[256];
+
+	(void)id;
+	if (!helper_running || !in_inventory)
+		return -ENOTSUP;
+	return helper_call(reply, sizeof(reply), "verify") < 0 ? -1 : -ENOTSUP;
+}
+CR_PLUGIN_REGISTER_HOOK(CR_PLUGIN_HOOK__DUMP_DEVICES_LATE, io_uring_dump_devices_late)

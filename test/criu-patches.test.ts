@@ -371,6 +371,7 @@ t.test('the patched CRIU and its plugin header are built', async (t) => {
 	t.ok(existsSync(CRIU_BIN), `${CRIU_BIN} exists`);
 	const header = readFileSync(path.join(PLUGIN_INCLUDE, 'criu-plugin.h'), 'utf8');
 	t.match(header, /CR_PLUGIN_HOOK__DUMP_EXT_VMA = 13,/, 'criu-plugin.h has DUMP_EXT_VMA');
+	t.match(header, /CR_PLUGIN_HOOK__DUMP_DEVICES_LATE = 14,/, 'criu-plugin.h has DUMP_DEVICES_LATE');
 });
 
 t.test('without a claiming plugin the dump fails as in stock CRIU and the process survives', async (t) => {

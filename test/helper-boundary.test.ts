@@ -72,7 +72,7 @@ async function noHelperLeft(t: Test, log: string): Promise<void> {
 const ringsOf = (pid: number): Truth[] => inspectPid(pid).rings as Truth[];
 
 const DUMP_STEPS: [string, string][] = [
-	...['hello', 'pause', 'checkpoint', 'extfile'].flatMap((verb) => ['crash', 'hang', 'garbage'].map((mode): [string, string] => [mode, verb])),
+	...['hello', 'pause', 'checkpoint', 'extfile', 'verify'].flatMap((verb) => ['crash', 'hang', 'garbage'].map((mode): [string, string] => [mode, verb])),
 	['exit', 'extfile'],
 	['version', 'hello'],
 ];

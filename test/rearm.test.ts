@@ -11,7 +11,8 @@ import { dumpAndRestore, finishVerified, scratch, startWithTruth } from './lib/c
 import { inspectPid } from './lib/progs';
 
 /* user_data of the requests that stay armed until the program triggers them (0xB4, a 2.5 s timeout, may fire any time) */
-interface Case { what: string; args: string[]; armed: number[]; cycles?: number }
+/* child: the program forked a child (truth child_pid), which is checkpointed with it */
+interface Case { what: string; args: string[]; armed: number[]; cycles?: number; child?: boolean }
 const BASIC = [0xB1, 0xB2, 0xB3, 0xB5, 0xB6];
 const MORE = [0xC1, 0xC2, 0xC3, 0xD1, 0xD2, 0xD3];
 /*
@@ -48,6 +49,8 @@ const CASES: Case[] = [
 		args: ['--flags', '3000', '--sets', 'send,futex'], armed: [0x151, 0x161, 0x162] },
 	{ what: 'SEND with and without POLL_FIRST on full sockets, FUTEX_WAIT private and shared (plain ring)',
 		args: ['--sets', 'send,futex'], armed: [0x151, 0x161, 0x162] },
+	{ what: 'WAITID for a child of the tree (plain ring)', args: ['--sets', 'waitid'], armed: [0x181], child: true },
+	{ what: 'WAITID for a child of the tree (SINGLE_ISSUER|DEFER_TASKRUN)', args: ['--flags', '3000', '--sets', 'waitid'], armed: [0x181], child: true },
 	{ what: 'READ, RECV, POLL_ADD, TIMEOUTs and chains on an SQPOLL ring: its SQ thread takes them', args: ['--flags', '2', '--sets', 'basic,chain'],
 		armed: [0xB1, 0xB2, 0xB3, 0xB5, 0xB6, ...CHAIN] },
 	{ what: 'READ, RECV, POLL_ADD, TIMEOUTs and chains on a NO_MMAP ring (its memory is the application\'s)', args: ['--flags', '4000', '--sets', 'basic,chain'],
@@ -59,13 +62,14 @@ const CASES: Case[] = [
 for (const c of CASES) {
 	t.test(`re-armed after dump + restore: ${c.what}`, async (t) => {
 		const s = scratch(t);
-		const { pid } = await startWithTruth(s, 'cr_rearm', c.args);
+		const { pid, truth } = await startWithTruth(s, 'cr_rearm', c.args);
+		const pids = c.child ? [pid, truth.child_pid as number] : [pid];
 		const before = inspectPid(pid).rings[0];
 		const heads = before.inflight as (Req & { rearm?: { ok: boolean } })[];
 		const verdicts = new Map(heads.flatMap((q) => [q, ...(q.links ?? [])].map((x) => [Number(x.user_data), q.rearm?.ok])));
 		t.ok(c.armed.every((ud) => verdicts.get(ud) === true), `inspect shows every waiting request as re-armable (${heads.map((q) => `${q.user_data}: ${JSON.stringify(q.rearm)}`).join(', ')})`);
 		for (let i = 0; i < (c.cycles ?? 1); i++)
-			if (!(await dumpAndRestore(t, s, pid, { name: `img${i}` }))) return;
+			if (!(await dumpAndRestore(t, s, pid, { name: `img${i}`, pids }))) return;
 		const after = udsOf(inspectPid(pid).rings[0]);
 		t.ok(c.armed.every((ud) => after.includes(ud)), `the restored ring has them in flight again (${after.map((u) => u.toString(16))})`);
 		await finishVerified(t, s, 'cr_rearm', pid, /verified/, 60_000);
@@ -74,7 +78,7 @@ for (const c of CASES) {
 
 t.test('--leave-running leaves every request armed in the original', async (t) => {
 	const s = scratch(t);
-	const { pid } = await startWithTruth(s, 'cr_rearm', ['--sets', 'basic,multishot,accept,count,recvmsg']);
+	const { pid } = await startWithTruth(s, 'cr_rearm', ['--sets', 'basic,multishot,accept,count,recvmsg,waitid']);
 	if (!(await dumpAndRestore(t, s, pid, { dumpArgs: ['--leave-running'] }))) return;
 	await finishVerified(t, s, 'cr_rearm', pid);
 });

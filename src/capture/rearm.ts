@@ -21,8 +21,9 @@ const WAITS_FOR_EVENTS = new Set(['poll', 'timeout', 'linked_timeout', 'futex', 
 
 export const waitsForEvents = (q: InflightRequest): boolean => WAITS_FOR_EVENTS.has(q.state) && !timedOut(q) && !woken(q);
 
-/* A FUTEX_WAIT that was woken: its completion runs as task work (the drain runs it). */
-const woken = (q: InflightRequest): boolean => q.opcode === 'FUTEX_WAIT' && q.arm !== undefined && !(q.arm.bits & ARM.FUTEX_QUEUED);
+/* A FUTEX_WAIT or WAITID that was woken: its completion runs as task work (the drain runs it). */
+const woken = (q: InflightRequest): boolean => q.arm !== undefined &&
+	((q.opcode === 'FUTEX_WAIT' && !(q.arm.bits & ARM.FUTEX_QUEUED)) || (q.opcode === 'WAITID' && !(q.arm.bits & ARM.WAITID_WAITING)));
 
 /*
  * A request whose LINK_TIMEOUT fired: the timer took itself off the
@@ -42,11 +43,11 @@ export const ARM = {
 	FIXED_FILE: 1 << 0, IO_DRAIN: 1 << 1, LINK: 1 << 2, HARDLINK: 1 << 3, FORCE_ASYNC: 1 << 4,
 	BUFFER_SELECT: 1 << 5, CQE_SKIP: 1 << 6, CUR_POS: 1 << 7, LINK_TIMEOUT: 1 << 8, CREDS: 1 << 9,
 	MULTISHOT: 1 << 10, BUFFER_SELECTED: 1 << 11, BUFFER_RING: 1 << 12, NOWAIT: 1 << 13, HAS_APOLL: 1 << 14, HAS_MSGHDR: 1 << 15,
-	SEND_ADDR: 1 << 16, FUTEX_QUEUED: 1 << 17,
+	SEND_ADDR: 1 << 16, FUTEX_QUEUED: 1 << 17, WAITID_WAITING: 1 << 18,
 } as const;
 
 /* Opcodes this version re-arms (the others are refused with their name). */
-const REARMABLE = new Set<number>([OP.POLL_ADD, OP.TIMEOUT, OP.READ, OP.RECV, OP.RECVMSG, OP.READ_MULTISHOT, OP.ACCEPT, OP.SEND, OP.FUTEX_WAIT]);
+const REARMABLE = new Set<number>([OP.POLL_ADD, OP.TIMEOUT, OP.READ, OP.RECV, OP.RECVMSG, OP.READ_MULTISHOT, OP.ACCEPT, OP.SEND, OP.FUTEX_WAIT, OP.WAITID]);
 /* Opcodes re-submitted as links of a re-armed request's chain: those, and what usually follows them. */
 export const LINKABLE = new Set<number>([...REARMABLE, OP.LINK_TIMEOUT, OP.WRITE, OP.NOP]);
 /* The BPF capture follows at most this many links of one chain (MAX_LINKS). */
@@ -76,6 +77,8 @@ const FUTEX_FLAGS_SHARED = 0x10;
 const FUTEX2_PRIVATE = 128;
 /* IORING_NOP_*: NOP flags (sqe->nop_flags) re-armed as they were; the others name a file or buffer */
 const NOP_KEPT = (1 << 0) | (1 << 4) | (1 << 5); /* INJECT_RESULT, TW, CQE32 */
+/* waitid's idtype_t: P_PIDFD names the process by an fd */
+const P_PIDFD = 3;
 
 export type Verdict = { ok: true } | { ok: false; why: string };
 
@@ -143,6 +146,9 @@ function opRefusal(op: number, q: InflightRequest, a: ArmDetails, issued: boolea
 			return `its futex word is ${a.futex_word}, not the ${a.addr2} it waits on (a wake is on its way)`;
 		break;
 	}
+	case OP.WAITID:
+		if (a.len === P_PIDFD) return 'a WAITID on a pidfd (the process it named is not kept, only the fd number)';
+		break;
 	case OP.NOP:
 		if (a.op_flags & ~NOP_KEPT) return `a NOP with flags 0x${a.op_flags.toString(16)} (a file or buffer is not re-armed)`;
 		break;
@@ -166,7 +172,8 @@ function linkRefusal(q: InflightRequest, l: InflightRequest, i: number): string 
 /** Whether the restore can re-arm request q of ring r (with the links of its chain), and if not, why. */
 export function classify(r: RingState, q: InflightRequest): Verdict {
 	if (q.state === 'linked_timeout') return no('a LINK_TIMEOUT guarding a request that is not re-armed');
-	if (q.state !== 'poll' && q.state !== 'timeout' && !(q.state === 'futex' && q.opcode === 'FUTEX_WAIT'))
+	if (q.state !== 'poll' && q.state !== 'timeout' && !(q.state === 'futex' && q.opcode === 'FUTEX_WAIT') &&
+		!(q.state === 'waitid' && q.opcode === 'WAITID'))
 		return no(`a ${q.state} wait${q.opcode === 'FUTEX_WAITV' ? ' on a futex vector' : ''} (not re-armed yet)`);
 	const op = opcodeNumber(q.opcode);
 	if (!REARMABLE.has(op)) return no(`${q.opcode} requests are not re-armed yet`);
@@ -315,6 +322,13 @@ function requestSqe(q: InflightRequest, c: SqeCtx): RearmSqe {
 		b.writeBigUInt64LE(BigInt(a.addr), SQE.addr);
 		b.writeBigUInt64LE(BigInt(a.addr2), SQE.off);
 		b.writeBigUInt64LE(BigInt(a.addr3 ?? '0'), SQE.addr3);
+		break;
+	case OP.WAITID:
+		/* sqe->len: idtype, fd: the id, file_index: the options, addr2: the siginfo pointer */
+		b.writeUInt32LE(a.len, SQE.len);
+		b.writeInt32LE(Number(BigInt.asIntN(32, BigInt(a.addr))), SQE.fd);
+		b.writeUInt32LE(a.op_flags, SQE.file_index);
+		b.writeBigUInt64LE(BigInt(a.addr2), SQE.off);
 		break;
 	case OP.NOP:
 		b.writeInt32LE(-1, SQE.fd);

@@ -4,6 +4,7 @@
  * (CHECKPOINT_DEVICES), the ring fds CRIU hands over (DUMP_EXT_FILE), and
  * the images at the end (plugin fini).
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { release } from 'node:os';
 import type { ProcessRings, RingState } from '../capture/model';
@@ -15,6 +16,7 @@ import type { RestoreRing } from '../restore/input';
 import { cancelRequested, cancelSteps } from './cancel';
 import { completionSteps, taskWorkSteps } from './completions';
 import { DRAIN_MS, drain, inflightError, inflightOf, notRearmed, processTree } from './inflight';
+import { changedSince, mayChange } from './verify';
 import { warmUp } from './warmup';
 import { serialize } from '../restore/plan';
 import { PinnedContents } from './pinned';
@@ -28,6 +30,17 @@ import { SETUP } from '../uring/abi';
 /* A ring without DEFER_TASKRUN with requests in flight: their poll wakeups may have queued task work (checkpoint()). */
 const needsFlush = (p: ProcessRings): boolean =>
 	p.rings.some((r) => r.inflight.length > 0 && !(r.setup_flags & SETUP.DEFER_TASKRUN));
+
+/*
+ * Test hook (test/window.test.ts; never set it in production): a shell
+ * command run once a process's rings are captured, with the pid as $1, so
+ * that a test can make an event happen exactly between the capture and
+ * the end of the dump (DumpSession.verify()).
+ */
+function afterCapture(pid: number): void {
+	const cmd = process.env.CRIU_URING_TEST_AFTER_CAPTURE;
+	if (cmd) execFileSync('/bin/sh', ['-c', cmd, 'sh', String(pid)], { stdio: 'ignore', timeout: 10_000 });
+}
 
 export class DumpSession {
 	private readonly store: ImageStore;
@@ -116,6 +129,7 @@ export class DumpSession {
 		this.captured.set(pid, p);
 		this.writeSharing(p);
 		log(LOG_INFO, `process ${pid}: ${p.rings.length} ring(s) checkpointed`);
+		afterCapture(pid);
 		return p.rings.length;
 	}
 
@@ -216,6 +230,29 @@ export class DumpSession {
 		const inodes = new Set<number>();
 		for (const p of this.captured.values()) for (const r of p.rings) if (r.fds.length) inodes.add(r.inode);
 		return inodes.size;
+	}
+
+	/*
+	 * DUMP_DEVICES_LATE: every task is dumped and still stopped.  Capture
+	 * again each ring that may have changed meanwhile (verify.ts) and fail
+	 * the dump if one did: an event after the capture may have moved data
+	 * out of a socket or pipe CRIU dumped later into a completion no image
+	 * holds.  CRIU then resumes the tree, which finds its completion.
+	 */
+	verify(): void {
+		const done = new Set<number>();
+		for (const [pid, p] of this.captured) {
+			const rings = p.rings.filter((r) => !done.has(r.inode) && mayChange(r));
+			if (!rings.length) continue;
+			const now = new Map(captureProcess(pid).rings.map((r) => [r.inode, r]));
+			for (const r of rings) {
+				done.add(r.inode);
+				const why = changedSince(r, now.get(r.inode));
+				if (why)
+					throw new Error(`process ${pid}: ring ${r.inode} changed after it was captured: ${why} while CRIU dumped the tree; ` +
+						'the dump is abandoned so that nothing is lost (the process runs on; dump it again)');
+			}
+		}
 	}
 
 	finish(ret: number): void {

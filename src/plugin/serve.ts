@@ -70,6 +70,9 @@ async function handle(verb: string, args: string[]): Promise<Reply> {
 		const lines = needRestore().plan(int(args[0], 'pid'));
 		return lines ? { status: 'ok', text: String(lines.length), lines } : { status: 'notmine' };
 	}
+	case 'verify':
+		needDump().verify();
+		return { status: 'ok' };
 	case 'finish':
 		dump?.finish(int(args[0], 'ret'));
 		return { status: 'ok' };

@@ -50,6 +50,11 @@
  * futex:     FUTEX_WAIT on a private futex (0x161) and on a shared one in
  *            MAP_SHARED memory (0x162, with a mask); each completes
  *            (res 0) once the word changes and FUTEX_WAKE wakes it.
+ * waitid:    WAITID(P_PID, WEXITED) for a child forked before the ring
+ *            (0x181; its pid is "child_pid" in the truth: it is part of the
+ *            checkpointed tree); the child exits with status 7 once it
+ *            reads a byte from a pipe: res 0, and the siginfo names the
+ *            child, CLD_EXITED, status 7.
  *
  * After SIGUSR1 the kernel's SQ head must be where it was after arming.
  *
@@ -62,6 +67,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include "lib/uring.h"
 
@@ -69,7 +75,7 @@
 #define NSLOTS		8
 
 static struct ring ring, ring2;
-static bool set_basic, set_multi, set_accept, set_count, set_recvmsg, set_chain, set_abs, set_send, set_futex;
+static bool set_basic, set_multi, set_accept, set_count, set_recvmsg, set_chain, set_abs, set_send, set_futex, set_waitid;
 
 static int pipe_a[2], pipe_b[2], pipe_c[2], pipe_d[2];
 static int sock_a[2], sock_b[2], sock_c[2];
@@ -925,6 +931,52 @@ static void verify_futex(void)
 	}
 }
 
+/* ---- waitid ------------------------------------------------------------ */
+
+static pid_t child;
+static int child_pipe[2];
+static siginfo_t child_info;
+
+/* Before the ring exists: the child shares nothing of it. */
+static void fork_child(void)
+{
+	char c;
+
+	if (pipe(child_pipe))
+		die("pipe");
+	child = fork();
+	if (child < 0)
+		die("fork");
+	if (child == 0) {
+		close(child_pipe[1]);
+		while (read(child_pipe[0], &c, 1) < 0 && errno == EINTR)
+			;
+		_exit(7);
+	}
+	close(child_pipe[0]);
+}
+
+static void arm_waitid(void)
+{
+	struct io_uring_sqe *sqe = sqe_for(&ring, IORING_OP_WAITID, child, 0x181);
+
+	sqe->len = P_PID;
+	sqe->file_index = WEXITED;
+	sqe->addr2 = (uintptr_t)&child_info;
+	submit(&ring, 1);
+}
+
+static void verify_waitid(void)
+{
+	struct io_uring_cqe c;
+
+	put(child_pipe[1], "x");
+	expect_cqe((c = one(&ring, "WAITID"), &c), 0x181, 0, 0, 0, "WAITID");
+	if (child_info.si_pid != child || child_info.si_code != CLD_EXITED || child_info.si_status != 7)
+		die_err(EIO, "WAITID: siginfo pid %d code %d status %d, expected %d CLD_EXITED 7",
+			child_info.si_pid, child_info.si_code, child_info.si_status, child);
+}
+
 /* ---- main -------------------------------------------------------------- */
 
 int main(int argc, char **argv)
@@ -955,6 +1007,9 @@ int main(int argc, char **argv)
 	set_abs = strstr(sets, "abs") != NULL;
 	set_send = strstr(sets, "send") != NULL;
 	set_futex = strstr(sets, "futex") != NULL;
+	set_waitid = strstr(sets, "waitid") != NULL;
+	if (set_waitid)
+		fork_child();
 	ring_create_or_die(&ring, 16, &p);
 	/* a sparse registered-file table: the basic set's fixed-file RECV, the direct ACCEPT */
 	{
@@ -982,12 +1037,16 @@ int main(int argc, char **argv)
 		arm_send();
 	if (set_futex)
 		arm_futex();
+	if (set_waitid)
+		arm_waitid();
 	expect_nothing_more(&ring, "right after arming");
 	sq_head = __atomic_load_n(ring.sq_head, __ATOMIC_ACQUIRE);
 
 	t = truth_new();
 	truth_int(t, "pid", getpid());
 	truth_int(t, "ring_fd", ring.fd);
+	if (set_waitid)
+		truth_int(t, "child_pid", child);
 	truth_write(t);
 
 	wait_for_stop();
@@ -1009,6 +1068,8 @@ int main(int argc, char **argv)
 		verify_send();
 	if (set_futex)
 		verify_futex();
+	if (set_waitid)
+		verify_waitid();
 	if (set_chain)
 		verify_chain(&armed);
 	if (set_basic)
