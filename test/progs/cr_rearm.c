@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * cr_rearm [--flags HEX] [--sets basic,multishot,accept,count]
+ * cr_rearm [--flags HEX] [--sets basic,multishot,accept,count] [--fork-first]
  *
  * Arms requests that only an outside event completes, writes the truth
  * file and waits for SIGUSR1 (after a restore, or in the original after
@@ -60,6 +60,11 @@
  *            checkpointed tree); the child exits with status 7 once it
  *            reads a byte from a pipe: res 0, and the siginfo names the
  *            child, CLD_EXITED, status 7.
+ *
+ * --fork-first: a child is forked right after the ring is created, before
+ * any request's file is opened: it holds the ring (fd and mappings) but
+ * none of those files, and never touches the ring.  It exits when the
+ * parent does (EOF on a pipe only the parent writes).
  *
  * After SIGUSR1 the kernel's SQ head must be where it was after arming.
  *
@@ -1022,8 +1027,29 @@ static void verify_waitid(void)
 
 /* ---- main -------------------------------------------------------------- */
 
+/* A child that holds the ring and nothing opened after it, until the parent exits. */
+static void fork_holder(void)
+{
+	int alive[2];
+	char c;
+
+	if (pipe(alive))
+		die("pipe");
+	switch (fork()) {
+	case -1:
+		die("fork");
+	case 0:
+		close(alive[1]);
+		while (read(alive[0], &c, 1) < 0 && errno == EINTR)
+			;
+		_exit(0);
+	}
+	close(alive[0]);
+}
+
 int main(int argc, char **argv)
 {
+	bool fork_first = false;
 	struct io_uring_params p = { 0 };
 	const char *sets = "basic";
 	struct timespec armed;
@@ -1038,6 +1064,8 @@ int main(int argc, char **argv)
 			sets = argv[++i];
 		else if (!strcmp(argv[i], "--abs-after") && i + 1 < argc)
 			abs_after = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--fork-first"))
+			fork_first = true;
 		else
 			die_err(EINVAL, "unknown argument %s", argv[i]);
 	}
@@ -1062,6 +1090,8 @@ int main(int argc, char **argv)
 		memset(none, 0xff, sizeof(none));
 		reg_or_die(ring.fd, IORING_REGISTER_FILES, none, NSLOTS, "FILES");
 	}
+	if (fork_first)
+		fork_holder();
 	clock_gettime(CLOCK_MONOTONIC, &armed);
 	if (set_basic)
 		arm_basic();
