@@ -9,6 +9,7 @@
 import t from 'tap';
 import { dumpAndRestore, finishVerified, scratch, startWithTruth } from './lib/criu';
 import { inspectPid } from './lib/progs';
+import { treeOf } from './lib/apps';
 
 /* user_data of the requests that stay armed until the program triggers them (0xB4, a 2.5 s timeout, may fire any time) */
 /* child: the program forked a child (truth child_pid), which is checkpointed with it */
@@ -49,12 +50,18 @@ const CASES: Case[] = [
 		args: ['--flags', '3000', '--sets', 'send,futex'], armed: [0x151, 0x161, 0x162] },
 	{ what: 'SEND with and without POLL_FIRST on full sockets, FUTEX_WAIT private and shared (plain ring)',
 		args: ['--sets', 'send,futex'], armed: [0x151, 0x161, 0x162] },
+	{ what: 'a ring waiting for a MSG_RING: POLL_ADD -> MSG_RING to another ring (plain ring)', args: ['--sets', 'msgring'], armed: [0x191, 0x193] },
+	{ what: 'a ring waiting for a MSG_RING: POLL_ADD -> MSG_RING to another ring (SINGLE_ISSUER|DEFER_TASKRUN)',
+		args: ['--flags', '3000', '--sets', 'msgring'], armed: [0x191, 0x193] },
 	{ what: 'WAITID for a child of the tree (plain ring)', args: ['--sets', 'waitid'], armed: [0x181], child: true },
 	{ what: 'WAITID for a child of the tree (SINGLE_ISSUER|DEFER_TASKRUN)', args: ['--flags', '3000', '--sets', 'waitid'], armed: [0x181], child: true },
 	{ what: 'READ, RECV, POLL_ADD, TIMEOUTs and chains on an SQPOLL ring: its SQ thread takes them', args: ['--flags', '2', '--sets', 'basic,chain'],
 		armed: [0xB1, 0xB2, 0xB3, 0xB5, 0xB6, ...CHAIN] },
 	{ what: 'READ, RECV, POLL_ADD, TIMEOUTs and chains on a NO_MMAP ring (its memory is the application\'s)', args: ['--flags', '4000', '--sets', 'basic,chain'],
 		armed: [0xB1, 0xB2, 0xB3, 0xB5, 0xB6, ...CHAIN] },
+	/* the child's fd table has none of the requests' files: the parent, the ring's lowest-pid holder, re-arms them */
+	{ what: 'READ, RECV, fixed-file RECV, POLL_ADD, TIMEOUTs on a ring shared with a child forked before their files were opened',
+		args: ['--sets', 'basic', '--fork-first'], armed: BASIC },
 	{ what: '19 requests on a 16-entry SQ: re-armed in batches that end where a chain ends',
 		args: ['--sets', 'multishot,recvmsg,chain,send,futex'], armed: [0xC1, 0xC2, 0xC3, 0xF1, 0xF2, ...CHAIN, 0x151, 0x161, 0x162] },
 ];
@@ -69,7 +76,7 @@ for (const c of CASES) {
 		const verdicts = new Map(heads.flatMap((q) => [q, ...(q.links ?? [])].map((x) => [Number(x.user_data), q.rearm?.ok])));
 		t.ok(c.armed.every((ud) => verdicts.get(ud) === true), `inspect shows every waiting request as re-armable (${heads.map((q) => `${q.user_data}: ${JSON.stringify(q.rearm)}`).join(', ')})`);
 		for (let i = 0; i < (c.cycles ?? 1); i++)
-			if (!(await dumpAndRestore(t, s, pid, { name: `img${i}`, pids }))) return;
+			if (!(await dumpAndRestore(t, s, pid, { name: `img${i}`, pids: [...new Set([...pids, ...treeOf(pid)])] }))) return;
 		const after = udsOf(inspectPid(pid).rings[0]);
 		t.ok(c.armed.every((ud) => after.includes(ud)), `the restored ring has them in flight again (${after.map((u) => u.toString(16))})`);
 		await finishVerified(t, s, 'cr_rearm', pid, /verified/, 60_000);
@@ -78,7 +85,7 @@ for (const c of CASES) {
 
 t.test('--leave-running leaves every request armed in the original', async (t) => {
 	const s = scratch(t);
-	const { pid } = await startWithTruth(s, 'cr_rearm', ['--sets', 'basic,multishot,accept,count,recvmsg,waitid']);
+	const { pid } = await startWithTruth(s, 'cr_rearm', ['--sets', 'basic,multishot,accept,count,recvmsg,waitid,msgring']);
 	if (!(await dumpAndRestore(t, s, pid, { dumpArgs: ['--leave-running'] }))) return;
 	await finishVerified(t, s, 'cr_rearm', pid);
 });

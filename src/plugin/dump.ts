@@ -15,7 +15,7 @@ import { readRingMemory, type RingMemory } from '../capture/memory';
 import type { RestoreRing } from '../restore/input';
 import { cancelRequested, cancelSteps } from './cancel';
 import { completionSteps, taskWorkSteps } from './completions';
-import { DRAIN_MS, drain, inflightError, inflightOf, notRearmed, processTree } from './inflight';
+import { DRAIN_MS, drain, inflightError, inflightOf, notRearmed, ownedPart, processTree, ringOwners } from './inflight';
 import { changedSince, mayChange } from './verify';
 import { warmUp } from './warmup';
 import { serialize } from '../restore/plan';
@@ -56,6 +56,9 @@ export class DumpSession {
 	private readonly pinned: PinnedContents; /* contents of registered buffers the process unmapped */
 	/* epoll file (kernel address, stable while the tree is frozen) -> its id in the images: one id per set shared across processes */
 	private readonly epollIds = new Map<string, number>();
+	/* the latest capture of each process before the freeze, and who rebuilds each ring (inflight.ts ringOwners) */
+	private readonly paused = new Map<number, ProcessRings>();
+	private owners = new Map<number, number>();
 
 	constructor(private readonly dir: string) {
 		this.store = new ImageStore(dir);
@@ -70,9 +73,9 @@ export class DumpSession {
 	 */
 	async pause(root: number): Promise<void> {
 		/* processes whose pending task work the checkpoint runs first, before capturing (checkpoint()) */
-		const pending = await drain(root, DRAIN_MS, (p) => {
-			if (needsFlush(p)) this.flushFirst.add(p.pid);
-		});
+		const pending = await drain(root, DRAIN_MS, this.paused);
+		for (const pid of processTree(root)) if (this.paused.has(pid) && needsFlush(this.paused.get(pid)!)) this.flushFirst.add(pid);
+		this.owners = ringOwners([...this.paused.values()]);
 		/* CRIU_URING_CANCEL_INFLIGHT=1: cancelled once frozen, in checkpoint() */
 		if (pending.length && !cancelRequested()) throw inflightError(pending);
 		warmUp(processTree(root));
@@ -97,8 +100,13 @@ export class DumpSession {
 		const gaps = captureGaps(p.unavailable);
 		if (gaps.length)
 			throw new Error(`process ${pid}: cannot checkpoint on this kernel (Linux ${release()}): the capture cannot read its ${gaps.join(', ')}`);
-		/* requests the restore re-arms stay in flight: they go into the image */
-		const pending = inflightOf(p, notRearmed);
+		/*
+		 * Requests the restore re-arms stay in flight: they go into the
+		 * image.  Those of a ring shared with a process that rebuilds it are
+		 * judged (and, on request, cancelled) there, not here.
+		 */
+		const mine = ownedPart(p, this.owners);
+		const pending = inflightOf(mine, notRearmed);
 		if (pending.length) return this.retry(pid, p, inflightError(pending).message);
 		/*
 		 * An event that happened after the tree stopped running (data on a
@@ -115,7 +123,7 @@ export class DumpSession {
 			return { retry: serialize(taskWorkSteps(pid)) };
 		}
 
-		this.refuseUnsupported(p);
+		this.refuseUnsupported(mine);
 		/* buffers the process unmapped: their pinned pages are read from inside it first (pinned.ts) */
 		const pinned = this.pinned.round(p);
 		if (pinned.length) return { retry: serialize(pinned) };
@@ -138,7 +146,8 @@ export class DumpSession {
 		const started = this.drainStart.get(pid) ?? Date.now();
 		this.drainStart.set(pid, started);
 		if (Date.now() - started >= DRAIN_MS) throw new Error(`process ${pid}: ${why}`);
-		const cancel = cancelRequested() ? cancelSteps(p, this.cancelled) : [];
+		/* only the rings p rebuilds: another holder's fds do not name the requests' files */
+		const cancel = cancelRequested() ? cancelSteps(ownedPart(p, this.owners), this.cancelled) : [];
 		return { retry: serialize([...cancel, ...completionSteps(p)]) };
 	}
 

@@ -10,6 +10,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import type { InflightRequest, ProcessRings } from '../capture/model';
 import { captureProcess } from '../capture';
 import { rearmable, waitsForEvents } from '../capture/rearm';
+import { nsPid } from './pids';
 
 export const DRAIN_MS = Number(process.env.CRIU_URING_DRAIN_MS ?? 2000);
 
@@ -69,22 +70,61 @@ export const blocksDump = (q: InflightRequest): boolean => waitsForEvents(q) && 
 const sleep = (ms: number): Promise<void> => new Promise((res) => setTimeout(res, ms));
 
 /**
- * Wait (bounded) until no process of the tree has requests in flight that
- * wait for outside events.  Returns those still in flight at the deadline;
- * @seen gets each capture.
+ * Ring inode -> host pid of the process that rebuilds it at restore: the
+ * lowest namespace pid holding it, as the image has it (stateOwners()).
+ * An fd in a request means something only in the fd table of the process
+ * that submitted it; the restore re-arms every request of a shared ring
+ * from that owner, with the owner's fd for the request's file
+ * (src/capture/bpf.ts requestFd).  Another holder, forked before the file
+ * was opened, may not have it at all: its view of the request is not the
+ * one that decides.  Processes that exited meanwhile are left out.
  */
-export async function drain(root: number, ms = DRAIN_MS, seen?: (p: ProcessRings) => void): Promise<string[]> {
+export function ringOwners(processes: ProcessRings[]): Map<number, number> {
+	const owner = new Map<number, { host: number; ns: number }>();
+	for (const p of processes) {
+		let ns: number;
+		try {
+			ns = nsPid(p.pid);
+		} catch {
+			continue;
+		}
+		for (const r of p.rings) {
+			const cur = owner.get(r.inode);
+			if (!cur || ns < cur.ns) owner.set(r.inode, { host: p.pid, ns });
+		}
+	}
+	return new Map([...owner].map(([inode, o]) => [inode, o.host]));
+}
+
+/** p with only the rings it rebuilds (@owners from ringOwners(); a ring not in it is p's own). */
+export function ownedPart(p: ProcessRings, owners: Map<number, number>): ProcessRings {
+	const rings = p.rings.filter((r) => (owners.get(r.inode) ?? p.pid) === p.pid);
+	return rings.length === p.rings.length ? p : { ...p, rings };
+}
+
+/**
+ * Wait (bounded) until no process of the tree has requests in flight that
+ * wait for outside events.  Returns those still in flight at the deadline.
+ * @known holds the latest capture of every process seen so far, this
+ * call's included: CRIU pauses the tree one process at a time, and a ring
+ * shared with a process outside this subtree is judged by its owner
+ * (ringOwners()), which may have been seen by an earlier call.
+ */
+export async function drain(root: number, ms = DRAIN_MS, known = new Map<number, ProcessRings>()): Promise<string[]> {
 	const deadline = Date.now() + ms;
 	for (;;) {
-		const pending = processTree(root).flatMap((pid) => {
+		const captures = processTree(root).flatMap((pid) => {
 			try {
 				const p = captureProcess(pid);
-				seen?.(p);
-				return inflightOf(p, blocksDump);
+				known.set(pid, p);
+				return [p];
 			} catch {
+				known.delete(pid);
 				return []; /* exited meanwhile */
 			}
 		});
+		const owners = ringOwners([...known.values()]);
+		const pending = captures.flatMap((p) => inflightOf(ownedPart(p, owners), blocksDump));
 		if (pending.length === 0 || Date.now() >= deadline) return pending;
 		await sleep(20);
 	}

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * cr_rearm [--flags HEX] [--sets basic,multishot,accept,count]
+ * cr_rearm [--flags HEX] [--sets basic,multishot,accept,count] [--fork-first]
  *
  * Arms requests that only an outside event completes, writes the truth
  * file and waits for SIGUSR1 (after a restore, or in the original after
@@ -50,11 +50,21 @@
  * futex:     FUTEX_WAIT on a private futex (0x161) and on a shared one in
  *            MAP_SHARED memory (0x162, with a mask); each completes
  *            (res 0) once the word changes and FUTEX_WAKE wakes it.
+ * msgring:   a ring waiting for a MSG_RING from this one: POLL_ADD on a pipe
+ *            (0x191) linked to a MSG_RING (0x193) that posts user_data
+ *            0x192, res 42 to a second ring; once the pipe is written,
+ *            the POLL_ADD and the MSG_RING complete here and the second
+ *            ring gets its CQE.
  * waitid:    WAITID(P_PID, WEXITED) for a child forked before the ring
  *            (0x181; its pid is "child_pid" in the truth: it is part of the
  *            checkpointed tree); the child exits with status 7 once it
  *            reads a byte from a pipe: res 0, and the siginfo names the
  *            child, CLD_EXITED, status 7.
+ *
+ * --fork-first: a child is forked right after the ring is created, before
+ * any request's file is opened: it holds the ring (fd and mappings) but
+ * none of those files, and never touches the ring.  It exits when the
+ * parent does (EOF on a pipe only the parent writes).
  *
  * After SIGUSR1 the kernel's SQ head must be where it was after arming.
  *
@@ -76,6 +86,7 @@
 
 static struct ring ring, ring2;
 static bool set_basic, set_multi, set_accept, set_count, set_recvmsg, set_chain, set_abs, set_send, set_futex, set_waitid;
+static bool set_msgring;
 
 static int pipe_a[2], pipe_b[2], pipe_c[2], pipe_d[2];
 static int sock_a[2], sock_b[2], sock_c[2];
@@ -931,6 +942,43 @@ static void verify_futex(void)
 	}
 }
 
+/* ---- msgring ----------------------------------------------------------- */
+
+static struct ring ring_m;
+static int pipe_m[2];
+
+static void arm_msgring(void)
+{
+	struct io_uring_params p = { 0 };
+	struct io_uring_sqe *sqe;
+
+	if (pipe(pipe_m))
+		die("pipe");
+	ring_create_or_die(&ring_m, 8, &p);
+	sqe = sqe_for(&ring, IORING_OP_POLL_ADD, pipe_m[0], 0x191);
+	sqe->poll32_events = POLLIN;
+	sqe->flags |= IOSQE_IO_LINK;
+	sqe = sqe_for(&ring, IORING_OP_MSG_RING, ring_m.fd, 0x193);
+	sqe->addr = IORING_MSG_DATA;
+	sqe->off = 0x192;
+	sqe->len = 42;
+	submit(&ring, 2);
+}
+
+static void verify_msgring(void)
+{
+	struct io_uring_cqe c[2];
+
+	if (ring_cq_ready(&ring_m))
+		die_err(EIO, "the second ring got a CQE before the POLL_ADD fired");
+	put(pipe_m[1], "m");
+	reap(&ring, c, 2, "POLL_ADD -> MSG_RING");
+	expect_cqe(&c[0], 0x191, POLLIN, 0, 0, "the POLL_ADD before the MSG_RING");
+	expect_cqe(&c[1], 0x193, 0, 0, 0, "the linked MSG_RING");
+	expect_cqe((c[0] = one(&ring_m, "the message"), &c[0]), 0x192, 42, 0, 0, "the message on the second ring");
+	expect_nothing_more(&ring_m, "after the message");
+}
+
 /* ---- waitid ------------------------------------------------------------ */
 
 static pid_t child;
@@ -979,8 +1027,29 @@ static void verify_waitid(void)
 
 /* ---- main -------------------------------------------------------------- */
 
+/* A child that holds the ring and nothing opened after it, until the parent exits. */
+static void fork_holder(void)
+{
+	int alive[2];
+	char c;
+
+	if (pipe(alive))
+		die("pipe");
+	switch (fork()) {
+	case -1:
+		die("fork");
+	case 0:
+		close(alive[1]);
+		while (read(alive[0], &c, 1) < 0 && errno == EINTR)
+			;
+		_exit(0);
+	}
+	close(alive[0]);
+}
+
 int main(int argc, char **argv)
 {
+	bool fork_first = false;
 	struct io_uring_params p = { 0 };
 	const char *sets = "basic";
 	struct timespec armed;
@@ -995,6 +1064,8 @@ int main(int argc, char **argv)
 			sets = argv[++i];
 		else if (!strcmp(argv[i], "--abs-after") && i + 1 < argc)
 			abs_after = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--fork-first"))
+			fork_first = true;
 		else
 			die_err(EINVAL, "unknown argument %s", argv[i]);
 	}
@@ -1008,6 +1079,7 @@ int main(int argc, char **argv)
 	set_send = strstr(sets, "send") != NULL;
 	set_futex = strstr(sets, "futex") != NULL;
 	set_waitid = strstr(sets, "waitid") != NULL;
+	set_msgring = strstr(sets, "msgring") != NULL;
 	if (set_waitid)
 		fork_child();
 	ring_create_or_die(&ring, 16, &p);
@@ -1018,6 +1090,8 @@ int main(int argc, char **argv)
 		memset(none, 0xff, sizeof(none));
 		reg_or_die(ring.fd, IORING_REGISTER_FILES, none, NSLOTS, "FILES");
 	}
+	if (fork_first)
+		fork_holder();
 	clock_gettime(CLOCK_MONOTONIC, &armed);
 	if (set_basic)
 		arm_basic();
@@ -1039,6 +1113,8 @@ int main(int argc, char **argv)
 		arm_futex();
 	if (set_waitid)
 		arm_waitid();
+	if (set_msgring)
+		arm_msgring();
 	expect_nothing_more(&ring, "right after arming");
 	sq_head = __atomic_load_n(ring.sq_head, __ATOMIC_ACQUIRE);
 
@@ -1070,6 +1146,8 @@ int main(int argc, char **argv)
 		verify_futex();
 	if (set_waitid)
 		verify_waitid();
+	if (set_msgring)
+		verify_msgring();
 	if (set_chain)
 		verify_chain(&armed);
 	if (set_basic)
