@@ -308,6 +308,7 @@ struct chain_walk {
 #define OP_CONNECT		16
 #define OP_FUTEX_WAIT		51
 #define OP_WAITID		50
+#define OP_MSG_RING		40
 #define TIMEOUT_BOOTTIME	(1u << 2)
 #define TIMEOUT_REALTIME	(1u << 3)
 #define MAX_LINKS		64	/* links of one chain we follow */
@@ -476,6 +477,24 @@ static __always_inline void arm_waitid(struct rec_req_arm *a, struct io_kiocb *r
 		a->bits |= ARM_WAITID_WAITING;
 }
 
+/*
+ * MSG_RING (io_uring/msg_ring.c: io_msg), a link of a chain: what its
+ * preparation kept of the SQE (the target ring is still the SQE's fd).
+ */
+static __always_inline void arm_msg_ring(struct rec_req_arm *a, struct io_kiocb *req)
+{
+	struct io_msg *m = (void *)&req->cmd;
+
+	if (!bpf_core_type_exists(struct io_msg))
+		return;
+	a->addr = BPF_CORE_READ(m, cmd);
+	a->addr2 = BPF_CORE_READ(m, user_data);
+	a->len = BPF_CORE_READ(m, len);
+	a->addr3 = BPF_CORE_READ(m, src_fd);
+	a->file_slot = BPF_CORE_READ(m, dst_fd);
+	a->op_flags = BPF_CORE_READ(m, flags);
+}
+
 /* NOP (io_uring/nop.c: io_nop): a link of a chain. */
 static __always_inline void arm_nop(struct rec_req_arm *a, struct io_kiocb *req)
 {
@@ -548,6 +567,8 @@ static __noinline void emit_req_arm(__u64 req_addr, __u64 ctx_addr, __u32 state,
 		arm_futex(a, req);
 	else if (opcode == OP_WAITID && state == REQ_WAITID)
 		arm_waitid(a, req);
+	else if (opcode == OP_MSG_RING && state == REQ_LINKED)
+		arm_msg_ring(a, req);
 	REC_SEND(a);
 }
 

@@ -50,6 +50,9 @@ const CASES: Case[] = [
 		args: ['--flags', '3000', '--sets', 'send,futex'], armed: [0x151, 0x161, 0x162] },
 	{ what: 'SEND with and without POLL_FIRST on full sockets, FUTEX_WAIT private and shared (plain ring)',
 		args: ['--sets', 'send,futex'], armed: [0x151, 0x161, 0x162] },
+	{ what: 'a ring waiting for a MSG_RING: POLL_ADD -> MSG_RING to another ring (plain ring)', args: ['--sets', 'msgring'], armed: [0x191, 0x193] },
+	{ what: 'a ring waiting for a MSG_RING: POLL_ADD -> MSG_RING to another ring (SINGLE_ISSUER|DEFER_TASKRUN)',
+		args: ['--flags', '3000', '--sets', 'msgring'], armed: [0x191, 0x193] },
 	{ what: 'WAITID for a child of the tree (plain ring)', args: ['--sets', 'waitid'], armed: [0x181], child: true },
 	{ what: 'WAITID for a child of the tree (SINGLE_ISSUER|DEFER_TASKRUN)', args: ['--flags', '3000', '--sets', 'waitid'], armed: [0x181], child: true },
 	{ what: 'READ, RECV, POLL_ADD, TIMEOUTs and chains on an SQPOLL ring: its SQ thread takes them', args: ['--flags', '2', '--sets', 'basic,chain'],
@@ -82,7 +85,7 @@ for (const c of CASES) {
 
 t.test('--leave-running leaves every request armed in the original', async (t) => {
 	const s = scratch(t);
-	const { pid } = await startWithTruth(s, 'cr_rearm', ['--sets', 'basic,multishot,accept,count,recvmsg,waitid']);
+	const { pid } = await startWithTruth(s, 'cr_rearm', ['--sets', 'basic,multishot,accept,count,recvmsg,waitid,msgring']);
 	if (!(await dumpAndRestore(t, s, pid, { dumpArgs: ['--leave-running'] }))) return;
 	await finishVerified(t, s, 'cr_rearm', pid);
 });

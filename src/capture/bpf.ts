@@ -289,6 +289,7 @@ const OP_LINK_TIMEOUT = 15;
 const TIMEOUT_BOOTTIME = 1 << 2;
 
 const OP_FUTEX_WAIT = 51;
+const OP_MSG_RING = 40;
 
 /* The futex word a FUTEX_WAIT waits on (its size from the kernel's FLAGS_SIZE_*), read from the process. */
 function futexWord(pid: number, addr: bigint, flags: number): string | undefined {
@@ -309,7 +310,8 @@ function armDetails(view: ProcessView, a: ReqArmRec, opcode: number, reqFlags: b
 	const offsets = abs ? (view.timens ??= timensOffsets(view.pid)) : null;
 	return {
 		mode: a.mode,
-		...(opcode === OP_FUTEX_WAIT ? { addr3: dec(a.addr3), ...(futex !== undefined ? { futex_word: futex } : {}) } : {}),
+		...(opcode === OP_FUTEX_WAIT || opcode === OP_MSG_RING ? { addr3: dec(a.addr3) } : {}),
+		...(futex !== undefined ? { futex_word: futex } : {}),
 		...(offsets ? { clock_offset_ns: dec(a.op_flags & TIMEOUT_BOOTTIME ? offsets.boottime : offsets.monotonic) } : {}),
 		bits: a.bits | armBitsOf(reqFlags), addr: dec(a.addr), addr2: dec(a.addr2), len: a.len, op_flags: a.op_flags, ioprio: a.ioprio,
 		buf_group: a.buf_group, done_io: a.done_io, mshot_len: a.mshot_len, mshot_total_len: a.mshot_total_len,

@@ -211,7 +211,7 @@ export interface ArmDetails {
 	mode?: number;
 	/** Absolute MONOTONIC/BOOTTIME timeouts: the dumped process's time-namespace offset of that clock (ns, /proc/PID/timens_offsets). */
 	clock_offset_ns?: string;
-	/** FUTEX_WAIT: its mask (addr is the futex address, addr2 the value it waits on, op_flags the kernel's futex flags). */
+	/** FUTEX_WAIT: its mask (addr is the futex address, addr2 the value it waits on, op_flags the kernel's futex flags); MSG_RING: the source fd (sqe->addr3). */
 	addr3?: string;
 	/** FUTEX_WAIT: the futex word as the capture read it from the process (absent: unreadable). */
 	futex_word?: string;

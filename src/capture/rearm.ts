@@ -49,7 +49,7 @@ export const ARM = {
 /* Opcodes this version re-arms (the others are refused with their name). */
 const REARMABLE = new Set<number>([OP.POLL_ADD, OP.TIMEOUT, OP.READ, OP.RECV, OP.RECVMSG, OP.READ_MULTISHOT, OP.ACCEPT, OP.SEND, OP.FUTEX_WAIT, OP.WAITID]);
 /* Opcodes re-submitted as links of a re-armed request's chain: those, and what usually follows them. */
-export const LINKABLE = new Set<number>([...REARMABLE, OP.LINK_TIMEOUT, OP.WRITE, OP.NOP]);
+export const LINKABLE = new Set<number>([...REARMABLE, OP.LINK_TIMEOUT, OP.WRITE, OP.NOP, OP.MSG_RING]);
 /* The BPF capture follows at most this many links of one chain (MAX_LINKS). */
 const MAX_LINKS = 64;
 
@@ -77,6 +77,8 @@ const FUTEX_FLAGS_SHARED = 0x10;
 const FUTEX2_PRIVATE = 128;
 /* IORING_NOP_*: NOP flags (sqe->nop_flags) re-armed as they were; the others name a file or buffer */
 const NOP_KEPT = (1 << 0) | (1 << 4) | (1 << 5); /* INJECT_RESULT, TW, CQE32 */
+/* MSG_RING's command (sqe->addr): IORING_MSG_DATA posts a CQE to the target ring */
+const MSG_DATA = 0n;
 /* waitid's idtype_t: P_PIDFD names the process by an fd */
 const P_PIDFD = 3;
 
@@ -146,6 +148,9 @@ function opRefusal(op: number, q: InflightRequest, a: ArmDetails, issued: boolea
 			return `its futex word is ${a.futex_word}, not the ${a.addr2} it waits on (a wake is on its way)`;
 		break;
 	}
+	case OP.MSG_RING:
+		if (BigInt(a.addr) !== MSG_DATA) return 'a MSG_RING that sends a file (only IORING_MSG_DATA is re-armed)';
+		break;
 	case OP.WAITID:
 		if (a.len === P_PIDFD) return 'a WAITID on a pidfd (the process it named is not kept, only the fd number)';
 		break;
@@ -322,6 +327,15 @@ function requestSqe(q: InflightRequest, c: SqeCtx): RearmSqe {
 		b.writeBigUInt64LE(BigInt(a.addr), SQE.addr);
 		b.writeBigUInt64LE(BigInt(a.addr2), SQE.off);
 		b.writeBigUInt64LE(BigInt(a.addr3 ?? '0'), SQE.addr3);
+		break;
+	case OP.MSG_RING:
+		/* fd: the target ring; addr: the command; off, len: the target's user_data and res; file_index: its CQE flags with FLAGS_PASS */
+		b.writeBigUInt64LE(BigInt(a.addr), SQE.addr);
+		b.writeBigUInt64LE(BigInt(a.addr2), SQE.off);
+		b.writeUInt32LE(a.len, SQE.len);
+		b.writeUInt32LE(a.op_flags, SQE.op_flags);
+		b.writeBigUInt64LE(BigInt(a.addr3 ?? '0'), SQE.addr3);
+		b.writeUInt32LE(a.file_slot, SQE.file_index);
 		break;
 	case OP.WAITID:
 		/* sqe->len: idtype, fd: the id, file_index: the options, addr2: the siginfo pointer */

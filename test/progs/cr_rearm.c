@@ -50,6 +50,11 @@
  * futex:     FUTEX_WAIT on a private futex (0x161) and on a shared one in
  *            MAP_SHARED memory (0x162, with a mask); each completes
  *            (res 0) once the word changes and FUTEX_WAKE wakes it.
+ * msgring:   a ring waiting for a MSG_RING from this one: POLL_ADD on a pipe
+ *            (0x191) linked to a MSG_RING (0x193) that posts user_data
+ *            0x192, res 42 to a second ring; once the pipe is written,
+ *            the POLL_ADD and the MSG_RING complete here and the second
+ *            ring gets its CQE.
  * waitid:    WAITID(P_PID, WEXITED) for a child forked before the ring
  *            (0x181; its pid is "child_pid" in the truth: it is part of the
  *            checkpointed tree); the child exits with status 7 once it
@@ -81,6 +86,7 @@
 
 static struct ring ring, ring2;
 static bool set_basic, set_multi, set_accept, set_count, set_recvmsg, set_chain, set_abs, set_send, set_futex, set_waitid;
+static bool set_msgring;
 
 static int pipe_a[2], pipe_b[2], pipe_c[2], pipe_d[2];
 static int sock_a[2], sock_b[2], sock_c[2];
@@ -936,6 +942,43 @@ static void verify_futex(void)
 	}
 }
 
+/* ---- msgring ----------------------------------------------------------- */
+
+static struct ring ring_m;
+static int pipe_m[2];
+
+static void arm_msgring(void)
+{
+	struct io_uring_params p = { 0 };
+	struct io_uring_sqe *sqe;
+
+	if (pipe(pipe_m))
+		die("pipe");
+	ring_create_or_die(&ring_m, 8, &p);
+	sqe = sqe_for(&ring, IORING_OP_POLL_ADD, pipe_m[0], 0x191);
+	sqe->poll32_events = POLLIN;
+	sqe->flags |= IOSQE_IO_LINK;
+	sqe = sqe_for(&ring, IORING_OP_MSG_RING, ring_m.fd, 0x193);
+	sqe->addr = IORING_MSG_DATA;
+	sqe->off = 0x192;
+	sqe->len = 42;
+	submit(&ring, 2);
+}
+
+static void verify_msgring(void)
+{
+	struct io_uring_cqe c[2];
+
+	if (ring_cq_ready(&ring_m))
+		die_err(EIO, "the second ring got a CQE before the POLL_ADD fired");
+	put(pipe_m[1], "m");
+	reap(&ring, c, 2, "POLL_ADD -> MSG_RING");
+	expect_cqe(&c[0], 0x191, POLLIN, 0, 0, "the POLL_ADD before the MSG_RING");
+	expect_cqe(&c[1], 0x193, 0, 0, 0, "the linked MSG_RING");
+	expect_cqe((c[0] = one(&ring_m, "the message"), &c[0]), 0x192, 42, 0, 0, "the message on the second ring");
+	expect_nothing_more(&ring_m, "after the message");
+}
+
 /* ---- waitid ------------------------------------------------------------ */
 
 static pid_t child;
@@ -1036,6 +1079,7 @@ int main(int argc, char **argv)
 	set_send = strstr(sets, "send") != NULL;
 	set_futex = strstr(sets, "futex") != NULL;
 	set_waitid = strstr(sets, "waitid") != NULL;
+	set_msgring = strstr(sets, "msgring") != NULL;
 	if (set_waitid)
 		fork_child();
 	ring_create_or_die(&ring, 16, &p);
@@ -1069,6 +1113,8 @@ int main(int argc, char **argv)
 		arm_futex();
 	if (set_waitid)
 		arm_waitid();
+	if (set_msgring)
+		arm_msgring();
 	expect_nothing_more(&ring, "right after arming");
 	sq_head = __atomic_load_n(ring.sq_head, __ATOMIC_ACQUIRE);
 
@@ -1100,6 +1146,8 @@ int main(int argc, char **argv)
 		verify_futex();
 	if (set_waitid)
 		verify_waitid();
+	if (set_msgring)
+		verify_msgring();
 	if (set_chain)
 		verify_chain(&armed);
 	if (set_basic)
