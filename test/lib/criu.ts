@@ -325,7 +325,10 @@ export function criuErrors(log: string): string[] {
 /** One-line summary of a failed CRIU run for assertion messages. */
 export function describeRun(what: string, r: CriuResult): string {
 	const errs = criuErrors(r.log);
-	return `${what} exited ${r.code}; errors: ${errs.slice(0, 5).join(' | ') || '(none)'} (log ${r.logPath})`;
+	/* a failure with no error line (CRIU killed, or failing before its log): the log's and stderr's last lines */
+	const tail = (text: string): string => text.trim().split('\n').slice(-3).join(' | ');
+	const more = r.code !== 0 && !errs.length ? `; log ends: ${tail(r.log) || '(empty)'}; stderr: ${tail(r.stderr) || '(empty)'}` : '';
+	return `${what} exited ${r.code}; errors: ${errs.slice(0, 5).join(' | ') || '(none)'}${more} (log ${r.logPath})`;
 }
 
 /** A "PID COUNT" line written by plain_sleeper / ring_min. */
