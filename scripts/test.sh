@@ -39,7 +39,7 @@ cd "$ROOT"
 QUICK=(
 	abi cli image-envelope image-validate image-roundtrip image-fuzz
 	plan-golden restore-epoll inspect-flags inspect-queues dump-restore-eintr dump-restore-attach
-	test-harness
+	test-harness dump-sqpoll-wait
 )
 
 # Files that take longest, longest first (measured 2026-12-06); the others
