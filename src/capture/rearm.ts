@@ -21,9 +21,10 @@ const WAITS_FOR_EVENTS = new Set(['poll', 'timeout', 'linked_timeout', 'futex', 
 
 export const waitsForEvents = (q: InflightRequest): boolean => WAITS_FOR_EVENTS.has(q.state) && !timedOut(q) && !woken(q);
 
-/* A FUTEX_WAIT or WAITID that was woken: its completion runs as task work (the drain runs it). */
+/* A FUTEX_WAIT, FUTEX_WAITV or WAITID that was woken: its completion runs as task work (the drain runs it). */
 const woken = (q: InflightRequest): boolean => q.arm !== undefined &&
-	((q.opcode === 'FUTEX_WAIT' && !(q.arm.bits & ARM.FUTEX_QUEUED)) || (q.opcode === 'WAITID' && !(q.arm.bits & ARM.WAITID_WAITING)));
+	(((q.opcode === 'FUTEX_WAIT' || q.opcode === 'FUTEX_WAITV') && !(q.arm.bits & ARM.FUTEX_QUEUED)) ||
+		(q.opcode === 'WAITID' && !(q.arm.bits & ARM.WAITID_WAITING)));
 
 /*
  * A request whose LINK_TIMEOUT fired: the timer took itself off the
@@ -47,7 +48,7 @@ export const ARM = {
 } as const;
 
 /* Opcodes this version re-arms (the others are refused with their name). */
-const REARMABLE = new Set<number>([OP.POLL_ADD, OP.TIMEOUT, OP.READ, OP.RECV, OP.RECVMSG, OP.READ_MULTISHOT, OP.ACCEPT, OP.SEND, OP.FUTEX_WAIT, OP.WAITID]);
+const REARMABLE = new Set<number>([OP.POLL_ADD, OP.TIMEOUT, OP.READ, OP.RECV, OP.RECVMSG, OP.READ_MULTISHOT, OP.ACCEPT, OP.SEND, OP.FUTEX_WAIT, OP.FUTEX_WAITV, OP.WAITID]);
 /* Opcodes re-submitted as links of a re-armed request's chain: those, and what usually follows them. */
 export const LINKABLE = new Set<number>([...REARMABLE, OP.LINK_TIMEOUT, OP.WRITE, OP.NOP, OP.MSG_RING]);
 /* The BPF capture follows at most this many links of one chain (MAX_LINKS). */
@@ -139,13 +140,15 @@ function opRefusal(op: number, q: InflightRequest, a: ArmDetails, issued: boolea
 		if (!multishot && a.len && a.count_left <= 0) return 'a count-based timeout whose count is reached';
 		break;
 	}
-	case OP.FUTEX_WAIT: {
-		if (a.op_flags & ~(FUTEX_FLAGS_SIZE | FUTEX_FLAGS_SHARED)) return `a FUTEX_WAIT with futex flags 0x${a.op_flags.toString(16)} (NUMA or memory-policy futexes are not re-armed)`;
-		if (a.futex_word === undefined) return 'the capture could not read its futex word';
-		const size = 8n << BigInt(a.op_flags & FUTEX_FLAGS_SIZE);
-		const mask = (1n << size) - 1n;
-		if ((BigInt(a.futex_word) & mask) !== (BigInt(a.addr2) & mask))
-			return `its futex word is ${a.futex_word}, not the ${a.addr2} it waits on (a wake is on its way)`;
+	case OP.FUTEX_WAIT:
+		return futexRefusal(q.opcode, a.op_flags, a.futex_word, a.addr2);
+	case OP.FUTEX_WAITV: {
+		const v = a.futexv ?? [];
+		if (!v.length || v.length !== a.len) return 'the capture did not find its futex vector';
+		for (const [i, f] of v.entries()) {
+			const why = futexRefusal(q.opcode, f.flags, f.word, f.val);
+			if (why) return `futex ${i} of its vector: ${why}`;
+		}
 		break;
 	}
 	case OP.MSG_RING:
@@ -163,6 +166,19 @@ function opRefusal(op: number, q: InflightRequest, a: ArmDetails, issued: boolea
 	return null;
 }
 
+/* Whether a futex wait can be queued again: flags this version rebuilds, and the word still holding the value it waits on. */
+function futexRefusal(opcode: string, flags: number, word: string | undefined, val: string): string | null {
+	if (flags & ~(FUTEX_FLAGS_SIZE | FUTEX_FLAGS_SHARED)) return `a ${opcode} with futex flags 0x${flags.toString(16)} (NUMA or memory-policy futexes are not re-armed)`;
+	if (word === undefined) return 'the capture could not read its futex word';
+	const size = 8n << BigInt(flags & FUTEX_FLAGS_SIZE);
+	const mask = (1n << size) - 1n;
+	if ((BigInt(word) & mask) !== (BigInt(val) & mask)) return `its futex word is ${word}, not the ${val} it waits on (a wake is on its way)`;
+	return null;
+}
+
+/* FUTEX2_* flags of a futex_waitv entry or a FUTEX_WAIT SQE's fd, from the kernel's FLAGS_*: the size, and PRIVATE unless shared */
+const futex2Flags = (flags: number): number => (flags & FUTEX_FLAGS_SIZE) | (flags & FUTEX_FLAGS_SHARED ? 0 : FUTEX2_PRIVATE);
+
 const links = (q: InflightRequest): InflightRequest[] => q.links ?? [];
 
 /* Why link l (at index i of q's links) cannot be re-submitted with q's chain. */
@@ -177,9 +193,9 @@ function linkRefusal(q: InflightRequest, l: InflightRequest, i: number): string 
 /** Whether the restore can re-arm request q of ring r (with the links of its chain), and if not, why. */
 export function classify(r: RingState, q: InflightRequest): Verdict {
 	if (q.state === 'linked_timeout') return no('a LINK_TIMEOUT guarding a request that is not re-armed');
-	if (q.state !== 'poll' && q.state !== 'timeout' && !(q.state === 'futex' && q.opcode === 'FUTEX_WAIT') &&
+	if (q.state !== 'poll' && q.state !== 'timeout' && !(q.state === 'futex' && (q.opcode === 'FUTEX_WAIT' || q.opcode === 'FUTEX_WAITV')) &&
 		!(q.state === 'waitid' && q.opcode === 'WAITID'))
-		return no(`a ${q.state} wait${q.opcode === 'FUTEX_WAITV' ? ' on a futex vector' : ''} (not re-armed yet)`);
+		return no(`a ${q.state} wait (not re-armed yet)`);
 	const op = opcodeNumber(q.opcode);
 	if (!REARMABLE.has(op)) return no(`${q.opcode} requests are not re-armed yet`);
 	if (!q.arm) return no('the capture has no re-arm details for it');
@@ -225,7 +241,12 @@ export interface RearmSqe {
 	timeout_ns?: bigint;
 	/** A multishot RECVMSG: the struct msghdr its SQE's addr points at (the restore places it). */
 	msghdr?: Buffer;
+	/** FUTEX_WAITV: the struct futex_waitv array its SQE's addr points at (the restore places it), rebuilt from the kernel's copy. */
+	futexv?: Buffer;
 }
+
+/* struct futex_waitv: val, uaddr, flags, __reserved */
+export const FUTEX_WAITV_SIZE = 24;
 
 /* struct msghdr on x86_64: name, namelen, iov, iovlen, control, controllen, flags */
 const MSGHDR_SIZE = 56;
@@ -321,9 +342,23 @@ function requestSqe(q: InflightRequest, c: SqeCtx): RearmSqe {
 		b.writeUInt32LE(a.op_flags, SQE.op_flags);
 		b.writeUInt32LE(a.file_slot, SQE.file_index);
 		break;
+	case OP.FUTEX_WAITV: {
+		/* addr: the vector (placed at restore), len: its length; struct futex_waitv is val, uaddr, flags, reserved */
+		const v = a.futexv!;
+		const arr = Buffer.alloc(FUTEX_WAITV_SIZE * v.length);
+		v.forEach((f, i) => {
+			arr.writeBigUInt64LE(BigInt(f.val), i * FUTEX_WAITV_SIZE);
+			arr.writeBigUInt64LE(BigInt(f.uaddr), i * FUTEX_WAITV_SIZE + 8);
+			arr.writeUInt32LE(futex2Flags(f.flags), i * FUTEX_WAITV_SIZE + 16);
+		});
+		b.writeInt32LE(0, SQE.fd);
+		b.writeUInt32LE(v.length, SQE.len);
+		out.futexv = arr;
+		break;
+	}
 	case OP.FUTEX_WAIT:
 		/* sqe->fd holds the FUTEX2_* flags: the size, and PRIVATE unless the kernel made it shared */
-		b.writeInt32LE((a.op_flags & FUTEX_FLAGS_SIZE) | (a.op_flags & FUTEX_FLAGS_SHARED ? 0 : FUTEX2_PRIVATE), SQE.fd);
+		b.writeInt32LE(futex2Flags(a.op_flags), SQE.fd);
 		b.writeBigUInt64LE(BigInt(a.addr), SQE.addr);
 		b.writeBigUInt64LE(BigInt(a.addr2), SQE.off);
 		b.writeBigUInt64LE(BigInt(a.addr3 ?? '0'), SQE.addr3);
