@@ -8,7 +8,9 @@
 # the CPU time of criu and of everything it forks, the Node helper
 # included; N = 0 is the baseline, dumped and restored without the plugin.
 # The BPF programs are pinned on a bpffs mounted for the run in a private
-# mount namespace (as bench/startup.ts does).  Prints one line per run
+# mount namespace (as bench/startup.ts does).  CRIU_URING_SAVED_PLAN=0 in
+# the environment: every restore plans with the Node helper, as before the
+# dump saved its plan (docs/saved-plan.md).  Prints one line per run
 # (N, dump CPU ms, restore CPU ms, dump wall ms, restore wall ms) and the
 # medians.  Needs root, perf and a built checkout.
 set -euo pipefail

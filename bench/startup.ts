@@ -12,7 +12,8 @@
  *    and restored by the same CRIU without the plugin;
  *  - with the BPF programs pinned (docs/bpf.md): a bpffs mounted on a
  *    temporary directory for the run (CRIU_URING_BPF_PIN_DIR), the set
- *    created by a first capture before measuring.  The bench runs in a
+ *    created by a first capture before measuring; with and without the
+ *    restore plan the dump saves (docs/saved-plan.md).  The bench runs in a
  *    mount namespace of its own (it re-runs itself under unshare): a bpffs
  *    in the host's namespace would break other users' dumps of trees in
  *    new mount namespaces while it is there.
@@ -188,6 +189,9 @@ async function main(): Promise<void> {
 			['16 rings', rings(16), true, {}],
 			['1 ring, BPF pinned', rings(1), true, pinned],
 			['16 rings, BPF pinned', rings(16), true, pinned],
+			/* the restore plans with the helper, as before the dump saved its plan (docs/saved-plan.md) */
+			['1 ring, BPF pinned, no saved plan', rings(1), true, { ...pinned, CRIU_URING_SAVED_PLAN: '0' }],
+			['16 rings, BPF pinned, no saved plan', rings(16), true, { ...pinned, CRIU_URING_SAVED_PLAN: '0' }],
 		];
 		console.log();
 		console.log('| process | dump ms | restore ms | added dump + restore ms | frozen ms (CRIU) | pause the app saw ms |');
@@ -214,7 +218,8 @@ async function main(): Promise<void> {
 	console.log();
 	const perRing = (one: string, sixteen: string): string => ((added.get(sixteen)! - added.get(one)!) / 15).toFixed(2);
 	console.log(`per additional ring (16 rings vs 1): ${perRing('1 ring', '16 rings')} ms per dump + restore, ` +
-		`${perRing('1 ring, BPF pinned', '16 rings, BPF pinned')} ms with the programs pinned`);
+		`${perRing('1 ring, BPF pinned', '16 rings, BPF pinned')} ms with the programs pinned, ` +
+		`${perRing('1 ring, BPF pinned, no saved plan', '16 rings, BPF pinned, no saved plan')} ms pinned without the saved plan`);
 }
 
 if (process.env.CRIU_URING_BENCH_MNTNS !== '1') {

@@ -165,13 +165,13 @@ bool resolve_req_bits(__u32 out[kReqBits])
 	return found == kReqBits;
 }
 
-/* Use the pinned set in dir with the opened (not loaded) skel; false if it is not there. */
-bool use_pinned(const std::string &dir, uring_iter_bpf *skel, size_t ring_bytes)
+/* Use the pinned set in dir with the opened (not loaded) skel; false if it is not there or not usable (*why). */
+bool use_pinned(const std::string &dir, uring_iter_bpf *skel, size_t ring_bytes, std::string *why)
 {
 	long page = sysconf(_SC_PAGESIZE);
 	void *bss;
 
-	if (!pin_open(dir, skel->obj, &g_loaded.pin))
+	if (!pin_open(dir, skel->obj, &g_loaded.pin, why))
 		return false;
 	g_loaded.bss_len = (sizeof(Bss) + page - 1) / page * page;
 	bss = mmap(nullptr, g_loaded.bss_len, PROT_READ | PROT_WRITE, MAP_SHARED, g_loaded.pin.bss_fd, 0);
@@ -212,7 +212,7 @@ std::string load(size_t ring_bytes)
 		dir = pin_dir(elf, elf_size, ring_bytes, &why);
 	else
 		why = "off (enlarged ring buffer)";
-	if (!dir.empty() && use_pinned(dir, skel, ring_bytes))
+	if (!dir.empty() && use_pinned(dir, skel, ring_bytes, &why))
 		return "";
 	err = bpf_map__set_max_entries(skel->maps.events, ring_bytes);
 	if (!err)
@@ -233,8 +233,12 @@ std::string load(size_t ring_bytes)
 	if (dir.empty()) {
 		g_pin_state = "loaded, not pinned: " + why;
 	} else {
-		why = pin_create(dir, skel->obj);
+		std::string refused = why;	/* a set that was there but not as it must be: replaced */
+
+		why = pin_create(dir, skel->obj, !refused.empty());
 		g_pin_state = why.empty() ? "loaded and pinned as " + dir : "loaded, not pinned: " + why;
+		if (!refused.empty())
+			g_pin_state += " (the set there was refused: " + refused + ")";
 	}
 	return "";
 }

@@ -94,6 +94,71 @@ bool complete(const std::string &dir, bpf_object *obj)
 	return true;
 }
 
+/*
+ * A directory only this user can change: the pins in it are then what this
+ * user (root) put there.  bpffs keeps owners and modes as set.
+ */
+bool private_dir(const std::string &path, std::string *why)
+{
+	struct stat st;
+
+	if (stat(path.c_str(), &st) || !S_ISDIR(st.st_mode)) {
+		*why = path + " is not a directory";
+		return false;
+	}
+	if (st.st_uid != geteuid() || (st.st_mode & 077)) {
+		char text[96];
+
+		snprintf(text, sizeof(text), " is not private to uid %u (owner %u, mode %03o)", geteuid(), st.st_uid, st.st_mode & 0777);
+		*why = path + text;
+		return false;
+	}
+	return true;
+}
+
+/* The pinned program is the object's program: its type and name. */
+bool same_prog(int fd, bpf_program *prog, std::string *why)
+{
+	struct bpf_prog_info info;
+	uint32_t len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
+		*why = std::string("prog_") + bpf_program__name(prog) + ": no program info";
+		return false;
+	}
+	if (info.type != bpf_program__type(prog) || strncmp(info.name, bpf_program__name(prog), BPF_OBJ_NAME_LEN - 1)) {
+		*why = std::string("prog_") + bpf_program__name(prog) + " is another program (" + info.name + ")";
+		return false;
+	}
+	return true;
+}
+
+/* The pinned map has the object's map's type, key and value sizes (and size, but for the ring buffer's, in the set's name). */
+bool same_map(int fd, bpf_object *obj, const char *want, std::string *why)
+{
+	struct bpf_map_info info;
+	uint32_t len = sizeof(info);
+	bpf_map *map;
+
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
+		*why = std::string("map_") + want + ": no map info";
+		return false;
+	}
+	bpf_object__for_each_map(map, obj) {
+		if (map_key(bpf_map__name(map)) != want)
+			continue;
+		if (info.type == (uint32_t)bpf_map__type(map) && info.key_size == bpf_map__key_size(map) &&
+		    info.value_size == bpf_map__value_size(map) &&
+		    (!strcmp(want, "events") || info.max_entries == bpf_map__max_entries(map)))
+			return true;
+		break;
+	}
+	*why = std::string("map_") + want + " is not the object's map";
+	return false;
+}
+
 } // namespace
 
 std::string pin_dir(const void *elf, size_t elf_size, size_t ring_bytes, std::string *why)
@@ -115,31 +180,43 @@ std::string pin_dir(const void *elf, size_t elf_size, size_t ring_bytes, std::st
 	return root + name;
 }
 
-bool pin_open(const std::string &dir, bpf_object *opened, PinnedSet *set)
+bool pin_open(const std::string &dir, bpf_object *opened, PinnedSet *set, std::string *why)
 {
 	bpf_program *prog;
 
+	why->clear();
 	set->dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (set->dir_fd < 0)
 		return false;
+	if (!private_dir(parent(dir), why) || !private_dir(dir, why))
+		goto bad;
 	bpf_object__for_each_program(prog, opened) {
 		int fd = bpf_obj_get((dir + "/prog_" + bpf_program__name(prog)).c_str());
 
-		if (fd < 0)
-			goto incomplete;
+		if (fd < 0) {
+			*why = std::string("prog_") + bpf_program__name(prog) + " missing";
+			goto bad;
+		}
 		set->progs[bpf_program__name(prog)] = fd;
+		if (!same_prog(fd, prog, why))
+			goto bad;
 	}
 	set->events_fd = bpf_obj_get((dir + "/map_events").c_str());
 	set->seen_fd = bpf_obj_get((dir + "/map_seen").c_str());
 	set->bss_fd = bpf_obj_get((dir + "/map_bss").c_str());
-	if (set->events_fd >= 0 && set->seen_fd >= 0 && set->bss_fd >= 0)
+	if (set->events_fd < 0 || set->seen_fd < 0 || set->bss_fd < 0) {
+		*why = "a map is missing";
+		goto bad;
+	}
+	if (same_map(set->events_fd, opened, "events", why) && same_map(set->seen_fd, opened, "seen", why) &&
+	    same_map(set->bss_fd, opened, "bss", why))
 		return true;
-incomplete:
+bad:
 	pin_close(set);
 	return false;
 }
 
-std::string pin_create(const std::string &dir, bpf_object *loaded)
+std::string pin_create(const std::string &dir, bpf_object *loaded, bool replace)
 {
 	std::string root = parent(dir), tmp = dir + "-tmp-" + std::to_string(getpid());	/* bpffs refuses dots in names */
 	std::string err;
@@ -155,10 +232,12 @@ std::string pin_create(const std::string &dir, bpf_object *loaded)
 	/* one creator at a time; a set that appeared meanwhile is kept */
 	while (flock(lock, LOCK_EX) && errno == EINTR)
 		;
+	if (!private_dir(root, &err))
+		goto out;	/* pin_open() would refuse every set in it: touch nothing */
 	if (access(dir.c_str(), F_OK) == 0) {
-		if (complete(dir, loaded))
+		if (!replace && complete(dir, loaded))
 			goto out;
-		remove_tree(dir);	/* damaged (a pin removed by hand): nobody can use it */
+		remove_tree(dir);	/* damaged (a pin removed by hand) or not as it must be: nobody may use it */
 	}
 	remove_tree(tmp);
 	if (mkdir(tmp.c_str(), 0700)) {

@@ -27,16 +27,23 @@ struct PinnedSet {
  */
 std::string pin_dir(const void *elf, size_t elf_size, size_t ring_bytes, std::string *why);
 
-/* Open an existing pinned set; false (nothing held) when it is absent or incomplete. */
-bool pin_open(const std::string &dir, bpf_object *opened, PinnedSet *set);
+/*
+ * Open an existing pinned set; false (nothing held) when it is absent,
+ * incomplete or not trustworthy, with why in *why ("" when absent): the
+ * root and the set's directory must belong to this user (root) with no
+ * access for others, and every pin must be the object's program (type,
+ * name) or map (type, key and value size, size).
+ */
+bool pin_open(const std::string &dir, bpf_object *opened, PinnedSet *set, std::string *why);
 
 /*
  * Pin a loaded object as dir (atomically: pinned in a temporary directory
  * renamed into place); "" or why it could not.  Another process pinning
  * the same set at the same time is not an error; an incomplete set (a pin
- * removed by hand) is replaced.
+ * removed by hand) is replaced, and so is a complete one if @replace
+ * (pin_open() refused it).
  */
-std::string pin_create(const std::string &dir, bpf_object *loaded);
+std::string pin_create(const std::string &dir, bpf_object *loaded, bool replace);
 
 void pin_close(PinnedSet *set);
 

@@ -1209,7 +1209,18 @@ static int fail_step_wanted(void)
 	return v ? atoi(v) : 0;
 }
 
+static char *helper_next_line(void *arg)
+{
+	(void)arg;
+	return helper_read_line();
+}
+
 int plan_execute(int pid, const char *doing)
+{
+	return plan_run(pid, doing, helper_next_line, NULL);
+}
+
+int plan_run(int pid, const char *doing, char *(*next_line)(void *arg), void *arg)
 {
 	static struct plan_state ps;
 	static int steps_run; /* non-cleanup steps of this CRIU run, for CRIU_URING_FAIL_STEP */
@@ -1218,7 +1229,7 @@ int plan_execute(int pid, const char *doing)
 	char *line;
 
 	memset(&ps, 0, sizeof(ps));
-	while ((line = helper_read_line())) {
+	while ((line = next_line(arg))) {
 		bool always = false;
 		int ret;
 

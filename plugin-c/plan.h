@@ -12,4 +12,11 @@
  */
 int plan_execute(int pid, const char *doing);
 
+/*
+ * The same with the lines from @next_line (NULL: none left, which fails
+ * the plan, as a dead helper does): a plan the dump saved (saved_plan.c).
+ * The lines may be modified.
+ */
+int plan_run(int pid, const char *doing, char *(*next_line)(void *arg), void *arg);
+
 #endif

@@ -15,9 +15,12 @@
  *          fini            finish the images, or remove them on failure
  * Restore: init            validate every io_uring image before CRIU
  *                          restores anything; learn which files are rings
+ *                          (or find the dump's saved plan valid for these
+ *                          images and this kernel: no helper at all)
  *          RESTORE_EXT_FILE  a placeholder at each ring fd number
  *          RESUME_DEVICES_LATE  rebuild the rings inside the stopped tasks
- *                          (plan from the helper, executed by plan.c)
+ *                          (plan from the helper or saved by the dump,
+ *                          executed by plan.c)
  *
  * Logging goes through print_on_level(), which the criu binary exports to
  * the plugins it dlopen()s; LOG_PREFIX makes every line start "io_uring: ".
@@ -39,11 +42,13 @@
 #include "eintr.h"
 #include "helper.h"
 #include "plan.h"
+#include "saved_plan.h"
 
 #define IO_URING_NAME "anon_inode:[io_uring]"
 #define MAX_RING_FILES 4096
 
 static bool helper_running;
+static bool plan_saved;	/* restore: the dump's saved plan is used, no helper (saved_plan.c) */
 static int nr_ext_pending, nr_ext_seen, nr_ext_expected;	/* ring files at dump, see flush_ext_files() */
 static int flush_ext_files(void);
 
@@ -136,6 +141,11 @@ static int io_uring_plugin_init(int stage)
 		break;
 	default:
 		/* pre-dump: ring mappings are skipped (DUMP_EXT_VMA), nothing else */
+		return 0;
+	}
+	if (stage == CR_PLUGIN_STAGE__RESTORE &&
+	    !saved_plan_load(criu_get_image_dir(), ring_file_ids, MAX_RING_FILES, &nr_ring_file_ids)) {
+		plan_saved = true;
 		return 0;
 	}
 	if (helper_start(stage_name(stage)))
@@ -283,6 +293,8 @@ static int io_uring_resume_devices_late(int pid)
 	char reply[256];
 	int ret;
 
+	if (plan_saved)
+		return saved_plan_execute(pid);
 	if (!helper_running)
 		return -ENOTSUP;
 	ret = helper_call(reply, sizeof(reply), "plan %d", pid);

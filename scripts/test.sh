@@ -125,7 +125,7 @@ if [[ ${CRIU_URING_TEST_PIN:-1} != 0 && -z ${CRIU_URING_BPF_PIN_DIR:-} && $(id -
 	bpffs=$(mktemp -d /tmp/criu-uring-test-bpffs.XXXXXX)
 	if mount -t bpf bpf "$bpffs" 2>/dev/null; then
 		export CRIU_URING_BPF_PIN_DIR=$bpffs/criu-uring
-		mkdir "$CRIU_URING_BPF_PIN_DIR"
+		mkdir -m 0700 "$CRIU_URING_BPF_PIN_DIR"	# private: a pinned set in a root others could write is refused (docs/bpf.md)
 		# Load and pin them now, before any file runs: files starting together
 		# would otherwise all wait for the first one's load, a dump among them
 		# in CRIU's 10 s dump timeout (seen under a load average of 22).

@@ -3,7 +3,9 @@
  * load of a boot pins them, later dumps only re-attach them; pinning
  * happens only where a bpffs is already mounted and never with
  * CRIU_URING_BPF_PIN=0; runs of concurrent processes through one pinned
- * set each get their own records; a damaged set is replaced.
+ * set each get their own records; a damaged set is replaced, and so is
+ * one that is not as this user pinned it (a pin root others could write
+ * to is not used at all).
  *
  * The bpffs is mounted on a temporary directory, not on /sys/fs/bpf, and
  * in a mount namespace of this test's own: a bpffs mounted in the host's
@@ -14,7 +16,7 @@
  * in that namespace too, and the mount goes away with it.
  */
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { dumpAndRestore, finishVerified, scratch, startWithTruth } from './lib/criu';
@@ -121,4 +123,48 @@ t.test('a damaged pinned set is replaced', async (t) => {
 	t.match(stateIn({ CRIU_URING_BPF_PIN_DIR: root }), /^loaded and pinned/, 'loaded again and pinned anew');
 	t.ok(existsSync(path.join(set, 'prog_uring_vmas')), 'the set is complete again');
 	t.match(stateIn({ CRIU_URING_BPF_PIN_DIR: root }), /^reused /);
+});
+
+/*
+ * A set is used only if it can only be what this user pinned: its root and
+ * its directory private to the user, and every pin the object's program or
+ * map.  Anything else is refused (and replaced, or, if the root itself is
+ * not private, left alone and not pinned into).
+ */
+t.test('a pinned set in a directory others could change is refused and replaced', async (t) => {
+	const root = pinRoot();
+	mkdirSync(path.dirname(root));
+	t.match(stateIn({ CRIU_URING_BPF_PIN_DIR: root }), /^loaded and pinned/);
+	const set = path.join(root, setsIn(root)[0]);
+	chmodSync(set, 0o755);
+	t.match(stateIn({ CRIU_URING_BPF_PIN_DIR: root }),
+		/^loaded and pinned as .* \(the set there was refused: .* is not private to uid 0 \(owner 0, mode 755\)\)$/, 'refused, loaded and pinned anew');
+	t.equal(statSync(set).mode & 0o777, 0o700, 'the new set is private');
+	t.match(stateIn({ CRIU_URING_BPF_PIN_DIR: root }), /^reused /);
+});
+
+t.test('a pin that is not the object\'s program is refused and replaced', async (t) => {
+	const root = pinRoot();
+	mkdirSync(path.dirname(root));
+	t.match(stateIn({ CRIU_URING_BPF_PIN_DIR: root }), /^loaded and pinned/);
+	const set = path.join(root, setsIn(root)[0]);
+	/* two programs' pins swapped: each is a valid program, but not the one its name says */
+	renameSync(path.join(set, 'prog_uring_files'), path.join(set, 'swap'));
+	renameSync(path.join(set, 'prog_uring_tasks'), path.join(set, 'prog_uring_files'));
+	renameSync(path.join(set, 'swap'), path.join(set, 'prog_uring_tasks'));
+	t.match(stateIn({ CRIU_URING_BPF_PIN_DIR: root }),
+		/^loaded and pinned as .* \(the set there was refused: prog_uring_files is another program \(uring_tasks\)\)$/, 'refused, loaded and pinned anew');
+	t.match(stateIn({ CRIU_URING_BPF_PIN_DIR: root }), /^reused /);
+});
+
+t.test('a pin root others could write to is neither used nor pinned into', async (t) => {
+	const root = pinRoot();
+	mkdirSync(path.dirname(root));
+	t.match(stateIn({ CRIU_URING_BPF_PIN_DIR: root }), /^loaded and pinned/);
+	const sets = setsIn(root);
+	chmodSync(root, 0o777);
+	t.match(stateIn({ CRIU_URING_BPF_PIN_DIR: root }),
+		/^loaded, not pinned: .*criu-uring is not private to uid 0 \(owner 0, mode 777\) \(the set there was refused: .*criu-uring is not private/,
+		'loaded, not pinned');
+	t.same(setsIn(root), sets, 'the set there is left alone');
 });

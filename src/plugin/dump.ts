@@ -24,6 +24,7 @@ import { nsProcess } from './pids';
 import { LOG_INFO, log } from './protocol';
 import { unsupported } from './support';
 import { ImageStore } from './store';
+import { removeSavedPlan, SAVED_PLAN, savedPlanWanted, writeSavedPlan } from './saved-plan';
 import { SETUP } from '../uring/abi';
 
 /* A ring without DEFER_TASKRUN with requests in flight: their poll wakeups may have queued task work (checkpoint()). */
@@ -59,9 +60,10 @@ export class DumpSession {
 	private readonly paused = new Map<number, ProcessRings>();
 	private owners = new Map<number, number>();
 
-	constructor(dir: string) {
+	constructor(private readonly dir: string) {
 		this.store = new ImageStore(dir);
 		this.pinned = new PinnedContents(dir);
+		removeSavedPlan(dir); /* an earlier dump's, into the same directory */
 	}
 
 	/*
@@ -264,6 +266,26 @@ export class DumpSession {
 
 	finish(ret: number): void {
 		this.pinned.cleanup();
-		if (ret !== 0) this.store.removeAll(this.written);
+		if (ret !== 0) {
+			this.store.removeAll(this.written);
+			return;
+		}
+		if (this.written.length && savedPlanWanted()) this.savePlan();
+	}
+
+	/*
+	 * The restore's plan, made now by the restore's own code from the images
+	 * just written (saved-plan.ts): a restore on this kernel then starts no
+	 * helper.  Whatever prevents it only costs that restore the helper.
+	 */
+	private savePlan(): void {
+		const t0 = performance.now();
+		try {
+			const bytes = writeSavedPlan(this.dir, new (require('./restore') as typeof import('./restore')).RestoreSession(this.dir, true, true));
+			log(LOG_INFO, `restore plan saved in ${SAVED_PLAN} (${bytes} bytes, ${(performance.now() - t0).toFixed(1)} ms)`);
+		} catch (e) {
+			removeSavedPlan(this.dir);
+			log(LOG_INFO, `no restore plan saved (the restore will plan with the helper): ${(e as Error).message}`);
+		}
 	}
 }

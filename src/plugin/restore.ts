@@ -32,7 +32,7 @@ export class RestoreSession {
 	private tree: RestoredTree | null = null;
 
 	/** @required: CRIU's inventory says the dump captured rings, so their images must be here. */
-	constructor(dir: string, required: boolean) {
+	constructor(dir: string, required: boolean, quiet = false) {
 		const ext = new ImageStore(dir).readExtFiles();
 		if (!ext && required)
 			throw new Error(`io_uring-files.img is missing in ${dir}, but the dump captured io_uring rings (CRIU's inventory names the io_uring plugin)`);
@@ -44,11 +44,16 @@ export class RestoreSession {
 		/* plan now, so an image the planner cannot handle fails the restore before it starts */
 		this.plans = planImages(images);
 		const n = images.reduce((sum, img) => sum + img.rings.length, 0);
-		if (n) log(LOG_INFO, `${n} ring(s) of ${images.length} process(es) to restore`);
+		if (n && !quiet) log(LOG_INFO, `${n} ring(s) of ${images.length} process(es) to restore`);
 	}
 
 	ringFileIds(): number[] {
 		return [...this.extFiles.keys()];
+	}
+
+	/** Every process's plan with its threads as namespace tids, by namespace pid (saved-plan.ts). */
+	namespacePlans(): Map<number, string[]> {
+		return new Map([...this.plans].sort(([a], [b]) => a - b).map(([pid, steps]) => [pid, serialize(steps)]));
 	}
 
 	/** The plan of the task CRIU restored as host pid @hostPid, its threads in host tids; null: it had no rings. */

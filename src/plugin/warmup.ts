@@ -6,13 +6,17 @@
  * PAUSE_DEVICES (before CRIU seizes anything), everything the frozen
  * window will run is run once on the real rings of the tree, as a dry
  * run: captured, ring memory read (read-only), converted, validated and
- * encoded, nothing written.  A failure here is only logged: the real
+ * encoded, then decoded and planned as the restore plan the dump saves
+ * at the end (saved-plan.ts), nothing written.  A failure here is only logged: the real
  * checkpoint reports real problems.
  */
 import type { ProcessRings } from '../capture/model';
 import { captureProcess } from '../capture';
 import { readRingMemory } from '../capture/memory';
-import { encodeImage, fromCapture, stateOwners, validateImage, type RingMemory } from '../image';
+import { decodeImage, encodeImage, fromCapture, stateOwners, validateImage, validateImageSet, type RingMemory } from '../image';
+import { serialize } from '../restore/plan';
+import { planImages } from '../restore/planner';
+import { savedPlanWanted } from './saved-plan';
 import { imageType } from '../image/schema';
 import { loadNative } from '../native';
 import { nsProcess } from './pids';
@@ -48,7 +52,13 @@ export function warmUp(pids: number[]): void {
 		const v = nsProcess({ ...p, rings: [ring] });
 		const img = fromCapture(v, memory, { kernelRelease: '', toolVersion: '', stateOwner: stateOwners([v]) });
 		validateImage(img, 'warm-up');
-		encodeImage(img);
+		const bytes = encodeImage(img);
+		/* the restore plan the dump saves at the end (saved-plan.ts), from the image read back */
+		if (savedPlanWanted()) {
+			const back = decodeImage(bytes, 'warm-up');
+			validateImageSet([back]);
+			for (const steps of planImages([back]).values()) serialize(steps);
+		}
 		log(LOG_DEBUG, `warm-up on process ${p.pid}: ${msSince(t0)} ms`);
 	} catch (e) {
 		log(LOG_DEBUG, `warm-up on the tree: ${(e as Error).message} (${msSince(t0)} ms; ignored)`);
