@@ -29,7 +29,8 @@ const isTimeout = (q: InflightRequest): boolean => q.opcode === 'TIMEOUT';
 /* What can legitimately differ between two captures of an unchanged request: time left, the futex word, the verdict drawn from them. */
 function stable(q: InflightRequest): unknown {
 	const { rearm: _rearm, arm, links, ...rest } = q;
-	const a = arm ? (({ remaining_ns: _r, futex_word: _f, ...keep }) => keep)(arm) : undefined;
+	const a = arm ? (({ remaining_ns: _r, futex_word: _f, futexv, ...keep }) =>
+		({ ...keep, futexv: futexv?.map(({ word: _w, ...f }) => f) }))(arm) : undefined;
 	return { ...rest, arm: a, links: links?.map(stable) };
 }
 
