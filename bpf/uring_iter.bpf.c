@@ -602,6 +602,37 @@ static __always_inline void arm_nop(struct rec_req_arm *a, struct io_kiocb *req)
 	}
 }
 
+/* Linux before 6.13 named the submitting task, not its io_uring_task */
+struct io_kiocb___task {
+	struct task_struct *task;
+};
+
+/*
+ * Whether a request's creds are its submitter's own: io_uring takes the
+ * submitting task's creds (the SQ thread's sq_creds) whenever it prepares
+ * a request for async execution (a drained one, for instance), and a
+ * registered personality's otherwise.  Only the latter is refused.
+ */
+static __always_inline bool own_creds(struct io_kiocb *req, struct io_ring_ctx *ctx)
+{
+	const struct cred *c = BPF_CORE_READ(req, creds);
+	struct task_struct *task = NULL;
+
+	if (!c)
+		return false;
+	if (c == BPF_CORE_READ(ctx, sq_creds))
+		return true;
+	if (bpf_core_field_exists(req->tctx)) {
+		struct io_uring_task *tctx = BPF_CORE_READ(req, tctx);
+
+		if (tctx)
+			task = BPF_CORE_READ(tctx, task);
+	} else {
+		task = BPF_CORE_READ((struct io_kiocb___task *)req, task);
+	}
+	return task && c == BPF_CORE_READ(task, cred);
+}
+
 /*
  * What re-arming one request waiting for an outside event takes
  * (rec_req_arm); for a link of its chain (state REQ_LINKED), head is the
@@ -634,6 +665,8 @@ static __noinline void emit_req_arm(__u64 req_addr, __u64 ctx_addr, __u32 state,
 	 * it reads from the kernel's BTF (src/capture/reqflags.ts).
 	 */
 	a->bits = BPF_CORE_READ(req, flags) & 0x7f;
+	if (own_creds(req, (struct io_ring_ctx *)ctx_addr))
+		a->bits |= ARM_OWN_CREDS;
 	a->buf_group = BPF_CORE_READ(req, buf_index);
 	opcode = BPF_CORE_READ(req, opcode);
 	if (opcode == OP_POLL_ADD) {

@@ -294,6 +294,7 @@ struct rec_req {
 #define ARM_SEND_ADDR		(1u << 16)	/* a SEND with a destination address (msg_namelen) */
 #define ARM_FUTEX_QUEUED	(1u << 17)	/* a FUTEX_WAIT still queued on its futex (not woken) */
 #define ARM_WAITID_WAITING	(1u << 18)	/* a WAITID no wakeup has claimed yet */
+#define ARM_OWN_CREDS		(1u << 19)	/* req->creds are its submitter's own (not a personality's) */
 
 /*
  * What re-arming a request that waits for an outside event takes, read

@@ -111,7 +111,13 @@ t.test('verdicts', async (t) => {
 	t.equal(why(req('TIMEOUT', arm({ remaining_ns: '5', len: 0 }), { fd: null, state: 'timeout' })), 'ok', 'a relative TIMEOUT');
 	t.match(why(req('RECV', arm({ linked: true }))), /linked chain/);
 	t.equal(why(req('RECV', arm({ bits: 1 << 2 }))), 'ok', 'IOSQE_IO_LINK with nothing after it (the end of a chain)');
-	t.match(why(req('RECV', arm({ bits: 1 << 1 }))), /IO_DRAIN/);
+	{
+		const drain = req('RECV', arm({ bits: 1 << 1 }));
+		const alone = { ...plainRing, inflight: [drain] } as RingState;
+		t.equal(why(drain, alone), 'ok', 'IOSQE_IO_DRAIN, alone on its ring');
+		t.equal(rearmSqe(alone, drain).sqe[1] & (1 << 1), 1 << 1, 'comes back with IOSQE_IO_DRAIN');
+		t.match(why(drain, { ...plainRing, inflight: [drain, req('RECV', arm())] } as RingState), /IO_DRAIN while other requests/);
+	}
 	t.match(why(req('RECV', arm({ bits: 1 << 9 }))), /personality/);
 	t.match(why(req('RECV', arm({ done_io: 3 }))), /3 bytes of it were already received/);
 	t.equal(why(req('RECV', arm()), { setup_flags: 2 } as RingState), 'ok', 'on an SQPOLL ring');

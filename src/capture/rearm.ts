@@ -44,7 +44,7 @@ export const ARM = {
 	FIXED_FILE: 1 << 0, IO_DRAIN: 1 << 1, LINK: 1 << 2, HARDLINK: 1 << 3, FORCE_ASYNC: 1 << 4,
 	BUFFER_SELECT: 1 << 5, CQE_SKIP: 1 << 6, CUR_POS: 1 << 7, LINK_TIMEOUT: 1 << 8, CREDS: 1 << 9,
 	MULTISHOT: 1 << 10, BUFFER_SELECTED: 1 << 11, BUFFER_RING: 1 << 12, NOWAIT: 1 << 13, HAS_APOLL: 1 << 14, HAS_MSGHDR: 1 << 15,
-	SEND_ADDR: 1 << 16, FUTEX_QUEUED: 1 << 17, WAITID_WAITING: 1 << 18,
+	SEND_ADDR: 1 << 16, FUTEX_QUEUED: 1 << 17, WAITID_WAITING: 1 << 18, OWN_CREDS: 1 << 19,
 } as const;
 
 /* Opcodes this version re-arms (the others are refused with their name). */
@@ -93,9 +93,28 @@ function ringRefusal(r: RingState): string | null {
 	return null;
 }
 
-function requestRefusal(q: InflightRequest, a: ArmDetails): string | null {
-	if (a.bits & ARM.IO_DRAIN) return 'submitted with IOSQE_IO_DRAIN';
-	if (a.bits & ARM.CREDS) return 'running under a registered personality';
+/*
+ * IOSQE_IO_DRAIN: the request started only once every request submitted
+ * before it had completed, and every request submitted after it waits
+ * (deferred) until it completes.  So while it waits, no other request of
+ * the ring can be in flight but deferred ones (refused on their own): then
+ * re-submitting it with the flag, alone, keeps both orders.  With other
+ * requests beside it (or as a link) the order is not one the restore can
+ * rebuild.
+ */
+function drainRefusal(r: RingState | null, q: InflightRequest): string | null {
+	if (!r) return 'a link submitted with IOSQE_IO_DRAIN';
+	if (r.inflight.some((o) => o !== q)) return 'submitted with IOSQE_IO_DRAIN while other requests of the ring are in flight';
+	return null;
+}
+
+function requestRefusal(q: InflightRequest, a: ArmDetails, r: RingState | null): string | null {
+	if (a.bits & ARM.IO_DRAIN) {
+		const why = drainRefusal(r, q);
+		if (why) return why;
+	}
+	/* io_uring also takes the submitter's own creds for a request it prepares to run async (a drained one) */
+	if (a.bits & ARM.CREDS && !(a.bits & ARM.OWN_CREDS)) return 'running under a registered personality';
 	if (q.fd === null && opcodeTakesFile(opcodeNumber(q.opcode)))
 		return 'its file is no longer open in the process or registered with the ring';
 	return null;
@@ -187,7 +206,7 @@ function linkRefusal(q: InflightRequest, l: InflightRequest, i: number): string 
 	if (!LINKABLE.has(op)) return `${l.opcode} links are not re-armed yet`;
 	if (!l.arm) return 'the capture has no re-arm details for it';
 	if (op === OP.LINK_TIMEOUT && i > 0 && links(q)[i - 1].opcode === 'LINK_TIMEOUT') return 'a LINK_TIMEOUT after a LINK_TIMEOUT';
-	return requestRefusal(l, l.arm) ?? opRefusal(op, l, l.arm, false);
+	return requestRefusal(l, l.arm, null) ?? opRefusal(op, l, l.arm, false);
 }
 
 /** Whether the restore can re-arm request q of ring r (with the links of its chain), and if not, why. */
@@ -201,7 +220,7 @@ export function classify(r: RingState, q: InflightRequest): Verdict {
 	if (!q.arm) return no('the capture has no re-arm details for it');
 	const a = q.arm;
 	const links = q.links ?? [];
-	const why = ringRefusal(r) ?? requestRefusal(q, a) ?? opRefusal(op, q, a, true);
+	const why = ringRefusal(r) ?? requestRefusal(q, a, r) ?? opRefusal(op, q, a, true);
 	if (why) return no(why);
 	if (a.linked && !links.length) return no('part of a linked chain whose links the capture did not find');
 	if (links.length && links[links.length - 1].arm?.linked) return no(`part of a linked chain of more than ${MAX_LINKS} links`);
@@ -285,6 +304,7 @@ function requestSqe(q: InflightRequest, c: SqeCtx): RearmSqe {
 	if (a.bits & ARM.FORCE_ASYNC) flags |= IOSQE.ASYNC;
 	if (a.bits & ARM.BUFFER_SELECT) flags |= IOSQE.BUFFER_SELECT;
 	if (a.bits & ARM.CQE_SKIP) flags |= IOSQE.CQE_SKIP_SUCCESS;
+	if (a.bits & ARM.IO_DRAIN) flags |= IOSQE.IO_DRAIN; /* alone on its ring (drainRefusal) */
 	/* the last re-armed request of a chain ends it (nothing else in the batch may join it) */
 	if (c.linkNext) flags |= a.bits & (ARM.LINK | ARM.HARDLINK) ? a.bits & (IOSQE.IO_LINK | IOSQE.IO_HARDLINK) : IOSQE.IO_LINK;
 	b.writeUInt8(op, SQE.opcode);
