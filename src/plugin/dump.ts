@@ -25,7 +25,7 @@ import { LOG_INFO, log } from './protocol';
 import { unsupported } from './support';
 import { ImageStore } from './store';
 import { removeSavedPlan, SAVED_PLAN, savedPlanWanted, writeSavedPlan } from './saved-plan';
-import { SETUP, SQ } from '../uring/abi';
+import { SETUP } from '../uring/abi';
 
 /* A ring without DEFER_TASKRUN with requests in flight: their poll wakeups may have queued task work (checkpoint()). */
 const needsFlush = (p: ProcessRings): boolean =>
@@ -166,19 +166,9 @@ export class DumpSession {
 		/* the kernel publishes its cached SQ head and CQ tail at the end of a batch: a difference means half way through one */
 		const midBatch = (r: RingState): boolean =>
 			(r.sq.cached_head !== null && r.sq.cached_head !== r.sq.head) || (r.cq.cached_tail !== null && r.cq.cached_tail !== r.cq.tail);
-		/*
-		 * An SQPOLL thread is not frozen: awake, it takes SQEs the frozen
-		 * application published (tail past the head) and submits them after
-		 * this capture, which then holds them as pending while their effects
-		 * (data sent or taken, completions) are not in any image; the dump
-		 * would then fail at verify (verify.ts).  Wait until it has taken
-		 * them, or sleeps (NEED_WAKEUP: only the application wakes it).
-		 */
-		const sqThreadHasWork = (r: RingState): boolean =>
-			(r.setup_flags & SETUP.SQPOLL) !== 0 && r.sq.tail !== (r.sq.cached_head ?? r.sq.head) && !(r.sq.flags & SQ.NEED_WAKEUP);
 		for (const r of p.rings) {
 			const a = again.get(r.inode);
-			if (!a || key(a) !== key(r) || midBatch(r) || sqThreadHasWork(r)) return false;
+			if (!a || key(a) !== key(r) || midBatch(r)) return false;
 		}
 		for (const r of read) {
 			const m = this.memory.get(r.inode)!;
