@@ -142,11 +142,19 @@ export interface CheckpointResult {
 export async function checkpointRestore(app: App, imagesDir: string, dumpArgs: string[] = [],
 	restoreArgs: string[] = [], dumpEnv: Record<string, string> = {}): Promise<CheckpointResult> {
 	const tree = treeOf(app.pid);
+	const sockets = inetSockets(tree);
 	const dump = await criuDump({ pid: app.pid, imagesDir, plugins: true, extraArgs: dumpArgs, timeoutMs: 120_000, env: dumpEnv });
 	if (dump.code !== 0) return { dump, problem: describeRun('dump', dump) };
 	/* every pid of the tree, not only the root: the root's pid number stays
 	 * in use as the session id until the last member is reaped */
 	for (const pid of tree) await waitForExit(pid);
+	/*
+	 * A socket a ring holds as a registered file outlives the process: the
+	 * kernel drops the ring's files in its deferred ring teardown, tens of
+	 * milliseconds after the exit here (more under load), and a restore
+	 * that binds the socket's address before then fails with EADDRINUSE.
+	 */
+	await waitFor(() => !inetSockets(null, sockets).size, 'the dumped tree\'s inet sockets to be released', 10_000).catch(() => undefined);
 	const restore = await criuRestore({ imagesDir, plugins: true, extraArgs: restoreArgs, timeoutMs: 120_000 });
 	if (restore.code !== 0) return { dump, restore, problem: describeRun('restore', restore) };
 	if (!isAlive(app.pid) && app.status() === undefined)
@@ -202,6 +210,33 @@ export function uringErrors(log: string): string[] {
 export const readText = readOr;
 
 /** pids of @root and all its descendants, as /proc shows them now. */
+/*
+ * Inodes of inet sockets (/proc/net/{tcp,udp}{,6}): those of @tree's fds,
+ * or with @tree null those of @among still known to the kernel.
+ */
+function inetSockets(tree: number[] | null, among: Set<string> = new Set()): Set<string> {
+	const live = new Set<string>();
+	for (const f of ['tcp', 'tcp6', 'udp', 'udp6'])
+		for (const line of readOr(`/proc/net/${f}`).split('\n').slice(1)) {
+			const inode = line.trim().split(/\s+/)[9];
+			if (inode && inode !== '0') live.add(inode);
+		}
+	if (!tree) return new Set([...among].filter((i) => live.has(i)));
+	const out = new Set<string>();
+	for (const pid of tree)
+		for (const fd of readdirOr(`/proc/${pid}/fd`)) {
+			let link = '';
+			try {
+				link = readlinkSync(`/proc/${pid}/fd/${fd}`);
+			} catch {
+				continue;
+			}
+			const m = /^socket:\[(\d+)\]$/.exec(link);
+			if (m && live.has(m[1])) out.add(m[1]);
+		}
+	return out;
+}
+
 export function treeOf(root: number): number[] {
 	const out: number[] = [];
 	const walk = (pid: number): void => {
