@@ -307,6 +307,8 @@ struct chain_walk {
 #define OP_NOP			0
 #define OP_CONNECT		16
 #define OP_FUTEX_WAIT		51
+#define OP_FUTEX_WAITV		53
+#define FUTEX_WAITV_MAX		128
 #define OP_WAITID		50
 #define OP_MSG_RING		40
 #define TIMEOUT_BOOTTIME	(1u << 2)
@@ -457,6 +459,96 @@ static __always_inline void arm_futex(struct rec_req_arm *a, struct io_kiocb *re
 }
 
 /*
+ * FUTEX_WAITV (io_uring/futex.c: io_futex with the vector in async_data):
+ * the number of futexes in len and whether no wake has claimed it yet
+ * (futexv_owned clear, futexes not unqueued).  Its vector (one rec_futexv
+ * per futex of the kernel's copy) is emitted after the ring's lists are
+ * walked (walk_inflight): a loop from here would nest calls deeper than
+ * the verifier allows.
+ */
+#define MAX_FUTEXV_HEADS	64
+__u64 futexv_heads[MAX_FUTEXV_HEADS];
+__u32 nr_futexv_heads;
+
+static __always_inline void arm_futexv(struct rec_req_arm *a, struct io_kiocb *req)
+{
+	struct io_futex *f = (void *)&req->cmd;
+	__u32 n = nr_futexv_heads;
+
+	if (!bpf_core_type_exists(struct io_futex) || !bpf_core_field_exists(f->futex_nr))
+		return;
+	a->len = BPF_CORE_READ(f, futex_nr);
+	if (!BPF_CORE_READ(f, futexv_owned) && !BPF_CORE_READ(f, futexv_unqueued))
+		a->bits |= ARM_FUTEX_QUEUED;
+	if (n < MAX_FUTEXV_HEADS) {
+		futexv_heads[n] = (__u64)req;
+		nr_futexv_heads = n + 1;
+	}
+}
+
+struct futexv_walk {
+	__u64 ctx;
+	__u64 req;
+	__u64 base;
+	__u64 stride;
+	__u32 nr;
+};
+
+static int futexv_step(__u32 i, struct futexv_walk *w)
+{
+	struct futex_vector *v;
+	struct rec_futexv *f;
+
+	if (i >= w->nr)
+		return 1;
+	v = (void *)(w->base + i * w->stride);
+	f = REC_NEW(struct rec_futexv, REC_FUTEXV);
+	if (!f)
+		return 1;
+	f->ctx = w->ctx;
+	f->req = w->req;
+	f->uaddr = BPF_CORE_READ(v, w.uaddr);
+	f->val = BPF_CORE_READ(v, w.val);
+	f->flags = BPF_CORE_READ(v, w.flags);
+	f->index = i;
+	REC_SEND(f);
+	return 0;
+}
+
+static __noinline void emit_futexv(__u64 req_addr, __u64 ctx_addr)
+{
+	struct io_kiocb *req = (void *)req_addr;
+	struct io_futex *f = (void *)&req->cmd;
+	struct futexv_walk w = { .ctx = ctx_addr, .req = req_addr };
+
+	if (!bpf_core_type_exists(struct io_futex) || !bpf_core_type_exists(struct futex_vector) ||
+	    !bpf_core_field_exists(f->futex_nr))
+		return;
+	w.nr = BPF_CORE_READ(f, futex_nr);
+	w.base = (__u64)BPF_CORE_READ(req, async_data);
+	w.stride = bpf_core_type_size(struct futex_vector);
+	if (w.base && w.nr <= FUTEX_WAITV_MAX)
+		bpf_loop(FUTEX_WAITV_MAX, futexv_step, &w, 0);
+}
+
+struct futexv_heads_walk {
+	__u64 ctx;
+};
+
+static int futexv_heads_step(__u32 i, struct futexv_heads_walk *h)
+{
+	__u64 idx = i;
+
+	if (i >= nr_futexv_heads)
+		return 1;
+	/* keep the bound where the verifier sees it */
+	asm volatile("" : "+r"(idx));
+	idx &= MAX_FUTEXV_HEADS - 1;
+	emit_futexv(futexv_heads[idx], h->ctx);
+	return 0;
+}
+
+/*
  * WAITID (io_uring/waitid.c: io_waitid): which, upid and options as the
  * SQE gave them, the user's siginfo pointer, and whether it still waits:
  * a wakeup takes a reference (refs) before it queues the completion.
@@ -510,6 +602,37 @@ static __always_inline void arm_nop(struct rec_req_arm *a, struct io_kiocb *req)
 	}
 }
 
+/* Linux before 6.13 named the submitting task, not its io_uring_task */
+struct io_kiocb___task {
+	struct task_struct *task;
+};
+
+/*
+ * Whether a request's creds are its submitter's own: io_uring takes the
+ * submitting task's creds (the SQ thread's sq_creds) whenever it prepares
+ * a request for async execution (a drained one, for instance), and a
+ * registered personality's otherwise.  Only the latter is refused.
+ */
+static __always_inline bool own_creds(struct io_kiocb *req, struct io_ring_ctx *ctx)
+{
+	const struct cred *c = BPF_CORE_READ(req, creds);
+	struct task_struct *task = NULL;
+
+	if (!c)
+		return false;
+	if (c == BPF_CORE_READ(ctx, sq_creds))
+		return true;
+	if (bpf_core_field_exists(req->tctx)) {
+		struct io_uring_task *tctx = BPF_CORE_READ(req, tctx);
+
+		if (tctx)
+			task = BPF_CORE_READ(tctx, task);
+	} else {
+		task = BPF_CORE_READ((struct io_kiocb___task *)req, task);
+	}
+	return task && c == BPF_CORE_READ(task, cred);
+}
+
 /*
  * What re-arming one request waiting for an outside event takes
  * (rec_req_arm); for a link of its chain (state REQ_LINKED), head is the
@@ -542,6 +665,8 @@ static __noinline void emit_req_arm(__u64 req_addr, __u64 ctx_addr, __u32 state,
 	 * it reads from the kernel's BTF (src/capture/reqflags.ts).
 	 */
 	a->bits = BPF_CORE_READ(req, flags) & 0x7f;
+	if (own_creds(req, (struct io_ring_ctx *)ctx_addr))
+		a->bits |= ARM_OWN_CREDS;
 	a->buf_group = BPF_CORE_READ(req, buf_index);
 	opcode = BPF_CORE_READ(req, opcode);
 	if (opcode == OP_POLL_ADD) {
@@ -567,6 +692,8 @@ static __noinline void emit_req_arm(__u64 req_addr, __u64 ctx_addr, __u32 state,
 		arm_futex(a, req);
 	else if (opcode == OP_WAITID && state == REQ_WAITID)
 		arm_waitid(a, req);
+	else if (opcode == OP_FUTEX_WAITV && state == REQ_FUTEX)
+		arm_futexv(a, req);
 	else if (opcode == OP_MSG_RING && state == REQ_LINKED)
 		arm_msg_ring(a, req);
 	REC_SEND(a);
@@ -750,6 +877,7 @@ static __noinline __u32 walk_inflight(struct io_ring_ctx *ctx)
 	__s64 off;
 
 	nr_link_heads = 0;
+	nr_futexv_heads = 0;
 	if (bpf_core_field_exists(ctx->cancel_table)) {
 		b.hbs = (__u64)BPF_CORE_READ(ctx, cancel_table.hbs);
 		bits = BPF_CORE_READ(ctx, cancel_table.hash_bits);
@@ -800,6 +928,11 @@ static __noinline __u32 walk_inflight(struct io_ring_ctx *ctx)
 	}
 	if (nr_link_heads)
 		bpf_loop(MAX_LINK_HEADS, heads_step, &hw, 0);
+	if (nr_futexv_heads) {
+		struct futexv_heads_walk fw = { .ctx = (__u64)ctx };
+
+		bpf_loop(MAX_FUTEXV_HEADS, futexv_heads_step, &fw, 0);
+	}
 	return b.count;
 }
 

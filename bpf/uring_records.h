@@ -13,7 +13,7 @@
 #ifndef URING_RECORDS_H
 #define URING_RECORDS_H
 
-#define REC_VERSION 4
+#define REC_VERSION 5
 
 enum rec_type {
 	REC_FILE	= 1,	/* one fd of the process */
@@ -32,6 +32,7 @@ enum rec_type {
 	REC_TASK	= 14,	/* one thread: comm and io-wq state */
 	REC_COUNTS	= 15,	/* summary mode: per-ring counts */
 	REC_REQ_ARM	= 16,	/* what re-arming one waiting request takes */
+	REC_FUTEXV	= 17,	/* one futex of a waiting FUTEX_WAITV */
 };
 
 /* Bits of rec_ring.bits: the ctx bitfields we report. */
@@ -293,6 +294,7 @@ struct rec_req {
 #define ARM_SEND_ADDR		(1u << 16)	/* a SEND with a destination address (msg_namelen) */
 #define ARM_FUTEX_QUEUED	(1u << 17)	/* a FUTEX_WAIT still queued on its futex (not woken) */
 #define ARM_WAITID_WAITING	(1u << 18)	/* a WAITID no wakeup has claimed yet */
+#define ARM_OWN_CREDS		(1u << 19)	/* req->creds are its submitter's own (not a personality's) */
 
 /*
  * What re-arming a request that waits for an outside event takes, read
@@ -336,6 +338,23 @@ struct rec_req_arm {
 	__u32 link_pos;
 	__u32 repeats;		/* multishot timeouts: io_timeout.repeats (firings left; 0: unlimited) */
 	__u64 addr3;		/* FUTEX_WAIT: the mask (addr: uaddr, addr2: value, op_flags: futex flags) */
+};
+
+/*
+ * One futex of a FUTEX_WAITV waiting in futex_list, from the kernel's copy
+ * of the application's futex_waitv array (req->async_data: struct
+ * futex_vector[]), after the request's rec_req_arm.  The application may
+ * have reused its array since the submission; this copy is what the
+ * request waits on.
+ */
+struct rec_futexv {
+	struct rec_hdr hdr;
+	__u64 ctx;
+	__u64 req;
+	__u64 uaddr;
+	__u64 val;
+	__u32 flags;		/* the kernel's futex FLAGS_* */
+	__u32 index;		/* place in the vector */
 };
 
 struct rec_rslot {

@@ -13,7 +13,8 @@
  *
  * With keep_cq_head, the CQ head stops at cq_head (the head the caller
  * writes back) once the advance reaches it, and the CQEs from there to
- * cq_tail stay in the CQ.  The kernel computes its cache of free CQ slots
+ * cq_tail stay in the CQ; the CQ may then also hold CQEs at the start,
+ * from a head already at cq_head (a plan's submit step with "head H").  The kernel computes its cache of free CQ slots
  * from the head when it refills the cache and does not look at the head
  * again until the cache is used up: a cache filled while the head was
  * further on would let new completions overwrite unconsumed CQEs of the

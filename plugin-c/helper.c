@@ -20,8 +20,11 @@
  * Every read from the helper has a deadline (CRIU_URING_HELPER_TIMEOUT_MS
  * per reply line, default 30 s, plus CRIU_URING_DRAIN_MS, which the helper
  * may spend waiting for in-flight requests): a hung helper is killed and
- * the hook fails, so CRIU never waits for it with the tree frozen.  Its
- * stderr goes into CRIU's log.
+ * the hook fails, so CRIU never waits for it with the tree frozen.
+ * CRIU_URING_HELPER_STEP_MS, if set, replaces the first for every reply
+ * but the start-up ones (hello: Node's start; the dump's pause: the drain
+ * and the warm-up), which take longest (test/helper-boundary.test.ts sets
+ * it low to bound its hang cases fast).  Its stderr goes into CRIU's log.
  */
 #define LOG_PREFIX "io_uring: "
 
@@ -62,6 +65,7 @@ static int to_helper = -1;
 static struct reader from_helper = { .fd = -1 };
 static struct reader helper_stderr = { .fd = -1 };
 static bool hello_pending;	/* "hello" sent, its reply not read yet */
+static bool startup_reply;	/* the reply being read belongs to the start-up (helper_call_startup) */
 static bool hello_failed;
 
 static int send_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -244,10 +248,22 @@ static long env_ms(const char *name, long def)
 	return (*end || ms <= 0) ? def : ms;
 }
 
+/* The variable that sets how long the reply line being read may take. */
+static const char *reply_timeout_var(void)
+{
+	if (startup_reply || !getenv("CRIU_URING_HELPER_STEP_MS"))
+		return "CRIU_URING_HELPER_TIMEOUT_MS";
+	return "CRIU_URING_HELPER_STEP_MS";
+}
+
 /* How long one reply line may take. */
 static long reply_timeout_ms(void)
 {
-	return env_ms("CRIU_URING_HELPER_TIMEOUT_MS", DEFAULT_TIMEOUT_MS) + env_ms("CRIU_URING_DRAIN_MS", DEFAULT_DRAIN_MS);
+	long base = env_ms("CRIU_URING_HELPER_TIMEOUT_MS", DEFAULT_TIMEOUT_MS);
+
+	if (strcmp(reply_timeout_var(), "CRIU_URING_HELPER_TIMEOUT_MS"))
+		base = env_ms("CRIU_URING_HELPER_STEP_MS", base);
+	return base + env_ms("CRIU_URING_DRAIN_MS", DEFAULT_DRAIN_MS);
 }
 
 static long now_ms(void)
@@ -522,7 +538,7 @@ static char *read_raw_line(void)
 			return NULL;
 		}
 		if (n == 0) {
-			pr_err("the Node helper did not answer within %ld ms (CRIU_URING_HELPER_TIMEOUT_MS): killed\n", timeout);
+			pr_err("the Node helper did not answer within %ld ms (%s): killed\n", timeout, reply_timeout_var());
 			kill_helper();
 			return NULL;
 		}
@@ -635,12 +651,16 @@ static int helper_greeted(void)
 {
 	char reply[512];
 	long t0;
+	int ret;
 
 	if (!hello_pending)
 		return 0;
 	hello_pending = false;
 	t0 = now_ms();
-	if (read_reply(reply, sizeof(reply)) || check_version(reply)) {
+	startup_reply = true;
+	ret = read_reply(reply, sizeof(reply));
+	startup_reply = false;
+	if (ret || check_version(reply)) {
 		hello_failed = true;
 		return -1;
 	}
@@ -648,19 +668,40 @@ static int helper_greeted(void)
 	return 0;
 }
 
-int helper_call(char *reply, size_t size, const char *fmt, ...)
+static int vcall(bool startup, char *reply, size_t size, const char *fmt, va_list ap)
 {
-	va_list ap;
 	int ret;
 
 	if (hello_failed || helper_greeted()) {
 		pr_err("the Node helper did not start\n");
 		return -1;
 	}
-	va_start(ap, fmt);
-	ret = vsend(fmt, ap);
-	va_end(ap);
-	if (ret)
+	if (vsend(fmt, ap))
 		return -1;
-	return read_reply(reply, size);
+	startup_reply = startup;
+	ret = read_reply(reply, size);
+	startup_reply = false;
+	return ret;
+}
+
+int helper_call(char *reply, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+	int ret;
+
+	va_start(ap, fmt);
+	ret = vcall(false, reply, size, fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+int helper_call_startup(char *reply, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+	int ret;
+
+	va_start(ap, fmt);
+	ret = vcall(true, reply, size, fmt, ap);
+	va_end(ap);
+	return ret;
 }

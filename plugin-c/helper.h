@@ -14,7 +14,7 @@
  * (src/plugin/protocol.ts PROTOCOL_VERSION): a plugin and a helper from
  * different builds refuse each other instead of misreading each other.
  */
-#define HELPER_PROTOCOL "criu-uring-5"
+#define HELPER_PROTOCOL "criu-uring-6"
 
 /*
  * Start the helper and send "hello"; its reply is read by the first
@@ -33,6 +33,14 @@ void helper_release(void);
  * helper.  @reply gets the text after the status word (cut to @size).
  */
 int helper_call(char *reply, size_t size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/*
+ * The same for a request whose reply includes the helper's start-up work
+ * (the dump's pause: drain and warm-up): its deadline is
+ * CRIU_URING_HELPER_TIMEOUT_MS, like the hello reply's, never the
+ * shorter CRIU_URING_HELPER_STEP_MS of the other replies.
+ */
+int helper_call_startup(char *reply, size_t size, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /*

@@ -530,6 +530,9 @@ struct submit_ring {
 	struct ring_params p;
 	unsigned long ring, sqes;
 	unsigned long ring_len, sqes_len;
+	uint32_t seen;		/* submit: CQEs checked up to here */
+	bool hold;		/* submit: keep the CQ head at limit (submit_free_to()) */
+	uint32_t limit;
 };
 
 /* Queue @n SQEs (copies of @sqe[(first + i) % nsqe]) after the current SQ tail. */
@@ -748,8 +751,47 @@ static void submit_unmap(struct plan_state *ps, struct submit_ring *sr)
 		remote_syscall(&ps->task, SYS_munmap, sr->ring, sr->ring_len, 0, 0, 0, 0);
 }
 
-/* Submit what submit_queue() queued, wait for its @n CQEs, check and reap them. */
-static int submit_reap(struct plan_state *ps, const struct submit_ring *sr,
+/*
+ * Where a submit step may free CQ slots up to: @seen (every CQE checked),
+ * but with a hold (the dumped CQ head H, "head H") never past H while the
+ * CQEs from H to @seen still fit the CQ.  The kernel computes its cache
+ * of free CQ slots from the head when it refills it: a head moved past H
+ * here would leave a cache reaching into slots the restored ring's
+ * unconsumed CQEs occupy once H is written back (the same reason the
+ * index advance stops at H, plugin-c/advance.h; test/progs/cr_cqwrap.c
+ * --pbuf).  A head already past H is out of reach.
+ */
+static uint32_t submit_free_to(const struct submit_ring *sr, uint32_t head, uint32_t seen)
+{
+	if (!sr->hold || sr->limit - head > seen - head)
+		return seen;
+	return sr->limit;
+}
+
+/*
+ * Before @n more CQEs: a hold that would make them overflow the CQ is
+ * given up (the CQ head then follows the CQEs checked, as without one):
+ * more CQEs before the advance than H + cq_entries, which no dumped
+ * state whose tail they do not pass gives.
+ */
+static int submit_room(struct plan_state *ps, struct submit_ring *sr, unsigned int n, const char *what)
+{
+	uint32_t head;
+
+	if (!sr->hold)
+		return 0;
+	if (remote_read(&ps->task, sr->ring + sr->p.cq_off.head, &head, 4))
+		return fail(ps, "%s: %s", what, remote_error(&ps->task));
+	if (sr->seen + n - head <= sr->p.cq_entries)
+		return 0;
+	sr->hold = false;
+	if (remote_write(&ps->task, sr->ring + sr->p.cq_off.head, &sr->seen, 4))
+		return fail(ps, "%s: %s", what, remote_error(&ps->task));
+	return 0;
+}
+
+/* Submit what submit_queue() queued, wait for its @n CQEs, check them and free their slots. */
+static int submit_reap(struct plan_state *ps, struct submit_ring *sr,
 		       unsigned int n, uint64_t done, const char *what)
 {
 	const struct ring_params *p = &sr->p;
@@ -772,16 +814,16 @@ static int submit_reap(struct plan_state *ps, const struct submit_ring *sr,
 	for (;;) {
 		if (remote_read(&ps->task, sr->ring + p->cq_off.tail, &tail, 4))
 			return fail(ps, "%s: %s", what, remote_error(&ps->task));
-		if (tail - head >= n)
+		if (tail - sr->seen >= n)
 			break;
-		ret = remote_syscall(&ps->task, SYS_io_uring_enter, sr->fd, 0, n - (tail - head),
+		ret = remote_syscall(&ps->task, SYS_io_uring_enter, sr->fd, 0, n - (tail - sr->seen),
 				     IORING_ENTER_GETEVENTS, 0, 0);
 		if (ret < 0)
 			return fail(ps, "%s: waiting for completions: %s", what, strerror(-ret));
 	}
 	for (unsigned int i = 0; i < n; i++) {
 		unsigned long at = sr->ring + p->cq_off.cqes +
-				   (unsigned long)((head + i) & (p->cq_entries - 1)) * size;
+				   (unsigned long)((sr->seen + i) & (p->cq_entries - 1)) * size;
 
 		if (remote_read(&ps->task, at, &cqe, sizeof(cqe)))
 			return fail(ps, "%s: %s", what, remote_error(&ps->task));
@@ -789,31 +831,37 @@ static int submit_reap(struct plan_state *ps, const struct submit_ring *sr,
 			return fail(ps, "%s: request %llu failed: %s", what,
 				    (unsigned long long)(done + i + 1), strerror(-cqe.res));
 	}
-	head += n;
+	sr->seen += n;
+	head = submit_free_to(sr, head, sr->seen);
 	if (remote_write(&ps->task, sr->ring + p->cq_off.head, &head, 4))
 		return fail(ps, "%s: %s", what, remote_error(&ps->task));
 	return 0;
 }
 
 /*
- * "submit FD PARAMS COUNT FILE HEX -- WHAT": the 64-byte SQEs in HEX,
- * submitted COUNT times over, in order, on ring FD (enabled and empty;
- * PARAMS: its io_uring_params as the kernel filled them).  Every CQE must
- * succeed and is reaped, so the ring is empty again afterwards and the
- * index advance continues from there.  FILE, unless "-", replaces each
- * SQE's fd: a file the plan opened in the task.  This is how provided
- * buffers are handed back to the kernel and buffer-ring heads moved.
+ * "submit FD PARAMS COUNT FILE HEX [head H] -- WHAT": the 64-byte SQEs in
+ * HEX, submitted COUNT times over, in order, on ring FD (enabled, no SQE
+ * pending; PARAMS: its io_uring_params as the kernel filled them).  Every
+ * CQE must succeed and is reaped, so the ring is empty again afterwards
+ * and the index advance continues from there; with "head H" (the dumped
+ * CQ head) the CQ head stops at H instead (submit_free_to()), and the
+ * CQEs after it stay for the advance, which keeps it there.  CQEs a
+ * submit step before left are not looked at again.  FILE, unless "-",
+ * replaces each SQE's fd: a file the plan opened in the task.  This is
+ * how provided buffers are handed back to the kernel and buffer-ring
+ * heads moved.
  */
 static int step_submit(struct plan_state *ps, char **tok, int n, const char *what)
 {
 	struct submit_ring sr = { 0 };
-	unsigned long fd, params, count, file = 0, batch, total;
+	unsigned long fd, params, count, file = 0, batch, total, limit = 0;
 	struct ring_sqe *sqe;
 	uint8_t *bytes;
 	size_t len;
 	int ret = 0;
 
-	if (n != 6 || need_task(ps) || eval(ps, tok[1], &fd) || eval(ps, tok[2], &params) ||
+	if ((n != 6 && (n != 8 || strcmp(tok[6], "head") || eval(ps, tok[7], &limit))) ||
+	    need_task(ps) || eval(ps, tok[1], &fd) || eval(ps, tok[2], &params) ||
 	    eval(ps, tok[3], &count) || (strcmp(tok[4], "-") && eval(ps, tok[4], &file)))
 		return fail(ps, "submit: bad arguments");
 	if (unhex(tok[5], &bytes, &len) || !len || len % sizeof(*sqe))
@@ -823,16 +871,22 @@ static int step_submit(struct plan_state *ps, char **tok, int n, const char *wha
 		for (size_t i = 0; i < len / sizeof(*sqe); i++)
 			sqe[i].fd = (int32_t)file;
 	sr.fd = fd;
+	sr.hold = n == 8;
+	sr.limit = (uint32_t)limit;
 	if (remote_read(&ps->task, params, &sr.p, sizeof(sr.p)))
 		ret = fail(ps, "%s: reading the ring parameters: %s", what, remote_error(&ps->task));
 	if (!ret)
 		ret = submit_map(ps, &sr);
+	if (!ret && remote_read(&ps->task, sr.ring + sr.p.cq_off.tail, &sr.seen, 4))
+		ret = fail(ps, "%s: %s", what, remote_error(&ps->task));
 	batch = sr.p.sq_entries < sr.p.cq_entries ? sr.p.sq_entries : sr.p.cq_entries;
 	total = count * (len / sizeof(*sqe));
 	for (unsigned long done = 0; !ret && done < total; done += batch) {
 		unsigned int now = total - done < batch ? total - done : batch;
 
-		if (submit_queue(ps, &sr, sqe, len / sizeof(*sqe), done, now))
+		if (submit_room(ps, &sr, now, what))
+			ret = -1;
+		else if (submit_queue(ps, &sr, sqe, len / sizeof(*sqe), done, now))
 			ret = fail(ps, "%s: queueing SQEs: %s", what, remote_error(&ps->task));
 		else
 			ret = submit_reap(ps, &sr, now, done, what);

@@ -314,7 +314,7 @@ static int io_uring_pause_devices(int pid)
 
 	if (!helper_running)
 		return -ENOTSUP;
-	return helper_call(reply, sizeof(reply), "pause %d", pid) ? -1 : 0;
+	return helper_call_startup(reply, sizeof(reply), "pause %d", pid) ? -1 : 0;
 }
 CR_PLUGIN_REGISTER_HOOK(CR_PLUGIN_HOOK__PAUSE_DEVICES, io_uring_pause_devices)
 

@@ -17,7 +17,8 @@
 # runs under build/test-progs/reaper, a child subreaper, so restored
 # processes and other orphans are reaped at once instead of by PID 1 (which
 # reaps late here).  The TAP of each file is kept in build/test-logs/
-# (NAME.tap, NAME.stderr).
+# (NAME.tap, NAME.stderr, NAME.reaped: how each restored process ended),
+# and a failed test's logs and program output in build/test-logs/kept/.
 #
 # Files run in parallel.  The stress files (busy processes checkpointed at
 # random moments) and the podman files take one machine-wide lock first
@@ -38,6 +39,7 @@ cd "$ROOT"
 QUICK=(
 	abi cli image-envelope image-validate image-roundtrip image-fuzz
 	plan-golden restore-epoll inspect-flags inspect-queues dump-restore-eintr dump-restore-attach
+	test-harness dump-sqpoll-wait
 )
 
 # Files that take longest, longest first (measured 2026-12-06); the others
@@ -156,7 +158,10 @@ run_file() { # FILE: node FILE under the reaper, its TAP in $logs, "RC SECONDS" 
 	local log s=$SECONDS rc
 	log=$(log_of "$1")
 	mkdir -p "$(dirname "$log")"
-	TAP_TIMEOUT=$timeout timeout -k 30 $((timeout + 120)) build/test-progs/reaper node --enable-source-maps "$1" \
+	# the reaper records how each orphan (restored process) ended; a failed
+	# test keeps its scratch files under kept/ (test/lib/criu.ts)
+	REAPER_STATUS_FILE=$ROOT/${log%.tap}.reaped CRIU_URING_KEEP_DIR=$ROOT/$logs/kept \
+		TAP_TIMEOUT=$timeout timeout -k 30 $((timeout + 120)) build/test-progs/reaper node --enable-source-maps "$1" \
 		>"$log" 2>"${log%.tap}.stderr"
 	rc=$?
 	echo "$rc $((SECONDS - s))" >"${log%.tap}.rc"

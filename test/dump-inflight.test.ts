@@ -1,8 +1,8 @@
 /*
  * In-flight requests that never complete by themselves (test/progs/cr_inflight:
  * a poll-armed pipe READ, a one-hour TIMEOUT, a multishot POLL_ADD, a
- * FUTEX_WAITV).  The restore re-arms what it can (src/capture/rearm.ts);
- * a FUTEX_WAITV it cannot.
+ * SENDMSG on a full socket).  The restore re-arms what it can
+ * (src/capture/rearm.ts); a SENDMSG it cannot.
  *
  * Default: the dump fails naming each request that cannot be re-armed and
  * why, not the re-armable ones, and the process keeps running with all
@@ -17,9 +17,9 @@ import { inspectPid } from './lib/progs';
 import { REARMABLE_OPS } from '../src/capture/rearm';
 
 const FLAGS: [string, string][] = [['plain ring', '0'], ['SINGLE_ISSUER|DEFER_TASKRUN', '3000']];
-const REQS = [['READ', 161], ['TIMEOUT', 162], ['POLL_ADD', 163], ['FUTEX_WAITV', 164]] as const;
+const REQS = [['READ', 161], ['TIMEOUT', 162], ['POLL_ADD', 163], ['SENDMSG', 164]] as const;
 /* multishot POLL_ADD joins the re-armed ones with the multishot slice */
-const rearmed = (op: string): boolean => op !== 'FUTEX_WAITV' && (op !== 'POLL_ADD' || REARMABLE_OPS.multishotPoll);
+const rearmed = (op: string): boolean => op !== 'SENDMSG' && (op !== 'POLL_ADD' || REARMABLE_OPS.multishotPoll);
 
 for (const [what, flags] of FLAGS) {
 	t.test(`default: requests that cannot be re-armed fail the dump, everything stays armed (${what})`, async (t) => {

@@ -103,6 +103,20 @@ for (const [what, flags] of [['', '0'], [', NO_MMAP', '4000']]) {
 	});
 }
 
+/*
+ * An SQPOLL ring's thread submits its pending SQEs as soon as the restore
+ * hands them over: only once every ring of the process is rebuilt and on
+ * its fds.  A pending MSG_RING to a ring set up after it went to that
+ * ring's placeholder fd (-EBADFD; cr_combo_sqpoll --busy died of it in
+ * about 1 restore of 15).
+ */
+t.test('an idle SQPOLL ring with a published MSG_RING to a ring rebuilt after it: the message arrives', { skip: skipUnless({ setup: 0x2 }) }, async (t) => {
+	const s = scratch(t);
+	const p = await startWithTruth(s, 'cr_sqpend', ['--msg']);
+	if (!(await dumpAndRestore(t, s, p.pid))) return;
+	await finishVerified(t, s, 'cr_sqpend', p.pid);
+});
+
 t.test('a ring mapping split by mprotect and partly unmapped comes back as it was', async (t) => {
 	const s = scratch(t);
 	const p = await startWithTruth(s, 'cr_split');
@@ -113,12 +127,14 @@ t.test('a ring mapping split by mprotect and partly unmapped comes back as it wa
 	await finishVerified(t, s, 'cr_split', p.pid);
 });
 
-t.test('a nearly full CQ wrapped around its array end: new completions after the restore overwrite nothing', async (t) => {
-	const s = scratch(t);
-	const p = await startWithTruth(s, 'cr_cqwrap');
-	if (!(await dumpAndRestore(t, s, p.pid))) return;
-	await finishVerified(t, s, 'cr_cqwrap', p.pid);
-});
+for (const [what, args] of [['', []], [' and a buffer ring whose head the restore moves by reads it reaps', ['--pbuf']]] as [string, string[]][]) {
+	t.test(`a nearly full CQ wrapped around its array end${what}: new completions after the restore overwrite nothing`, async (t) => {
+		const s = scratch(t);
+		const p = await startWithTruth(s, 'cr_cqwrap', args);
+		if (!(await dumpAndRestore(t, s, p.pid))) return;
+		await finishVerified(t, s, 'cr_cqwrap', p.pid);
+	});
+}
 
 t.test('a damaged image fails the restore before anything runs', async (t) => {
 	const s = scratch(t);

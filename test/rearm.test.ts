@@ -53,6 +53,12 @@ const CASES: Case[] = [
 	{ what: 'a ring waiting for a MSG_RING: POLL_ADD -> MSG_RING to another ring (plain ring)', args: ['--sets', 'msgring'], armed: [0x191, 0x193] },
 	{ what: 'a ring waiting for a MSG_RING: POLL_ADD -> MSG_RING to another ring (SINGLE_ISSUER|DEFER_TASKRUN)',
 		args: ['--flags', '3000', '--sets', 'msgring'], armed: [0x191, 0x193] },
+	{ what: 'FUTEX_WAITV from the kernel\'s copy of its vector (plain ring)', args: ['--sets', 'waitv'], armed: [0x171] },
+	{ what: 'FUTEX_WAITV from the kernel\'s copy of its vector (SINGLE_ISSUER|DEFER_TASKRUN)', args: ['--flags', '3000', '--sets', 'waitv'], armed: [0x171] },
+	{ what: 'POLL_ADD with IOSQE_IO_DRAIN, alone on its ring: what is submitted after the restore still waits for it (plain ring)',
+		args: ['--sets', 'drain'], armed: [0x1A1] },
+	{ what: 'POLL_ADD with IOSQE_IO_DRAIN, alone on its ring: what is submitted after the restore still waits for it (SINGLE_ISSUER|DEFER_TASKRUN)',
+		args: ['--flags', '3000', '--sets', 'drain'], armed: [0x1A1] },
 	{ what: 'WAITID for a child of the tree (plain ring)', args: ['--sets', 'waitid'], armed: [0x181], child: true },
 	{ what: 'WAITID for a child of the tree (SINGLE_ISSUER|DEFER_TASKRUN)', args: ['--flags', '3000', '--sets', 'waitid'], armed: [0x181], child: true },
 	{ what: 'READ, RECV, POLL_ADD, TIMEOUTs and chains on an SQPOLL ring: its SQ thread takes them', args: ['--flags', '2', '--sets', 'basic,chain'],
@@ -83,9 +89,16 @@ for (const c of CASES) {
 	});
 }
 
+t.test('--leave-running leaves an IOSQE_IO_DRAIN request armed and draining in the original', async (t) => {
+	const s = scratch(t);
+	const { pid } = await startWithTruth(s, 'cr_rearm', ['--sets', 'drain']);
+	if (!(await dumpAndRestore(t, s, pid, { dumpArgs: ['--leave-running'] }))) return;
+	await finishVerified(t, s, 'cr_rearm', pid);
+});
+
 t.test('--leave-running leaves every request armed in the original', async (t) => {
 	const s = scratch(t);
-	const { pid } = await startWithTruth(s, 'cr_rearm', ['--sets', 'basic,multishot,accept,count,recvmsg,waitid,msgring']);
+	const { pid } = await startWithTruth(s, 'cr_rearm', ['--sets', 'basic,multishot,accept,count,recvmsg,waitid,msgring,waitv']);
 	if (!(await dumpAndRestore(t, s, pid, { dumpArgs: ['--leave-running'] }))) return;
 	await finishVerified(t, s, 'cr_rearm', pid);
 });

@@ -33,13 +33,13 @@ t.test('the plan shortens the advance by one SQE per request and arms them after
 	const { ring } = sampleRing();
 	const steps = planRing(OWNER, ring, 0);
 	const adv = steps.find((s) => s.op === 'advance') as Extract<Step, { op: 'advance' }>;
-	t.equal(adv.sq, (ring.state.sq.cached_head! - 3) >>> 0, 'advance stops 3 SQEs short of the dumped head');
+	t.equal(adv.sq, (ring.state.sq.cached_head! - 4) >>> 0, 'advance stops 4 SQEs short of the dumped head');
 	t.equal(adv.cq, ring.state.cq.cached_tail, 'the CQ tail is not affected');
 	const at = (pred: (s: Step) => boolean): number => steps.findIndex(pred);
 	const arm = at((s) => s.op === 'arm');
 	t.ok(arm > 0, 'an arm step');
 	const a = steps[arm] as Extract<Step, { op: 'arm' }>;
-	t.equal(a.count, 3, 'all three requests');
+	t.equal(a.count, 4, 'all four requests');
 	const ringWrite = at((s) => s.op === 'write' && s.data.equals(ring.rings));
 	t.ok(ringWrite >= 0 && ringWrite < arm, 'after the dumped ring bytes are written back');
 	const eventfd = at((s) => s.op === 'sys' && /eventfd/i.test(s.what));
@@ -56,7 +56,10 @@ t.test('the plan shortens the advance by one SQE per request and arms them after
 	const mstore = steps.find((s) => s.op === 'store' && s.addr === `$s0+${srcOff + 2 * 64 + 16}`) as Extract<Step, { op: 'store' }>;
 	const mh = steps.find((s) => s.op === 'write' && s.addr === mstore?.value) as Extract<Step, { op: 'write' }>;
 	t.ok(mh?.data.equals(ring.rearm![2].msghdr!), 'the RECVMSG SQE points at its msghdr, placed in scratch memory');
-	t.match(serialize([a])[0], /^arm \$r0 \$s0\+\d+ \$s0\+\d+ 3 -- re-arm 3 in-flight request\(s\)$/);
+	const vstore = steps.find((s) => s.op === 'store' && s.addr === `$s0+${srcOff + 3 * 64 + 16}`) as Extract<Step, { op: 'store' }>;
+	const vec = steps.find((s) => s.op === 'write' && s.addr === vstore?.value) as Extract<Step, { op: 'write' }>;
+	t.ok(vec?.data.equals(ring.rearm![3].futexv!), 'the FUTEX_WAITV SQE points at its futex vector, placed in scratch memory');
+	t.match(serialize([a])[0], /^arm \$r0 \$s0\+\d+ \$s0\+\d+ 4 -- re-arm 4 in-flight request\(s\)$/);
 });
 
 t.test('SQPOLL: the SQ thread takes the re-armed SQEs inside the write-back', async (t) => {
@@ -67,12 +70,12 @@ t.test('SQPOLL: the SQ thread takes the re-armed SQEs inside the write-back', as
 	const steps = planRing(OWNER, ring, 0);
 	t.notOk(steps.some((s) => s.op === 'arm'), 'no arm step');
 	const wait = steps.findIndex((s) => s.op === 'wait');
-	const wake = steps.findIndex((s) => s.op === 'sys' && /wake the SQ thread for 3 re-armed/.test(s.what));
+	const wake = steps.findIndex((s) => s.op === 'sys' && /wake the SQ thread for 4 re-armed/.test(s.what));
 	t.ok(wake > 0 && wait === wake + 1, 'the thread is woken, then the plan waits for the SQ head');
 	t.equal((steps[wait] as Extract<Step, { op: 'wait' }>).value, ring.state.sq.cached_head, 'until it reads the dumped head');
 	const sqes = ring.rearm!.map((q) => q.sqe);
 	const written = steps.slice(0, wake).filter((s) => s.op === 'write' && sqes.some((x) => s.data.subarray(0, 64).equals(x)));
-	t.equal(written.length, 3, 'the three SQEs are written into SQ slots before the wake-up');
+	t.equal(written.length, 4, 'the four SQEs are written into SQ slots before the wake-up');
 	t.ok(steps.slice(0, wake).some((s) => s.op === 'store'), 'the TIMEOUT\'s addr is patched in its slot');
 	t.ok(steps.findIndex((s) => s.op === 'sys' && /pending SQEs/.test(s.what)) > wait, 'the dumped tail only after that');
 });
@@ -80,7 +83,7 @@ t.test('SQPOLL: the SQ thread takes the re-armed SQEs inside the write-back', as
 t.test('the plan refuses what it cannot re-arm', async (t) => {
 	for (const [what, change, re] of [
 		['SQPOLL, no room', (s: RingState) => { s.setup_flags |= 2; s.sq_entries = 2; s.sqpoll = { thread_pid: null, cpu: null, idle_ms: 10, shared_with: [] }; }, /do not fit the 2-entry SQ of an SQPOLL ring/],
-		['a 2^32 lap', (s: RingState) => { s.sq.cached_head = 1; }, /3 re-armed requests but the ring's cached SQ head is 1/],
+		['a 2^32 lap', (s: RingState) => { s.sq.cached_head = 1; }, /4 re-armed requests but the ring's cached SQ head is 1/],
 	] as const) {
 		const { ring } = sampleRing();
 		change(ring.state);
@@ -108,12 +111,30 @@ t.test('verdicts', async (t) => {
 	t.equal(why(req('TIMEOUT', arm({ remaining_ns: '5', len: 0 }), { fd: null, state: 'timeout' })), 'ok', 'a relative TIMEOUT');
 	t.match(why(req('RECV', arm({ linked: true }))), /linked chain/);
 	t.equal(why(req('RECV', arm({ bits: 1 << 2 }))), 'ok', 'IOSQE_IO_LINK with nothing after it (the end of a chain)');
-	t.match(why(req('RECV', arm({ bits: 1 << 1 }))), /IO_DRAIN/);
+	{
+		const drain = req('RECV', arm({ bits: 1 << 1 }));
+		const alone = { ...plainRing, inflight: [drain] } as RingState;
+		t.equal(why(drain, alone), 'ok', 'IOSQE_IO_DRAIN, alone on its ring');
+		t.equal(rearmSqe(alone, drain).sqe[1] & (1 << 1), 1 << 1, 'comes back with IOSQE_IO_DRAIN');
+		t.match(why(drain, { ...plainRing, inflight: [drain, req('RECV', arm())] } as RingState), /IO_DRAIN while other requests/);
+	}
 	t.match(why(req('RECV', arm({ bits: 1 << 9 }))), /personality/);
 	t.match(why(req('RECV', arm({ done_io: 3 }))), /3 bytes of it were already received/);
 	t.equal(why(req('RECV', arm()), { setup_flags: 2 } as RingState), 'ok', 'on an SQPOLL ring');
 	t.match(why(req('RECV', arm(), { fd: null })), /no longer open/);
-	t.match(why(req('FUTEX_WAITV', arm(), { state: 'futex' })), /futex wait on a futex vector/);
+	t.match(why(req('FUTEX_WAITV', arm({ len: 2, bits: 1 << 17 }), { state: 'futex', fd: null })), /did not find its futex vector/);
+	{
+		const v = (words: string[], flags = 2): Partial<ArmDetails> =>
+			({ len: 2, bits: 1 << 17, futexv: words.map((word, i) => ({ uaddr: String(4096 + 4 * i), val: String(i), flags, word })) });
+		t.equal(why(req('FUTEX_WAITV', arm(v(['0', '1'])), { state: 'futex', fd: null })), 'ok', 'a queued FUTEX_WAITV');
+		t.match(why(req('FUTEX_WAITV', arm(v(['0', '5'])), { state: 'futex', fd: null })), /futex 1 of its vector: its futex word is 5, not the 1/);
+		t.match(why(req('FUTEX_WAITV', arm(v(['0', '1'], 2 | 4)), { state: 'futex', fd: null })), /futex 0 of its vector: .*NUMA/);
+		t.notOk(waitsForEvents(req('FUTEX_WAITV', arm({ ...v(['0', '1']), bits: 0 }), { state: 'futex', fd: null })), 'a woken FUTEX_WAITV completes on its own');
+		const [sqe] = rearmChain(plainRing, req('FUTEX_WAITV', arm(v(['0', '1'])), { state: 'futex', fd: null }));
+		t.equal(sqe.sqe.readUInt32LE(24), 2, 'its SQE waits on two futexes');
+		t.same([sqe.futexv?.length, sqe.futexv?.readBigUInt64LE(32), sqe.futexv?.readUInt32LE(40)], [48, 4100n, 2 | 128],
+			'the vector rebuilt from the kernel\'s copy: 24 bytes each, the second at 4100, 32-bit and private');
+	}
 	t.equal(why(req('FUTEX_WAIT', arm({ op_flags: 2, addr2: '7', futex_word: '7', bits: 1 << 17 }), { state: 'futex', fd: null })), 'ok', 'a queued FUTEX_WAIT');
 	t.match(why(req('FUTEX_WAIT', arm({ op_flags: 2, addr2: '7', futex_word: '8', bits: 1 << 17 }), { state: 'futex', fd: null })), /futex word is 8, not the 7/);
 	t.match(why(req('FUTEX_WAIT', arm({ op_flags: 2 | 4, addr2: '7', futex_word: '7', bits: 1 << 17 }), { state: 'futex', fd: null })), /NUMA/);

@@ -171,9 +171,10 @@ static int push_and_kick(struct blob_args *a, struct blob_ring *t, uint32_t n)
  * the application's next completions overwrite its unconsumed CQEs once
  * they wrap around the CQE array.  So with keep_cq_head the head stops
  * at H (the CQ then holds at most tail - H <= cq_entries CQEs, so posting
- * never overflows); a limit behind the head from the start is out of
- * reach (the plan's earlier steps reaped past it) and the head follows
- * @seen as before.
+ * never overflows); the plan's earlier submit steps stop there too
+ * (plugin-c/plan.c), so the head may start at H with CQEs after it.  A
+ * limit behind the head from the start is out of reach and the head
+ * follows @seen as before.
  */
 static void free_slots(struct blob_args *a, struct blob_ring *t, uint32_t seen)
 {
@@ -392,13 +393,13 @@ static int run_cq_self(struct blob_args *a, uint64_t *ds, uint64_t *dc)
 	return 0;
 }
 
-static int check_final(struct blob_args *a, uint32_t cq_start)
+static int check_final(struct blob_args *a, uint32_t head_start)
 {
 	struct blob_ring *t = &a->target;
 	uint32_t head = a->cq_target;
 
-	/* the head stopped at the limit if the advance passed it (free_slots()) */
-	if (a->keep_cq_head && a->cq_target - a->cq_head_limit <= a->cq_target - cq_start)
+	/* the head stopped at the limit if the advance passed it, or started there (free_slots()) */
+	if (a->keep_cq_head && a->cq_target - a->cq_head_limit <= a->cq_target - head_start)
 		head = a->cq_head_limit;
 	if (load_acq(t->sq_head) != a->sq_target ||
 	    load_acq(t->sq_tail) != a->sq_target ||
@@ -418,6 +419,7 @@ __attribute__((used)) void blob_main(struct blob_args *a)
 {
 	struct blob_ring *t = &a->target;
 	uint32_t sq_head = load_acq(t->sq_head), cq_tail = load_acq(t->cq_tail);
+	uint32_t cq_head = load_acq(t->cq_head);
 	uint64_t ds, dc, plain;
 
 	a->state = BLOB_RUNNING;
@@ -426,7 +428,14 @@ __attribute__((used)) void blob_main(struct blob_args *a)
 	a->done = 0;
 	a->next_report = a->progress_every;
 	a->cq_seen = cq_tail;
-	if (load_acq(t->sq_tail) != sq_head || load_acq(t->cq_head) != cq_tail) {
+	/*
+	 * Nothing pending; CQEs only where a plan step before (provided
+	 * buffers: "submit ... head H") left the head at the limit already,
+	 * and those stay (they fit: tail - H <= cq_entries).
+	 */
+	if (load_acq(t->sq_tail) != sq_head ||
+	    (cq_head != cq_tail && !(a->keep_cq_head && cq_head == a->cq_head_limit &&
+				     cq_tail - cq_head <= t->cq_entries))) {
 		failed(a, -EBUSY, BLOB_AT_NOT_EMPTY);
 		goto out;
 	}
@@ -442,7 +451,7 @@ __attribute__((used)) void blob_main(struct blob_args *a)
 	}
 	if (!run_plain(a, plain) && !run_sq_only(a, ds - plain) &&
 	    !run_cq_only(a, dc - plain))
-		check_final(a, cq_tail);
+		check_final(a, cq_head);
 out:
 	a->state = BLOB_DONE;
 }

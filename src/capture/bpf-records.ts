@@ -9,7 +9,7 @@
 
 export const REC = {
 	FILE: 1, RING: 2, SQE: 3, CQE: 4, RFILE: 5, RFILE_NAME: 6, RBUF: 7, PERS: 8,
-	PBUF_LIST: 9, PBUF_BUF: 10, REQ: 11, RSLOT: 12, VMA: 13, TASK: 14, COUNTS: 15, REQ_ARM: 16,
+	PBUF_LIST: 9, PBUF_BUF: 10, REQ: 11, RSLOT: 12, VMA: 13, TASK: 14, COUNTS: 15, REQ_ARM: 16, FUTEXV: 17,
 } as const;
 
 type Scalar = 'u8' | 'u16' | 'u32' | 's32' | 'u64' | 's64';
@@ -145,6 +145,9 @@ const LAYOUTS = {
 		['msg_name', 'u64'], ['msg_control', 'u64'], ['msg_namelen', 'u32'], ['msg_controllen', 'u32'],
 		['head', 'u64'], ['link_pos', 'u32'], ['repeats', 'u32'], ['addr3', 'u64'],
 	],
+	[REC.FUTEXV]: [
+		['ctx', 'u64'], ['req', 'u64'], ['uaddr', 'u64'], ['val', 'u64'], ['flags', 'u32'], ['index', 'u32'],
+	],
 	[REC.RSLOT]: [
 		['ctx', 'u64'], ['file', 'u64'], ['ino', 'u64'], ['tgid', 'u32'], ['tid', 'u32'],
 		['index', 'u32'], ['pad', 'u32'],
@@ -173,7 +176,7 @@ export const C_STRUCTS: Record<number, string> = {
 	[REC.RFILE]: 'rec_rfile', [REC.RFILE_NAME]: 'rec_rfile_name', [REC.RBUF]: 'rec_rbuf',
 	[REC.PERS]: 'rec_pers', [REC.PBUF_LIST]: 'rec_pbuf_list', [REC.PBUF_BUF]: 'rec_pbuf_buf',
 	[REC.REQ]: 'rec_req', [REC.RSLOT]: 'rec_rslot', [REC.VMA]: 'rec_vma', [REC.TASK]: 'rec_task',
-	[REC.COUNTS]: 'rec_counts', [REC.REQ_ARM]: 'rec_req_arm',
+	[REC.COUNTS]: 'rec_counts', [REC.REQ_ARM]: 'rec_req_arm', [REC.FUTEXV]: 'rec_futexv',
 };
 
 /** Field offsets the decoder uses for a record type, for layout checks. */
@@ -241,6 +244,8 @@ export interface ReqArmRec {
 	/** FUTEX_WAIT: the mask. */
 	addr3: bigint;
 }
+/** One futex of a waiting FUTEX_WAITV: the kernel's copy of its futex_waitv entry (flags: the kernel's FLAGS_*). */
+export interface FutexvRec { ctx: bigint; req: bigint; uaddr: bigint; val: bigint; flags: number; index: number }
 export interface RslotRec { ctx: bigint; file: bigint; ino: bigint; tgid: number; tid: number; index: number }
 export interface VmaRec { ctx: bigint; ino: bigint; start: bigint; end: bigint; pgoff: bigint; vm_flags: bigint; tgid: number }
 export interface TaskRec {
@@ -262,6 +267,7 @@ export interface Records {
 	pbufBufs: PbufBufRec[];
 	reqs: ReqRec[];
 	reqArms: ReqArmRec[];
+	futexvs: FutexvRec[];
 	rslots: RslotRec[];
 	vmas: VmaRec[];
 	tasks: TaskRec[];
@@ -271,7 +277,7 @@ export interface Records {
 const BUCKET: Record<number, keyof Records> = {
 	[REC.FILE]: 'files', [REC.RING]: 'rings', [REC.SQE]: 'sqes', [REC.CQE]: 'cqes',
 	[REC.RFILE]: 'rfiles', [REC.RFILE_NAME]: 'rfileNames', [REC.RBUF]: 'rbufs', [REC.PERS]: 'pers',
-	[REC.PBUF_LIST]: 'pbufLists', [REC.PBUF_BUF]: 'pbufBufs', [REC.REQ]: 'reqs', [REC.REQ_ARM]: 'reqArms',
+	[REC.PBUF_LIST]: 'pbufLists', [REC.PBUF_BUF]: 'pbufBufs', [REC.REQ]: 'reqs', [REC.REQ_ARM]: 'reqArms', [REC.FUTEXV]: 'futexvs',
 	[REC.RSLOT]: 'rslots', [REC.VMA]: 'vmas', [REC.TASK]: 'tasks', [REC.COUNTS]: 'counts',
 };
 
@@ -281,7 +287,7 @@ export class RecordError extends Error {}
 export function decodeRecords(buf: Buffer): Records {
 	const out: Records = {
 		files: [], rings: [], sqes: [], cqes: [], rfiles: [], rfileNames: [], rbufs: [], pers: [],
-		pbufLists: [], pbufBufs: [], reqs: [], reqArms: [], rslots: [], vmas: [], tasks: [], counts: [],
+		pbufLists: [], pbufBufs: [], reqs: [], reqArms: [], futexvs: [], rslots: [], vmas: [], tasks: [], counts: [],
 	};
 	let off = 0;
 	while (off < buf.length) {

@@ -290,6 +290,7 @@ const TIMEOUT_BOOTTIME = 1 << 2;
 
 const OP_FUTEX_WAIT = 51;
 const OP_MSG_RING = 40;
+const OP_FUTEX_WAITV = 53;
 
 /* The futex word a FUTEX_WAIT waits on (its size from the kernel's FLAGS_SIZE_*), read from the process. */
 function futexWord(pid: number, addr: bigint, flags: number): string | undefined {
@@ -303,6 +304,14 @@ function futexWord(pid: number, addr: bigint, flags: number): string | undefined
 	}
 }
 
+/* A waiting FUTEX_WAITV's futexes, from the kernel's copy of its vector, each with its word as the process holds it now. */
+function futexVector(view: ProcessView, a: ReqArmRec): NonNullable<ArmDetails['futexv']> {
+	return view.recs.futexvs.filter((f) => f.req === a.req && f.ctx === a.ctx).sort((x, y) => x.index - y.index).map((f) => {
+		const word = futexWord(view.pid, f.uaddr, f.flags);
+		return { uaddr: dec(f.uaddr), val: dec(f.val), flags: f.flags, ...(word !== undefined ? { word } : {}) };
+	});
+}
+
 function armDetails(view: ProcessView, a: ReqArmRec, opcode: number, reqFlags: bigint): ArmDetails {
 	const futex = opcode === OP_FUTEX_WAIT ? futexWord(view.pid, a.addr, a.op_flags) : undefined;
 	/* an absolute timeout's deadline is in the task's view of its clock: keep that view's offset */
@@ -312,6 +321,7 @@ function armDetails(view: ProcessView, a: ReqArmRec, opcode: number, reqFlags: b
 		mode: a.mode,
 		...(opcode === OP_FUTEX_WAIT || opcode === OP_MSG_RING ? { addr3: dec(a.addr3) } : {}),
 		...(futex !== undefined ? { futex_word: futex } : {}),
+		...(opcode === OP_FUTEX_WAITV ? { futexv: futexVector(view, a) } : {}),
 		...(offsets ? { clock_offset_ns: dec(a.op_flags & TIMEOUT_BOOTTIME ? offsets.boottime : offsets.monotonic) } : {}),
 		bits: a.bits | armBitsOf(reqFlags), addr: dec(a.addr), addr2: dec(a.addr2), len: a.len, op_flags: a.op_flags, ioprio: a.ioprio,
 		buf_group: a.buf_group, done_io: a.done_io, mshot_len: a.mshot_len, mshot_total_len: a.mshot_total_len,

@@ -215,6 +215,8 @@ export interface ArmDetails {
 	addr3?: string;
 	/** FUTEX_WAIT: the futex word as the capture read it from the process (absent: unreadable). */
 	futex_word?: string;
+	/** FUTEX_WAITV (len: how many): the kernel's copy of its futex_waitv entries (flags: the kernel's futex FLAGS_*), each with its futex word as the capture read it (absent: unreadable). */
+	futexv?: { uaddr: string; val: string; flags: number; word?: string }[];
 	/** RECVMSG: the msghdr the kernel copied at submission (name and control pointers and lengths). */
 	msg?: { name: string; namelen: number; control: string; controllen: number };
 }

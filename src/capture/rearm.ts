@@ -21,9 +21,10 @@ const WAITS_FOR_EVENTS = new Set(['poll', 'timeout', 'linked_timeout', 'futex', 
 
 export const waitsForEvents = (q: InflightRequest): boolean => WAITS_FOR_EVENTS.has(q.state) && !timedOut(q) && !woken(q);
 
-/* A FUTEX_WAIT or WAITID that was woken: its completion runs as task work (the drain runs it). */
+/* A FUTEX_WAIT, FUTEX_WAITV or WAITID that was woken: its completion runs as task work (the drain runs it). */
 const woken = (q: InflightRequest): boolean => q.arm !== undefined &&
-	((q.opcode === 'FUTEX_WAIT' && !(q.arm.bits & ARM.FUTEX_QUEUED)) || (q.opcode === 'WAITID' && !(q.arm.bits & ARM.WAITID_WAITING)));
+	(((q.opcode === 'FUTEX_WAIT' || q.opcode === 'FUTEX_WAITV') && !(q.arm.bits & ARM.FUTEX_QUEUED)) ||
+		(q.opcode === 'WAITID' && !(q.arm.bits & ARM.WAITID_WAITING)));
 
 /*
  * A request whose LINK_TIMEOUT fired: the timer took itself off the
@@ -43,11 +44,11 @@ export const ARM = {
 	FIXED_FILE: 1 << 0, IO_DRAIN: 1 << 1, LINK: 1 << 2, HARDLINK: 1 << 3, FORCE_ASYNC: 1 << 4,
 	BUFFER_SELECT: 1 << 5, CQE_SKIP: 1 << 6, CUR_POS: 1 << 7, LINK_TIMEOUT: 1 << 8, CREDS: 1 << 9,
 	MULTISHOT: 1 << 10, BUFFER_SELECTED: 1 << 11, BUFFER_RING: 1 << 12, NOWAIT: 1 << 13, HAS_APOLL: 1 << 14, HAS_MSGHDR: 1 << 15,
-	SEND_ADDR: 1 << 16, FUTEX_QUEUED: 1 << 17, WAITID_WAITING: 1 << 18,
+	SEND_ADDR: 1 << 16, FUTEX_QUEUED: 1 << 17, WAITID_WAITING: 1 << 18, OWN_CREDS: 1 << 19,
 } as const;
 
 /* Opcodes this version re-arms (the others are refused with their name). */
-const REARMABLE = new Set<number>([OP.POLL_ADD, OP.TIMEOUT, OP.READ, OP.RECV, OP.RECVMSG, OP.READ_MULTISHOT, OP.ACCEPT, OP.SEND, OP.FUTEX_WAIT, OP.WAITID]);
+const REARMABLE = new Set<number>([OP.POLL_ADD, OP.TIMEOUT, OP.READ, OP.RECV, OP.RECVMSG, OP.READ_MULTISHOT, OP.ACCEPT, OP.SEND, OP.FUTEX_WAIT, OP.FUTEX_WAITV, OP.WAITID]);
 /* Opcodes re-submitted as links of a re-armed request's chain: those, and what usually follows them. */
 export const LINKABLE = new Set<number>([...REARMABLE, OP.LINK_TIMEOUT, OP.WRITE, OP.NOP, OP.MSG_RING]);
 /* The BPF capture follows at most this many links of one chain (MAX_LINKS). */
@@ -92,9 +93,28 @@ function ringRefusal(r: RingState): string | null {
 	return null;
 }
 
-function requestRefusal(q: InflightRequest, a: ArmDetails): string | null {
-	if (a.bits & ARM.IO_DRAIN) return 'submitted with IOSQE_IO_DRAIN';
-	if (a.bits & ARM.CREDS) return 'running under a registered personality';
+/*
+ * IOSQE_IO_DRAIN: the request started only once every request submitted
+ * before it had completed, and every request submitted after it waits
+ * (deferred) until it completes.  So while it waits, no other request of
+ * the ring can be in flight but deferred ones (refused on their own): then
+ * re-submitting it with the flag, alone, keeps both orders.  With other
+ * requests beside it (or as a link) the order is not one the restore can
+ * rebuild.
+ */
+function drainRefusal(r: RingState | null, q: InflightRequest): string | null {
+	if (!r) return 'a link submitted with IOSQE_IO_DRAIN';
+	if (r.inflight.some((o) => o !== q)) return 'submitted with IOSQE_IO_DRAIN while other requests of the ring are in flight';
+	return null;
+}
+
+function requestRefusal(q: InflightRequest, a: ArmDetails, r: RingState | null): string | null {
+	if (a.bits & ARM.IO_DRAIN) {
+		const why = drainRefusal(r, q);
+		if (why) return why;
+	}
+	/* io_uring also takes the submitter's own creds for a request it prepares to run async (a drained one) */
+	if (a.bits & ARM.CREDS && !(a.bits & ARM.OWN_CREDS)) return 'running under a registered personality';
 	if (q.fd === null && opcodeTakesFile(opcodeNumber(q.opcode)))
 		return 'its file is no longer open in the process or registered with the ring';
 	return null;
@@ -139,13 +159,15 @@ function opRefusal(op: number, q: InflightRequest, a: ArmDetails, issued: boolea
 		if (!multishot && a.len && a.count_left <= 0) return 'a count-based timeout whose count is reached';
 		break;
 	}
-	case OP.FUTEX_WAIT: {
-		if (a.op_flags & ~(FUTEX_FLAGS_SIZE | FUTEX_FLAGS_SHARED)) return `a FUTEX_WAIT with futex flags 0x${a.op_flags.toString(16)} (NUMA or memory-policy futexes are not re-armed)`;
-		if (a.futex_word === undefined) return 'the capture could not read its futex word';
-		const size = 8n << BigInt(a.op_flags & FUTEX_FLAGS_SIZE);
-		const mask = (1n << size) - 1n;
-		if ((BigInt(a.futex_word) & mask) !== (BigInt(a.addr2) & mask))
-			return `its futex word is ${a.futex_word}, not the ${a.addr2} it waits on (a wake is on its way)`;
+	case OP.FUTEX_WAIT:
+		return futexRefusal(q.opcode, a.op_flags, a.futex_word, a.addr2);
+	case OP.FUTEX_WAITV: {
+		const v = a.futexv ?? [];
+		if (!v.length || v.length !== a.len) return 'the capture did not find its futex vector';
+		for (const [i, f] of v.entries()) {
+			const why = futexRefusal(q.opcode, f.flags, f.word, f.val);
+			if (why) return `futex ${i} of its vector: ${why}`;
+		}
 		break;
 	}
 	case OP.MSG_RING:
@@ -163,6 +185,19 @@ function opRefusal(op: number, q: InflightRequest, a: ArmDetails, issued: boolea
 	return null;
 }
 
+/* Whether a futex wait can be queued again: flags this version rebuilds, and the word still holding the value it waits on. */
+function futexRefusal(opcode: string, flags: number, word: string | undefined, val: string): string | null {
+	if (flags & ~(FUTEX_FLAGS_SIZE | FUTEX_FLAGS_SHARED)) return `a ${opcode} with futex flags 0x${flags.toString(16)} (NUMA or memory-policy futexes are not re-armed)`;
+	if (word === undefined) return 'the capture could not read its futex word';
+	const size = 8n << BigInt(flags & FUTEX_FLAGS_SIZE);
+	const mask = (1n << size) - 1n;
+	if ((BigInt(word) & mask) !== (BigInt(val) & mask)) return `its futex word is ${word}, not the ${val} it waits on (a wake is on its way)`;
+	return null;
+}
+
+/* FUTEX2_* flags of a futex_waitv entry or a FUTEX_WAIT SQE's fd, from the kernel's FLAGS_*: the size, and PRIVATE unless shared */
+const futex2Flags = (flags: number): number => (flags & FUTEX_FLAGS_SIZE) | (flags & FUTEX_FLAGS_SHARED ? 0 : FUTEX2_PRIVATE);
+
 const links = (q: InflightRequest): InflightRequest[] => q.links ?? [];
 
 /* Why link l (at index i of q's links) cannot be re-submitted with q's chain. */
@@ -171,21 +206,21 @@ function linkRefusal(q: InflightRequest, l: InflightRequest, i: number): string 
 	if (!LINKABLE.has(op)) return `${l.opcode} links are not re-armed yet`;
 	if (!l.arm) return 'the capture has no re-arm details for it';
 	if (op === OP.LINK_TIMEOUT && i > 0 && links(q)[i - 1].opcode === 'LINK_TIMEOUT') return 'a LINK_TIMEOUT after a LINK_TIMEOUT';
-	return requestRefusal(l, l.arm) ?? opRefusal(op, l, l.arm, false);
+	return requestRefusal(l, l.arm, null) ?? opRefusal(op, l, l.arm, false);
 }
 
 /** Whether the restore can re-arm request q of ring r (with the links of its chain), and if not, why. */
 export function classify(r: RingState, q: InflightRequest): Verdict {
 	if (q.state === 'linked_timeout') return no('a LINK_TIMEOUT guarding a request that is not re-armed');
-	if (q.state !== 'poll' && q.state !== 'timeout' && !(q.state === 'futex' && q.opcode === 'FUTEX_WAIT') &&
+	if (q.state !== 'poll' && q.state !== 'timeout' && !(q.state === 'futex' && (q.opcode === 'FUTEX_WAIT' || q.opcode === 'FUTEX_WAITV')) &&
 		!(q.state === 'waitid' && q.opcode === 'WAITID'))
-		return no(`a ${q.state} wait${q.opcode === 'FUTEX_WAITV' ? ' on a futex vector' : ''} (not re-armed yet)`);
+		return no(`a ${q.state} wait (not re-armed yet)`);
 	const op = opcodeNumber(q.opcode);
 	if (!REARMABLE.has(op)) return no(`${q.opcode} requests are not re-armed yet`);
 	if (!q.arm) return no('the capture has no re-arm details for it');
 	const a = q.arm;
 	const links = q.links ?? [];
-	const why = ringRefusal(r) ?? requestRefusal(q, a) ?? opRefusal(op, q, a, true);
+	const why = ringRefusal(r) ?? requestRefusal(q, a, r) ?? opRefusal(op, q, a, true);
 	if (why) return no(why);
 	if (a.linked && !links.length) return no('part of a linked chain whose links the capture did not find');
 	if (links.length && links[links.length - 1].arm?.linked) return no(`part of a linked chain of more than ${MAX_LINKS} links`);
@@ -225,7 +260,12 @@ export interface RearmSqe {
 	timeout_ns?: bigint;
 	/** A multishot RECVMSG: the struct msghdr its SQE's addr points at (the restore places it). */
 	msghdr?: Buffer;
+	/** FUTEX_WAITV: the struct futex_waitv array its SQE's addr points at (the restore places it), rebuilt from the kernel's copy. */
+	futexv?: Buffer;
 }
+
+/* struct futex_waitv: val, uaddr, flags, __reserved */
+export const FUTEX_WAITV_SIZE = 24;
 
 /* struct msghdr on x86_64: name, namelen, iov, iovlen, control, controllen, flags */
 const MSGHDR_SIZE = 56;
@@ -264,6 +304,7 @@ function requestSqe(q: InflightRequest, c: SqeCtx): RearmSqe {
 	if (a.bits & ARM.FORCE_ASYNC) flags |= IOSQE.ASYNC;
 	if (a.bits & ARM.BUFFER_SELECT) flags |= IOSQE.BUFFER_SELECT;
 	if (a.bits & ARM.CQE_SKIP) flags |= IOSQE.CQE_SKIP_SUCCESS;
+	if (a.bits & ARM.IO_DRAIN) flags |= IOSQE.IO_DRAIN; /* alone on its ring (drainRefusal) */
 	/* the last re-armed request of a chain ends it (nothing else in the batch may join it) */
 	if (c.linkNext) flags |= a.bits & (ARM.LINK | ARM.HARDLINK) ? a.bits & (IOSQE.IO_LINK | IOSQE.IO_HARDLINK) : IOSQE.IO_LINK;
 	b.writeUInt8(op, SQE.opcode);
@@ -321,9 +362,23 @@ function requestSqe(q: InflightRequest, c: SqeCtx): RearmSqe {
 		b.writeUInt32LE(a.op_flags, SQE.op_flags);
 		b.writeUInt32LE(a.file_slot, SQE.file_index);
 		break;
+	case OP.FUTEX_WAITV: {
+		/* addr: the vector (placed at restore), len: its length; struct futex_waitv is val, uaddr, flags, reserved */
+		const v = a.futexv!;
+		const arr = Buffer.alloc(FUTEX_WAITV_SIZE * v.length);
+		v.forEach((f, i) => {
+			arr.writeBigUInt64LE(BigInt(f.val), i * FUTEX_WAITV_SIZE);
+			arr.writeBigUInt64LE(BigInt(f.uaddr), i * FUTEX_WAITV_SIZE + 8);
+			arr.writeUInt32LE(futex2Flags(f.flags), i * FUTEX_WAITV_SIZE + 16);
+		});
+		b.writeInt32LE(0, SQE.fd);
+		b.writeUInt32LE(v.length, SQE.len);
+		out.futexv = arr;
+		break;
+	}
 	case OP.FUTEX_WAIT:
 		/* sqe->fd holds the FUTEX2_* flags: the size, and PRIVATE unless the kernel made it shared */
-		b.writeInt32LE((a.op_flags & FUTEX_FLAGS_SIZE) | (a.op_flags & FUTEX_FLAGS_SHARED ? 0 : FUTEX2_PRIVATE), SQE.fd);
+		b.writeInt32LE(futex2Flags(a.op_flags), SQE.fd);
 		b.writeBigUInt64LE(BigInt(a.addr), SQE.addr);
 		b.writeBigUInt64LE(BigInt(a.addr2), SQE.off);
 		b.writeBigUInt64LE(BigInt(a.addr3 ?? '0'), SQE.addr3);

@@ -9,10 +9,11 @@ import { IOU_PBUF_RING, SETUP } from '../uring/abi';
 
 /** Ring-region bytes with the constant io_rings fields set for the geometry. */
 /* A re-arm SQE: opcode and user_data in place, the rest a pattern. */
-function rearmSqe(opcode: number, userData: bigint): Buffer {
+function rearmSqe(opcode: number, userData: bigint, len?: number): Buffer {
 	const b = pattern(64, opcode);
 	b[0] = opcode;
 	b.writeBigUInt64LE(userData, 32);
+	if (len !== undefined) b.writeUInt32LE(len, 24);
 	return b;
 }
 
@@ -102,9 +103,11 @@ function richRing(): Ring {
 	r.clock = { clockid: G.CLOCK_BOOTTIME, offset: 2n };
 	r.mem_regions = [{ kind: 'MEM_REGION_KIND_WAIT_ARG', addr: 0x7f0000400000n, size: 4096n, contents: pattern(4096, 5) }];
 	r.inflight = [
-		{ opcode: 11, user_data: 0xfeedn, fd: -1, fixed: false, state: 'INFLIGHT_STATE_TIMEOUT', sqe: rearmSqe(11, 0xfeedn), timeout_ns: 1500000000n, msghdr: Buffer.alloc(0) },
-		{ opcode: 22, user_data: 1n, fd: 0, fixed: true, state: 'INFLIGHT_STATE_POLL', sqe: rearmSqe(22, 1n), msghdr: Buffer.alloc(0) },
-		{ opcode: 10, user_data: 2n, fd: 4, fixed: false, state: 'INFLIGHT_STATE_POLL', sqe: rearmSqe(10, 2n), msghdr: pattern(56, 10) },
+		{ opcode: 11, user_data: 0xfeedn, fd: -1, fixed: false, state: 'INFLIGHT_STATE_TIMEOUT', sqe: rearmSqe(11, 0xfeedn), timeout_ns: 1500000000n, msghdr: Buffer.alloc(0), futex_waitv: Buffer.alloc(0) },
+		{ opcode: 22, user_data: 1n, fd: 0, fixed: true, state: 'INFLIGHT_STATE_POLL', sqe: rearmSqe(22, 1n), msghdr: Buffer.alloc(0), futex_waitv: Buffer.alloc(0) },
+		{ opcode: 10, user_data: 2n, fd: 4, fixed: false, state: 'INFLIGHT_STATE_POLL', sqe: rearmSqe(10, 2n), msghdr: pattern(56, 10), futex_waitv: Buffer.alloc(0) },
+		/* FUTEX_WAITV on two futexes: its rebuilt vector, 24 bytes each */
+		{ opcode: 53, user_data: 3n, fixed: false, state: 'INFLIGHT_STATE_FUTEX', sqe: rearmSqe(53, 3n, 2), msghdr: Buffer.alloc(0), futex_waitv: pattern(48, 53) },
 	];
 	return r;
 }

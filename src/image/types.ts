@@ -194,6 +194,8 @@ export interface InflightRequest {
 	timeout_ns?: bigint;
 	/** Multishot RECVMSG: the msghdr its SQE's addr points at (placed at restore); empty otherwise. */
 	msghdr?: Buffer;
+	/** FUTEX_WAITV: the futex_waitv array its SQE's addr points at (placed at restore); empty otherwise. */
+	futex_waitv?: Buffer;
 }
 
 export interface Ring {

@@ -7,6 +7,10 @@ import * as G from './geometry';
 import { Ring } from './types';
 import { IOSQE, IOU_PBUF_RING, NR_REGISTER_OPCODES, NR_REQUEST_OPCODES, OP } from '../uring/abi';
 
+/* struct futex_waitv, and the most futexes one FUTEX_WAITV takes (FUTEX_WAITV_MAX) */
+const FUTEX_WAITV_SIZE = 24;
+const FUTEX_WAITV_MAX = 128;
+
 type Problems = string[];
 
 /* Types a slot held only by the ring can be reopened as (by path). */
@@ -157,5 +161,8 @@ export function checkInflight(r: Ring, out: Problems): void {
 		if (q.state === 'INFLIGHT_STATE_LINKED' && !(i > 0 && r.inflight[i - 1].sqe.length === 64 && r.inflight[i - 1].sqe[1] & (IOSQE.IO_LINK | IOSQE.IO_HARDLINK)))
 			out.push(`${where}: a link that no request before it links to`);
 		if (q.msghdr?.length && (q.opcode !== OP.RECVMSG || q.msghdr.length !== 56)) out.push(`${where}: a msghdr of ${q.msghdr.length} bytes`);
+		const waitv = q.futex_waitv?.length ?? 0;
+		if (q.opcode === OP.FUTEX_WAITV ? waitv === 0 || waitv !== FUTEX_WAITV_SIZE * q.sqe.readUInt32LE(24) || waitv > FUTEX_WAITV_SIZE * FUTEX_WAITV_MAX : waitv)
+			out.push(`${where}: a futex vector of ${waitv} bytes${q.opcode === OP.FUTEX_WAITV ? ` for ${q.sqe.readUInt32LE(24)} futexes` : ''}`);
 	});
 }

@@ -2,7 +2,7 @@
  * The in-flight cancel option (CRIU_URING_CANCEL_INFLIGHT=1, docs/inflight.md).
  *
  * Requests that wait for something outside the ring and that the restore
- * cannot re-arm (src/capture/rearm.ts: FUTEX_WAITV, pidfd waitid waits, SENDMSG,
+ * cannot re-arm (src/capture/rearm.ts: pidfd waitid waits, SENDMSG,
  * ...) would never complete while the tree is frozen, and by default they
  * fail the dump.  With the option the user asks for them to be cancelled instead:
  * the owner thread of each ring, already ptrace-stopped at

@@ -16,7 +16,7 @@ import type { RestoreRing } from '../restore/input';
 import { cancelRequested, cancelSteps } from './cancel';
 import { completionSteps, taskWorkSteps } from './completions';
 import { DRAIN_MS, drain, inflightError, inflightOf, notRearmed, ownedPart, processTree, ringOwners } from './inflight';
-import { changedSince, mayChange } from './verify';
+import { changedSince, mayChange, sqpollTaking } from './verify';
 import { warmUp } from './warmup';
 import { serialize } from '../restore/plan';
 import { PinnedContents } from './pinned';
@@ -130,9 +130,11 @@ export class DumpSession {
 		/* a ring shared with a process captured earlier: the tree is frozen, its memory is the same */
 		const read = p.rings.filter((r) => !this.memory.has(r.inode));
 		for (const r of read) this.memory.set(r.inode, readRingMemory(pid, r));
-		if (!this.stable(pid, p, read)) {
+		const busy = p.rings.find(sqpollTaking);
+		if (busy || !this.stable(pid, p, read)) {
 			for (const r of read) this.memory.delete(r.inode);
-			return this.retry(pid, p, 'ring state changed while it was captured');
+			return this.retry(pid, p, busy ? `ring ${busy.inode}: its SQPOLL thread did not take the SQEs published before the freeze`
+				: 'ring state changed while it was captured');
 		}
 		this.captured.set(pid, p);
 		this.writeSharing(p);
@@ -299,3 +301,4 @@ export class DumpSession {
 		}
 	}
 }
+

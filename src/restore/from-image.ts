@@ -120,7 +120,8 @@ export function restoreRings(img: I.Image): RestoreRing[] {
 			buffers: new Map((r.buffers?.entries ?? []).filter((b) => !b.mapped).map((b) => [b.index, b.contents])),
 			rearm: r.inflight.map((q) => ({ opcode: q.opcode, user_data: q.user_data, sqe: q.sqe,
 				...(q.timeout_ns !== undefined ? { timeout_ns: q.timeout_ns } : {}),
-				...(q.msghdr?.length ? { msghdr: q.msghdr } : {}) })),
+				...(q.msghdr?.length ? { msghdr: q.msghdr } : {}),
+				...(q.futex_waitv?.length ? { futexv: q.futex_waitv } : {}) })),
 		};
 	});
 }

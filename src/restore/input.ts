@@ -59,4 +59,6 @@ export interface RearmRequest {
 	timeout_ns?: bigint;
 	/** Multishot RECVMSG: the msghdr the SQE's addr is set to point at. */
 	msghdr?: Buffer;
+	/** FUTEX_WAITV: the futex_waitv array the SQE's addr is set to point at. */
+	futexv?: Buffer;
 }

@@ -47,11 +47,13 @@
  *                                  register personality ID on the task's
  *                                  disabled ring FD under those credentials
  *                                  (GROUPS: "a,b" or "-"; plugin-c/creds.c)
- *   submit FD PARAMS N FILE HEX -- WHAT
+ *   submit FD PARAMS N FILE HEX [head H] -- WHAT
  *                                  submit the 64-byte SQEs in HEX N times over
  *                                  on ring FD (enabled, empty) and reap their
  *                                  CQEs, each of which must succeed; FILE
- *                                  ("-": keep) replaces every SQE's fd
+ *                                  ("-": keep) replaces every SQE's fd; with
+ *                                  head H the CQ head stops at H (the dumped
+ *                                  head) and the CQEs after it stay
  *   load VAR ADDR SIZE             read a SIZE-byte (4 or 8) integer at ADDR
  *                                  in the task -> $VAR (fds pipe2() wrote)
  *   save FD LEN NAME OFFSET -- WHAT
@@ -98,7 +100,9 @@ type StepBody =
 	| { op: 'postnop'; ring: Expr; registered: boolean; rings: Expr; sqes: Expr; params: Expr; count: number;
 		user_data: bigint; res: number; extra1: bigint; extra2: bigint; big: boolean; fill: boolean; what: string }
 	| { op: 'personality'; fd: Expr; id: number; ids: number[]; caps: bigint; groups: number[]; what: string }
-	| { op: 'submit'; fd: Expr; params: Expr; count: number; file: Expr | null; sqes: Buffer; what: string }
+	| { op: 'submit'; fd: Expr; params: Expr; count: number; file: Expr | null; sqes: Buffer;
+		/** The CQ head stops there (the dumped head): see the advance's cqHead. */
+		cqHead?: number; what: string }
 	| { op: 'load'; v: string; addr: Expr; size: 4 | 8 }
 	| { op: 'save'; fd: Expr; len: number; name: string; offset: number; what: string }
 	| { op: 'arm'; fd: Expr; params: Expr; src: Expr; count: number; rings?: Expr; sqes?: Expr; registered?: boolean; what: string }
@@ -152,7 +156,8 @@ function line(s: Step): string {
 	case 'personality':
 		return `personality ${expr(s.fd)} ${s.id} ${s.ids.join(' ')} ${expr(s.caps)} ${s.groups.join(',') || '-'} -- ${what(s.what)}`;
 	case 'submit':
-		return `submit ${expr(s.fd)} ${expr(s.params)} ${s.count} ${s.file === null ? '-' : expr(s.file)} ${s.sqes.toString('hex')} -- ${what(s.what)}`;
+		return `submit ${expr(s.fd)} ${expr(s.params)} ${s.count} ${s.file === null ? '-' : expr(s.file)} ${s.sqes.toString('hex')}` +
+			`${s.cqHead === undefined ? '' : ` head ${s.cqHead >>> 0}`} -- ${what(s.what)}`;
 	case 'load': return `load ${s.v} ${expr(s.addr)} ${s.size}`;
 	case 'save':
 		if (!/^[\w.-]+$/.test(s.name)) throw new Error(`bad file name ${s.name} in a save step`);

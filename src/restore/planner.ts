@@ -33,7 +33,7 @@ import type { Image } from '../image/types';
 import { foreignHolds, restoreRings } from './from-image';
 import type { RestoreRing } from './input';
 import type { Step } from './plan';
-import { PlanError, RingPlan } from './ring-plan';
+import { joinParts, PlanError, RingPlan, type RingParts } from './ring-plan';
 import { kernelShortfall } from './kernel';
 import { release } from 'node:os';
 
@@ -58,13 +58,19 @@ const CONCERNS = [planAttach, planSetup, planRegions, planFiles, planBuffers, pl
 	/* last: it checks every step planned after ENABLE against the restrictions */
 	planRestrictions];
 
-export function planRing(pid: number, ring: RestoreRing, id: number): Step[] {
+/** The steps of one ring in parts: body, then (after every ring's body) release, then cleanup. */
+function planRingParts(pid: number, ring: RestoreRing, id: number): RingParts {
 	const p = new RingPlan(pid, ring, id);
 	for (const concern of CONCERNS) concern(p);
-	const steps = p.finish(ownerTid(pid, ring.state));
-	const short = kernelShortfall(ring, steps);
+	const parts = p.parts(ownerTid(pid, ring.state));
+	const short = kernelShortfall(ring, [...parts.body, ...parts.release, ...parts.cleanup]);
 	if (short.length) throw new PlanError(`ring ${ring.state.inode}: this kernel (Linux ${release()}) lacks ${short.join(', ')}`);
-	return steps;
+	return parts;
+}
+
+/** The plan of one ring as if it were its process's only one. */
+export function planRing(pid: number, ring: RestoreRing, id: number): Step[] {
+	return joinParts([planRingParts(pid, ring, id)]);
 }
 
 /* SQPOLL rings attach to a thread another ring created: plan that ring first. */
@@ -118,7 +124,12 @@ export function planImages(images: Image[]): Map<number, Step[]> {
 			r.slots_before = before;
 			if (r.state.registered_slots.length) before = [...before, ...r.state.registered_slots];
 		}
-		if (rs.length) plans.set(pid, rs.flatMap((r, i) => planRing(pid, r, i)));
+		/*
+		 * Every ring rebuilt and on its fds before any is released (an
+		 * SQPOLL ring's pending SQEs handed to its thread: ring-plan.ts),
+		 * then every ring's cleanup.
+		 */
+		if (rs.length) plans.set(pid, joinParts(rs.map((r, i) => planRingParts(pid, r, i))));
 	}
 	return plans;
 }

@@ -43,6 +43,30 @@ export interface AdvanceNeeds {
 	after: ((adv: AdvanceStep) => Step[])[];
 }
 
+/** A ring's plan in three parts; release and cleanup run in the owner thread. */
+export interface RingParts { owner: number; body: Step[]; release: Step[]; cleanup: Step[] }
+
+/**
+ * The plan of a process from its rings' parts: every body, then every
+ * release, then every cleanup, with a task step wherever the thread
+ * changes.
+ */
+export function joinParts(parts: RingParts[]): Step[] {
+	const out: Step[] = [];
+	let tid: number | undefined;
+	const push = (steps: Step[], owner?: number): void => {
+		if (steps.length && owner !== undefined && owner !== tid) out.push({ op: 'task', tid: owner });
+		for (const s of steps) {
+			out.push(s);
+			if (s.op === 'task') tid = s.tid;
+		}
+	};
+	for (const x of parts) push(x.body);
+	for (const x of parts) push(x.release, x.owner);
+	for (const x of parts) push(x.cleanup, x.owner);
+	return out;
+}
+
 export class RingPlan {
 	readonly steps = new Map<Phase, Step[]>(PHASES.map((p) => [p, []]));
 	/** Address expression of the io_uring_params the kernel filled in at setup. */
@@ -58,6 +82,15 @@ export class RingPlan {
 	 * tail at the dumped head with the SQEs consumed).
 	 */
 	sqpollArm: { count: number; steps: (rings: Expr, sqes: Expr) => Step[] } | undefined;
+	/**
+	 * Steps that run only once every ring of the process is rebuilt and on
+	 * its fds, in the owner thread, before any ring's cleanup: an SQPOLL
+	 * ring's dumped SQ tail and wakeup (concerns/memory.ts).  Its SQ thread
+	 * submits the pending SQEs as soon as it sees that tail, and one of
+	 * them may name another ring's fd (MSG_RING), still a placeholder or a
+	 * ring not written back until then.
+	 */
+	readonly release: Step[] = [];
 	private scratchSize = 0;
 	private readonly scratchWrites: Step[] = [];
 	/* steps in other tasks (other threads, other holders of the ring): after the owner's part, before cleanup */
@@ -125,21 +158,40 @@ export class RingPlan {
 		this.elsewhere.push({ op: 'task', tid }, ...steps);
 	}
 
+	/**
+	 * The dumped CQ head, where steps that reap CQEs before the write-back
+	 * stop freeing CQ slots (the advance, and the submit steps of provided
+	 * buffers before it): the kernel's cache of free slots must never have
+	 * seen a head past it (plugin-c/advance.h).  Undefined if unknown.
+	 */
+	get cqHold(): number | undefined {
+		return this.s.cq.head === null ? undefined : this.s.cq.head >>> 0;
+	}
+
 	fail(why: string): never {
 		throw new PlanError(`ring ${this.s.inode}: ${why}`);
 	}
 
-	/** Scratch allocation first, then every phase in order; other tasks' steps before cleanup. */
-	finish(owner: number): Step[] {
+	/**
+	 * Scratch allocation first, then every phase in order and other tasks'
+	 * steps (body); apart, the release steps and the cleanup, both for the
+	 * owner thread (planner.ts runs every ring's body before any release).
+	 */
+	parts(owner: number): RingParts {
 		const scratch = this.v('s').slice(1);
-		return [
-			{ op: 'task', tid: owner },
-			{ op: 'alloc', v: scratch, len: this.scratchSize },
-			...this.scratchWrites,
-			...PHASES.filter((p) => p !== 'cleanup').flatMap((p) => this.steps.get(p)!),
-			{ op: 'free', v: scratch },
-			...(this.elsewhere.length ? [...this.elsewhere, { op: 'task', tid: owner } as Step] : []),
-			...this.steps.get('cleanup')!,
-		];
+		return {
+			owner,
+			body: [
+				{ op: 'task', tid: owner },
+				{ op: 'alloc', v: scratch, len: this.scratchSize },
+				...this.scratchWrites,
+				...PHASES.filter((p) => p !== 'cleanup').flatMap((p) => this.steps.get(p)!),
+				{ op: 'free', v: scratch },
+				...this.elsewhere,
+			],
+			release: this.release,
+			cleanup: this.steps.get('cleanup')!,
+		};
 	}
+
 }

@@ -18,7 +18,7 @@ import { createReadStream, existsSync, statSync, writeFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { isAlive, scratch, sleep, waitFor } from '../lib/criu';
-import { checkpointRestore, keepLogs, readText, ringFds, ringSummary, sawEintr, startApp, uringErrors } from '../lib/apps';
+import { checkpointRestore, keepLogs, unusedPort, readText, ringFds, ringSummary, sawEintr, startApp, uringErrors } from '../lib/apps';
 import { ROOT } from '../../src/util/paths';
 import { exclusive } from '../lib/exclusive';
 
@@ -137,13 +137,12 @@ async function echoes(port: number, n: number): Promise<number> {
  */
 async function udpCase(t: Test, env: Record<string, string> = {}): Promise<void> {
 	const s = scratch(t);
-	const app = startApp(t, s, example('io_uring-udp'), ['-p', '0'], 'io_uring-udp');
-	let port = 0;
-	await waitFor(() => {
-		port = Number(/port bound to (\d+)/.exec(readText(app.err))?.[1] ?? 0);
-		return port > 0 || app.status() !== undefined;
-	}, 'io_uring-udp to bind');
-	t.ok(port > 0, `io_uring-udp listens on 127.0.0.1:${port}`);
+	const port = await unusedPort('udp');
+	const app = startApp(t, s, example('io_uring-udp'), ['-p', String(port)], 'io_uring-udp');
+	/* it says nothing once bound to a port it was given: /proc/net/udp does */
+	const local = `:${port.toString(16).toUpperCase().padStart(4, '0')} `;
+	await waitFor(() => readText('/proc/net/udp').includes(local) || app.status() !== undefined, 'io_uring-udp to bind');
+	t.ok(readText('/proc/net/udp').includes(local), `io_uring-udp listens on 127.0.0.1:${port}`);
 	t.equal(await echoes(port, 20), 20, 'it echoes 20/20 datagrams before the checkpoint');
 	const cr = await checkpointRestore(app, s.dir('img'), [], [], env);
 	if (!t.notOk(cr.problem, cr.problem ?? 'checkpointed and restored')) return;

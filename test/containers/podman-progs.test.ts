@@ -35,7 +35,8 @@ exclusive(t); /* a stress or podman file: never next to another one (test/lib/ex
 const PROGS = ['cr_rw', 'cr_fork', 'cr_inflight'];
 const DEFAULT_SECCOMP = '/usr/share/containers/seccomp.json';
 const CHECKPOINTED = /io_uring: process \d+: \d+ ring\(s\) checkpointed/;
-const TO_RESTORE = /io_uring: \d+ ring\(s\) of \d+ process\(es\) to restore/;
+/* planned by the helper, or the plan the dump saved (docs/saved-plan.md) */
+const TO_RESTORE = /io_uring: (\d+ ring\(s\) of \d+ process\(es\) to restore|restore plan of the dump used \(\d+ process\(es\), no helper\))/;
 
 const describe = describeCriuRun;
 

@@ -9,20 +9,25 @@
  *
  * Every process a scratch spawns is SIGKILLed at teardown (also after a
  * restore, where it has the same pid but is no longer our child), and the
- * temp dir is removed, even when the test failed half way.
+ * temp dir is removed, even when the test failed half way; when the test
+ * failed, its small files (CRIU's and the helper's logs, the program's
+ * stdout and stderr, truth files; not page images) are kept first, with
+ * how each process it started ended (keepScratch()).
  */
 import type { Test } from 'tap';
 import { execFile, spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CRIU_BIN, PLUGIN_DIR, TEST_PROGS } from '../../src/util/paths';
 
 export { CRIU_BIN, PLUGIN_DIR, TEST_PROGS };
 
-/** The part of tap's Test that the helpers use. */
+/** The part of tap's Test that the helpers use (passing, comment: to keep a failed test's files). */
 export interface Teardownable {
 	teardown(fn: () => void | Promise<void>): void;
+	passing?(): boolean;
+	comment?(...msg: unknown[]): void;
 }
 
 /** Error line CRIU prints on every run here (CAP_SYS_RESOURCE is withheld). */
@@ -122,12 +127,69 @@ async function removeScratch(root: string): Promise<void> {
 	}
 }
 
+/*
+ * How a process ended when nobody's wait() saw it: a restored process is
+ * the child of the subreaper scripts/test.sh runs each file under
+ * (build/test-progs/reaper), which appends "PID exit N" or "PID signal N"
+ * to $REAPER_STATUS_FILE for every orphan it reaps.  The last line of
+ * @pid (a pid is dumped and restored many times), or undefined.
+ */
+export function reapedStatus(pid: number): string | undefined {
+	const file = process.env.REAPER_STATUS_FILE;
+	if (!file) return undefined;
+	const lines = readText(file).split('\n').filter((l) => l.startsWith(`${pid} `));
+	return lines.length ? lines[lines.length - 1].slice(String(pid).length + 1) : undefined;
+}
+
+/** "pid N: running" / "exit 1" / "signal 9" / "gone (status unknown)", for failure messages. */
+export function fateOf(pid: number): string {
+	if (isAlive(pid)) return `pid ${pid}: running`;
+	return `pid ${pid}: ${reapedStatus(pid) ?? 'gone (status unknown: run under build/test-progs/reaper with REAPER_STATUS_FILE)'}`;
+}
+
+const KEEP_MAX_FILE = 1 << 20;
+
+/*
+ * A failed test's scratch files, before the teardown removes them: every
+ * file under 1 MiB (logs, the program's .out/.err, truth files, small
+ * images; page images and data files are left out) is copied to
+ * $CRIU_URING_KEEP_DIR (scripts/test.sh: build/test-logs/kept/) or else
+ * next to the scratch dir (ROOT.kept), with fate.txt saying how each
+ * process the test started ended.  Returns where.
+ */
+function keepScratch(root: string, pids: number[]): string {
+	const base = process.env.CRIU_URING_KEEP_DIR;
+	const dest = base ? path.join(base, path.basename(root)) : `${root}.kept`;
+	const skipped: string[] = [];
+	const copy = (from: string, to: string): void => {
+		mkdirSync(to, { recursive: true });
+		for (const e of readdirSync(from, { withFileTypes: true })) {
+			const src = path.join(from, e.name);
+			if (e.isDirectory()) copy(src, path.join(to, e.name));
+			else if (!e.isFile()) continue;
+			else if (statSync(src).size > KEEP_MAX_FILE) skipped.push(path.relative(root, src));
+			else copyFileSync(src, path.join(to, e.name));
+		}
+	};
+	try {
+		copy(root, dest);
+	} catch (e) {
+		skipped.push(`(copy stopped: ${(e as Error).message})`);
+	}
+	writeFileSync(path.join(dest, 'fate.txt'), [...pids.map(fateOf), ...(skipped.length ? [`not kept (over 1 MiB): ${skipped.join(', ')}`] : [])].join('\n') + '\n');
+	return dest;
+}
+
 /** A temp dir and process tracker whose cleanup is registered on @t. */
 export function scratch(t: Teardownable): Scratch {
 	const root = mkdtempSync(path.join(os.tmpdir(), 'criu-uring-test-'));
 	const started: { pid: number; exe: string }[] = [];
 
 	t.teardown(async () => {
+		if (t.passing && !t.passing() && existsSync(root)) {
+			const kept = keepScratch(root, started.map((p) => p.pid));
+			t.comment?.(`failed: its files (logs, program output, how its processes ended) are kept in ${kept}`);
+		}
 		for (const { pid, exe } of started) {
 			// Only the process we started (or its restored self): pids get reused.
 			if (exeOf(pid) !== exe) continue;
@@ -263,7 +325,10 @@ export function criuErrors(log: string): string[] {
 /** One-line summary of a failed CRIU run for assertion messages. */
 export function describeRun(what: string, r: CriuResult): string {
 	const errs = criuErrors(r.log);
-	return `${what} exited ${r.code}; errors: ${errs.slice(0, 5).join(' | ') || '(none)'} (log ${r.logPath})`;
+	/* a failure with no error line (CRIU killed, or failing before its log): the log's and stderr's last lines */
+	const tail = (text: string): string => text.trim().split('\n').slice(-3).join(' | ');
+	const more = r.code !== 0 && !errs.length ? `; log ends: ${tail(r.log) || '(empty)'}; stderr: ${tail(r.stderr) || '(empty)'}` : '';
+	return `${what} exited ${r.code}; errors: ${errs.slice(0, 5).join(' | ') || '(none)'}${more} (log ${r.logPath})`;
 }
 
 /** A "PID COUNT" line written by plain_sleeper / ring_min. */
@@ -350,7 +415,22 @@ export async function dumpAndRestore(t: Asserts, s: Scratch, pid: number, opts: 
 	const pids = opts.pids ?? [pid];
 	for (const p of pids) await waitForExit(p);
 	const r = await criuRestore({ imagesDir: dir, plugins: true });
-	return t.equal(r.code, 0, describeRun('restore', r)) && t.ok(pids.every(isAlive), 'the restored processes run with their pids');
+	if (!t.equal(r.code, 0, describeRun('restore', r))) return false;
+	/* a restored process that died at once: how (the reaper's record) and what it said */
+	const dead = pids.filter((p) => !isAlive(p));
+	return t.ok(dead.length === 0, 'the restored processes run with their pids' +
+		(dead.length ? ` (${dead.map(fateOf).join(', ')}; stderr files: ${stderrTails(s)})` : ''));
+}
+
+/* The last line of every NAME.err of the scratch dir, for a failure message. */
+function stderrTails(s: Scratch): string {
+	let names: string[] = [];
+	try {
+		names = readdirSync(s.root).filter((n) => n.endsWith('.err'));
+	} catch {
+		/* gone */
+	}
+	return names.map((n) => `${n}: ${readText(s.file(n)).trim().split('\n').pop() || '(empty)'}`).join('; ') || '(none)';
 }
 
 /** SIGUSR1: the program verifies itself; its stderr must be empty and its stdout match. */
@@ -358,5 +438,6 @@ export async function finishVerified(t: Asserts, s: Scratch, prog: string, pid: 
 	process.kill(pid, 'SIGUSR1');
 	await waitForExit(pid, ms);
 	t.equal(s.stderrOf(prog), '', `${prog} found nothing wrong`);
-	t.match(readText(s.file(`${prog}.out`)), pattern, `${prog} verified itself`);
+	const out = readText(s.file(`${prog}.out`));
+	t.match(out, pattern, `${prog} verified itself` + (pattern.test(out) ? '' : ` (${fateOf(pid)})`));
 }

@@ -29,6 +29,8 @@ real.on('exit', () => {
 
 function misbehave(): void {
 	broken = true;
+	/* into CRIU's log ("helper: ..."): the test checks a hang came at this step, not at an earlier, real one */
+	process.stderr.write(`fake helper: ${mode} at '${verb}'\n`);
 	switch (mode) {
 	case 'crash':
 		process.kill(process.pid, 'SIGSEGV');

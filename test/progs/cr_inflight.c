@@ -5,13 +5,13 @@
  * Four requests that never complete by themselves are left in flight:
  * a READ on an empty pipe (poll-armed, user_data 0xA1), a one-hour
  * TIMEOUT (0xA2), a multishot POLL_ADD on another empty pipe (0xA3) and a
- * FUTEX_WAITV (0xA4).  The restore re-arms the first two (and the others
- * once it can); a FUTEX_WAITV it cannot, so the dump fails by default.
+ * SENDMSG on a full unix stream socket (0xA4).  The restore re-arms the
+ * first three; a SENDMSG it cannot, so the dump fails by default.
  * Then the truth file is written and the program waits for SIGUSR1.
  *
  * --expect cancelled (dumped with CRIU_URING_CANCEL_INFLIGHT=1, restored):
  * the CQ holds one -ECANCELED CQE for each request the dump could not
- * re-arm (the FUTEX_WAITV at least) and nothing for the re-armed ones; the
+ * re-arm (the SENDMSG) and nothing for the re-armed ones; the
  * program re-arms the cancelled ones itself.
  *
  * --expect armed (the dump failed and left the process alone): no CQE is
@@ -19,26 +19,28 @@
  *
  * Then, in both cases, every request is completed exactly once: the READ
  * and the poll (POLL_IN with IORING_CQE_F_MORE) when their pipes get
- * data, the FUTEX_WAITV (0) when the futex is woken, the TIMEOUT
+ * data, the SENDMSG (its length) when the peer has read what filled the
+ * socket, then the SENDMSG's bytes, the TIMEOUT
  * (-ECANCELED) when cancelled.
  *
  * Exit 0 with "verified", or one line on stderr and exit 1.
  */
 #include <inttypes.h>
 #include <poll.h>
-#include <sys/syscall.h>
+#include <sys/socket.h>
 #include "lib/uring.h"
 
 #define UD_READ		0xA1
 #define UD_TIMEOUT	0xA2
 #define UD_POLL		0xA3
-#define UD_FUTEX	0xA4
+#define UD_SENDMSG	0xA4
 #define UD_CANCEL	0xC1
 
 static struct ring ring;
 static int pipe_a[2], pipe_b[2];
 static char rbuf[16];
-static uint32_t futex_word;
+static int sk[2];
+static size_t filled;	/* bytes that filled the socket before the SENDMSG */
 static struct __kernel_timespec long_ts = { .tv_sec = 3600 };
 
 static void arm_read(void)
@@ -68,23 +70,52 @@ static void arm_poll(void)
 	sqe->user_data = UD_POLL;
 }
 
-/* a FUTEX_WAITV on one futex (a plain FUTEX_WAIT is re-armed): woken, its result is the index 0 */
-static struct {
-	uint64_t val, uaddr;
-	uint32_t flags, reserved;
-} waitv;
+/* a SENDMSG on a socket with no room: it waits in poll (a SEND would be re-armed) */
+static char payload[] = "sendmsg!";
+static struct iovec siov = { .iov_base = payload, .iov_len = sizeof(payload) - 1 };
+static struct msghdr smsg = { .msg_iov = &siov, .msg_iovlen = 1 };
 
-static void arm_futex(void)
+static void fill_socket(void)
+{
+	static char junk[4096];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sk))
+		die("socketpair");
+	for (;;) {
+		ssize_t n = send(sk[0], junk, sizeof(junk), MSG_DONTWAIT);
+
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n < 0)
+			die("filling the socket");
+		filled += (size_t)n;
+	}
+}
+
+static void arm_sendmsg(void)
 {
 	struct io_uring_sqe *sqe = ring_get_sqe(&ring);
 
-	waitv.val = 0;				/* the value it waits on */
-	waitv.uaddr = (uintptr_t)&futex_word;
-	waitv.flags = 0x02 | 0x80;		/* FUTEX2_SIZE_U32 | FUTEX2_PRIVATE */
-	sqe->opcode = IORING_OP_FUTEX_WAITV;
-	sqe->addr = (uintptr_t)&waitv;
+	sqe->opcode = IORING_OP_SENDMSG;
+	sqe->fd = sk[0];
+	sqe->addr = (uintptr_t)&smsg;
 	sqe->len = 1;
-	sqe->user_data = UD_FUTEX;
+	sqe->user_data = UD_SENDMSG;
+}
+
+/* Read exactly @want bytes from the peer end into @buf (NULL: discard them). */
+static void read_socket(char *buf, size_t want, const char *what)
+{
+	static char junk[65536];
+
+	for (size_t got = 0; got < want; ) {
+		size_t chunk = want - got < sizeof(junk) ? want - got : sizeof(junk);
+		ssize_t n = read(sk[1], buf ? buf + got : junk, chunk);
+
+		if (n <= 0)
+			die("%s: reading the socket", what);
+		got += (size_t)n;
+	}
 }
 
 static void submit(int n)
@@ -160,12 +191,22 @@ static void complete_all(const char *what)
 {
 	struct io_uring_cqe c[2];
 	struct io_uring_sqe *sqe;
+	char tail[sizeof(payload)];
 
+	/*
+	 * The filler read, the SENDMSG has room (it may already have had some
+	 * after the restore: CRIU restores the queue in fewer, bigger
+	 * buffers) and completes once with its length; its bytes follow the
+	 * filler.  Reaping first: on a DEFER_TASKRUN ring it sends only once
+	 * the owner asks for events.
+	 */
+	read_socket(NULL, filled, what);
+	reap(c, 1, "SENDMSG");
+	expect_res(find(c, 1, UD_SENDMSG, what), (int)siov.iov_len, "SENDMSG");
+	read_socket(tail, siov.iov_len, what);
+	if (memcmp(tail, payload, siov.iov_len))
+		die_err(EIO, "%s: the socket delivered '%.*s' after the filler", what, (int)siov.iov_len, tail);
 	feed_pipes(what);
-	if (syscall(SYS_futex, &futex_word, 1 | 128 /* FUTEX_WAKE_PRIVATE */, 1, NULL, NULL, 0) != 1)
-		die_err(EIO, "%s: FUTEX_WAKE woke no waiter", what);
-	reap(c, 1, "FUTEX_WAITV");
-	expect_res(find(c, 1, UD_FUTEX, what), 0, "woken FUTEX_WAITV");
 	sqe = ring_get_sqe(&ring);
 	sqe->opcode = IORING_OP_ASYNC_CANCEL;
 	sqe->fd = -1;
@@ -193,16 +234,16 @@ static void rearm_cancelled(void)
 				(unsigned long long)c[i].user_data, c[i].res);
 		if (c[i].user_data == UD_POLL)
 			arm_poll();
-		else if (c[i].user_data == UD_FUTEX)
-			arm_futex();
+		else if (c[i].user_data == UD_SENDMSG)
+			arm_sendmsg();
 		else
 			die_err(EIO, "user_data 0x%llx was cancelled, but the restore re-arms it",
 				(unsigned long long)c[i].user_data);
 		again++;
 	}
-	find(c, n, UD_FUTEX, "cancellations");
+	find(c, n, UD_SENDMSG, "cancellations");
 	submit(again);
-	expect_nothing_more("after re-arming the cancelled requests");
+	/* the SENDMSG may complete at once (room after the restore): complete_all() reaps it */
 }
 
 int main(int argc, char **argv)
@@ -224,11 +265,12 @@ int main(int argc, char **argv)
 		die_err(EINVAL, "--expect cancelled|armed is required");
 	if (pipe(pipe_a) || pipe(pipe_b))
 		die("pipe");
+	fill_socket();
 	ring_create_or_die(&ring, 8, &p);
 	arm_read();
 	arm_timeout(&long_ts);
 	arm_poll();
-	arm_futex();
+	arm_sendmsg();
 	submit(4);
 	expect_nothing_more("right after arming");
 

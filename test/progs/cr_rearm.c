@@ -50,6 +50,14 @@
  * futex:     FUTEX_WAIT on a private futex (0x161) and on a shared one in
  *            MAP_SHARED memory (0x162, with a mask); each completes
  *            (res 0) once the word changes and FUTEX_WAKE wakes it.
+ * drain:     a POLL_ADD on a pipe submitted with IOSQE_IO_DRAIN (0x1A1),
+ *            alone on the ring (use this set alone); after SIGUSR1 a NOP
+ *            (0x1A2) must wait behind it, and complete only after it, once
+ *            the pipe is written.
+ * waitv:     FUTEX_WAITV on two private futexes (0x171); the program
+ *            overwrites its futex_waitv array right after submitting (the
+ *            kernel copied it: what comes back must be that copy); once
+ *            the second word changes and FUTEX_WAKE wakes it: res 1.
  * msgring:   a ring waiting for a MSG_RING from this one: POLL_ADD on a pipe
  *            (0x191) linked to a MSG_RING (0x193) that posts user_data
  *            0x192, res 42 to a second ring; once the pipe is written,
@@ -73,6 +81,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <linux/futex.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -86,7 +95,7 @@
 
 static struct ring ring, ring2;
 static bool set_basic, set_multi, set_accept, set_count, set_recvmsg, set_chain, set_abs, set_send, set_futex, set_waitid;
-static bool set_msgring;
+static bool set_msgring, set_waitv, set_drain;
 
 static int pipe_a[2], pipe_b[2], pipe_c[2], pipe_d[2];
 static int sock_a[2], sock_b[2], sock_c[2];
@@ -942,6 +951,66 @@ static void verify_futex(void)
 	}
 }
 
+/* ---- drain ------------------------------------------------------------- */
+
+static int pipe_dr[2];
+
+static void arm_drain(void)
+{
+	struct io_uring_sqe *sqe;
+
+	if (pipe(pipe_dr))
+		die("pipe");
+	sqe = sqe_for(&ring, IORING_OP_POLL_ADD, pipe_dr[0], 0x1A1);
+	sqe->poll32_events = POLLIN;
+	sqe->flags |= IOSQE_IO_DRAIN;
+	submit(&ring, 1);
+}
+
+static void verify_drain(void)
+{
+	struct io_uring_cqe c[2];
+
+	sqe_nop(ring_get_sqe(&ring), 0x1A2);
+	submit(&ring, 1);
+	expect_nothing_more(&ring, "a NOP submitted after the draining POLL_ADD");
+	put(pipe_dr[1], "d");
+	reap(&ring, c, 2, "the draining POLL_ADD, then the NOP");
+	expect_cqe(&c[0], 0x1A1, POLLIN, 0, 0, "the draining POLL_ADD (first)");
+	expect_cqe(&c[1], 0x1A2, 0, 0, 0, "the NOP held behind it (second)");
+}
+
+/* ---- waitv ------------------------------------------------------------- */
+
+static uint32_t vwords[2] = { 11, 22 };
+static struct futex_waitv vwait[2];
+
+static void arm_waitv(void)
+{
+	struct io_uring_sqe *sqe = sqe_for(&ring, IORING_OP_FUTEX_WAITV, 0, 0x171);
+
+	for (int i = 0; i < 2; i++) {
+		vwait[i].val = vwords[i];
+		vwait[i].uaddr = (uintptr_t)&vwords[i];
+		vwait[i].flags = 0x02 | 0x80;	/* FUTEX2_SIZE_U32 | FUTEX2_PRIVATE */
+	}
+	sqe->addr = (uintptr_t)vwait;
+	sqe->len = 2;
+	submit(&ring, 1);
+	/* reused by the application: the kernel waits on its own copy */
+	memset(vwait, 0xff, sizeof(vwait));
+}
+
+static void verify_waitv(void)
+{
+	struct io_uring_cqe c;
+
+	__atomic_store_n(&vwords[1], 23, __ATOMIC_RELEASE);
+	if (syscall(SYS_futex, &vwords[1], 1 | 128 /* FUTEX_WAKE_PRIVATE */, 1, NULL, NULL, 0) != 1)
+		die_err(EIO, "FUTEX_WAKE woke no waiter on the vector's second futex");
+	expect_cqe((c = one(&ring, "FUTEX_WAITV"), &c), 0x171, 1, 0, 0, "FUTEX_WAITV (woken on futex 1)");
+}
+
 /* ---- msgring ----------------------------------------------------------- */
 
 static struct ring ring_m;
@@ -1080,6 +1149,8 @@ int main(int argc, char **argv)
 	set_futex = strstr(sets, "futex") != NULL;
 	set_waitid = strstr(sets, "waitid") != NULL;
 	set_msgring = strstr(sets, "msgring") != NULL;
+	set_waitv = strstr(sets, "waitv") != NULL;
+	set_drain = strstr(sets, "drain") != NULL;
 	if (set_waitid)
 		fork_child();
 	ring_create_or_die(&ring, 16, &p);
@@ -1115,6 +1186,10 @@ int main(int argc, char **argv)
 		arm_waitid();
 	if (set_msgring)
 		arm_msgring();
+	if (set_waitv)
+		arm_waitv();
+	if (set_drain)
+		arm_drain();
 	expect_nothing_more(&ring, "right after arming");
 	sq_head = __atomic_load_n(ring.sq_head, __ATOMIC_ACQUIRE);
 
@@ -1148,6 +1223,10 @@ int main(int argc, char **argv)
 		verify_waitid();
 	if (set_msgring)
 		verify_msgring();
+	if (set_waitv)
+		verify_waitv();
+	if (set_drain)
+		verify_drain();
 	if (set_chain)
 		verify_chain(&armed);
 	if (set_basic)

@@ -57,5 +57,5 @@ export function planLegacyBuffers(p: RingPlan): void {
 	if (p.s.disabled) p.fail('provided buffers on a ring that was never enabled');
 	const n = p.s.provided_buffers.reduce((sum, g) => sum + (g.kind === 'legacy' ? g.buffers.length : 0), 0);
 	p.add('buffers', { op: 'submit', fd: p.fd, params: p.params, count: 1, file: null,
-		sqes: Buffer.concat(all.map(provideSqe)), what: `provide ${n} legacy buffer(s) in ${all.length} request(s)` });
+		sqes: Buffer.concat(all.map(provideSqe)), cqHead: p.cqHold, what: `provide ${n} legacy buffer(s) in ${all.length} request(s)` });
 }

@@ -7,7 +7,7 @@
  * SQEs, unconsumed CQEs, counters and flags exactly, in one step.
  */
 import { MAP_SHARED } from './mappings';
-import type { AdvanceStep, Expr } from '../plan';
+import type { AdvanceStep, Expr, Step } from '../plan';
 import { RingPlan } from '../ring-plan';
 import { clearUserIndices, userRegions, type UserRegions } from './nommap';
 import { ENTER, NR, OFF } from '../../uring/abi';
@@ -25,9 +25,12 @@ export function planMemory(p: RingPlan): void {
 		{ op: 'sys', v: tr.slice(1), nr: NR.mmap, args: [0, rings.length, PROT_RW, MAP_SHARED, p.fd, 0], what: 'map the ring region for writing' },
 		{ op: 'sys', v: ts.slice(1), nr: NR.mmap, args: [0, sqes.length, PROT_RW, MAP_SHARED, p.fd, OFF.SQES], what: 'map the SQE region for writing' });
 	advance(p, { op: 'advance', fd: p.fd, sq: 0, cq: 0, rings: tr, sqes: ts, params: p.params, what: 'advance the kernel indices' });
-	writeBack(p, tr, ts);
-	p.sys('memory', NR.munmap, [tr, rings.length], 'unmap the ring region scratch mapping');
-	p.sys('memory', NR.munmap, [ts, sqes.length], 'unmap the SQE region scratch mapping');
+	/* an SQPOLL ring's tail is written through the mapping when it is released */
+	const phase = writeBack(p, tr, ts) ? 'release' : 'memory';
+	const unmap = (addr: string, len: number, what: string): Step => ({ op: 'sys', v: p.v('x').slice(1), nr: NR.munmap, args: [addr, len], what });
+	const steps = [unmap(tr, rings.length, 'unmap the ring region scratch mapping'), unmap(ts, sqes.length, 'unmap the SQE region scratch mapping')];
+	if (phase === 'release') p.release.push(...steps);
+	else p.add('memory', ...steps);
 }
 
 /*
@@ -51,7 +54,7 @@ function advance(p: RingPlan, adv: AdvanceStep): void {
 	 * time: an advance that reaped past the dumped head would leave a
 	 * cache reaching into the restored ring's unconsumed CQEs.
 	 */
-	if (s.cq.head !== null) adv.cqHead = s.cq.head >>> 0;
+	if (p.cqHold !== undefined) adv.cqHead = p.cqHold;
 	p.add('memory', ...need.before.flatMap((f) => f(adv)), adv, ...need.after.flatMap((f) => f(adv)));
 }
 
@@ -68,19 +71,23 @@ function planUserMemory(p: RingPlan, u: UserRegions): void {
  * The dumped bytes back over the ring.  An SQPOLL thread is live while
  * the plan runs and submits whatever lies between the kernel's head and
  * the shared tail as soon as it sees the tail, so the SQEs go first, then
- * the ring region with the tail still at the advanced head, then the
- * dumped tail; otherwise the thread could submit a NOP the advance left
- * in a slot instead of the application's SQE (seen: a pending SQE lost
- * without a completion, in 8 of 28 restores of an idle SQPOLL ring).
- * Then the thread is woken: the dumped flags may have cleared the
- * NEED_WAKEUP of a thread that has gone idle meanwhile.
+ * the ring region with the tail still at the advanced head; otherwise the
+ * thread could submit a NOP the advance left in a slot instead of the
+ * application's SQE (seen: a pending SQE lost without a completion, in 8
+ * of 28 restores of an idle SQPOLL ring).  The dumped tail is written
+ * only when the ring is released (ring-plan.ts), once every ring of the
+ * process is rebuilt and on its fds: a pending MSG_RING to a ring planned
+ * later went to that ring's placeholder fd (-EBADFD; seen in about 1 of 3
+ * runs of cr_combo_sqpoll --busy, 6 restores each).  Then the thread is
+ * woken: the dumped flags may have cleared the NEED_WAKEUP of a thread
+ * that has gone idle meanwhile.  True when the ring is released so.
  */
-function writeBack(p: RingPlan, rings: Expr, sqes: Expr): void {
+function writeBack(p: RingPlan, rings: Expr, sqes: Expr): boolean {
 	const s = p.s;
 	const bytes = p.ring.rings;
 	if (!s.sqpoll || s.disabled || s.sq.cached_head === null) {
 		p.add('memory', { op: 'write', addr: sqes, data: p.ring.sqes }, { op: 'write', addr: rings, data: bytes });
-		return;
+		return false;
 	}
 	/* struct io_rings: where this kernel keeps sq.tail */
 	const OFF_SQ_TAIL = ringsLayout().sq_tail;
@@ -95,8 +102,9 @@ function writeBack(p: RingPlan, rings: Expr, sqes: Expr): void {
 	if (p.sqpollArm) held.writeUInt32LE(short, ringsLayout().sq_head);
 	const tail = typeof rings === 'string' ? `${rings}+${OFF_SQ_TAIL}` : BigInt(rings) + BigInt(OFF_SQ_TAIL);
 	p.add('memory', { op: 'write', addr: sqes, data: p.ring.sqes }, { op: 'write', addr: rings, data: held },
-		...(p.sqpollArm?.steps(rings, sqes) ?? []),
-		{ op: 'write', addr: tail, data: bytes.subarray(OFF_SQ_TAIL, OFF_SQ_TAIL + 4) });
-	p.sys('memory', NR.io_uring_enter, [p.fd, 0, 0, ENTER.SQ_WAKEUP | (p.byIndex ? ENTER.REGISTERED_RING : 0), 0, 0],
-		'wake the SQ thread for the pending SQEs');
+		...(p.sqpollArm?.steps(rings, sqes) ?? []));
+	p.release.push({ op: 'write', addr: tail, data: bytes.subarray(OFF_SQ_TAIL, OFF_SQ_TAIL + 4) },
+		{ op: 'sys', v: p.v('x').slice(1), nr: NR.io_uring_enter, args: [p.fd, 0, 0, ENTER.SQ_WAKEUP | (p.byIndex ? ENTER.REGISTERED_RING : 0), 0, 0],
+			what: 'wake the SQ thread for the pending SQEs' });
+	return true;
 }

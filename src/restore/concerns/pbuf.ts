@@ -127,7 +127,7 @@ export function pbufRefusals(s: RingState, rearmed = 0): string[] {
 }
 
 function consume(p: RingPlan, b: ProvidedBufferRing, devnull: string): void {
-	p.add('buffers', { op: 'submit', fd: p.fd, params: p.params, count: b.head, file: devnull, sqes: consumeSqe(b.bgid),
+	p.add('buffers', { op: 'submit', fd: p.fd, params: p.params, count: b.head, file: devnull, sqes: consumeSqe(b.bgid), cqHead: p.cqHold,
 		what: `move the head of buffer ring ${b.bgid} to ${b.head}` });
 }
 
@@ -176,7 +176,7 @@ function consumeByBundles(p: RingPlan, b: ProvidedBufferRing): void {
 	for (let done = 0; done < b.head; done += BUNDLE_MAX) {
 		const len = Math.min(BUNDLE_MAX, b.head - done);
 		p.sys('buffers', NR.write, [wr, data, len], `${len} bytes for buffer ring ${b.bgid}`);
-		p.add('buffers', { op: 'submit', fd: p.fd, params: p.params, count: 1, file: rd, sqes: bundleSqe(b.bgid, len),
+		p.add('buffers', { op: 'submit', fd: p.fd, params: p.params, count: 1, file: rd, sqes: bundleSqe(b.bgid, len), cqHead: p.cqHold,
 			what: `move the head of buffer ring ${b.bgid} to ${done + len}` });
 	}
 	p.sys('buffers', NR.close, [rd], 'close the socket pair');

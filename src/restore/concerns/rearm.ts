@@ -74,6 +74,8 @@ function argOf(p: RingPlan, q: NonNullable<RingPlan['ring']['rearm']>[number]): 
 		arg = timespec(q.timeout_ns);
 	} else if (q.msghdr) {
 		arg = q.msghdr;
+	} else if (q.futexv) {
+		arg = q.futexv;
 	}
 	if (!arg) return null;
 	const at = p.put(arg);
