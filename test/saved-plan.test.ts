@@ -112,3 +112,18 @@ t.test('CRIU_URING_SAVED_PLAN=0: the dump saves none, and a restore with it set 
 	t.match(log2, /not used \(CRIU_URING_SAVED_PLAN=0\)/, 'the restore says it was told not to use it');
 	t.match(log2, HELPER, 'the helper planned the restore');
 });
+
+t.test('a dump of more than 64 rings saves no plan: the restore plans with the helper', async (t) => {
+	const s = scratch(t);
+	const { pid } = await startWithTruth(s, 'bench_rings', ['65', '0']);
+	const dir = s.dir('img');
+	const d = await criuDump({ pid, imagesDir: dir, plugins: true });
+	if (!t.equal(d.code, 0, describeRun('dump', d))) return;
+	t.match(d.log, /no restore plan saved: 65 rings, more than 64/, 'the dump says why it saved none');
+	t.notOk(existsSync(path.join(dir, PLAN)), 'no plan saved');
+	await waitForExit(pid);
+	const r = await criuRestore({ imagesDir: dir, plugins: true });
+	t.equal(r.code, 0, describeRun('restore', r));
+	t.match(r.log, HELPER, 'the helper planned the restore');
+	t.ok(isAlive(pid), 'the process runs again');
+});

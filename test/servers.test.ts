@@ -26,6 +26,7 @@ import { EchoClient } from './lib/echo-client';
 import { criuDump, criuRestore, describeRun, isAlive, scratch, sleep, startWithTruth, waitFor, waitForExit } from './lib/criu';
 import type { Scratch } from './lib/criu';
 import { inspectPid } from './lib/progs';
+import { unusedPort } from './lib/apps';
 import type { RingState } from '../src/capture/model';
 import { pbufRefusals } from '../src/restore/concerns/pbuf';
 import { kernelFeatures } from '../src/uring/features';
@@ -83,7 +84,7 @@ for (const c of CASES) {
 		const s = scratch(t);
 		const clients: EchoClient[] = [];
 		t.teardown(() => clients.forEach((cl) => cl.destroy()));
-		const { pid, truth } = await startWithTruth(s, 'cr_tcpserver', c.flags ? ['--flags', c.flags] : []);
+		const { pid, truth } = await startWithTruth(s, 'cr_tcpserver', [...(c.flags ? ['--flags', c.flags] : []), '--port', String(await unusedPort('tcp'))]);
 		const port = truth.port as number;
 
 		clients.push(...await connectAll(port, 6, 'client '));

@@ -18,7 +18,7 @@ import { createReadStream, existsSync, statSync, writeFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { isAlive, scratch, sleep, waitFor } from '../lib/criu';
-import { checkpointRestore, keepLogs, readText, ringFds, ringSummary, sawEintr, startApp, uringErrors } from '../lib/apps';
+import { checkpointRestore, keepLogs, unusedPort, readText, ringFds, ringSummary, sawEintr, startApp, uringErrors } from '../lib/apps';
 import { ROOT } from '../../src/util/paths';
 import { exclusive } from '../lib/exclusive';
 
@@ -135,29 +135,9 @@ async function echoes(port: number, n: number): Promise<number> {
  * without an error on its stderr.  The cancel option cancels nothing
  * re-armable.
  */
-/*
- * A free UDP port below the kernel's ephemeral range (32768-60999 by
- * default): a port the kernel picked for it (-p 0) can be picked again for
- * any other socket (another test's client) while the server is
- * checkpointed, and the restore's bind then fails with EADDRINUSE (seen
- * once in a clean-clone run).  Nothing autobinds below that range.
- */
-async function freeUdpPort(): Promise<number> {
-	for (;;) {
-		const port = 20000 + Math.floor(Math.random() * 10000);
-		const sock = createSocket('udp4');
-		const ok = await new Promise<boolean>((res) => {
-			sock.once('error', () => res(false));
-			sock.bind(port, '127.0.0.1', () => res(true));
-		});
-		sock.close();
-		if (ok) return port;
-	}
-}
-
 async function udpCase(t: Test, env: Record<string, string> = {}): Promise<void> {
 	const s = scratch(t);
-	const port = await freeUdpPort();
+	const port = await unusedPort('udp');
 	const app = startApp(t, s, example('io_uring-udp'), ['-p', String(port)], 'io_uring-udp');
 	/* it says nothing once bound to a port it was given: /proc/net/udp does */
 	const local = `:${port.toString(16).toUpperCase().padStart(4, '0')} `;

@@ -15,9 +15,8 @@
 import t from 'tap';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { openSync, readSync, closeSync } from 'node:fs';
-import * as net from 'node:net';
 import { scratch, waitFor } from '../lib/criu';
-import { checkpointRestore, keepLogs, locksOnFile, readText, ringFds, runCmd, startApp, submittedTotal, uringErrors, which } from '../lib/apps';
+import { checkpointRestore, keepLogs, unusedPort, locksOnFile, readText, ringFds, runCmd, startApp, submittedTotal, uringErrors, which } from '../lib/apps';
 import { exclusive } from '../lib/exclusive';
 
 exclusive(t); /* a stress or podman file: never next to another one (test/lib/exclusive.ts) */
@@ -27,18 +26,6 @@ const QEMU_IO = which('qemu-io');
 const QEMU_IMG = which('qemu-img');
 const ARGS = ['--tcp-established', '--network-lock', 'nftables', '--file-locks'];
 const MiB = 1024 * 1024;
-
-/* A port nothing listens on now (the kernel's pick for a socket closed at once). */
-function freePort(): Promise<number> {
-	return new Promise((resolve, reject) => {
-		const srv = net.createServer();
-		srv.once('error', reject);
-		srv.listen(0, '127.0.0.1', () => {
-			const port = (srv.address() as net.AddressInfo).port;
-			srv.close(() => resolve(port));
-		});
-	});
-}
 
 /* qemu-io reading commands from a pipe: one command, its output up to the line with the rate (or an error). */
 class QemuIo {
@@ -85,7 +72,7 @@ if (missing.length) {
 		const disk = s.file('disk.raw');
 		const c = await runCmd(QEMU_IMG!, ['create', '-f', 'raw', disk, '64M'], s.root);
 		if (!t.equal(c.code, 0, `qemu-img create ${c.out.trim()}`)) return;
-		const port = await freePort();
+		const port = await unusedPort('tcp');
 		const app = startApp(t, s, QSD!, [
 			'--blockdev', `driver=file,filename=${disk},aio=io_uring,node-name=file0`,
 			'--blockdev', 'driver=raw,file=file0,node-name=disk',

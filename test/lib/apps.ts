@@ -13,6 +13,8 @@
  * The tree runs in its own IPC namespace: fio keeps its job state in
  * SysV shared memory, which CRIU dumps only as part of an IPC namespace.
  */
+import { createSocket } from 'node:dgram';
+import { createServer } from 'node:net';
 import { execFile, spawn } from 'node:child_process';
 import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import * as path from 'node:path';
@@ -314,4 +316,30 @@ export function sawEintr(app: App): boolean {
 /** True when some ring of @root's tree has submissions without CQEs and nothing in flight. */
 export function lostCompletions(root: number): boolean {
 	return ringSummary(root).some((l) => /\(([1-9]\d*) submitted without a CQE\), 0 in flight/.test(l));
+}
+
+/*
+ * A free port below the kernel's ephemeral range (32768-60999 by default)
+ * for a server the tests checkpoint.  While the server is dumped its port
+ * is free, and a port the kernel picked (bind to 0) can be picked again for
+ * any other socket's autobind (another test's client); the restore's bind
+ * then fails with EADDRINUSE (seen once in a clean-clone run).  Nothing
+ * autobinds below that range.
+ */
+export async function unusedPort(type: 'tcp' | 'udp'): Promise<number> {
+	for (;;) {
+		const port = 20000 + Math.floor(Math.random() * 10000);
+		const free = await new Promise<boolean>((res) => {
+			if (type === 'udp') {
+				const sock = createSocket('udp4');
+				sock.once('error', () => (sock.close(), res(false)));
+				sock.bind(port, '127.0.0.1', () => sock.close(() => res(true)));
+			} else {
+				const srv = createServer();
+				srv.once('error', () => res(false));
+				srv.listen(port, '127.0.0.1', () => srv.close(() => res(true)));
+			}
+		});
+		if (free) return port;
+	}
 }

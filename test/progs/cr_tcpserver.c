@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * cr_tcpserver [--flags HEX]
+ * cr_tcpserver [--flags HEX] [--port N]
  *
  * A TCP echo server on io_uring, written the way event-loop servers are:
- * one multishot ACCEPT on a listening socket on 127.0.0.1 (an ephemeral
- * port), one multishot RECV per connection on a provided-buffer ring
+ * one multishot ACCEPT on a listening socket on 127.0.0.1 (port N, or an
+ * ephemeral one), one multishot RECV per connection on a provided-buffer ring
  * (buffer group 1, shared by every connection, each buffer handed back
  * as soon as its data is parsed), and a SEND for each reply.  At any
  * moment every connection has its RECV armed: a checkpoint always finds
@@ -289,6 +289,8 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--flags") && i + 1 < argc)
 			p.flags |= (unsigned int)strtoul(argv[++i], NULL, 16);
+		else if (!strcmp(argv[i], "--port") && i + 1 < argc)
+			a.sin_port = htons((uint16_t)atoi(argv[++i]));
 		else
 			die_err(EINVAL, "unknown argument %s", argv[i]);
 	}
