@@ -77,14 +77,14 @@ for (const c of CASES) {
 		const s = scratch(t);
 		const { pid, truth } = await startWithTruth(s, 'cr_rearm', c.args);
 		const pids = c.child ? [pid, truth.child_pid as number] : [pid];
-		const before = inspectPid(pid).rings[0];
-		const heads = before.inflight as (Req & { rearm?: { ok: boolean } })[];
+		/* every ring's requests: inspect lists rings by inode, and a restore gives them new ones (the MSG_RING cases have two) */
+		const heads = inspectPid(pid).rings.flatMap((r: { inflight: Req[] }) => r.inflight) as (Req & { rearm?: { ok: boolean } })[];
 		const verdicts = new Map(heads.flatMap((q) => [q, ...(q.links ?? [])].map((x) => [Number(x.user_data), q.rearm?.ok])));
 		t.ok(c.armed.every((ud) => verdicts.get(ud) === true), `inspect shows every waiting request as re-armable (${heads.map((q) => `${q.user_data}: ${JSON.stringify(q.rearm)}`).join(', ')})`);
 		for (let i = 0; i < (c.cycles ?? 1); i++)
 			if (!(await dumpAndRestore(t, s, pid, { name: `img${i}`, pids: [...new Set([...pids, ...treeOf(pid)])] }))) return;
-		const after = udsOf(inspectPid(pid).rings[0]);
-		t.ok(c.armed.every((ud) => after.includes(ud)), `the restored ring has them in flight again (${after.map((u) => u.toString(16))})`);
+		const after: number[] = inspectPid(pid).rings.flatMap((r: { inflight: Req[] }) => udsOf(r));
+		t.ok(c.armed.every((ud) => after.includes(ud)), `the restored rings have them in flight again (${after.map((u) => u.toString(16))})`);
 		await finishVerified(t, s, 'cr_rearm', pid, /verified/, 60_000);
 	});
 }
