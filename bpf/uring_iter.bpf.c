@@ -316,6 +316,97 @@ struct chain_walk {
 #define MAX_LINKS		64	/* links of one chain we follow */
 
 
+/*
+ * SENDMSG (io_uring/net.c: io_sendmsg_prep copies the application's
+ * msghdr into req->async_data, struct io_async_msghdr): the request is
+ * noted here and its rec_sendmsg emitted once the ring's lists are walked
+ * (walk_inflight), like a FUTEX_WAITV's vector.
+ */
+#define MAX_SENDMSG_HEADS	64
+__u64 sendmsg_heads[MAX_SENDMSG_HEADS];
+__u32 nr_sendmsg_heads;
+
+static __always_inline void note_sendmsg(struct io_kiocb *req)
+{
+	__u32 n = nr_sendmsg_heads;
+
+	if (n < MAX_SENDMSG_HEADS) {
+		sendmsg_heads[n] = (__u64)req;
+		nr_sendmsg_heads = n + 1;
+	}
+}
+
+/*
+ * The destination address (the kernel's copy), the control buffer's user
+ * pointer (sr->msg_control: sending overwrites msg.msg_control) and
+ * length, and the data iterator: an ITER_UBUF holds one user buffer (the
+ * single-iovec case), an ITER_IOVEC points into the kernel's copy of the
+ * iovec array at the segment it is at.
+ */
+static __noinline void emit_sendmsg(__u64 req_addr, __u64 ctx_addr)
+{
+	struct io_kiocb *req = (void *)req_addr;
+	struct io_sr_msg *sr = (void *)&req->cmd;
+	struct io_async_msghdr *io;
+	struct rec_sendmsg *m;
+	const void *iov;
+	__u64 size;
+	__u8 type;
+
+	if (!bpf_core_type_exists(struct io_async_msghdr))
+		return;
+	io = BPF_CORE_READ(req, async_data);
+	if (!io)
+		return;
+	m = REC_NEW(struct rec_sendmsg, REC_SENDMSG);
+	if (!m)
+		return;
+	m->ctx = ctx_addr;
+	m->req = req_addr;
+	m->control = (__u64)BPF_CORE_READ(sr, msg_control);
+	m->controllen = BPF_CORE_READ(io, msg.msg_controllen);
+	m->namelen = BPF_CORE_READ(io, msg.msg_namelen);
+	m->has_name = BPF_CORE_READ(io, msg.msg_name) != NULL;
+	bpf_core_read(m->name, sizeof(m->name), &io->addr);
+	type = BPF_CORE_READ(io, msg.msg_iter.iter_type);
+	m->iov_offset = BPF_CORE_READ(io, msg.msg_iter.iov_offset);
+	m->count = BPF_CORE_READ(io, msg.msg_iter.count);
+	if (type == bpf_core_enum_value(enum iter_type, ITER_UBUF)) {
+		m->iter = SENDMSG_ITER_UBUF;
+		m->ubuf = (__u64)BPF_CORE_READ(io, msg.msg_iter.ubuf);
+	} else if (type == bpf_core_enum_value(enum iter_type, ITER_IOVEC)) {
+		m->iter = SENDMSG_ITER_IOVEC;
+		m->nr_segs = BPF_CORE_READ(io, msg.msg_iter.nr_segs);
+		iov = BPF_CORE_READ(io, msg.msg_iter.__iov);
+		m->iov_cur = (__u64)iov;
+		if (bpf_core_field_exists(io->vec))
+			m->iov_start = (__u64)BPF_CORE_READ(io, vec.iovec);
+		size = m->nr_segs * 2 * sizeof(__u64);
+		if (size > sizeof(m->iov))
+			size = sizeof(m->iov);
+		if (iov)
+			bpf_probe_read_kernel(m->iov, size, iov);
+	}
+	REC_SEND(m);
+}
+
+struct sendmsg_heads_walk {
+	__u64 ctx;
+};
+
+static int sendmsg_heads_step(__u32 i, struct sendmsg_heads_walk *h)
+{
+	__u64 idx = i;
+
+	if (i >= nr_sendmsg_heads)
+		return 1;
+	/* keep the bound where the verifier sees it */
+	asm volatile("" : "+r"(idx));
+	idx &= MAX_SENDMSG_HEADS - 1;
+	emit_sendmsg(sendmsg_heads[idx], h->ctx);
+	return 0;
+}
+
 /* Per-opcode command data of a network receive (io_uring/net.c: io_sr_msg). */
 static __always_inline void arm_recv(struct rec_req_arm *a, struct io_kiocb *req)
 {
@@ -347,6 +438,8 @@ static __always_inline void arm_recv(struct rec_req_arm *a, struct io_kiocb *req
 			a->msg_controllen = BPF_CORE_READ(io, controllen);
 		}
 	}
+	if (BPF_CORE_READ(req, opcode) == OP_SENDMSG)
+		note_sendmsg(req);
 	/* a SEND to an address (sendto): the kernel keeps only its copy of it */
 	if (BPF_CORE_READ(req, opcode) == OP_SEND && bpf_core_type_exists(struct io_async_msghdr)) {
 		struct io_async_msghdr *io = BPF_CORE_READ(req, async_data);
@@ -878,6 +971,7 @@ static __noinline __u32 walk_inflight(struct io_ring_ctx *ctx)
 
 	nr_link_heads = 0;
 	nr_futexv_heads = 0;
+	nr_sendmsg_heads = 0;
 	if (bpf_core_field_exists(ctx->cancel_table)) {
 		b.hbs = (__u64)BPF_CORE_READ(ctx, cancel_table.hbs);
 		bits = BPF_CORE_READ(ctx, cancel_table.hash_bits);
@@ -932,6 +1026,11 @@ static __noinline __u32 walk_inflight(struct io_ring_ctx *ctx)
 		struct futexv_heads_walk fw = { .ctx = (__u64)ctx };
 
 		bpf_loop(MAX_FUTEXV_HEADS, futexv_heads_step, &fw, 0);
+	}
+	if (nr_sendmsg_heads) {
+		struct sendmsg_heads_walk sw = { .ctx = (__u64)ctx };
+
+		bpf_loop(MAX_SENDMSG_HEADS, sendmsg_heads_step, &sw, 0);
 	}
 	return b.count;
 }

@@ -13,7 +13,7 @@
 #ifndef URING_RECORDS_H
 #define URING_RECORDS_H
 
-#define REC_VERSION 5
+#define REC_VERSION 6
 
 enum rec_type {
 	REC_FILE	= 1,	/* one fd of the process */
@@ -33,6 +33,7 @@ enum rec_type {
 	REC_COUNTS	= 15,	/* summary mode: per-ring counts */
 	REC_REQ_ARM	= 16,	/* what re-arming one waiting request takes */
 	REC_FUTEXV	= 17,	/* one futex of a waiting FUTEX_WAITV */
+	REC_SENDMSG	= 18,	/* the header a waiting SENDMSG's preparation copied */
 };
 
 /* Bits of rec_ring.bits: the ctx bitfields we report. */
@@ -355,6 +356,40 @@ struct rec_futexv {
 	__u64 val;
 	__u32 flags;		/* the kernel's futex FLAGS_* */
 	__u32 index;		/* place in the vector */
+};
+
+/*
+ * The header a SENDMSG waiting in poll works from: what its preparation
+ * copied out of the application's msghdr into req->async_data (struct
+ * io_async_msghdr): the destination address (its own copy), the data
+ * iterator (one user buffer, or the kernel's copy of the iovec array and
+ * the place in it) and the control buffer's pointer (sr->msg_control) and
+ * length.  The data and control bytes stay in the application's memory.
+ * After the request's rec_req_arm.
+ */
+#define SENDMSG_MAX_IOVS	32
+#define SENDMSG_ITER_OTHER	0
+#define SENDMSG_ITER_UBUF	1
+#define SENDMSG_ITER_IOVEC	2
+
+struct rec_sendmsg {
+	struct rec_hdr hdr;
+	__u64 ctx;
+	__u64 req;
+	__u64 control;		/* sr->msg_control: the user's control buffer */
+	__u64 controllen;	/* msg.msg_controllen */
+	__u64 iov_offset;	/* msg_iter.iov_offset: bytes of the current segment already sent */
+	__u64 count;		/* msg_iter.count: bytes left to send */
+	__u64 nr_segs;		/* ITER_IOVEC: segments left, from the current one */
+	__u64 ubuf;		/* ITER_UBUF: the user buffer */
+	__u64 iov_cur;		/* ITER_IOVEC: the segment it is at (msg_iter.__iov) */
+	__u64 iov_start;	/* the kernel's copy of the iovec array (io_async_msghdr.vec.iovec) */
+	__s32 namelen;		/* msg.msg_namelen (0: no address) */
+	__u8 iter;		/* SENDMSG_ITER_* */
+	__u8 has_name;		/* msg.msg_name set (points at the copy in name) */
+	__u16 pad;
+	__u8 name[128];		/* io_async_msghdr.addr: the destination, namelen bytes */
+	__u64 iov[2 * SENDMSG_MAX_IOVS];	/* ITER_IOVEC: iov_base, iov_len of the segments left */
 };
 
 struct rec_rslot {

@@ -249,7 +249,7 @@ t.test('fromCapture: capture model + ring memory -> a valid image', async (t) =>
 	sqe.writeUInt8(11, 0);
 	sqe.writeUInt32LE(1, 24);
 	sqe.writeBigUInt64LE(42n, 32);
-	t.same(r.inflight[0], { opcode: 11, user_data: 42n, fixed: false, state: 'INFLIGHT_STATE_TIMEOUT', sqe, timeout_ns: 2500000000n, msghdr: Buffer.alloc(0), futex_waitv: Buffer.alloc(0) },
+	t.same(r.inflight[0], { opcode: 11, user_data: 42n, fixed: false, state: 'INFLIGHT_STATE_TIMEOUT', sqe, timeout_ns: 2500000000n, msghdr: Buffer.alloc(0), futex_waitv: Buffer.alloc(0), send_iovecs: Buffer.alloc(0), send_name: Buffer.alloc(0) },
 		'a re-armed TIMEOUT: its SQE (relative, one timespec) and the time it had left');
 	t.same(back.process!.unavailable, ['tags']);
 });

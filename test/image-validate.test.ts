@@ -135,6 +135,9 @@ const CASES: Case[] = [
 	['in-flight SQE size', (_i, r) => { r.inflight[0].sqe = Buffer.alloc(10); }, /^ring 1001: in-flight request 0 \(user_data 65261\): SQE of 10 bytes, not the 64 its re-arm needs$/],
 	['in-flight SQE opcode', (_i, r) => { r.inflight[1].sqe[0] = 27; }, /^ring 1001: in-flight request 1 \(user_data 1\): SQE opcode 27 is not the request's 22$/],
 	['in-flight timeout length', (_i, r) => { delete r.inflight[0].timeout_ns; }, /^ring 1001: in-flight request 0 \(user_data 65261\): no timeout length$/],
+	['in-flight SENDMSG iovecs', (_i, r) => { r.inflight[4].send_iovecs = Buffer.alloc(16); }, /^ring 1001: in-flight request 4 \(user_data 4\): a SENDMSG of 2 iovecs with 16 bytes of them$/],
+	['in-flight SENDMSG address', (_i, r) => { r.inflight[4].send_name = Buffer.alloc(0); }, /^ring 1001: in-flight request 4 \(user_data 4\): a SENDMSG with an address of 0 bytes, msg_namelen 16$/],
+	['in-flight SENDMSG pointer', (_i, r) => { r.inflight[4].msghdr!.writeBigUInt64LE(1n, 16); }, /^ring 1001: in-flight request 4 \(user_data 4\): a SENDMSG whose msghdr has its own name or iovec pointer$/],
 
 	/* holds and mappings */
 	['ring held twice', (i) => { i.process!.holds.push({ ...i.process!.holds[1] }); }, /^ring 1002: held twice$/],

@@ -33,13 +33,13 @@ t.test('the plan shortens the advance by one SQE per request and arms them after
 	const { ring } = sampleRing();
 	const steps = planRing(OWNER, ring, 0);
 	const adv = steps.find((s) => s.op === 'advance') as Extract<Step, { op: 'advance' }>;
-	t.equal(adv.sq, (ring.state.sq.cached_head! - 4) >>> 0, 'advance stops 4 SQEs short of the dumped head');
+	t.equal(adv.sq, (ring.state.sq.cached_head! - 5) >>> 0, 'advance stops 5 SQEs short of the dumped head');
 	t.equal(adv.cq, ring.state.cq.cached_tail, 'the CQ tail is not affected');
 	const at = (pred: (s: Step) => boolean): number => steps.findIndex(pred);
 	const arm = at((s) => s.op === 'arm');
 	t.ok(arm > 0, 'an arm step');
 	const a = steps[arm] as Extract<Step, { op: 'arm' }>;
-	t.equal(a.count, 4, 'all four requests');
+	t.equal(a.count, 5, 'all five requests');
 	const ringWrite = at((s) => s.op === 'write' && s.data.equals(ring.rings));
 	t.ok(ringWrite >= 0 && ringWrite < arm, 'after the dumped ring bytes are written back');
 	const eventfd = at((s) => s.op === 'sys' && /eventfd/i.test(s.what));
@@ -59,7 +59,16 @@ t.test('the plan shortens the advance by one SQE per request and arms them after
 	const vstore = steps.find((s) => s.op === 'store' && s.addr === `$s0+${srcOff + 3 * 64 + 16}`) as Extract<Step, { op: 'store' }>;
 	const vec = steps.find((s) => s.op === 'write' && s.addr === vstore?.value) as Extract<Step, { op: 'write' }>;
 	t.ok(vec?.data.equals(ring.rearm![3].futexv!), 'the FUTEX_WAITV SQE points at its futex vector, placed in scratch memory');
-	t.match(serialize([a])[0], /^arm \$r0 \$s0\+\d+ \$s0\+\d+ 4 -- re-arm 4 in-flight request\(s\)$/);
+	/* SENDMSG: its msghdr, iovecs and address placed together, msg_iov and msg_name pointing into that */
+	const sstore = steps.find((s) => s.op === 'store' && s.addr === `$s0+${srcOff + 4 * 64 + 16}`) as Extract<Step, { op: 'store' }>;
+	const blob = steps.find((s) => s.op === 'write' && s.addr === sstore?.value) as Extract<Step, { op: 'write' }>;
+	const q4 = ring.rearm![4];
+	t.ok(blob?.data.equals(Buffer.concat([q4.msghdr!, q4.iovecs!, q4.name!])), 'the SENDMSG SQE points at its msghdr, iovecs and address, placed together');
+	const base = Number(String(blob?.addr).split('+')[1]);
+	const ptr = (field: number): unknown => (steps.find((s) => s.op === 'store' && s.addr === `$s0+${base + field}`) as Extract<Step, { op: 'store' }> | undefined)?.value;
+	t.same([ptr(16), ptr(0)], [`$s0+${base + 56}`, `$s0+${base + 56 + 32}`], 'msg_iov points at the iovecs, msg_name at the address after them');
+	t.ok(steps.findIndex((s) => s.op === 'store' && s.addr === `$s0+${base + 16}`) > steps.indexOf(blob), 'patched after the msghdr is written');
+	t.match(serialize([a])[0], /^arm \$r0 \$s0\+\d+ \$s0\+\d+ 5 -- re-arm 5 in-flight request\(s\)$/);
 });
 
 t.test('SQPOLL: the SQ thread takes the re-armed SQEs inside the write-back', async (t) => {
@@ -70,12 +79,12 @@ t.test('SQPOLL: the SQ thread takes the re-armed SQEs inside the write-back', as
 	const steps = planRing(OWNER, ring, 0);
 	t.notOk(steps.some((s) => s.op === 'arm'), 'no arm step');
 	const wait = steps.findIndex((s) => s.op === 'wait');
-	const wake = steps.findIndex((s) => s.op === 'sys' && /wake the SQ thread for 4 re-armed/.test(s.what));
+	const wake = steps.findIndex((s) => s.op === 'sys' && /wake the SQ thread for 5 re-armed/.test(s.what));
 	t.ok(wake > 0 && wait === wake + 1, 'the thread is woken, then the plan waits for the SQ head');
 	t.equal((steps[wait] as Extract<Step, { op: 'wait' }>).value, ring.state.sq.cached_head, 'until it reads the dumped head');
 	const sqes = ring.rearm!.map((q) => q.sqe);
 	const written = steps.slice(0, wake).filter((s) => s.op === 'write' && sqes.some((x) => s.data.subarray(0, 64).equals(x)));
-	t.equal(written.length, 4, 'the four SQEs are written into SQ slots before the wake-up');
+	t.equal(written.length, 5, 'the five SQEs are written into SQ slots before the wake-up');
 	t.ok(steps.slice(0, wake).some((s) => s.op === 'store'), 'the TIMEOUT\'s addr is patched in its slot');
 	t.ok(steps.findIndex((s) => s.op === 'sys' && /pending SQEs/.test(s.what)) > wait, 'the dumped tail only after that');
 });
@@ -83,7 +92,7 @@ t.test('SQPOLL: the SQ thread takes the re-armed SQEs inside the write-back', as
 t.test('the plan refuses what it cannot re-arm', async (t) => {
 	for (const [what, change, re] of [
 		['SQPOLL, no room', (s: RingState) => { s.setup_flags |= 2; s.sq_entries = 2; s.sqpoll = { thread_pid: null, cpu: null, idle_ms: 10, shared_with: [] }; }, /do not fit the 2-entry SQ of an SQPOLL ring/],
-		['a 2^32 lap', (s: RingState) => { s.sq.cached_head = 1; }, /4 re-armed requests but the ring's cached SQ head is 1/],
+		['a 2^32 lap', (s: RingState) => { s.sq.cached_head = 1; }, /5 re-armed requests but the ring's cached SQ head is 1/],
 	] as const) {
 		const { ring } = sampleRing();
 		change(ring.state);
@@ -143,6 +152,33 @@ t.test('verdicts', async (t) => {
 	t.match(why(req('SEND', arm({ done_io: 5 }))), /5 bytes of it were already sent/);
 	t.match(why(req('SEND', arm({ bits: 1 << 16 }))), /to an address/);
 	t.match(why(req('SEND', arm({ ioprio: 1 << 4 }))), /only IORING_RECVSEND_POLL_FIRST/);
+	{
+		const send = (over: Partial<NonNullable<ArmDetails['send']>> = {}): Partial<ArmDetails> => ({ op_flags: 0x4000, send: {
+			name: '0100', control: '8192', controllen: '24', iter: 'iovec', iov_offset: '0', count: '30', nr_segs: 2,
+			iovs: [{ base: '4096', len: '10' }, { base: '5000', len: '20' }], ...over } });
+		t.equal(why(req('SENDMSG', arm(send()))), 'ok', 'a SENDMSG waiting for room');
+		t.match(why(req('SENDMSG', arm({ ...send(), done_io: 5 }))), /^5 bytes of it were already sent \(MSG_WAITALL\)$/);
+		t.match(why(req('SENDMSG', arm())), /did not find the header/);
+		t.match(why(req('SENDMSG', arm(send({ count: '31' })))), /iovecs hold 30 bytes, not the 31 left/);
+		t.match(why(req('SENDMSG', arm(send({ nr_segs: 33 })))), /33 iovecs \(at most 32/);
+		t.match(why(req('SENDMSG', arm(send({ iter: 'other' })))), /not user memory/);
+		t.match(why(req('SENDMSG', arm({ ...send(), bits: 1 << 5 }))), /provided buffers/);
+		t.match(why(req('SENDMSG', arm({ ...send(), ioprio: 1 << 1 }))), /only IORING_RECVSEND_POLL_FIRST/);
+		t.match(why(req('RECV', arm({ bits: 1 << 2, linked: true }), { links: [req('SENDMSG', arm(send()), { state: 'linked', user_data: '8' })] })),
+			/linked SENDMSG user_data 8: a SENDMSG link/);
+		t.match(why(req('SENDMSG_ZC', arm(send()))), /SENDMSG_ZC requests are not re-armed yet/);
+		t.match(why(req('SEND_ZC', arm())), /SEND_ZC requests are not re-armed yet/);
+		const s = rearmSqe(plainRing, req('SENDMSG', arm({ ...send(), ioprio: 1, len: 1 })));
+		t.same([s.sqe[0], s.sqe.readUInt16LE(2), s.sqe.readInt32LE(4), s.sqe.readBigUInt64LE(16), s.sqe.readUInt32LE(28)], [9, 1, 5, 0n, 0x4000],
+			'SENDMSG: POLL_FIRST, its fd, addr set at restore, msg flags');
+		t.same([s.msghdr?.readBigUInt64LE(0), s.msghdr?.readUInt32LE(8), s.msghdr?.readBigUInt64LE(16), s.msghdr?.readBigUInt64LE(24),
+			s.msghdr?.readBigUInt64LE(32), s.msghdr?.readBigUInt64LE(40)], [0n, 2, 0n, 2n, 8192n, 24n],
+		'its msghdr: name and iov pointers left to the restore, 2-byte name, 2 iovecs, the control buffer');
+		t.same([s.iovecs?.toString('hex'), s.name?.toString('hex')],
+			['0010000000000000' + '0a00000000000000' + '8813000000000000' + '1400000000000000', '0100'], 'the iovecs and the address as the kernel copied them');
+		const u = rearmSqe(plainRing, req('SENDMSG', arm(send({ iter: 'ubuf', nr_segs: 1, count: '7', iovs: [{ base: '4100', len: '7' }] }))));
+		t.same([u.msghdr?.readBigUInt64LE(24), u.iovecs?.readBigUInt64LE(0), u.iovecs?.readBigUInt64LE(8)], [1n, 4100n, 7n], 'one user buffer: one iovec');
+	}
 	t.match(why(req('LINK_TIMEOUT', arm(), { state: 'linked_timeout' })), /LINK_TIMEOUT guarding a request that is not re-armed/);
 	t.equal(why(req('TIMEOUT', arm({ op_flags: 1, mode: 0, len: 0 }), { fd: null, state: 'timeout' })), 'ok', 'an absolute TIMEOUT');
 	t.equal(why(req('TIMEOUT', arm({ op_flags: 1 << 3, mode: 1, len: 0 }), { fd: null, state: 'timeout' })), 'ok', 'a CLOCK_REALTIME TIMEOUT');

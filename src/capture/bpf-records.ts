@@ -10,6 +10,7 @@
 export const REC = {
 	FILE: 1, RING: 2, SQE: 3, CQE: 4, RFILE: 5, RFILE_NAME: 6, RBUF: 7, PERS: 8,
 	PBUF_LIST: 9, PBUF_BUF: 10, REQ: 11, RSLOT: 12, VMA: 13, TASK: 14, COUNTS: 15, REQ_ARM: 16, FUTEXV: 17,
+	SENDMSG: 18,
 } as const;
 
 type Scalar = 'u8' | 'u16' | 'u32' | 's32' | 'u64' | 's64';
@@ -148,6 +149,11 @@ const LAYOUTS = {
 	[REC.FUTEXV]: [
 		['ctx', 'u64'], ['req', 'u64'], ['uaddr', 'u64'], ['val', 'u64'], ['flags', 'u32'], ['index', 'u32'],
 	],
+	[REC.SENDMSG]: [
+		['ctx', 'u64'], ['req', 'u64'], ['control', 'u64'], ['controllen', 'u64'], ['iov_offset', 'u64'],
+		['count', 'u64'], ['nr_segs', 'u64'], ['ubuf', 'u64'], ['iov_cur', 'u64'], ['iov_start', 'u64'], ['namelen', 's32'], ['iter', 'u8'],
+		['has_name', 'u8'], ['pad', 'u16'], ['name', 'bytes[128]'], ['iov', 'u64[64]'],
+	],
 	[REC.RSLOT]: [
 		['ctx', 'u64'], ['file', 'u64'], ['ino', 'u64'], ['tgid', 'u32'], ['tid', 'u32'],
 		['index', 'u32'], ['pad', 'u32'],
@@ -177,6 +183,7 @@ export const C_STRUCTS: Record<number, string> = {
 	[REC.PERS]: 'rec_pers', [REC.PBUF_LIST]: 'rec_pbuf_list', [REC.PBUF_BUF]: 'rec_pbuf_buf',
 	[REC.REQ]: 'rec_req', [REC.RSLOT]: 'rec_rslot', [REC.VMA]: 'rec_vma', [REC.TASK]: 'rec_task',
 	[REC.COUNTS]: 'rec_counts', [REC.REQ_ARM]: 'rec_req_arm', [REC.FUTEXV]: 'rec_futexv',
+	[REC.SENDMSG]: 'rec_sendmsg',
 };
 
 /** Field offsets the decoder uses for a record type, for layout checks. */
@@ -246,6 +253,11 @@ export interface ReqArmRec {
 }
 /** One futex of a waiting FUTEX_WAITV: the kernel's copy of its futex_waitv entry (flags: the kernel's FLAGS_*). */
 export interface FutexvRec { ctx: bigint; req: bigint; uaddr: bigint; val: bigint; flags: number; index: number }
+/** What a waiting SENDMSG's preparation copied (iter: SENDMSG_ITER_*; iov: base, len pairs of the segments left). */
+export interface SendmsgRec {
+	ctx: bigint; req: bigint; control: bigint; controllen: bigint; iov_offset: bigint; count: bigint;
+	nr_segs: bigint; ubuf: bigint; iov_cur: bigint; iov_start: bigint; namelen: number; iter: number; has_name: number; name: Buffer; iov: bigint[];
+}
 export interface RslotRec { ctx: bigint; file: bigint; ino: bigint; tgid: number; tid: number; index: number }
 export interface VmaRec { ctx: bigint; ino: bigint; start: bigint; end: bigint; pgoff: bigint; vm_flags: bigint; tgid: number }
 export interface TaskRec {
@@ -268,6 +280,7 @@ export interface Records {
 	reqs: ReqRec[];
 	reqArms: ReqArmRec[];
 	futexvs: FutexvRec[];
+	sendmsgs: SendmsgRec[];
 	rslots: RslotRec[];
 	vmas: VmaRec[];
 	tasks: TaskRec[];
@@ -277,7 +290,7 @@ export interface Records {
 const BUCKET: Record<number, keyof Records> = {
 	[REC.FILE]: 'files', [REC.RING]: 'rings', [REC.SQE]: 'sqes', [REC.CQE]: 'cqes',
 	[REC.RFILE]: 'rfiles', [REC.RFILE_NAME]: 'rfileNames', [REC.RBUF]: 'rbufs', [REC.PERS]: 'pers',
-	[REC.PBUF_LIST]: 'pbufLists', [REC.PBUF_BUF]: 'pbufBufs', [REC.REQ]: 'reqs', [REC.REQ_ARM]: 'reqArms', [REC.FUTEXV]: 'futexvs',
+	[REC.PBUF_LIST]: 'pbufLists', [REC.PBUF_BUF]: 'pbufBufs', [REC.REQ]: 'reqs', [REC.REQ_ARM]: 'reqArms', [REC.FUTEXV]: 'futexvs', [REC.SENDMSG]: 'sendmsgs',
 	[REC.RSLOT]: 'rslots', [REC.VMA]: 'vmas', [REC.TASK]: 'tasks', [REC.COUNTS]: 'counts',
 };
 
@@ -287,7 +300,7 @@ export class RecordError extends Error {}
 export function decodeRecords(buf: Buffer): Records {
 	const out: Records = {
 		files: [], rings: [], sqes: [], cqes: [], rfiles: [], rfileNames: [], rbufs: [], pers: [],
-		pbufLists: [], pbufBufs: [], reqs: [], reqArms: [], futexvs: [], rslots: [], vmas: [], tasks: [], counts: [],
+		pbufLists: [], pbufBufs: [], reqs: [], reqArms: [], futexvs: [], sendmsgs: [], rslots: [], vmas: [], tasks: [], counts: [],
 	};
 	let off = 0;
 	while (off < buf.length) {

@@ -312,8 +312,34 @@ function futexVector(view: ProcessView, a: ReqArmRec): NonNullable<ArmDetails['f
 	});
 }
 
+const OP_SENDMSG = 9;
+/* rec_sendmsg.iter (bpf/uring_records.h SENDMSG_ITER_*) */
+const SENDMSG_ITER = ['other', 'ubuf', 'iovec'] as const;
+
+/* A waiting SENDMSG's header as its preparation copied it (absent: the capture found none). */
+function sendmsgHeader(view: ProcessView, a: ReqArmRec): ArmDetails['send'] {
+	const m = view.recs.sendmsgs.find((x) => x.req === a.req && x.ctx === a.ctx);
+	if (!m) return undefined;
+	const iter = SENDMSG_ITER[m.iter] ?? 'other';
+	const namelen = m.has_name ? Math.max(0, Math.min(m.namelen, m.name.length)) : 0;
+	/* what is left to send, from where the iterator is: iov_offset bytes into the (current) segment */
+	const iovs = iter === 'ubuf' ? [{ base: dec(m.ubuf + m.iov_offset), len: dec(m.count) }]
+		: iter === 'iovec' ? Array.from({ length: Math.min(Number(m.nr_segs), m.iov.length / 2) }, (_, i) => {
+			const skip = i === 0 ? m.iov_offset : 0n;
+			return { base: dec(m.iov[2 * i] + skip), len: dec(m.iov[2 * i + 1] - skip) };
+		})
+			: [];
+	return {
+		name: m.name.subarray(0, namelen).toString('hex'), control: dec(m.control), controllen: dec(m.controllen),
+		iter, iov_offset: dec(m.iov_offset), count: dec(m.count), nr_segs: iter === 'ubuf' ? 1 : Number(m.nr_segs), iovs,
+		/* iovec: segments of the kernel's copy the iterator is past */
+		...(iter === 'iovec' && m.iov_start ? { segs_done: Number((m.iov_cur - m.iov_start) / 16n) } : {}),
+	};
+}
+
 function armDetails(view: ProcessView, a: ReqArmRec, opcode: number, reqFlags: bigint): ArmDetails {
 	const futex = opcode === OP_FUTEX_WAIT ? futexWord(view.pid, a.addr, a.op_flags) : undefined;
+	const send = opcode === OP_SENDMSG ? sendmsgHeader(view, a) : undefined;
 	/* an absolute timeout's deadline is in the task's view of its clock: keep that view's offset */
 	const abs = (opcode === OP_TIMEOUT || opcode === OP_LINK_TIMEOUT) && a.mode % 2 === 0;
 	const offsets = abs ? (view.timens ??= timensOffsets(view.pid)) : null;
@@ -322,6 +348,7 @@ function armDetails(view: ProcessView, a: ReqArmRec, opcode: number, reqFlags: b
 		...(opcode === OP_FUTEX_WAIT || opcode === OP_MSG_RING ? { addr3: dec(a.addr3) } : {}),
 		...(futex !== undefined ? { futex_word: futex } : {}),
 		...(opcode === OP_FUTEX_WAITV ? { futexv: futexVector(view, a) } : {}),
+		...(send ? { send } : {}),
 		...(offsets ? { clock_offset_ns: dec(a.op_flags & TIMEOUT_BOOTTIME ? offsets.boottime : offsets.monotonic) } : {}),
 		bits: a.bits | armBitsOf(reqFlags), addr: dec(a.addr), addr2: dec(a.addr2), len: a.len, op_flags: a.op_flags, ioprio: a.ioprio,
 		buf_group: a.buf_group, done_io: a.done_io, mshot_len: a.mshot_len, mshot_total_len: a.mshot_total_len,

@@ -217,6 +217,20 @@ export interface ArmDetails {
 	futex_word?: string;
 	/** FUTEX_WAITV (len: how many): the kernel's copy of its futex_waitv entries (flags: the kernel's futex FLAGS_*), each with its futex word as the capture read it (absent: unreadable). */
 	futexv?: { uaddr: string; val: string; flags: number; word?: string }[];
+	/**
+	 * SENDMSG: what its preparation copied from the application's msghdr
+	 * (rec_sendmsg): the destination address (hex, namelen bytes; '' for
+	 * none), the control buffer's pointer and length, and the data
+	 * iterator: 'ubuf' (one buffer) or 'iovec' (the kernel's copy of the
+	 * iovecs, nr_segs of them left); iovs: what is left to send, from
+	 * where the iterator is (iov_offset bytes into its current segment,
+	 * segs_done segments of the copy behind it), count bytes in all.
+	 */
+	send?: {
+		name: string; control: string; controllen: string; iter: 'ubuf' | 'iovec' | 'other';
+		iov_offset: string; count: string; nr_segs: number; iovs: { base: string; len: string }[];
+		segs_done?: number;
+	};
 	/** RECVMSG: the msghdr the kernel copied at submission (name and control pointers and lengths). */
 	msg?: { name: string; namelen: number; control: string; controllen: number };
 }

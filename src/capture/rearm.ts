@@ -48,7 +48,7 @@ export const ARM = {
 } as const;
 
 /* Opcodes this version re-arms (the others are refused with their name). */
-const REARMABLE = new Set<number>([OP.POLL_ADD, OP.TIMEOUT, OP.READ, OP.RECV, OP.RECVMSG, OP.READ_MULTISHOT, OP.ACCEPT, OP.SEND, OP.FUTEX_WAIT, OP.FUTEX_WAITV, OP.WAITID]);
+const REARMABLE = new Set<number>([OP.POLL_ADD, OP.TIMEOUT, OP.READ, OP.RECV, OP.RECVMSG, OP.READ_MULTISHOT, OP.ACCEPT, OP.SEND, OP.SENDMSG, OP.FUTEX_WAIT, OP.FUTEX_WAITV, OP.WAITID]);
 /* Opcodes re-submitted as links of a re-armed request's chain: those, and what usually follows them. */
 export const LINKABLE = new Set<number>([...REARMABLE, OP.LINK_TIMEOUT, OP.WRITE, OP.NOP, OP.MSG_RING]);
 /* The BPF capture follows at most this many links of one chain (MAX_LINKS). */
@@ -140,6 +140,8 @@ function opRefusal(op: number, q: InflightRequest, a: ArmDetails, issued: boolea
 		if (a.bits & ARM.BUFFER_SELECT) return 'a SEND from provided buffers';
 		if (a.bits & ARM.SEND_ADDR) return 'a SEND to an address (the kernel keeps only its copy)';
 		break;
+	case OP.SENDMSG:
+		return sendmsgRefusal(a, issued);
 	case OP.READ_MULTISHOT:
 	case OP.READ:
 	case OP.WRITE:
@@ -182,6 +184,37 @@ function opRefusal(op: number, q: InflightRequest, a: ArmDetails, issued: boolea
 	case OP.ACCEPT:
 		break;
 	}
+	return null;
+}
+
+/* most iovecs of a SENDMSG the capture reads (SENDMSG_MAX_IOVS) */
+const SENDMSG_MAX_IOVS = 32;
+/* msg_flags the kernel adds for 32-bit tasks' rings */
+const MSG_CMSG_COMPAT = 0x80000000;
+
+/*
+ * A SENDMSG waiting in poll has reported nothing sent: a partial send
+ * completes unless MSG_WAITALL made it go on (done_io counts what it
+ * sent; its result would lack those bytes), which is refused, as is
+ * anything the header the capture read does not fully describe.  It comes
+ * back with what is left of its data iterator, which is all of it unless
+ * a try used it up without sending (6.18's unix datagram sendmsg copies
+ * the data before it finds the receiver's queue full: the kernel then
+ * sends an empty datagram once there is room, and so does the re-armed
+ * request).
+ */
+function sendmsgRefusal(a: ArmDetails, issued: boolean): string | null {
+	if (!issued) return 'a SENDMSG link (not re-armed yet)';
+	if (a.done_io) return `${a.done_io} bytes of it were already sent (MSG_WAITALL)`;
+	if (a.ioprio & RECV_UAPI_MASK & ~RECVSEND.POLL_FIRST) return `a SENDMSG with flags 0x${(a.ioprio & RECV_UAPI_MASK).toString(16)} (only IORING_RECVSEND_POLL_FIRST is re-armed)`;
+	if (a.bits & ARM.BUFFER_SELECT) return 'a SENDMSG from provided buffers';
+	if ((a.op_flags & MSG_CMSG_COMPAT) !== 0) return 'a SENDMSG of a 32-bit task (compat msghdr)';
+	const m = a.send;
+	if (!m) return 'the capture did not find the header its preparation copied';
+	if (m.iter === 'other') return 'a SENDMSG whose data iterator is not user memory';
+	if (m.nr_segs > SENDMSG_MAX_IOVS) return `a SENDMSG of ${m.nr_segs} iovecs (at most ${SENDMSG_MAX_IOVS} are re-armed)`;
+	const total = m.iovs.reduce((n, v) => n + BigInt(v.len), 0n);
+	if (total !== BigInt(m.count)) return `its iovecs hold ${total} bytes, not the ${m.count} left to send`;
 	return null;
 }
 
@@ -262,6 +295,14 @@ export interface RearmSqe {
 	msghdr?: Buffer;
 	/** FUTEX_WAITV: the struct futex_waitv array its SQE's addr points at (the restore places it), rebuilt from the kernel's copy. */
 	futexv?: Buffer;
+	/**
+	 * SENDMSG (with msghdr): the iovec array (16 bytes per iovec) and the
+	 * destination address its msghdr points at, rebuilt from the kernel's
+	 * copies; the restore places them after the msghdr and sets its
+	 * msg_iov and msg_name.
+	 */
+	iovecs?: Buffer;
+	name?: Buffer;
 }
 
 /* struct futex_waitv: val, uaddr, flags, __reserved */
@@ -277,6 +318,22 @@ function msghdr(m: NonNullable<ArmDetails['msg']>): Buffer {
 	b.writeBigUInt64LE(BigInt(m.control), 32);
 	b.writeBigUInt64LE(BigInt(m.controllen), 40);
 	return b;
+}
+
+/* A SENDMSG's msghdr (msg_name and msg_iov are set at restore), iovecs and address, from what its preparation copied. */
+function sendmsgParts(m: NonNullable<ArmDetails['send']>): Required<Pick<RearmSqe, 'msghdr' | 'iovecs' | 'name'>> {
+	const name = Buffer.from(m.name, 'hex');
+	const iovecs = Buffer.alloc(16 * m.iovs.length);
+	m.iovs.forEach((v, i) => {
+		iovecs.writeBigUInt64LE(BigInt(v.base), 16 * i);
+		iovecs.writeBigUInt64LE(BigInt(v.len), 16 * i + 8);
+	});
+	const h = Buffer.alloc(MSGHDR_SIZE);
+	h.writeUInt32LE(name.length, 8);
+	h.writeBigUInt64LE(BigInt(m.iovs.length), 24);
+	h.writeBigUInt64LE(BigInt(m.control), 32);
+	h.writeBigUInt64LE(BigInt(m.controllen), 40);
+	return { msghdr: h, iovecs, name };
 }
 
 /* struct io_uring_sqe offsets */
@@ -355,6 +412,13 @@ function requestSqe(q: InflightRequest, c: SqeCtx): RearmSqe {
 		b.writeUInt32LE(a.op_flags, SQE.op_flags);
 		break;
 	}
+	case OP.SENDMSG:
+		/* addr: the msghdr (placed at restore); the kernel adds MSG_NOSIGNAL to msg_flags anyway */
+		b.writeUInt16LE(a.ioprio & RECVSEND.POLL_FIRST, SQE.ioprio);
+		b.writeUInt32LE(a.len, SQE.len);
+		b.writeUInt32LE(a.op_flags, SQE.op_flags);
+		Object.assign(out, sendmsgParts(a.send!));
+		break;
 	case OP.ACCEPT:
 		b.writeUInt16LE(a.ioprio & (ACCEPT.MULTISHOT | ACCEPT.DONTWAIT | ACCEPT.POLL_FIRST), SQE.ioprio);
 		b.writeBigUInt64LE(BigInt(a.addr), SQE.addr);

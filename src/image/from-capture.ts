@@ -201,9 +201,10 @@ function inflight(pid: number, r: M.RingState, q: M.InflightRequest): I.Inflight
 		const opcode = opcodeNumber(x.opcode);
 		if (opcode < 0) fail(pid, `in-flight request with unknown opcode "${x.opcode}"`);
 		const state = `INFLIGHT_STATE_${x.state.toUpperCase()}` as I.InflightState;
-		const { sqe, timeout_ns, msghdr, futexv } = sqes[i];
+		const { sqe, timeout_ns, msghdr, futexv, iovecs, name } = sqes[i];
 		const out: I.InflightRequest = { opcode, user_data: u64(x.user_data), fixed: x.fixed, state, sqe,
-			msghdr: msghdr ?? Buffer.alloc(0), futex_waitv: futexv ?? Buffer.alloc(0) };
+			msghdr: msghdr ?? Buffer.alloc(0), futex_waitv: futexv ?? Buffer.alloc(0),
+			send_iovecs: iovecs ?? Buffer.alloc(0), send_name: name ?? Buffer.alloc(0) };
 		if (x.fd !== null) out.fd = x.fd;
 		if (timeout_ns !== undefined) out.timeout_ns = timeout_ns;
 		return out;

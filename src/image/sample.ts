@@ -7,6 +7,16 @@ import * as G from './geometry';
 import { FORMAT_VERSION, Image, Ring, RingHold } from './types';
 import { IOU_PBUF_RING, SETUP } from '../uring/abi';
 
+/* A SENDMSG's msghdr as the dump writes it: msg_name and msg_iov zero, the lengths and a control buffer. */
+function sendmsgHdr(iovlen: number, namelen: number): Buffer {
+	const b = Buffer.alloc(56);
+	b.writeUInt32LE(namelen, 8);
+	b.writeBigUInt64LE(BigInt(iovlen), 24);
+	b.writeBigUInt64LE(0x7f0000500000n, 32);
+	b.writeBigUInt64LE(24n, 40);
+	return b;
+}
+
 /** Ring-region bytes with the constant io_rings fields set for the geometry. */
 /* A re-arm SQE: opcode and user_data in place, the rest a pattern. */
 function rearmSqe(opcode: number, userData: bigint, len?: number): Buffer {
@@ -103,11 +113,13 @@ function richRing(): Ring {
 	r.clock = { clockid: G.CLOCK_BOOTTIME, offset: 2n };
 	r.mem_regions = [{ kind: 'MEM_REGION_KIND_WAIT_ARG', addr: 0x7f0000400000n, size: 4096n, contents: pattern(4096, 5) }];
 	r.inflight = [
-		{ opcode: 11, user_data: 0xfeedn, fd: -1, fixed: false, state: 'INFLIGHT_STATE_TIMEOUT', sqe: rearmSqe(11, 0xfeedn), timeout_ns: 1500000000n, msghdr: Buffer.alloc(0), futex_waitv: Buffer.alloc(0) },
-		{ opcode: 22, user_data: 1n, fd: 0, fixed: true, state: 'INFLIGHT_STATE_POLL', sqe: rearmSqe(22, 1n), msghdr: Buffer.alloc(0), futex_waitv: Buffer.alloc(0) },
-		{ opcode: 10, user_data: 2n, fd: 4, fixed: false, state: 'INFLIGHT_STATE_POLL', sqe: rearmSqe(10, 2n), msghdr: pattern(56, 10), futex_waitv: Buffer.alloc(0) },
+		{ opcode: 11, user_data: 0xfeedn, fd: -1, fixed: false, state: 'INFLIGHT_STATE_TIMEOUT', sqe: rearmSqe(11, 0xfeedn), timeout_ns: 1500000000n, msghdr: Buffer.alloc(0), futex_waitv: Buffer.alloc(0), send_iovecs: Buffer.alloc(0), send_name: Buffer.alloc(0) },
+		{ opcode: 22, user_data: 1n, fd: 0, fixed: true, state: 'INFLIGHT_STATE_POLL', sqe: rearmSqe(22, 1n), msghdr: Buffer.alloc(0), futex_waitv: Buffer.alloc(0), send_iovecs: Buffer.alloc(0), send_name: Buffer.alloc(0) },
+		{ opcode: 10, user_data: 2n, fd: 4, fixed: false, state: 'INFLIGHT_STATE_POLL', sqe: rearmSqe(10, 2n), msghdr: pattern(56, 10), futex_waitv: Buffer.alloc(0), send_iovecs: Buffer.alloc(0), send_name: Buffer.alloc(0) },
 		/* FUTEX_WAITV on two futexes: its rebuilt vector, 24 bytes each */
-		{ opcode: 53, user_data: 3n, fixed: false, state: 'INFLIGHT_STATE_FUTEX', sqe: rearmSqe(53, 3n, 2), msghdr: Buffer.alloc(0), futex_waitv: pattern(48, 53) },
+		{ opcode: 53, user_data: 3n, fixed: false, state: 'INFLIGHT_STATE_FUTEX', sqe: rearmSqe(53, 3n, 2), msghdr: Buffer.alloc(0), futex_waitv: pattern(48, 53), send_iovecs: Buffer.alloc(0), send_name: Buffer.alloc(0) },
+		/* SENDMSG of two iovecs to a 16-byte address: its msghdr (pointers left to the restore), iovecs and address */
+		{ opcode: 9, user_data: 4n, fd: 5, fixed: false, state: 'INFLIGHT_STATE_POLL', sqe: rearmSqe(9, 4n, 1), msghdr: sendmsgHdr(2, 16), futex_waitv: Buffer.alloc(0), send_iovecs: pattern(32, 9), send_name: pattern(16, 19) },
 	];
 	return r;
 }

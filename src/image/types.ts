@@ -192,10 +192,13 @@ export interface InflightRequest {
 	sqe: Buffer;
 	/** TIMEOUT, LINK_TIMEOUT: its timespec in ns (relative: time left; absolute, IORING_TIMEOUT_ABS in the SQE: the deadline in the application's clock view). */
 	timeout_ns?: bigint;
-	/** Multishot RECVMSG: the msghdr its SQE's addr points at (placed at restore); empty otherwise. */
+	/** Multishot RECVMSG, SENDMSG: the msghdr its SQE's addr points at (placed at restore); empty otherwise. */
 	msghdr?: Buffer;
 	/** FUTEX_WAITV: the futex_waitv array its SQE's addr points at (placed at restore); empty otherwise. */
 	futex_waitv?: Buffer;
+	/** SENDMSG: the iovec array and destination address its msghdr points at (placed after it at restore); empty otherwise. */
+	send_iovecs?: Buffer;
+	send_name?: Buffer;
 }
 
 export interface Ring {

@@ -13,6 +13,29 @@ const FUTEX_WAITV_MAX = 128;
 
 type Problems = string[];
 
+/* struct msghdr on x86_64, struct iovec, struct sockaddr_storage; the most iovecs a re-armed SENDMSG has */
+const MSGHDR_SIZE = 56;
+const IOVEC_SIZE = 16;
+const SOCKADDR_MAX = 128;
+const SENDMSG_MAX_IOVS = 32;
+
+/* A SENDMSG's msghdr names as many iovecs and address bytes as the image holds, and leaves their pointers to the restore. */
+function checkSendmsg(q: Ring['inflight'][number], where: string, out: Problems): void {
+	const h = q.msghdr ?? Buffer.alloc(0);
+	const iov = q.send_iovecs ?? Buffer.alloc(0);
+	const name = q.send_name ?? Buffer.alloc(0);
+	if (h.length !== MSGHDR_SIZE) {
+		out.push(`${where}: a SENDMSG with a msghdr of ${h.length} bytes`);
+		return;
+	}
+	const iovlen = h.readBigUInt64LE(24);
+	if (iovlen > BigInt(SENDMSG_MAX_IOVS) || iov.length !== IOVEC_SIZE * Number(iovlen))
+		out.push(`${where}: a SENDMSG of ${iovlen} iovecs with ${iov.length} bytes of them`);
+	if (name.length > SOCKADDR_MAX || h.readUInt32LE(8) !== name.length)
+		out.push(`${where}: a SENDMSG with an address of ${name.length} bytes, msg_namelen ${h.readUInt32LE(8)}`);
+	if (h.readBigUInt64LE(0) || h.readBigUInt64LE(16)) out.push(`${where}: a SENDMSG whose msghdr has its own name or iovec pointer`);
+}
+
 /* Types a slot held only by the ring can be reopened as (by path). */
 const REOPENABLE_TYPES = new Set(['file', 'dir', 'directory']) /* capture spells it 'directory' */;
 
@@ -160,7 +183,9 @@ export function checkInflight(r: Ring, out: Problems): void {
 		if ((q.timeout_ns !== undefined) !== timeout) out.push(`${where}: ${timeout ? 'no' : 'a'} timeout length`);
 		if (q.state === 'INFLIGHT_STATE_LINKED' && !(i > 0 && r.inflight[i - 1].sqe.length === 64 && r.inflight[i - 1].sqe[1] & (IOSQE.IO_LINK | IOSQE.IO_HARDLINK)))
 			out.push(`${where}: a link that no request before it links to`);
-		if (q.msghdr?.length && (q.opcode !== OP.RECVMSG || q.msghdr.length !== 56)) out.push(`${where}: a msghdr of ${q.msghdr.length} bytes`);
+		if (q.opcode === OP.SENDMSG) checkSendmsg(q, where, out);
+		else if (q.msghdr?.length && (q.opcode !== OP.RECVMSG || q.msghdr.length !== 56)) out.push(`${where}: a msghdr of ${q.msghdr.length} bytes`);
+		if (q.opcode !== OP.SENDMSG && (q.send_iovecs?.length || q.send_name?.length)) out.push(`${where}: iovecs or an address for a request that is not a SENDMSG`);
 		const waitv = q.futex_waitv?.length ?? 0;
 		if (q.opcode === OP.FUTEX_WAITV ? waitv === 0 || waitv !== FUTEX_WAITV_SIZE * q.sqe.readUInt32LE(24) || waitv > FUTEX_WAITV_SIZE * FUTEX_WAITV_MAX : waitv)
 			out.push(`${where}: a futex vector of ${waitv} bytes${q.opcode === OP.FUTEX_WAITV ? ` for ${q.sqe.readUInt32LE(24)} futexes` : ''}`);

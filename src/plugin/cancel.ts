@@ -2,8 +2,8 @@
  * The in-flight cancel option (CRIU_URING_CANCEL_INFLIGHT=1, docs/inflight.md).
  *
  * Requests that wait for something outside the ring and that the restore
- * cannot re-arm (src/capture/rearm.ts: pidfd waitid waits, SENDMSG,
- * ...) would never complete while the tree is frozen, and by default they
+ * cannot re-arm (src/capture/rearm.ts: pidfd waitid waits, SEND_ZC, a
+ * SENDMSG that sent part of a MSG_WAITALL message, ...) would never complete while the tree is frozen, and by default they
  * fail the dump.  With the option the user asks for them to be cancelled instead:
  * the owner thread of each ring, already ptrace-stopped at
  * CHECKPOINT_DEVICES, is made to call IORING_REGISTER_SYNC_CANCEL for each

@@ -4,7 +4,7 @@
  */
 import type { EpollWatch, Mapping, MappingKind, NapiInfo, Personality, ProvidedBuffers, RingState, UserMemory } from '../capture/model';
 import type * as I from '../image/types';
-import { IOU_PBUF_RING, SETUP } from '../uring/abi';
+import { IOU_PBUF_RING, OP, SETUP } from '../uring/abi';
 import { setupFlagNames } from '../uring/flags';
 import type { RestoreRing, RingHolder } from './input';
 
@@ -121,7 +121,8 @@ export function restoreRings(img: I.Image): RestoreRing[] {
 			rearm: r.inflight.map((q) => ({ opcode: q.opcode, user_data: q.user_data, sqe: q.sqe,
 				...(q.timeout_ns !== undefined ? { timeout_ns: q.timeout_ns } : {}),
 				...(q.msghdr?.length ? { msghdr: q.msghdr } : {}),
-				...(q.futex_waitv?.length ? { futexv: q.futex_waitv } : {}) })),
+				...(q.futex_waitv?.length ? { futexv: q.futex_waitv } : {}),
+				...(q.opcode === OP.SENDMSG ? { iovecs: q.send_iovecs ?? Buffer.alloc(0), name: q.send_name ?? Buffer.alloc(0) } : {}) })),
 		};
 	});
 }

@@ -61,4 +61,7 @@ export interface RearmRequest {
 	msghdr?: Buffer;
 	/** FUTEX_WAITV: the futex_waitv array the SQE's addr is set to point at. */
 	futexv?: Buffer;
+	/** SENDMSG: the iovecs and address placed after its msghdr, which is set to point at them. */
+	iovecs?: Buffer;
+	name?: Buffer;
 }

@@ -5,28 +5,33 @@
  * Four requests that never complete by themselves are left in flight:
  * a READ on an empty pipe (poll-armed, user_data 0xA1), a one-hour
  * TIMEOUT (0xA2), a multishot POLL_ADD on another empty pipe (0xA3) and a
- * SENDMSG on a full unix stream socket (0xA4).  The restore re-arms the
- * first three; a SENDMSG it cannot, so the dump fails by default.
+ * SENDMSG with MSG_WAITALL of 256 KiB on a unix stream socket with a
+ * small send buffer (0xA4): it sent part of its message and waits for
+ * room to send the rest.  The restore re-arms the first three; a SENDMSG
+ * that already sent part of a MSG_WAITALL message it cannot (its result
+ * would lack those bytes), so the dump fails by default.
  * Then the truth file is written and the program waits for SIGUSR1.
  *
  * --expect cancelled (dumped with CRIU_URING_CANCEL_INFLIGHT=1, restored):
- * the CQ holds one -ECANCELED CQE for each request the dump could not
- * re-arm (the SENDMSG) and nothing for the re-armed ones; the
- * program re-arms the cancelled ones itself.
+ * the CQ holds one CQE for each request the dump could not re-arm, and
+ * nothing for the re-armed ones: the SENDMSG's result is what it sent
+ * (the kernel reports a cancelled partial send by its count), which the
+ * peer reads; the program re-arms a SENDMSG of the rest itself.
  *
  * --expect armed (the dump failed and left the process alone): no CQE is
  * there.
  *
  * Then, in both cases, every request is completed exactly once: the READ
  * and the poll (POLL_IN with IORING_CQE_F_MORE) when their pipes get
- * data, the SENDMSG (its length) when the peer has read what filled the
- * socket, then the SENDMSG's bytes, the TIMEOUT
- * (-ECANCELED) when cancelled.
+ * data, the SENDMSG (all it had to send) once the peer has read the
+ * message, every byte once and in order, the TIMEOUT (-ECANCELED) when
+ * cancelled.
  *
  * Exit 0 with "verified", or one line on stderr and exit 1.
  */
 #include <inttypes.h>
 #include <poll.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include "lib/uring.h"
 
@@ -40,7 +45,6 @@ static struct ring ring;
 static int pipe_a[2], pipe_b[2];
 static char rbuf[16];
 static int sk[2];
-static size_t filled;	/* bytes that filled the socket before the SENDMSG */
 static struct __kernel_timespec long_ts = { .tv_sec = 3600 };
 
 static void arm_read(void)
@@ -70,51 +74,76 @@ static void arm_poll(void)
 	sqe->user_data = UD_POLL;
 }
 
-/* a SENDMSG on a socket with no room: it waits in poll (a SEND would be re-armed) */
-static char payload[] = "sendmsg!";
-static struct iovec siov = { .iov_base = payload, .iov_len = sizeof(payload) - 1 };
-static struct msghdr smsg = { .msg_iov = &siov, .msg_iovlen = 1 };
+/*
+ * A MSG_WAITALL SENDMSG of MSG_LEN bytes from @off of the message on a
+ * socket with a small send buffer: its first try sends what fits and it
+ * waits in poll to send the rest.
+ */
+#define MSG_LEN		(256u << 10)
+static char *message;
+static size_t msg_off;		/* where the armed SENDMSG starts in the message */
+static size_t consumed;		/* message bytes the peer has read */
+static struct iovec siov[2];
+static struct msghdr smsg = { .msg_iov = siov, .msg_iovlen = 2 };
 
-static void fill_socket(void)
+static void make_socket(void)
 {
-	static char junk[4096];
+	int small = 16384;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sk))
 		die("socketpair");
-	for (;;) {
-		ssize_t n = send(sk[0], junk, sizeof(junk), MSG_DONTWAIT);
-
-		if (n < 0 && errno == EAGAIN)
-			break;
-		if (n < 0)
-			die("filling the socket");
-		filled += (size_t)n;
-	}
+	if (setsockopt(sk[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)) || fcntl(sk[1], F_SETFL, O_NONBLOCK))
+		die("setting up the socket");
+	message = malloc(MSG_LEN);
+	if (!message)
+		die("malloc");
+	for (size_t i = 0; i < MSG_LEN; i++)
+		message[i] = (char)(i * 13 + i / 1000);
 }
 
-static void arm_sendmsg(void)
+static void arm_sendmsg(size_t off)
 {
 	struct io_uring_sqe *sqe = ring_get_sqe(&ring);
+	size_t half = (MSG_LEN - off) / 2;
 
+	msg_off = off;
+	siov[0] = (struct iovec){ message + off, half };
+	siov[1] = (struct iovec){ message + off + half, MSG_LEN - off - half };
 	sqe->opcode = IORING_OP_SENDMSG;
 	sqe->fd = sk[0];
 	sqe->addr = (uintptr_t)&smsg;
-	sqe->len = 1;
+	sqe->msg_flags = MSG_WAITALL;
 	sqe->user_data = UD_SENDMSG;
 }
 
-/* Read exactly @want bytes from the peer end into @buf (NULL: discard them). */
-static void read_socket(char *buf, size_t want, const char *what)
+/*
+ * The peer reads the message up to @upto (as it comes: on a DEFER_TASKRUN
+ * ring the SENDMSG sends only when the owner asks for events), checking
+ * every byte.  @upto 0: only what is there now.
+ */
+static void read_message(size_t upto, const char *what)
 {
-	static char junk[65536];
+	static char buf[65536];
 
-	for (size_t got = 0; got < want; ) {
-		size_t chunk = want - got < sizeof(junk) ? want - got : sizeof(junk);
-		ssize_t n = read(sk[1], buf ? buf + got : junk, chunk);
+	while (!upto || consumed < upto) {
+		size_t want = (upto ? upto : MSG_LEN) - consumed;
+		ssize_t n = read(sk[1], buf, want < sizeof(buf) ? want : sizeof(buf));
 
+		if (n < 0 && errno == EAGAIN) {
+			struct pollfd p = { .fd = sk[1], .events = POLLIN };
+
+			if (!upto)
+				return;
+			sys_io_uring_enter(ring.fd, 0, 0, IORING_ENTER_GETEVENTS, NULL, 0);
+			if (poll(&p, 1, 10000) != 1 && !ring_cq_ready(&ring))
+				die_err(ETIMEDOUT, "%s: %zu of %zu bytes of the message came", what, consumed, upto);
+			continue;
+		}
 		if (n <= 0)
 			die("%s: reading the socket", what);
-		got += (size_t)n;
+		if (memcmp(buf, message + consumed, (size_t)n))
+			die_err(EIO, "%s: the peer read wrong bytes at %zu of the message", what, consumed);
+		consumed += (size_t)n;
 	}
 }
 
@@ -191,21 +220,11 @@ static void complete_all(const char *what)
 {
 	struct io_uring_cqe c[2];
 	struct io_uring_sqe *sqe;
-	char tail[sizeof(payload)];
 
-	/*
-	 * The filler read, the SENDMSG has room (it may already have had some
-	 * after the restore: CRIU restores the queue in fewer, bigger
-	 * buffers) and completes once with its length; its bytes follow the
-	 * filler.  Reaping first: on a DEFER_TASKRUN ring it sends only once
-	 * the owner asks for events.
-	 */
-	read_socket(NULL, filled, what);
+	/* the peer reads the whole message, once and in order; the SENDMSG reports all it had to send */
+	read_message(MSG_LEN, what);
 	reap(c, 1, "SENDMSG");
-	expect_res(find(c, 1, UD_SENDMSG, what), (int)siov.iov_len, "SENDMSG");
-	read_socket(tail, siov.iov_len, what);
-	if (memcmp(tail, payload, siov.iov_len))
-		die_err(EIO, "%s: the socket delivered '%.*s' after the filler", what, (int)siov.iov_len, tail);
+	expect_res(find(c, 1, UD_SENDMSG, what), (int)(MSG_LEN - msg_off), "SENDMSG");
 	feed_pipes(what);
 	sqe = ring_get_sqe(&ring);
 	sqe->opcode = IORING_OP_ASYNC_CANCEL;
@@ -229,13 +248,20 @@ static void rearm_cancelled(void)
 		die_err(EIO, "%u CQEs after the restore, expected the cancellations (1 or 2)", n);
 	reap(c, n, "cancellations");
 	for (unsigned int i = 0; i < n; i++) {
+		if (c[i].user_data == UD_SENDMSG) {
+			/* the part it sent is in the peer's queue (CRIU restored it): its result */
+			read_message(0, "after the restore");
+			if (c[i].res <= 0 || (size_t)c[i].res != consumed)
+				die_err(EIO, "the cancelled SENDMSG reports %d bytes sent, the peer has %zu", c[i].res, consumed);
+			arm_sendmsg(consumed);
+			again++;
+			continue;
+		}
 		if (c[i].res != -ECANCELED)
 			die_err(EIO, "user_data 0x%llx res %d after the restore, expected -ECANCELED",
 				(unsigned long long)c[i].user_data, c[i].res);
 		if (c[i].user_data == UD_POLL)
 			arm_poll();
-		else if (c[i].user_data == UD_SENDMSG)
-			arm_sendmsg();
 		else
 			die_err(EIO, "user_data 0x%llx was cancelled, but the restore re-arms it",
 				(unsigned long long)c[i].user_data);
@@ -265,12 +291,12 @@ int main(int argc, char **argv)
 		die_err(EINVAL, "--expect cancelled|armed is required");
 	if (pipe(pipe_a) || pipe(pipe_b))
 		die("pipe");
-	fill_socket();
+	make_socket();
 	ring_create_or_die(&ring, 8, &p);
 	arm_read();
 	arm_timeout(&long_ts);
 	arm_poll();
-	arm_sendmsg();
+	arm_sendmsg(0);
 	submit(4);
 	expect_nothing_more("right after arming");
 

@@ -32,6 +32,10 @@ import type { RingPlan } from '../ring-plan';
 
 const SQE_ADDR = 16;
 const SQE_OP_FLAGS = 28;
+/* struct msghdr (x86_64): msg_name at 0, msg_iov at 16 */
+const MSGHDR_SIZE = 56;
+const MSGHDR_NAME = 0;
+const MSGHDR_IOV = 16;
 const CLOCK_MONOTONIC = 1;
 const CLOCK_BOOTTIME = 7;
 const NS = 1_000_000_000n;
@@ -69,6 +73,7 @@ interface Arg { at: string; steps: (sqeAddrField: Expr) => Step[] }
 function argOf(p: RingPlan, q: NonNullable<RingPlan['ring']['rearm']>[number]): Arg | null {
 	let arg: Buffer | undefined;
 	const timeout = q.opcode === OP.TIMEOUT || q.opcode === OP.LINK_TIMEOUT;
+	if (q.opcode === OP.SENDMSG) return sendmsgArg(p, q);
 	if (timeout) {
 		if (q.timeout_ns === undefined) p.fail(`re-armed timeout user_data ${q.user_data} has no time recorded`);
 		arg = timespec(q.timeout_ns);
@@ -83,6 +88,23 @@ function argOf(p: RingPlan, q: NonNullable<RingPlan['ring']['rearm']>[number]): 
 	const timens: Step[] = timeout && tflags & TIMEOUT.ABS && !(tflags & TIMEOUT.REALTIME)
 		? [{ op: 'timens', addr: at, clock: tflags & TIMEOUT.BOOTTIME ? CLOCK_BOOTTIME : CLOCK_MONOTONIC }] : [];
 	return { at, steps: (field) => [{ op: 'store', addr: field, size: 8, value: at }, ...timens] };
+}
+
+/*
+ * A SENDMSG's msghdr, its iovecs and its destination address, placed
+ * together in scratch memory (the kernel copies all three at submission):
+ * msg_iov and msg_name are set to where the iovecs and the address went.
+ */
+function sendmsgArg(p: RingPlan, q: NonNullable<RingPlan['ring']['rearm']>[number]): Arg {
+	const iovecs = q.iovecs ?? Buffer.alloc(0);
+	const name = q.name ?? Buffer.alloc(0);
+	if (q.msghdr?.length !== MSGHDR_SIZE) p.fail(`re-armed SENDMSG user_data ${q.user_data} has no msghdr`);
+	const at = p.put(Buffer.concat([q.msghdr!, iovecs, name]));
+	const ptrs: Step[] = [
+		...(iovecs.length ? [{ op: 'store', addr: plus(at, MSGHDR_IOV), size: 8, value: plus(at, MSGHDR_SIZE) } as Step] : []),
+		...(name.length ? [{ op: 'store', addr: plus(at, MSGHDR_NAME), size: 8, value: plus(at, MSGHDR_SIZE + iovecs.length) } as Step] : []),
+	];
+	return { at, steps: (field) => [...ptrs, { op: 'store', addr: field, size: 8, value: at }] };
 }
 
 /* base + off for an address expression ("$v", "$v+N" or a number) */
