@@ -90,3 +90,32 @@ for (const lock of ['iptables', 'nftables']) {
 		t.match(readFileSync(s.file('cr_tcpserver.out'), 'utf8'), /^verified: /m, 'the server verified itself');
 	});
 }
+
+/*
+ * Locking before the capture also lets CRIU's nftables lock serve many
+ * connections: it used to lock each one after dup()ing its socket, and
+ * libnftables aborted CRIU (`*** bit out of range 0 - FD_SETSIZE on
+ * fd_set ***`) once its netlink socket's fd passed 1023, about 250
+ * connections here.  Now every connection is locked before any is dup()ed.
+ */
+t.test('600 connections with the nftables lock: dump + restore, every connection echoes', async (t) => {
+	const N = 600;
+	const s = scratch(t);
+	const clients: EchoClient[] = [];
+	t.teardown(() => clients.forEach((c) => c.destroy()));
+	const { pid, truth } = await startWithTruth(s, 'cr_tcpserver', ['--port', String(await unusedPort('tcp'))]);
+	for (let i = 0; i < N; i++) clients.push(await EchoClient.connect(truth.port as number, `client ${i}`));
+	await Promise.all(clients.map((c) => c.exchange(1)));
+	const args = ['--tcp-established', '--network-lock', 'nftables'];
+	const d = await criuDump({ pid, imagesDir: s.dir('img'), plugins: true, extraArgs: args, timeoutMs: 120_000 });
+	if (!t.equal(d.code, 0, describeRun('dump', d))) return;
+	await waitForExit(pid);
+	const r = await criuRestore({ imagesDir: s.dir('img'), plugins: true, extraArgs: args, timeoutMs: 120_000 });
+	if (!t.equal(r.code, 0, describeRun('restore', r))) return;
+	await Promise.all(clients.map((c) => c.exchange(1, 60_000)));
+	const st = await clients[0].stats();
+	t.same([st.accepted, st.open, st.msgs], [N, N, 2 * N], `all ${N} connections echo after the restore, each message once`);
+	await clients[0].quit();
+	await waitForExit(pid, 30_000);
+	t.equal(s.stderrOf('cr_tcpserver'), '', 'the server found nothing wrong');
+});
