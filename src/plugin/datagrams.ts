@@ -13,8 +13,9 @@
  * network namespace, which CRIU does not lock, would never be dumped).
  * Only requests whose completion changes nothing outside the ring qualify
  * (receives and polls); a send that went out would go out again after the
- * restore, and the requests linked after a receive run when it completes:
- * their completions still fail the dump.
+ * restore, and the requests linked after a receive run when it completes
+ * (perhaps without a completion, IOSQE_CQE_SKIP_SUCCESS): a receive that
+ * heads a chain is not let through.
  */
 import { readFileSync, readlinkSync } from 'node:fs';
 import type { InflightRequest, RingState } from '../capture/model';
@@ -60,7 +61,8 @@ function socketInode(pid: number, r: RingState, q: InflightRequest): number | nu
 /** user_data of the ring's waiting receives and polls on UDP sockets (as held by process @pid). */
 export function udpReceives(pid: number, r: RingState): Set<string> {
 	const out = new Set<string>();
-	const waiting = r.inflight.filter((q) => RECEIVES.has(q.opcode));
+	/* not the head of a linked chain: what follows it would run (a send going out) with no completion to see */
+	const waiting = r.inflight.filter((q) => RECEIVES.has(q.opcode) && !q.links?.length);
 	if (!waiting.length) return out;
 	const udp = udpInodes(pid);
 	for (const q of waiting) {
