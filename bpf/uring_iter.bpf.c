@@ -318,7 +318,8 @@ struct chain_walk {
 
 /*
  * SENDMSG (io_uring/net.c: io_sendmsg_prep copies the application's
- * msghdr into req->async_data, struct io_async_msghdr): the request is
+ * msghdr into req->async_data, struct io_async_msghdr), and a SEND to an
+ * address (io_send_setup copies the address there too): the request is
  * noted here and its rec_sendmsg emitted once the ring's lists are walked
  * (walk_inflight), like a FUTEX_WAITV's vector.
  */
@@ -446,8 +447,10 @@ static __always_inline void arm_recv(struct rec_req_arm *a, struct io_kiocb *req
 
 		if (io) {
 			a->msg_namelen = BPF_CORE_READ(io, msg.msg_namelen);
-			if (a->msg_namelen)
+			if (a->msg_namelen) {
 				a->bits |= ARM_SEND_ADDR;
+				note_sendmsg(req);	/* its rec_sendmsg carries the address */
+			}
 		}
 	}
 }

@@ -359,7 +359,8 @@ struct rec_futexv {
 };
 
 /*
- * The header a SENDMSG waiting in poll works from: what its preparation
+ * The header a SENDMSG waiting in poll works from (and the address of a
+ * SEND to an address, which its preparation copies the same way): what its preparation
  * copied out of the application's msghdr into req->async_data (struct
  * io_async_msghdr): the destination address (its own copy), the data
  * iterator (one user buffer, or the kernel's copy of the iovec array and

@@ -7,7 +7,8 @@
  * --leave-running) the SENDMSG completes exactly once with its length and
  * the peer reads its bytes once, in order, after the filler (and the fd
  * it passes with SCM_RIGHTS).  A MSG_WAITALL SENDMSG that already sent
- * part of its message is refused, naming it.
+ * part of its message is refused, naming it.  A SEND to an address
+ * (sendto) comes back with the kernel's copy of the address the same way.
  */
 import t from 'tap';
 import { criuDump, criuRestore, describeRun, finishVerified, isAlive, scratch, startWithTruth, waitForExit } from './lib/criu';
@@ -28,23 +29,27 @@ const CASES: Case[] = [
 	{ what: 'unix stream, three iovecs and SCM_RIGHTS (SINGLE_ISSUER|DEFER_TASKRUN)', args: ['--flags', '3000', '--sock', 'stream'] },
 	{ what: 'unix datagram to an address, two iovecs and SCM_RIGHTS (plain ring)', args: ['--sock', 'dgram'] },
 	{ what: 'unix datagram to an address, two iovecs and SCM_RIGHTS (SINGLE_ISSUER|DEFER_TASKRUN)', args: ['--flags', '3000', '--sock', 'dgram'] },
+	{ what: 'a SEND to an address (sendto), unix datagram (plain ring)', args: ['--sock', 'dgram', '--op', 'send'] },
+	{ what: 'a SEND to an address (sendto), unix datagram (SINGLE_ISSUER|DEFER_TASKRUN)', args: ['--flags', '3000', '--sock', 'dgram', '--op', 'send'] },
 	{ what: 'TCP with MSG_WAITALL, restored with --tcp-established (plain ring)', args: ['--sock', 'tcp'], tcp: true },
 	{ what: 'TCP with MSG_WAITALL, restored with --tcp-established (SINGLE_ISSUER|DEFER_TASKRUN)', args: ['--flags', '3000', '--sock', 'tcp'], tcp: true },
+	{ what: 'unix datagram to an address on an SQPOLL ring (its SQ thread takes the re-armed SQE)', args: ['--flags', '2', '--sock', 'dgram'] },
 	{ what: 'unix stream, --leave-running', args: ['--sock', 'stream'], leave: true },
 	{ what: 'unix datagram to an address, --leave-running (SINGLE_ISSUER|DEFER_TASKRUN)', args: ['--flags', '3000', '--sock', 'dgram'], leave: true },
 	{ what: 'TCP, --leave-running', args: ['--sock', 'tcp'], tcp: true, leave: true },
 ];
 
 for (const c of CASES) {
-	t.test(`SENDMSG re-armed: ${c.what}`, async (t) => {
+	t.test(`${c.args.includes('send') ? 'SEND' : 'SENDMSG'} re-armed: ${c.what}`, async (t) => {
 		const s = scratch(t);
 		const args = c.tcp ? [...c.args, '--port', String(await unusedPort('tcp'))] : c.args;
 		const { pid } = await startWithTruth(s, 'cr_sendmsg', args);
 		const before = sendmsgOf(pid);
-		t.equal(before?.state, 'poll', 'the SENDMSG waits in poll');
+		t.equal(before?.opcode, c.args.includes('send') ? 'SEND' : 'SENDMSG', 'the request is in flight');
+		t.equal(before?.state, 'poll', 'it waits in poll');
 		t.same(before?.rearm, { ok: true }, 'inspect shows it re-armed at restore');
 		const send = before?.arm?.send;
-		t.ok(send && send.iovs.length === send.nr_segs && send.iovs.every((v) => Number(v.len) > 0),
+		t.ok(send && send.iovs.length === (c.args.includes('send') ? 1 : send.nr_segs) && send.iovs.every((v) => Number(v.len) > 0),
 			`the capture read the kernel's copy of its iovecs (${JSON.stringify(send?.iovs)})`);
 		if (c.args.includes('dgram'))
 			t.equal(Buffer.from(send?.name ?? '', 'hex').subarray(3).toString(), `cr_sendmsg-${pid}`, 'and of its destination address');

@@ -150,7 +150,15 @@ t.test('verdicts', async (t) => {
 	t.notOk(waitsForEvents(req('FUTEX_WAIT', arm({ op_flags: 2 }), { state: 'futex', fd: null })), 'a woken FUTEX_WAIT completes on its own');
 	t.equal(why(req('SEND', arm({ ioprio: 1 }))), 'ok', 'a SEND with POLL_FIRST');
 	t.match(why(req('SEND', arm({ done_io: 5 }))), /5 bytes of it were already sent/);
-	t.match(why(req('SEND', arm({ bits: 1 << 16 }))), /to an address/);
+	t.match(why(req('SEND', arm({ bits: 1 << 16 }))), /to an address the capture did not find/);
+	{
+		const to = arm({ bits: 1 << 16, addr: '64', len: 9, send: { name: '01006162', control: '0', controllen: '0', iter: 'ubuf', iov_offset: '0', count: '9', nr_segs: 1, iovs: [{ base: '64', len: '9' }] } });
+		t.equal(why(req('SEND', to)), 'ok', 'a SEND to an address the capture read');
+		const s = rearmSqe(plainRing, req('SEND', to));
+		t.same([s.sqe.readBigUInt64LE(16), s.sqe.readBigUInt64LE(8), s.sqe.readUInt16LE(44), s.name?.toString('hex')], [64n, 0n, 4, '01006162'],
+			'its SQE: the buffer, addr2 set at restore to the address, addr_len');
+		t.match(why(req('RECV', arm({ bits: 1 << 2, linked: true }), { links: [req('SEND', to, { state: 'linked', user_data: '8' })] })), /a SEND to an address as a link/);
+	}
 	t.match(why(req('SEND', arm({ ioprio: 1 << 4 }))), /only IORING_RECVSEND_POLL_FIRST/);
 	{
 		const send = (over: Partial<NonNullable<ArmDetails['send']>> = {}): Partial<ArmDetails> => ({ op_flags: 0x4000, send: {
@@ -253,6 +261,21 @@ t.test('chains', async (t) => {
 	t.same([s[2].sqe.readInt32LE(4), s[2].sqe.readBigUInt64LE(16), s[2].sqe.readUInt32LE(24)], [6, 64n, 7], 'WRITE: fd, buffer, length');
 	const fired = req('RECV', arm({ bits: (1 << 2) | (1 << 8), linked: true }), { links: [link('NOP', arm(), '11', { fd: null })] });
 	t.notOk(waitsForEvents(fired), 'a request whose LINK_TIMEOUT fired completes on its own (the timeout\'s task work cancels it)');
+});
+
+t.test('a SEND to an address: addr2 points at the address, placed in scratch memory', async (t) => {
+	const { ring } = sampleRing();
+	const sqe = Buffer.from(ring.rearm![4].sqe);
+	sqe[0] = 26;
+	sqe.writeUInt16LE(16, 44);
+	ring.rearm![4] = { opcode: 26, user_data: ring.rearm![4].user_data, sqe, name: Buffer.alloc(16, 7) };
+	const steps = planRing(OWNER, ring, 0);
+	const a = steps.find((s) => s.op === 'arm') as Extract<Step, { op: 'arm' }>;
+	const srcOff = Number(String(a.src).split('+')[1]);
+	const store = steps.find((s) => s.op === 'store' && s.addr === `$s0+${srcOff + 4 * 64 + 8}`) as Extract<Step, { op: 'store' }>;
+	const name = steps.find((s) => s.op === 'write' && s.addr === store?.value) as Extract<Step, { op: 'write' }>;
+	t.ok(name?.data.equals(Buffer.alloc(16, 7)), 'the SEND\'s addr2 is patched to its address');
+	t.notOk(steps.some((s) => s.op === 'store' && s.addr === `$s0+${srcOff + 4 * 64 + 16}`), 'its addr (the buffer) is left as it was');
 });
 
 t.test('an absolute timeout gets a timens step after its timespec is written', async (t) => {

@@ -313,11 +313,12 @@ function futexVector(view: ProcessView, a: ReqArmRec): NonNullable<ArmDetails['f
 }
 
 const OP_SENDMSG = 9;
+const OP_SEND = 26;
 /* rec_sendmsg.iter (bpf/uring_records.h SENDMSG_ITER_*) */
 const SENDMSG_ITER = ['other', 'ubuf', 'iovec'] as const;
 
-/* A waiting SENDMSG's header as its preparation copied it (absent: the capture found none). */
-function sendmsgHeader(view: ProcessView, a: ReqArmRec): ArmDetails['send'] {
+/* A waiting SENDMSG's header (or a SEND's address and buffer) as its preparation copied it (absent: the capture found none). */
+function sendmsgHeader(view: ProcessView, a: ReqArmRec, opcode: number): ArmDetails['send'] {
 	const m = view.recs.sendmsgs.find((x) => x.req === a.req && x.ctx === a.ctx);
 	if (!m) return undefined;
 	const iter = SENDMSG_ITER[m.iter] ?? 'other';
@@ -330,7 +331,8 @@ function sendmsgHeader(view: ProcessView, a: ReqArmRec): ArmDetails['send'] {
 		})
 			: [];
 	return {
-		name: m.name.subarray(0, namelen).toString('hex'), control: dec(m.control), controllen: dec(m.controllen),
+		/* a SEND has no control buffer (its sr->msg_control is whatever the request's memory held) */
+		name: m.name.subarray(0, namelen).toString('hex'), control: opcode === OP_SEND ? '0' : dec(m.control), controllen: dec(m.controllen),
 		iter, iov_offset: dec(m.iov_offset), count: dec(m.count), nr_segs: iter === 'ubuf' ? 1 : Number(m.nr_segs), iovs,
 		/* iovec: segments of the kernel's copy the iterator is past */
 		...(iter === 'iovec' && m.iov_start ? { segs_done: Number((m.iov_cur - m.iov_start) / 16n) } : {}),
@@ -339,7 +341,7 @@ function sendmsgHeader(view: ProcessView, a: ReqArmRec): ArmDetails['send'] {
 
 function armDetails(view: ProcessView, a: ReqArmRec, opcode: number, reqFlags: bigint): ArmDetails {
 	const futex = opcode === OP_FUTEX_WAIT ? futexWord(view.pid, a.addr, a.op_flags) : undefined;
-	const send = opcode === OP_SENDMSG ? sendmsgHeader(view, a) : undefined;
+	const send = opcode === OP_SENDMSG || (opcode === OP_SEND && a.bits & ARM.SEND_ADDR) ? sendmsgHeader(view, a, opcode) : undefined;
 	/* an absolute timeout's deadline is in the task's view of its clock: keep that view's offset */
 	const abs = (opcode === OP_TIMEOUT || opcode === OP_LINK_TIMEOUT) && a.mode % 2 === 0;
 	const offsets = abs ? (view.timens ??= timensOffsets(view.pid)) : null;

@@ -138,7 +138,9 @@ function opRefusal(op: number, q: InflightRequest, a: ArmDetails, issued: boolea
 		if (a.done_io) return `${a.done_io} bytes of it were already sent (MSG_WAITALL)`;
 		if (a.ioprio & RECV_UAPI_MASK & ~RECVSEND.POLL_FIRST) return `a SEND with flags 0x${(a.ioprio & RECV_UAPI_MASK).toString(16)} (only IORING_RECVSEND_POLL_FIRST is re-armed)`;
 		if (a.bits & ARM.BUFFER_SELECT) return 'a SEND from provided buffers';
-		if (a.bits & ARM.SEND_ADDR) return 'a SEND to an address (the kernel keeps only its copy)';
+		/* to an address (sendto): the kernel keeps only its copy, which the capture reads */
+		if (a.bits & ARM.SEND_ADDR && !issued) return 'a SEND to an address as a link (not re-armed yet)';
+		if (a.bits & ARM.SEND_ADDR && !a.send?.name) return 'a SEND to an address the capture did not find';
 		break;
 	case OP.SENDMSG:
 		return sendmsgRefusal(a, issued);
@@ -299,7 +301,8 @@ export interface RearmSqe {
 	 * SENDMSG (with msghdr): the iovec array (16 bytes per iovec) and the
 	 * destination address its msghdr points at, rebuilt from the kernel's
 	 * copies; the restore places them after the msghdr and sets its
-	 * msg_iov and msg_name.
+	 * msg_iov and msg_name.  A SEND to an address: the address its addr2
+	 * points at (placed at restore).
 	 */
 	iovecs?: Buffer;
 	name?: Buffer;
@@ -339,7 +342,7 @@ function sendmsgParts(m: NonNullable<ArmDetails['send']>): Required<Pick<RearmSq
 /* struct io_uring_sqe offsets */
 const SQE = {
 	opcode: 0, flags: 1, ioprio: 2, fd: 4, off: 8, addr: 16, len: 24, op_flags: 28, user_data: 32,
-	buf_group: 40, personality: 42, file_index: 44, optlen: 44, addr3: 48,
+	buf_group: 40, personality: 42, file_index: 44, optlen: 44, addr_len: 44, addr3: 48,
 } as const;
 
 /*
@@ -389,6 +392,11 @@ function requestSqe(q: InflightRequest, c: SqeCtx): RearmSqe {
 		 */
 		if (op === OP.RECVMSG && multishot && c.issued) out.msghdr = msghdr(a.msg!);
 		else if (!(a.bits & ARM.BUFFER_SELECT) || op === OP.RECVMSG) b.writeBigUInt64LE(BigInt(a.addr), SQE.addr);
+		/* a SEND to an address: addr2 points at the kernel's copy of it (placed at restore), addr_len its length */
+		if (op === OP.SEND && a.bits & ARM.SEND_ADDR) {
+			out.name = Buffer.from(a.send!.name, 'hex');
+			b.writeUInt16LE(out.name.length, SQE.addr_len);
+		}
 		b.writeUInt32LE(multishot && op === OP.RECV && c.issued ? a.mshot_len : a.len, SQE.len);
 		b.writeUInt32LE(a.op_flags, SQE.op_flags);
 		if (a.bits & ARM.BUFFER_SELECT) b.writeUInt16LE(a.buf_group, SQE.buf_group);

@@ -185,7 +185,10 @@ export function checkInflight(r: Ring, out: Problems): void {
 			out.push(`${where}: a link that no request before it links to`);
 		if (q.opcode === OP.SENDMSG) checkSendmsg(q, where, out);
 		else if (q.msghdr?.length && (q.opcode !== OP.RECVMSG || q.msghdr.length !== 56)) out.push(`${where}: a msghdr of ${q.msghdr.length} bytes`);
-		if (q.opcode !== OP.SENDMSG && (q.send_iovecs?.length || q.send_name?.length)) out.push(`${where}: iovecs or an address for a request that is not a SENDMSG`);
+		if (q.opcode === OP.SEND && q.send_name?.length && (q.send_name.length > SOCKADDR_MAX || q.send_name.length !== q.sqe.readUInt16LE(44)))
+			out.push(`${where}: a SEND with an address of ${q.send_name.length} bytes, addr_len ${q.sqe.readUInt16LE(44)}`);
+		if (q.opcode !== OP.SENDMSG && q.send_iovecs?.length) out.push(`${where}: iovecs for a request that is not a SENDMSG`);
+		if (q.opcode !== OP.SENDMSG && q.opcode !== OP.SEND && q.send_name?.length) out.push(`${where}: an address for a request that is not a SEND or SENDMSG`);
 		const waitv = q.futex_waitv?.length ?? 0;
 		if (q.opcode === OP.FUTEX_WAITV ? waitv === 0 || waitv !== FUTEX_WAITV_SIZE * q.sqe.readUInt32LE(24) || waitv > FUTEX_WAITV_SIZE * FUTEX_WAITV_MAX : waitv)
 			out.push(`${where}: a futex vector of ${waitv} bytes${q.opcode === OP.FUTEX_WAITV ? ` for ${q.sqe.readUInt32LE(24)} futexes` : ''}`);

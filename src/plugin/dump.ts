@@ -16,6 +16,7 @@ import { cancelRequested, cancelSteps } from './cancel';
 import { completionSteps, taskWorkSteps } from './completions';
 import { DRAIN_MS, drain, inflightError, inflightOf, notRearmed, ownedPart, processTree, ringOwners } from './inflight';
 import { changedSince, mayChange, sqpollTaking } from './verify';
+import { udpReceives } from './datagrams';
 import { warmUp } from './warmup';
 import { serialize } from '../restore/plan';
 import { PinnedContents } from './pinned';
@@ -258,7 +259,7 @@ export class DumpSession {
 			const now = new Map(captureProcess(pid).rings.map((r) => [r.inode, r]));
 			for (const r of rings) {
 				done.add(r.inode);
-				const why = changedSince(r, now.get(r.inode));
+				const why = changedSince(r, now.get(r.inode), udpReceives(pid, r));
 				if (why)
 					throw new Error(`process ${pid}: ring ${r.inode} changed after it was captured: ${why} while CRIU dumped the tree; ` +
 						'the dump is abandoned so that nothing is lost (the process runs on; dump it again)');

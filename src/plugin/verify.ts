@@ -13,7 +13,9 @@
  * the process resumes with its completion.  A timer firing is not a
  * difference that loses anything (the image re-arms the TIMEOUT with the
  * time it had left, so it fires again after the restore, once): TIMEOUT
- * requests and their completions are left out.
+ * requests and their completions are left out, and so are those of
+ * receives on UDP sockets (datagrams.ts: CRIU keeps no datagram queue, so
+ * the images simply miss one more datagram).
  */
 import type { Cqe, InflightRequest, RingState } from '../capture/model';
 import { SETUP, SQ } from '../uring/abi';
@@ -34,16 +36,21 @@ function stable(q: InflightRequest): unknown {
 	return { ...rest, arm: a, links: links?.map(stable) };
 }
 
-const requests = (r: RingState): string[] => r.inflight.filter((q) => !isTimeout(q)).map((q) => JSON.stringify(stable(q)));
+const requests = (r: RingState, skip: Set<string>): string[] =>
+	r.inflight.filter((q) => !isTimeout(q) && !skip.has(q.user_data)).map((q) => JSON.stringify(stable(q)));
 
 const show = (c: Cqe): string => `a completion (user_data ${c.user_data}, res ${c.res}) was posted`;
 
-/** Why `now` differs from the captured `then` in a way the images cannot carry, or null. */
-export function changedSince(then: RingState, now: RingState | undefined): string | null {
+/**
+ * Why `now` differs from the captured `then` in a way the images cannot
+ * carry, or null.  @datagrams: user_data of `then`'s receives on UDP
+ * sockets (datagrams.ts), whose completions the images may miss.
+ */
+export function changedSince(then: RingState, now: RingState | undefined, datagrams: Set<string> = new Set()): string | null {
 	if (!now) return 'the ring is gone';
 	const timers = new Set(then.inflight.filter(isTimeout).map((q) => q.user_data));
 	const posted = [...now.cqes.slice(then.cqes.length), ...now.overflow_cqes.slice(then.overflow_cqes.length)];
-	const lost = posted.find((c) => !timers.has(c.user_data));
+	const lost = posted.find((c) => !timers.has(c.user_data) && !datagrams.has(c.user_data));
 	if (lost) return show(lost);
 	if (now.sq.head !== then.sq.head || now.sq.cached_head !== then.sq.cached_head || now.sq.dropped !== then.sq.dropped)
 		return `its SQ head moved from ${then.sq.cached_head ?? then.sq.head} to ${now.sq.cached_head ?? now.sq.head}`;
@@ -51,12 +58,14 @@ export function changedSince(then: RingState, now: RingState | undefined): strin
 	if (now.cqes.length < then.cqes.length || now.overflow_cqes.length < then.overflow_cqes.length)
 		return 'completions it held are gone';
 	if (now.cq.overflow !== then.cq.overflow) return `its CQ overflow counter went from ${then.cq.overflow} to ${now.cq.overflow}`;
-	const a = requests(then), b = requests(now);
+	const a = requests(then, datagrams), b = requests(now, datagrams);
 	if (a.length !== b.length || a.some((x, i) => x !== b[i])) {
-		const gone = then.inflight.find((q) => !isTimeout(q) && !b.includes(JSON.stringify(stable(q))));
+		const gone = then.inflight.find((q) => !isTimeout(q) && !datagrams.has(q.user_data) && !b.includes(JSON.stringify(stable(q))));
 		return gone ? `its request ${gone.opcode} user_data ${gone.user_data} progressed or completed` : 'a request was added';
 	}
-	if (JSON.stringify(now.provided_buffers) !== JSON.stringify(then.provided_buffers)) return 'a provided buffer was taken';
+	/* a datagram's receive takes its buffer; any other taker posted a completion, refused above */
+	const tookDatagram = posted.some((c) => datagrams.has(c.user_data));
+	if (!tookDatagram && JSON.stringify(now.provided_buffers) !== JSON.stringify(then.provided_buffers)) return 'a provided buffer was taken';
 	return null;
 }
 

@@ -122,7 +122,8 @@ export function restoreRings(img: I.Image): RestoreRing[] {
 				...(q.timeout_ns !== undefined ? { timeout_ns: q.timeout_ns } : {}),
 				...(q.msghdr?.length ? { msghdr: q.msghdr } : {}),
 				...(q.futex_waitv?.length ? { futexv: q.futex_waitv } : {}),
-				...(q.opcode === OP.SENDMSG ? { iovecs: q.send_iovecs ?? Buffer.alloc(0), name: q.send_name ?? Buffer.alloc(0) } : {}) })),
+				...(q.opcode === OP.SENDMSG ? { iovecs: q.send_iovecs ?? Buffer.alloc(0), name: q.send_name ?? Buffer.alloc(0) } : {}),
+				...(q.opcode === OP.SEND && q.send_name?.length ? { name: q.send_name } : {}) })),
 		};
 	});
 }

@@ -61,7 +61,7 @@ export interface RearmRequest {
 	msghdr?: Buffer;
 	/** FUTEX_WAITV: the futex_waitv array the SQE's addr is set to point at. */
 	futexv?: Buffer;
-	/** SENDMSG: the iovecs and address placed after its msghdr, which is set to point at them. */
+	/** SENDMSG: the iovecs and address placed after its msghdr, which is set to point at them; a SEND's address (its addr2). */
 	iovecs?: Buffer;
 	name?: Buffer;
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * cr_sendmsg [--flags HEX] --sock stream|dgram|tcp [--port N] [--partial]
+ * cr_sendmsg [--flags HEX] --sock stream|dgram|tcp [--port N] [--partial] [--op send]
  *
  * A SENDMSG (user_data 0x201) waiting in poll for room in a full socket,
  * re-armed at restore from the header its preparation copied: right
@@ -18,6 +18,9 @@
  * tcp:    a TCP connection within the process (127.0.0.1:N, small
  *         buffers) filled up; three iovecs and MSG_WAITALL.  CRIU restores
  *         it with --tcp-established.
+ * --op send (dgram): a SEND to the receiver's address (sendto: addr2 and
+ *         addr_len) of the same bytes instead (0x201 too; no fd passed);
+ *         the program overwrites the address after submitting.
  * --partial (stream): a MSG_WAITALL SENDMSG of 1 MiB on an empty socket
  *         with a small send buffer: it sent part of the message and waits
  *         for room to send the rest, which the dump refuses to re-arm.
@@ -51,13 +54,14 @@ enum mode { STREAM, DGRAM, TCP };
 
 static struct ring ring;
 static enum mode mode;
-static bool partial;
+static bool partial, use_send;
 static int tx = -1, rx = -1;	/* the SENDMSG's socket, and its peer */
 static int pipefd[2];
 static size_t filled;		/* bytes (datagrams for dgram) that filled the socket */
 
 /* What the application keeps: the data and the control buffer. */
 static char part0[] = "alpha-", part1[] = "bravo-bravo-", part2[] = "charlie!";
+static char sendbuf[] = "alpha-bravo-bravo-";	/* --op send: part0 and part1 */
 static char *big;
 static union {
 	struct cmsghdr align;
@@ -198,6 +202,17 @@ static void fill(void)
 		die_err(EIO, "the socket took nothing");
 }
 
+/* Submit the one SQE; on an SQPOLL ring, until its thread has taken it. */
+static void submit_one(const char *what)
+{
+	int ret = ring_submit(&ring, 0);
+
+	if (ring.flags & IORING_SETUP_SQPOLL)
+		ring_wait_sq_consumed(&ring);
+	else if (ret != 1)
+		die_err(ret < 0 ? -ret : EIO, "submitting %s", what);
+}
+
 static void arm_sendmsg(void)
 {
 	struct io_uring_sqe *sqe = ring_get_sqe(&ring);
@@ -233,14 +248,24 @@ static void arm_sendmsg(void)
 		cm->cmsg_len = CMSG_LEN(sizeof(int));
 		memcpy(CMSG_DATA(cm), &pipefd[0], sizeof(int));
 	}
+	if (use_send) {
+		sqe->opcode = IORING_OP_SEND;
+		sqe->fd = tx;
+		sqe->addr = (uintptr_t)sendbuf;
+		sqe->len = strlen(sendbuf);
+		sqe->addr2 = (uintptr_t)&dest;
+		sqe->addr_len = dest_len;
+		sqe->user_data = UD_SENDMSG;
+		submit_one("the SEND");
+		return;
+	}
 	sqe->opcode = IORING_OP_SENDMSG;
 	sqe->fd = tx;
 	sqe->addr = (uintptr_t)&msg;
 	sqe->len = 1;
 	sqe->msg_flags = mode == TCP || partial ? MSG_WAITALL : 0;
 	sqe->user_data = UD_SENDMSG;
-	if (ring_submit(&ring, 0) != 1)
-		die_err(EIO, "submitting the SENDMSG");
+	submit_one("the SENDMSG");
 }
 
 /* The kernel copied the header, the iovecs and the address: the application may reuse them. */
@@ -407,7 +432,10 @@ static void complete(const char *what)
 		expected_payload(want);
 		if (n != (ssize_t)payload_len() || memcmp(buf, want, payload_len()))
 			die_err(EIO, "%s: the SENDMSG's datagram is %zd bytes '%.*s'", what, n, (int)(n > 0 ? n : 0), buf);
-		check_passed_fd(fd, what);
+		if (!use_send)
+			check_passed_fd(fd, what);
+		else if (fd >= 0)
+			die_err(EIO, "%s: an fd came with the SEND's datagram", what);
 	} else {
 		recv_stream_payload(what);
 		c = reap(what);
@@ -437,14 +465,16 @@ int main(int argc, char **argv)
 			port = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--partial"))
 			partial = true;
+		else if (!strcmp(argv[i], "--op") && i + 1 < argc && !strcmp(argv[i + 1], "send") && ++i)
+			use_send = true;
 		else
 			die_err(EINVAL, "unknown argument %s", argv[i]);
 	}
 	if (!sock)
 		die_err(EINVAL, "--sock stream|dgram|tcp is required");
 	mode = !strcmp(sock, "stream") ? STREAM : !strcmp(sock, "dgram") ? DGRAM : !strcmp(sock, "tcp") ? TCP : -1;
-	if ((int)mode < 0 || (mode == TCP && !port) || (partial && mode != STREAM))
-		die_err(EINVAL, "--sock stream|dgram|tcp (tcp with --port, --partial with stream)");
+	if ((int)mode < 0 || (mode == TCP && !port) || (partial && mode != STREAM) || (use_send && mode != DGRAM))
+		die_err(EINVAL, "--sock stream|dgram|tcp (tcp with --port, --partial with stream, --op send with dgram)");
 	if (pipe(pipefd))
 		die("pipe");
 	make_sockets(port);

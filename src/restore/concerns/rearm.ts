@@ -32,6 +32,7 @@ import type { RingPlan } from '../ring-plan';
 
 const SQE_ADDR = 16;
 const SQE_OP_FLAGS = 28;
+const SQE_ADDR2 = 8;
 /* struct msghdr (x86_64): msg_name at 0, msg_iov at 16 */
 const MSGHDR_SIZE = 56;
 const MSGHDR_NAME = 0;
@@ -74,6 +75,11 @@ function argOf(p: RingPlan, q: NonNullable<RingPlan['ring']['rearm']>[number]): 
 	let arg: Buffer | undefined;
 	const timeout = q.opcode === OP.TIMEOUT || q.opcode === OP.LINK_TIMEOUT;
 	if (q.opcode === OP.SENDMSG) return sendmsgArg(p, q);
+	if (q.opcode === OP.SEND && q.name?.length) {
+		/* a SEND to an address: addr2 (8 bytes before addr) points at the kernel's copy of it */
+		const at = p.put(q.name);
+		return { at, steps: (field) => [{ op: 'store', addr: plus(field, SQE_ADDR2 - SQE_ADDR), size: 8, value: at }] };
+	}
 	if (timeout) {
 		if (q.timeout_ns === undefined) p.fail(`re-armed timeout user_data ${q.user_data} has no time recorded`);
 		arg = timespec(q.timeout_ns);
