@@ -33,6 +33,7 @@ const CASES: Case[] = [
 	{ what: 'a SEND to an address (sendto), unix datagram (SINGLE_ISSUER|DEFER_TASKRUN)', args: ['--flags', '3000', '--sock', 'dgram', '--op', 'send'] },
 	{ what: 'TCP with MSG_WAITALL, restored with --tcp-established (plain ring)', args: ['--sock', 'tcp'], tcp: true },
 	{ what: 'TCP with MSG_WAITALL, restored with --tcp-established (SINGLE_ISSUER|DEFER_TASKRUN)', args: ['--flags', '3000', '--sock', 'tcp'], tcp: true },
+	{ what: 'unix datagram to an address on an SQPOLL ring (its SQ thread takes the re-armed SQE)', args: ['--flags', '2', '--sock', 'dgram'] },
 	{ what: 'unix stream, --leave-running', args: ['--sock', 'stream'], leave: true },
 	{ what: 'unix datagram to an address, --leave-running (SINGLE_ISSUER|DEFER_TASKRUN)', args: ['--flags', '3000', '--sock', 'dgram'], leave: true },
 	{ what: 'TCP, --leave-running', args: ['--sock', 'tcp'], tcp: true, leave: true },

@@ -202,6 +202,17 @@ static void fill(void)
 		die_err(EIO, "the socket took nothing");
 }
 
+/* Submit the one SQE; on an SQPOLL ring, until its thread has taken it. */
+static void submit_one(const char *what)
+{
+	int ret = ring_submit(&ring, 0);
+
+	if (ring.flags & IORING_SETUP_SQPOLL)
+		ring_wait_sq_consumed(&ring);
+	else if (ret != 1)
+		die_err(ret < 0 ? -ret : EIO, "submitting %s", what);
+}
+
 static void arm_sendmsg(void)
 {
 	struct io_uring_sqe *sqe = ring_get_sqe(&ring);
@@ -245,8 +256,7 @@ static void arm_sendmsg(void)
 		sqe->addr2 = (uintptr_t)&dest;
 		sqe->addr_len = dest_len;
 		sqe->user_data = UD_SENDMSG;
-		if (ring_submit(&ring, 0) != 1)
-			die_err(EIO, "submitting the SEND");
+		submit_one("the SEND");
 		return;
 	}
 	sqe->opcode = IORING_OP_SENDMSG;
@@ -255,8 +265,7 @@ static void arm_sendmsg(void)
 	sqe->len = 1;
 	sqe->msg_flags = mode == TCP || partial ? MSG_WAITALL : 0;
 	sqe->user_data = UD_SENDMSG;
-	if (ring_submit(&ring, 0) != 1)
-		die_err(EIO, "submitting the SENDMSG");
+	submit_one("the SENDMSG");
 }
 
 /* The kernel copied the header, the iovecs and the address: the application may reuse them. */
