@@ -26,9 +26,12 @@
 #include <pthread.h>
 #include <cstdarg>
 #include <cstring>
+#include <fcntl.h>
+#include <linux/btf.h>
 #include <string>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <type_traits>
 #include <unistd.h>
 #include <vector>
@@ -135,9 +138,157 @@ constexpr const char *kReqBitNames[] = {
 };
 constexpr size_t kReqBits = sizeof(kReqBitNames) / sizeof(kReqBitNames[0]);
 
+/* Record the enumerator @name = @val if it is REQ_F_<one of kReqBitNames>_BIT. */
+void match_req_bit(const char *name, long long val, __u32 out[kReqBits], std::vector<bool> &seen, size_t *found)
+{
+	if (!name || strncmp(name, "REQ_F_", 6) || val < 0 || val >= 64)
+		return;
+	name += 6;
+	for (size_t b = 0; b < kReqBits; b++) {
+		size_t n = strlen(kReqBitNames[b]);
+
+		if (!seen[b] && !strncmp(name, kReqBitNames[b], n) && !strcmp(name + n, "_BIT")) {
+			out[b] = val;
+			seen[b] = true;
+			(*found)++;
+		}
+	}
+}
+
+/*
+ * The bytes that follow a type's struct btf_type in the type section
+ * (linux/btf.h), or -1 for a kind this code does not know.
+ */
+long btf_type_extra(const struct btf_type *t)
+{
+	__u32 vlen = BTF_INFO_VLEN(t->info);
+
+	switch (BTF_INFO_KIND(t->info)) {
+	case BTF_KIND_INT:
+	case BTF_KIND_VAR:
+	case BTF_KIND_DECL_TAG:
+		return 4;
+	case BTF_KIND_PTR:
+	case BTF_KIND_FWD:
+	case BTF_KIND_TYPEDEF:
+	case BTF_KIND_VOLATILE:
+	case BTF_KIND_CONST:
+	case BTF_KIND_RESTRICT:
+	case BTF_KIND_FUNC:
+	case BTF_KIND_FLOAT:
+	case BTF_KIND_TYPE_TAG:
+		return 0;
+	case BTF_KIND_ARRAY:
+		return sizeof(struct btf_array);
+	case BTF_KIND_STRUCT:
+	case BTF_KIND_UNION:
+		return (long)vlen * sizeof(struct btf_member);
+	case BTF_KIND_ENUM:
+		return (long)vlen * sizeof(struct btf_enum);
+	case BTF_KIND_FUNC_PROTO:
+		return (long)vlen * sizeof(struct btf_param);
+	case BTF_KIND_DATASEC:
+		return (long)vlen * sizeof(struct btf_var_secinfo);
+	case BTF_KIND_ENUM64:
+		return (long)vlen * sizeof(struct btf_enum64);
+	default:
+		return -1;
+	}
+}
+
+/* The walk of resolve_req_bits_raw() over the BTF blob @buf of @len bytes. */
+int walk_req_bits(const char *buf, size_t len, __u32 out[kReqBits], std::vector<bool> &seen, size_t *found)
+{
+	struct btf_header hdr;
+
+	if (len < sizeof(hdr))
+		return -1;
+	memcpy(&hdr, buf, sizeof(hdr));
+	if (hdr.magic != BTF_MAGIC || hdr.hdr_len < sizeof(hdr) ||
+	    (size_t)hdr.hdr_len + hdr.type_off + hdr.type_len > len ||
+	    (size_t)hdr.hdr_len + hdr.str_off + hdr.str_len > len || !hdr.str_len)
+		return -1;
+	const char *types = buf + hdr.hdr_len + hdr.type_off;
+	const char *strs = buf + hdr.hdr_len + hdr.str_off;
+	auto name_at = [&](__u32 off) -> const char * {
+		return off < hdr.str_len && memchr(strs + off, '\0', hdr.str_len - off) ? strs + off : nullptr;
+	};
+
+	for (size_t pos = 0; pos + sizeof(struct btf_type) <= hdr.type_len && *found < kReqBits;) {
+		struct btf_type t;
+
+		memcpy(&t, types + pos, sizeof(t));
+		long extra = btf_type_extra(&t);
+		if (extra < 0 || pos + sizeof(t) + extra > hdr.type_len)
+			return -1;
+		pos += sizeof(t);
+		if (BTF_INFO_KIND(t.info) == BTF_KIND_ENUM) {
+			for (__u32 i = 0; i < BTF_INFO_VLEN(t.info); i++) {
+				struct btf_enum e;
+
+				memcpy(&e, types + pos + i * sizeof(e), sizeof(e));
+				match_req_bit(name_at(e.name_off), e.val, out, seen, found);
+			}
+		}
+		pos += extra;
+	}
+	return *found == kReqBits ? 0 : 1;
+}
+
+/*
+ * resolve_req_bits() by walking the raw /sys/kernel/btf/vmlinux once:
+ * libbpf's btf__load_vmlinux_btf() also indexes and checks every type,
+ * 15-30 ms on a 2-core VM on every dump, for seven enumerators.  0: all
+ * found; 1: read and walked, not all found; -1: not walkable here (no
+ * file, another byte order, a kind this code does not know), the caller
+ * asks libbpf.
+ */
+int resolve_req_bits_raw(__u32 out[kReqBits])
+{
+	std::vector<bool> seen(kReqBits);
+	struct stat st;
+	size_t found = 0;
+	int fd = open("/sys/kernel/btf/vmlinux", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	/* read-only mappings of it exist since Linux 6.16; before, one read() per page */
+	if (fstat(fd, &st) || st.st_size < (off_t)sizeof(struct btf_header)) {
+		close(fd);
+		return -1;
+	}
+	size_t len = st.st_size;
+	void *map = mmap(nullptr, len, PROT_READ, MAP_PRIVATE, fd, 0);
+	std::vector<char> copy;
+	const char *buf;
+
+	if (map != MAP_FAILED) {
+		buf = static_cast<const char *>(map);
+	} else {
+		ssize_t n = 0;
+		size_t got = 0;
+
+		copy.resize(len);
+		while (got < len && (n = read(fd, copy.data() + got, len - got)) > 0)
+			got += n;
+		len = got;
+		buf = copy.data();
+	}
+	close(fd);
+	int ret = walk_req_bits(buf, len, out, seen, &found);
+	if (map != MAP_FAILED)
+		munmap(map, st.st_size);
+	return ret;
+}
+
 /* REQ_F_<name>_BIT of every kReqBitNames entry, from the kernel's BTF; false unless all were found. */
 bool resolve_req_bits(__u32 out[kReqBits])
 {
+	int raw = resolve_req_bits_raw(out);
+
+	if (raw >= 0)
+		return raw == 0;
+
 	btf *vmlinux = btf__load_vmlinux_btf();
 	std::vector<bool> seen(kReqBits);
 	size_t found = 0;
@@ -148,18 +299,8 @@ bool resolve_req_bits(__u32 out[kReqBits])
 		if (!btf_is_enum(t))
 			continue;
 		const struct btf_enum *e = btf_enum(t);
-		for (__u16 i = 0; i < btf_vlen(t); i++) {
-			const char *name = btf__name_by_offset(vmlinux, e[i].name_off);
-
-			if (!name || strncmp(name, "REQ_F_", 6) || e[i].val < 0 || e[i].val >= 64)
-				continue;
-			for (size_t b = 0; b < kReqBits; b++)
-				if (!seen[b] && name + 6 == std::string(kReqBitNames[b]) + "_BIT") {
-					out[b] = e[i].val;
-					seen[b] = true;
-					found++;
-				}
-		}
+		for (__u16 i = 0; i < btf_vlen(t); i++)
+			match_req_bit(btf__name_by_offset(vmlinux, e[i].name_off), e[i].val, out, seen, &found);
 	}
 	btf__free(vmlinux);
 	return found == kReqBits;

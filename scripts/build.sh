@@ -12,6 +12,7 @@
 #   7. test programs              make -C test/progs    -> build/test-progs/
 #   8. TypeScript                 tsc                   -> dist/
 #      image schema               scripts/proto-json.js -> dist/src/image/schema-compiled.js
+#      image codec                scripts/proto-static.js -> dist/src/image/schema-static.js
 #      plugin helper bundle       scripts/bundle-helper.js -> dist/src/plugin/helper.bundle.{js,cache}
 set -euo pipefail
 
@@ -84,6 +85,8 @@ step "TypeScript"
 npx tsc -p . --incremental --tsBuildInfoFile dist/.tsbuildinfo || die "tsc failed"
 # The image schema, parsed here instead of at every helper start.
 node scripts/proto-json.js proto/io_uring.proto dist/src/image/schema-compiled.js || die "proto-json.js failed"
+# Its encoder and decoder as static code, instead of generated at every helper start.
+node scripts/proto-static.js proto/io_uring.proto dist/src/image/schema-static.js || die "proto-static.js failed"
 # The helper as one file with a V8 code cache: it starts on every dump and restore.
 node scripts/bundle-helper.js || die "bundle-helper.js failed"
 # tsc never deletes: drop compiled tests whose source is gone, so tap does

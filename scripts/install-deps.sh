@@ -22,6 +22,9 @@ PKGS=(
 	# Container tests (test/containers/): podman with both OCI runtimes, and
 	# what scripts/build-crun.sh needs (Debian's crun has no CRIU support).
 	podman runc crun zstd libyajl-dev libseccomp-dev libsystemd-dev gperf
+	# CRIU's default network lock for TCP connections (--network-lock
+	# iptables, test/steady.test.ts); podman pulls it in too.
+	iptables
 )
 
 missing=()

@@ -46,6 +46,8 @@ export interface Native {
 	ioUringRegister(fd: number, op: number, arg: Buffer | bigint | null, nr: number): number;
 	/** Whether a NOP with IORING_NOP_INJECT_RESULT posts res = len here (src/uring/features.ts). */
 	nopInjectProbe(): boolean;
+	/** SHA-256 of @data (libmd); src/util/sha256.ts. */
+	sha256(data: Uint8Array): Buffer;
 	/** io_uring_enter without a signal mask or extended argument. */
 	ioUringEnter(fd: number, toSubmit: number, minComplete: number, flags: number): number;
 }
@@ -68,5 +70,10 @@ export function loadNative(): Native {
 	} catch (e) {
 		throw new NativeError(`cannot load native addon ${ADDON_PATH}: ${(e as Error).message.split('\n')[0]}`);
 	}
+	return cached;
+}
+
+/** The addon if something in this process loaded it already, else null (never loads it). */
+export function loadedNative(): Native | null {
 	return cached;
 }

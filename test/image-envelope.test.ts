@@ -10,6 +10,8 @@ import * as path from 'path';
 import { decodeImage, encodeImage, HEADER_SIZE, ImageError, MAGIC, readImages, writeImage } from '../src/image';
 import { encodePayload } from '../src/image/schema';
 import { sampleImage } from '../src/image/sample';
+import { loadNative } from '../src/native';
+import { sha256 } from '../src/util/sha256';
 
 const NAME = 'io_uring-4242.img';
 
@@ -114,4 +116,17 @@ t.test('readImages reports the damaged file by name', async (t) => {
 	t.throws(() => readImages(dir), { name: 'ImageError', message: 'io_uring-1234.img: checksum mismatch (image damaged)' });
 	fs.writeFileSync(file, bytes.subarray(0, 100));
 	t.throws(() => readImages(dir), /^io_uring-1234\.img: truncated \(payload has 44 of \d+ bytes\)$/);
+});
+
+t.test('the native SHA-256 (libmd, used once the addon is loaded) is crypto\'s', async (t) => {
+	const native = loadNative();
+	for (const n of [0, 1, 55, 56, 63, 64, 65, 1000, 1 << 20]) {
+		const data = Buffer.alloc(n, n & 0xff);
+		data[n >> 1] ^= 0x5a;
+		t.ok(native.sha256(data).equals(createHash('sha256').update(data).digest()), `${n} bytes`);
+	}
+	t.ok(sha256(Buffer.from('abc')).equals(createHash('sha256').update('abc').digest()), 'src/util/sha256.ts with the addon loaded');
+	const outer = Buffer.from('xabcx');
+	const view = new Uint8Array(outer.buffer, outer.byteOffset + 1, 3);
+	t.ok(native.sha256(view).equals(createHash('sha256').update('abc').digest()), 'a view into a larger buffer');
 });

@@ -12,7 +12,7 @@ import {
 	decodeImage, encodeImage, fromCapture, Image, imageProblems, readImages, stateOwners, writeImage,
 	ringsRegionSize, sqesRegionSize,
 } from '../src/image';
-import { compiledSchema, imageType, protoPath } from '../src/image/schema';
+import { compiledSchema, encodePayload, imageCodec, imageType, protoPath, staticCodec } from '../src/image/schema';
 import { sampleImage, sampleImageSet, sampleRingMemory } from '../src/image/sample';
 import { ProcessRings, RingState } from '../src/capture/model';
 
@@ -63,6 +63,29 @@ t.test('the schema compiled at build time is the .proto (scripts/proto-json.js)'
 	const parsed = new protobuf.Root().loadSync(protoPath(), { keepCase: true });
 	parsed.resolveAll();
 	t.strictSame(JSON.parse(JSON.stringify(compiledSchema())), JSON.parse(JSON.stringify(parsed.toJSON())));
+});
+
+t.test('the static codec (scripts/proto-static.js) encodes and decodes as the reflected schema', async (t) => {
+	t.ok(staticCodec(), 'npm run build made dist/src/image/schema-static.js, and images go through it');
+	const reflected = imageType();
+	const codec = imageCodec();
+	t.not(codec, reflected as unknown, 'not the reflected type');
+	const opts = { longs: BigInt, enums: String, defaults: true, arrays: true };
+	const img = sampleImage();
+	const absent = sampleImage();
+	absent.rings[0].setup!.sq_thread_cpu = 0; /* an explicit optional zero */
+	for (const [what, one] of [['rich', img], ['optional zero', absent], ...sampleImageSet().map((i, n) => [`set ${n}`, i] as const)] as const) {
+		const obj = JSON.parse(JSON.stringify(one, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))) as Record<string, unknown>;
+		const mine = Buffer.from(codec.encode(codec.fromObject(one as unknown as Record<string, unknown>)).finish());
+		const theirs = Buffer.from(reflected.encode(reflected.fromObject(one as unknown as Record<string, unknown>)).finish());
+		t.ok(mine.equals(theirs), `${what}: the same bytes (${mine.length})`);
+		t.ok(mine.equals(encodePayload(one)), `${what}: encodePayload uses it`);
+		t.strictSame(codec.toObject(codec.decode(theirs), opts), reflected.toObject(reflected.decode(theirs), opts), `${what}: the same object decoded`);
+		/* fromObject's conversions (strings to 64-bit values, enum names) */
+		const a = Buffer.from(codec.encode(codec.fromObject(obj)).finish());
+		t.ok(a.equals(Buffer.from(reflected.encode(reflected.fromObject(obj)).finish())), `${what}: the same bytes from JSON values`);
+	}
+	t.throws(() => codec.decode(Buffer.from([0x0a, 0x05, 0x01])), /index out of range/, 'a truncated payload is refused');
 });
 
 t.test('rich image: valid, and encode/decode gives it back exactly', async (t) => {

@@ -10,10 +10,10 @@
  *       24    32  SHA-256 of the payload
  *       56     n  payload: a UringImage message (proto/io_uring.proto)
  */
-import { createHash } from 'crypto';
 import { ImageError } from './errors';
 import { decodePayload, encodePayload } from './schema';
 import { FORMAT_VERSION, Image } from './types';
+import { sha256 } from '../util/sha256';
 
 export const MAGIC = Buffer.from([0x89, 0x43, 0x52, 0x55, 0x52, 0x49, 0x4e, 0x47]);
 export const ENVELOPE_VERSION = 1;
@@ -22,10 +22,6 @@ const OFF_VERSION = 8;
 const OFF_FLAGS = 12;
 const OFF_LENGTH = 16;
 const OFF_DIGEST = 24;
-
-function sha256(data: Uint8Array): Buffer {
-	return createHash('sha256').update(data).digest();
-}
 
 /** Wraps a payload in the envelope. */
 export function wrapPayload(payload: Buffer): Buffer {

@@ -4,7 +4,6 @@
  * (CHECKPOINT_DEVICES), the ring fds CRIU hands over (DUMP_EXT_FILE), and
  * the images at the end (plugin fini).
  */
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { release } from 'node:os';
 import type { ProcessRings, RingState } from '../capture/model';
@@ -40,7 +39,8 @@ const needsFlush = (p: ProcessRings): boolean =>
  */
 function afterCapture(pid: number): void {
 	const cmd = process.env.CRIU_URING_TEST_AFTER_CAPTURE;
-	if (cmd) execFileSync('/bin/sh', ['-c', cmd, 'sh', String(pid)], { stdio: 'ignore', timeout: 10_000 });
+	/* required here: child_process and the stream modules it loads cost every helper 5-10 ms of start-up */
+	if (cmd) (require('node:child_process') as typeof import('node:child_process')).execFileSync('/bin/sh', ['-c', cmd, 'sh', String(pid)], { stdio: 'ignore', timeout: 10_000 });
 }
 
 export class DumpSession {
@@ -79,7 +79,7 @@ export class DumpSession {
 		this.owners = ringOwners([...this.paused.values()]);
 		/* CRIU_URING_CANCEL_INFLIGHT=1: cancelled once frozen, in checkpoint() */
 		if (pending.length && !cancelRequested()) throw inflightError(pending);
-		warmUp(processTree(root));
+		warmUp(processTree(root).flatMap((pid) => this.paused.get(pid) ?? []));
 	}
 
 	/*

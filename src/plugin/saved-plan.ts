@@ -28,12 +28,12 @@
  *                                  namespace tids) and "end"
  *   sha256 SHA256                  of every byte before this line
  */
-import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, release, version } from 'node:os';
 import * as path from 'node:path';
 import { writeAtomic } from '../image';
 import { PROTOCOL_VERSION } from './protocol';
+import { sha256 as digest } from '../util/sha256';
 import type { RestoreSession } from './restore';
 
 export const SAVED_PLAN = 'io_uring-restore.plan';
@@ -50,7 +50,7 @@ export const SAVED_PLAN_MAX_RINGS = 64;
 /** CRIU_URING_SAVED_PLAN=0: the dump saves no plan and the restore uses none. */
 export const savedPlanWanted = (): boolean => process.env.CRIU_URING_SAVED_PLAN !== '0';
 
-const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
+const sha256 = (data: string | Buffer): string => digest(typeof data === 'string' ? Buffer.from(data) : data).toString('hex');
 
 function uringDisabled(): string {
 	try {

@@ -5,45 +5,36 @@
  * CHECKPOINT_DEVICES runs with the application frozen.  So, at
  * PAUSE_DEVICES (before CRIU seizes anything), everything the frozen
  * window will run is run once on the real rings of the tree, as a dry
- * run: captured, ring memory read (read-only), converted, validated and
+ * run: captured (by the drain just before, inflight.ts, whose capture is
+ * reused), ring memory read (read-only), converted, validated and
  * encoded, then decoded and planned as the restore plan the dump saves
  * at the end (saved-plan.ts), nothing written.  A failure here is only logged: the real
  * checkpoint reports real problems.
  */
 import type { ProcessRings } from '../capture/model';
-import { captureProcess } from '../capture';
 import { readRingMemory } from '../capture/memory';
 import { decodeImage, encodeImage, fromCapture, stateOwners, validateImage, validateImageSet, type RingMemory } from '../image';
 import { serialize } from '../restore/plan';
 import { planImages } from '../restore/planner';
 import { savedPlanWanted } from './saved-plan';
-import { imageType } from '../image/schema';
+import { imageCodec } from '../image/schema';
 import { loadNative } from '../native';
 import { nsProcess } from './pids';
 import { LOG_DEBUG, LOG_INFO, log } from './protocol';
 
 const msSince = (t0: bigint): string => (Number(process.hrtime.bigint() - t0) / 1e6).toFixed(1);
 
-/* The first process of the tree with rings the BPF capture sees, or null. */
-function firstWithRings(pids: number[]): ProcessRings | null {
-	for (const pid of pids) {
-		try {
-			const p = captureProcess(pid);
-			if (p.source === 'bpf' && p.rings.length) return p;
-		} catch {
-			/* exited meanwhile, or not capturable: the checkpoint will say */
-		}
-	}
-	return null;
-}
-
-/** Run the checkpoint's code once on the first process of @pids that has rings; never throws. */
-export function warmUp(pids: number[]): void {
+/**
+ * Run the checkpoint's code once on the first of @captures (the drain's
+ * latest captures of the tree, in tree order) that has rings the BPF
+ * capture sees; never throws.  The capture itself ran warm in the drain.
+ */
+export function warmUp(captures: ProcessRings[]): void {
 	const t0 = process.hrtime.bigint();
 	try {
 		log(LOG_INFO, `BPF programs ${loadNative().bpfPinState()}`);
-		imageType();
-		const p = firstWithRings(pids);
+		imageCodec();
+		const p = captures.find((c) => c.source === 'bpf' && c.rings.length);
 		if (!p) return;
 		const ring = p.rings[0];
 		const memory: RingMemory = new Map();
