@@ -20,8 +20,13 @@ const UD = 0x201;
 const TCP_ARGS = ['--tcp-established', '--network-lock', 'nftables'];
 
 interface Req { user_data: string; opcode: string; state: string; rearm?: { ok: boolean; why?: string }; arm?: ArmDetails }
+interface Head extends Req { links?: Req[] }
+/* the SENDMSG (or SEND), waiting or a link of the chain of what waits */
 const sendmsgOf = (pid: number): Req | undefined =>
-	inspectPid(pid).rings.flatMap((r: { inflight: Req[] }) => r.inflight).find((q: Req) => Number(q.user_data) === UD);
+	inspectPid(pid).rings.flatMap((r: { inflight: Head[] }) => r.inflight).flatMap((q: Head) => [q, ...(q.links ?? [])])
+		.find((q: Req) => Number(q.user_data) === UD);
+const headOf = (pid: number): Head | undefined =>
+	inspectPid(pid).rings.flatMap((r: { inflight: Head[] }) => r.inflight).find((q: Head) => (q.links ?? []).some((l) => Number(l.user_data) === UD));
 
 interface Case { what: string; args: string[]; tcp?: boolean; leave?: boolean }
 const CASES: Case[] = [
@@ -34,6 +39,8 @@ const CASES: Case[] = [
 	{ what: 'TCP with MSG_WAITALL, restored with --tcp-established (plain ring)', args: ['--sock', 'tcp'], tcp: true },
 	{ what: 'TCP with MSG_WAITALL, restored with --tcp-established (SINGLE_ISSUER|DEFER_TASKRUN)', args: ['--flags', '3000', '--sock', 'tcp'], tcp: true },
 	{ what: 'unix datagram to an address on an SQPOLL ring (its SQ thread takes the re-armed SQE)', args: ['--flags', '2', '--sock', 'dgram'] },
+	{ what: 'unix stream, a link of a POLL_ADD (plain ring)', args: ['--sock', 'stream', '--chain'] },
+	{ what: 'unix stream, a link of a POLL_ADD (SINGLE_ISSUER|DEFER_TASKRUN)', args: ['--flags', '3000', '--sock', 'stream', '--chain'] },
 	{ what: 'unix stream, --leave-running', args: ['--sock', 'stream'], leave: true },
 	{ what: 'unix datagram to an address, --leave-running (SINGLE_ISSUER|DEFER_TASKRUN)', args: ['--flags', '3000', '--sock', 'dgram'], leave: true },
 	{ what: 'TCP, --leave-running', args: ['--sock', 'tcp'], tcp: true, leave: true },
@@ -46,8 +53,13 @@ for (const c of CASES) {
 		const { pid } = await startWithTruth(s, 'cr_sendmsg', args);
 		const before = sendmsgOf(pid);
 		t.equal(before?.opcode, c.args.includes('send') ? 'SEND' : 'SENDMSG', 'the request is in flight');
-		t.equal(before?.state, 'poll', 'it waits in poll');
-		t.same(before?.rearm, { ok: true }, 'inspect shows it re-armed at restore');
+		if (c.args.includes('--chain')) {
+			t.equal(before?.state, 'linked', 'it is the link of a waiting request');
+			t.same(headOf(pid)?.rearm, { ok: true }, 'inspect shows the chain re-armed at restore');
+		} else {
+			t.equal(before?.state, 'poll', 'it waits in poll');
+			t.same(before?.rearm, { ok: true }, 'inspect shows it re-armed at restore');
+		}
 		const send = before?.arm?.send;
 		t.ok(send && send.iovs.length === (c.args.includes('send') ? 1 : send.nr_segs) && send.iovs.every((v) => Number(v.len) > 0),
 			`the capture read the kernel's copy of its iovecs (${JSON.stringify(send?.iovs)})`);

@@ -157,7 +157,7 @@ t.test('verdicts', async (t) => {
 		const s = rearmSqe(plainRing, req('SEND', to));
 		t.same([s.sqe.readBigUInt64LE(16), s.sqe.readBigUInt64LE(8), s.sqe.readUInt16LE(44), s.name?.toString('hex')], [64n, 0n, 4, '01006162'],
 			'its SQE: the buffer, addr2 set at restore to the address, addr_len');
-		t.match(why(req('RECV', arm({ bits: 1 << 2, linked: true }), { links: [req('SEND', to, { state: 'linked', user_data: '8' })] })), /a SEND to an address as a link/);
+		t.equal(why(req('RECV', arm({ bits: 1 << 2, linked: true }), { links: [req('SEND', to, { state: 'linked', user_data: '8' })] })), 'ok', 'as a link');
 	}
 	t.match(why(req('SEND', arm({ ioprio: 1 << 4 }))), /only IORING_RECVSEND_POLL_FIRST/);
 	{
@@ -172,8 +172,8 @@ t.test('verdicts', async (t) => {
 		t.match(why(req('SENDMSG', arm(send({ iter: 'other' })))), /not user memory/);
 		t.match(why(req('SENDMSG', arm({ ...send(), bits: 1 << 5 }))), /provided buffers/);
 		t.match(why(req('SENDMSG', arm({ ...send(), ioprio: 1 << 1 }))), /only IORING_RECVSEND_POLL_FIRST/);
-		t.match(why(req('RECV', arm({ bits: 1 << 2, linked: true }), { links: [req('SENDMSG', arm(send()), { state: 'linked', user_data: '8' })] })),
-			/linked SENDMSG user_data 8: a SENDMSG link/);
+		t.equal(why(req('RECV', arm({ bits: 1 << 2, linked: true }), { links: [req('SENDMSG', arm(send()), { state: 'linked', user_data: '8' })] })),
+			'ok', 'a SENDMSG link (prepared at submission, from the same copies)');
 		t.match(why(req('SENDMSG_ZC', arm(send()))), /SENDMSG_ZC requests are not re-armed yet/);
 		t.match(why(req('SEND_ZC', arm())), /SEND_ZC requests are not re-armed yet/);
 		const s = rearmSqe(plainRing, req('SENDMSG', arm({ ...send(), ioprio: 1, len: 1 })));

@@ -139,11 +139,10 @@ function opRefusal(op: number, q: InflightRequest, a: ArmDetails, issued: boolea
 		if (a.ioprio & RECV_UAPI_MASK & ~RECVSEND.POLL_FIRST) return `a SEND with flags 0x${(a.ioprio & RECV_UAPI_MASK).toString(16)} (only IORING_RECVSEND_POLL_FIRST is re-armed)`;
 		if (a.bits & ARM.BUFFER_SELECT) return 'a SEND from provided buffers';
 		/* to an address (sendto): the kernel keeps only its copy, which the capture reads */
-		if (a.bits & ARM.SEND_ADDR && !issued) return 'a SEND to an address as a link (not re-armed yet)';
 		if (a.bits & ARM.SEND_ADDR && !a.send?.name) return 'a SEND to an address the capture did not find';
 		break;
 	case OP.SENDMSG:
-		return sendmsgRefusal(a, issued);
+		return sendmsgRefusal(a);
 	case OP.READ_MULTISHOT:
 	case OP.READ:
 	case OP.WRITE:
@@ -198,15 +197,15 @@ const MSG_CMSG_COMPAT = 0x80000000;
  * A SENDMSG waiting in poll has reported nothing sent: a partial send
  * completes unless MSG_WAITALL made it go on (done_io counts what it
  * sent; its result would lack those bytes), which is refused, as is
- * anything the header the capture read does not fully describe.  It comes
+ * anything the header the capture read does not fully describe.  A link
+ * never issued was prepared at submission all the same.  It comes
  * back with what is left of its data iterator, which is all of it unless
  * a try used it up without sending (6.18's unix datagram sendmsg copies
  * the data before it finds the receiver's queue full: the kernel then
  * sends an empty datagram once there is room, and so does the re-armed
  * request).
  */
-function sendmsgRefusal(a: ArmDetails, issued: boolean): string | null {
-	if (!issued) return 'a SENDMSG link (not re-armed yet)';
+function sendmsgRefusal(a: ArmDetails): string | null {
 	if (a.done_io) return `${a.done_io} bytes of it were already sent (MSG_WAITALL)`;
 	if (a.ioprio & RECV_UAPI_MASK & ~RECVSEND.POLL_FIRST) return `a SENDMSG with flags 0x${(a.ioprio & RECV_UAPI_MASK).toString(16)} (only IORING_RECVSEND_POLL_FIRST is re-armed)`;
 	if (a.bits & ARM.BUFFER_SELECT) return 'a SENDMSG from provided buffers';

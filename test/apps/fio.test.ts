@@ -28,9 +28,14 @@ interface FioCase {
 	rings: number;
 }
 
-/* 16 MiB of 4 KiB random writes at 2 MiB/s: about 8 s per job, then the verify pass;
- * long enough that a slow dump on a busy machine still catches fio mid-write. */
-const COMMON = ['--ioengine=io_uring', '--rw=randwrite', '--bs=4k', '--iodepth=16', '--size=16M', '--verify=crc32c'];
+/*
+ * 24 MiB of 4 KiB random writes at 2 MiB/s: about 12 s per job, then the
+ * verify pass; long enough that a slow dump on a busy machine still catches
+ * fio mid-write.  With 16 MiB (8 s) a clean-clone run beside two other
+ * checkouts' tests (load 6-8) seized nothing: CRIU took 2.5 s to reach its
+ * plugins and the helper 3.5 s to start, and the 3-thread job had ended.
+ */
+const COMMON = ['--ioengine=io_uring', '--rw=randwrite', '--bs=4k', '--iodepth=16', '--size=24M', '--verify=crc32c'];
 
 const CASES: FioCase[] = [
 	{ what: '--thread', opts: ['--name=t', '--filename=f1', '--thread'], rings: 1 },

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * cr_sendmsg [--flags HEX] --sock stream|dgram|tcp [--port N] [--partial] [--op send]
+ * cr_sendmsg [--flags HEX] --sock stream|dgram|tcp [--port N] [--partial] [--op send] [--chain]
  *
  * A SENDMSG (user_data 0x201) waiting in poll for room in a full socket,
  * re-armed at restore from the header its preparation copied: right
@@ -21,6 +21,10 @@
  * --op send (dgram): a SEND to the receiver's address (sendto: addr2 and
  *         addr_len) of the same bytes instead (0x201 too; no fd passed);
  *         the program overwrites the address after submitting.
+ * --chain (stream): the SENDMSG is the link of a POLL_ADD on a pipe (0x202,
+ *         IOSQE_IO_LINK) and the socket is not filled: it was prepared at
+ *         submission and is issued only once the poll fires, after SIGUSR1
+ *         (POLLIN, then the SENDMSG's CQE).
  * --partial (stream): a MSG_WAITALL SENDMSG of 1 MiB on an empty socket
  *         with a small send buffer: it sent part of the message and waits
  *         for room to send the rest, which the dump refuses to re-arm.
@@ -47,6 +51,7 @@
 #include "lib/uring.h"
 
 #define UD_SENDMSG	0x201
+#define UD_POLL		0x202
 #define PARTIAL_LEN	(1u << 20)
 #define DGRAM_FILL	1024
 
@@ -54,7 +59,8 @@ enum mode { STREAM, DGRAM, TCP };
 
 static struct ring ring;
 static enum mode mode;
-static bool partial, use_send;
+static bool partial, use_send, chain;
+static int gate[2];		/* --chain: the pipe the POLL_ADD waits on */
 static int tx = -1, rx = -1;	/* the SENDMSG's socket, and its peer */
 static int pipefd[2];
 static size_t filled;		/* bytes (datagrams for dgram) that filled the socket */
@@ -209,7 +215,7 @@ static void submit_one(const char *what)
 
 	if (ring.flags & IORING_SETUP_SQPOLL)
 		ring_wait_sq_consumed(&ring);
-	else if (ret != 1)
+	else if (ret != (chain ? 2 : 1))
 		die_err(ret < 0 ? -ret : EIO, "submitting %s", what);
 }
 
@@ -258,6 +264,16 @@ static void arm_sendmsg(void)
 		sqe->user_data = UD_SENDMSG;
 		submit_one("the SEND");
 		return;
+	}
+	if (chain) {
+		struct io_uring_sqe *poll = sqe;
+
+		poll->opcode = IORING_OP_POLL_ADD;
+		poll->fd = gate[0];
+		poll->poll32_events = POLLIN;
+		poll->flags = IOSQE_IO_LINK;
+		poll->user_data = UD_POLL;
+		sqe = ring_get_sqe(&ring);
 	}
 	sqe->opcode = IORING_OP_SENDMSG;
 	sqe->fd = tx;
@@ -413,6 +429,15 @@ static void complete(const char *what)
 	char buf[DGRAM_FILL];
 	int fd;
 
+	/* --chain: the poll fires, then its link is issued */
+	if (chain) {
+		if (write(gate[1], "g", 1) != 1)
+			die("writing to the pipe");
+		c = reap(what);
+		if (c.user_data != UD_POLL || !(c.res & POLLIN))
+			die_err(EIO, "%s: CQE user_data 0x%llx res 0x%x, expected the POLL_ADD's POLLIN", what,
+				(unsigned long long)c.user_data, c.res);
+	}
 	/* what filled the socket first: then the SENDMSG has room */
 	if (mode == DGRAM) {
 		for (size_t i = 0; i < filled; i++) {
@@ -465,6 +490,8 @@ int main(int argc, char **argv)
 			port = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--partial"))
 			partial = true;
+		else if (!strcmp(argv[i], "--chain"))
+			chain = true;
 		else if (!strcmp(argv[i], "--op") && i + 1 < argc && !strcmp(argv[i + 1], "send") && ++i)
 			use_send = true;
 		else
@@ -473,12 +500,12 @@ int main(int argc, char **argv)
 	if (!sock)
 		die_err(EINVAL, "--sock stream|dgram|tcp is required");
 	mode = !strcmp(sock, "stream") ? STREAM : !strcmp(sock, "dgram") ? DGRAM : !strcmp(sock, "tcp") ? TCP : -1;
-	if ((int)mode < 0 || (mode == TCP && !port) || (partial && mode != STREAM) || (use_send && mode != DGRAM))
+	if ((int)mode < 0 || (mode == TCP && !port) || (partial && mode != STREAM) || (use_send && mode != DGRAM) || (chain && (mode != STREAM || partial)))
 		die_err(EINVAL, "--sock stream|dgram|tcp (tcp with --port, --partial with stream, --op send with dgram)");
-	if (pipe(pipefd))
+	if (pipe(pipefd) || pipe(gate))
 		die("pipe");
 	make_sockets(port);
-	if (!partial)
+	if (!partial && !chain)
 		fill();
 	ring_create_or_die(&ring, 8, &p);
 	arm_sendmsg();
