@@ -58,16 +58,21 @@ function socketInode(pid: number, r: RingState, q: InflightRequest): number | nu
 	return m ? Number(m[1]) : null;
 }
 
-/** user_data of the ring's waiting receives and polls on UDP sockets (as held by process @pid). */
-export function udpReceives(pid: number, r: RingState): Set<string> {
-	const out = new Set<string>();
-	/* not the head of a linked chain: what follows it would run (a send going out) with no completion to see */
-	const waiting = r.inflight.filter((q) => RECEIVES.has(q.opcode) && !q.links?.length);
-	if (!waiting.length) return out;
-	const udp = udpInodes(pid);
-	for (const q of waiting) {
-		const ino = socketInode(pid, r, q);
-		if (ino !== null && udp.has(ino)) out.add(q.user_data);
+/** Per ring inode, user_data of its waiting receives and polls on UDP sockets (as held by process @pid); the tables are read once. */
+export function udpReceives(pid: number, rings: RingState[]): Map<number, Set<string>> {
+	const out = new Map<number, Set<string>>();
+	let udp: Set<number> | undefined;
+	for (const r of rings) {
+		/* not the head of a linked chain: what follows it would run (a send going out) with no completion to see */
+		const waiting = r.inflight.filter((q) => RECEIVES.has(q.opcode) && !q.links?.length);
+		const mine = new Set<string>();
+		out.set(r.inode, mine);
+		if (!waiting.length) continue;
+		udp ??= udpInodes(pid);
+		for (const q of waiting) {
+			const ino = socketInode(pid, r, q);
+			if (ino !== null && udp.has(ino)) mine.add(q.user_data);
+		}
 	}
 	return out;
 }

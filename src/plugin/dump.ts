@@ -257,9 +257,10 @@ export class DumpSession {
 			const rings = p.rings.filter((r) => !done.has(r.inode) && mayChange(r));
 			if (!rings.length) continue;
 			const now = new Map(captureProcess(pid).rings.map((r) => [r.inode, r]));
+			const datagrams = udpReceives(pid, rings);
 			for (const r of rings) {
 				done.add(r.inode);
-				const why = changedSince(r, now.get(r.inode), udpReceives(pid, r));
+				const why = changedSince(r, now.get(r.inode), datagrams.get(r.inode));
 				if (why)
 					throw new Error(`process ${pid}: ring ${r.inode} changed after it was captured: ${why} while CRIU dumped the tree; ` +
 						'the dump is abandoned so that nothing is lost (the process runs on; dump it again)');
