@@ -149,6 +149,22 @@ export function inspectAll(timeoutMs = 60_000): Truth {
 	return JSON.parse(runCli(['inspect', '--json'], timeoutMs)) as Truth;
 }
 
+/*
+ * A process's inspected rings in an order a restore keeps: by their lowest
+ * fd, then (rings without an fd) by their first mapping, then by their
+ * registered-ring slot.  inspect lists rings by inode, and a restore
+ * creates new inodes in an order of its own, so tests that compare the
+ * rings of a process before and after a restore must not match them by
+ * position in inspect's list.
+ */
+export function ringsInStableOrder(inspected: Truth): Truth[] {
+	const fd = (r: Truth): number => r.fds?.[0] ?? Number.MAX_SAFE_INTEGER;
+	const map = (r: Truth): bigint => (r.mappings?.[0] ? BigInt(r.mappings[0].start) : 0n);
+	const slot = (r: Truth): number => r.registered_slots?.[0]?.index ?? -1;
+	return [...(inspected.rings as Truth[])].sort((a, b) =>
+		fd(a) - fd(b) || (map(a) < map(b) ? -1 : map(a) > map(b) ? 1 : 0) || slot(a) - slot(b));
+}
+
 /** The inspected ring with this inode, or undefined. */
 export function ringByInode(inspected: Truth, inode: number): Truth | undefined {
 	return (inspected.rings as Truth[] | undefined)?.find((r) => r.inode === inode);
