@@ -39,11 +39,7 @@
 
 #define PAGE_SZ	4096ul
 
-struct fill_list {
-	struct remote_range *r;
-	int nr;
-	int cap;
-};
+#define fill_list place_keep
 
 static int fill_add(struct fill_list *fl, unsigned long start, unsigned long end)
 {
@@ -237,12 +233,82 @@ static int check_req(struct remote *r, const struct place_req *req)
 	return 0;
 }
 
+bool place_keep_overlaps(const struct place_keep *keep, unsigned long start,
+			 unsigned long end)
+{
+	int i;
+
+	for (i = 0; keep && i < keep->nr; i++)
+		if (keep->r[i].start < end && start < keep->r[i].end)
+			return true;
+	return false;
+}
+
+/*
+ * Cut [start, end) out of the kept placeholders: the next target may lie
+ * in a gap an earlier placement filled.  Anything else mapped there is
+ * left for plan_fill() to find (-EEXIST).
+ */
+static int uncover(struct remote *r, struct place_keep *fl, unsigned long start,
+		   unsigned long end)
+{
+	unsigned long s, e, ps, pe;
+	int i, ret;
+	long err;
+
+	for (i = 0; i < fl->nr; i++) {
+		ps = fl->r[i].start;
+		pe = fl->r[i].end;
+		if (pe <= start || ps >= end)
+			continue;
+		s = ps > start ? ps : start;
+		e = pe < end ? pe : end;
+		err = remote_syscall(r, SYS_munmap, s, e - s, 0, 0, 0, 0);
+		if (err)
+			return (int)err;
+		if (ps < s && pe > e) {
+			fl->r[i].end = s;
+			ret = fill_add(fl, e, pe);	/* may move fl->r */
+			if (ret) {
+				/* still mapped, no longer listed: unmap it now */
+				remote_syscall(r, SYS_munmap, e, pe - e, 0, 0, 0, 0);
+				return ret;
+			}
+		} else if (ps < s) {
+			fl->r[i].end = s;
+		} else if (pe > e) {
+			fl->r[i].start = e;
+		} else {
+			fl->r[i] = fl->r[--fl->nr];
+			i--;
+		}
+	}
+	return 0;
+}
+
+int place_release(struct remote *r, struct place_keep *keep)
+{
+	int ret = unfill(r, keep, 0);
+
+	free(keep->r);
+	keep->r = NULL;
+	keep->cap = 0;
+	return ret;
+}
+
 int place_mapping(struct remote *r, const struct place_req *req,
 		  struct place_stats *stats)
 {
-	struct fill_list fl = { 0 };
+	return place_mapping_keep(r, req, stats, NULL);
+}
+
+int place_mapping_keep(struct remote *r, const struct place_req *req,
+		       struct place_stats *stats, struct place_keep *keep)
+{
+	struct place_keep own = { 0 };
+	struct place_keep *fl = keep ? keep : &own;
 	unsigned long got = 0;
-	int ret, attempt, cleanup;
+	int ret, attempt, cleanup = 0, first, kept;
 
 	ret = check_req(r, req);
 	if (ret) {
@@ -250,17 +316,25 @@ int place_mapping(struct remote *r, const struct place_req *req,
 			 req->addr, req->len);
 		return ret;
 	}
-	for (attempt = 1; attempt <= 2; attempt++) {
-		ret = try_place(r, req, attempt == 2, &fl, &got);
+	ret = uncover(r, fl, req->addr, req->addr + req->len);
+	first = fl->nr;
+	kept = fl->nr;
+	for (attempt = 1; !ret && attempt <= 2; attempt++) {
+		if (attempt == 2)
+			kept = fl->nr;	/* the first attempt's, which may stay */
+		ret = try_place(r, req, attempt == 2, fl, &got);
 		if (ret || got == req->addr)
 			break;
 	}
 	if (stats) {
-		stats->placeholders = fl.nr;
+		stats->placeholders = fl->nr;
+		stats->new_placeholders = fl->nr - first;
 		stats->attempts = attempt > 2 ? 2 : attempt;
 	}
-	cleanup = unfill(r, &fl, 0);
-	free(fl.r);
+	if (!keep || ret || got != req->addr)
+		cleanup = place_release(r, fl);
+	else if (attempt > 1)
+		cleanup = unfill(r, fl, kept);
 	if (ret == -EEXIST) {
 		snprintf(r->err, sizeof(r->err),
 			 "cannot place ring at %#lx+%#lx: the range is not free in task %d",

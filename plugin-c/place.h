@@ -40,11 +40,38 @@ struct place_req {
 
 /* Placement statistics, for logs and tests. */
 struct place_stats {
-	int placeholders;	/* placeholders used in the successful attempt */
+	int placeholders;	/* placeholders in place when the region was mapped */
+	int new_placeholders;	/* of them, made by this placement */
 	int attempts;		/* 1: gaps above the target sufficed; 2: all gaps */
 };
 
 int place_mapping(struct remote *r, const struct place_req *req,
 		  struct place_stats *stats);
+
+/*
+ * Placeholders kept between placements in one task.  Rings of a process
+ * usually lie next to each other: the gaps one placement fills are the
+ * gaps the next one needs filled, so a caller that places several
+ * mappings in a row keeps them (place_mapping_keep()) and removes them
+ * with place_release() before anything that may map or unmap runs in
+ * the task, and always before the task resumes.  A later target inside a
+ * kept placeholder is cut out of it first.  Only the first attempt's
+ * placeholders (the gaps at and above a target) are kept: the second
+ * attempt fills every gap that could hold the region, which would leave
+ * an mmap(NULL) of the task no room.
+ */
+struct place_keep {
+	struct remote_range *r;
+	int nr;
+	int cap;
+};
+
+int place_mapping_keep(struct remote *r, const struct place_req *req,
+		       struct place_stats *stats, struct place_keep *keep);
+/* Remove every kept placeholder; the first error, after trying them all. */
+int place_release(struct remote *r, struct place_keep *keep);
+/* Does [start, end) meet a kept placeholder? */
+bool place_keep_overlaps(const struct place_keep *keep, unsigned long start,
+			 unsigned long end);
 
 #endif

@@ -31,6 +31,10 @@
 #include "place.h"
 #include "plan.h"
 
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+
 /* a few variables per ring; processes with hundreds of rings exist */
 #define MAX_VARS	16384
 #define MAX_ARGS	16
@@ -44,6 +48,8 @@ struct plan_var {
 struct plan_state {
 	struct remote task;
 	bool task_open;
+	/* placeholders kept from one place step to the next (place.h) */
+	struct place_keep keep;
 	struct plan_var vars[MAX_VARS];
 	int nr_vars;
 	int step;
@@ -145,6 +151,17 @@ static int check_ranges(struct plan_state *ps)
 	return fail(ps, "%s", remote_error(&ps->task));
 }
 
+/* Remove the placeholders kept in the current task, if any. */
+static int release_placeholders(struct plan_state *ps)
+{
+	if (!ps->keep.nr)
+		return 0;
+	if (place_release(&ps->task, &ps->keep))
+		return fail(ps, "removing placeholders in task %d: %s", ps->task.tid,
+			    remote_error(&ps->task));
+	return 0;
+}
+
 static int step_task(struct plan_state *ps, char **tok, int n)
 {
 	unsigned long tid;
@@ -154,7 +171,7 @@ static int step_task(struct plan_state *ps, char **tok, int n)
 	if (ps->task_open && ps->task.tid == (pid_t)tid)
 		return 0;
 	if (ps->task_open) {
-		if (check_ranges(ps))
+		if (release_placeholders(ps) || check_ranges(ps))
 			return -1;
 		ps->task_open = false;
 		if (remote_close(&ps->task))
@@ -295,9 +312,10 @@ static int step_place(struct plan_state *ps, char **tok, int n, const char *what
 		req.parts = parts;
 		req.nr_parts = n - 8;
 	}
-	if (place_mapping(&ps->task, &req, &stats))
+	if (place_mapping_keep(&ps->task, &req, &stats, &ps->keep))
 		return fail(ps, "%s: %s", what, remote_error(&ps->task));
-	pr_debug("%s: placed with %d placeholder(s)\n", what, stats.placeholders);
+	pr_debug("%s: placed with %d placeholder(s), %d new, attempt %d\n", what,
+		 stats.placeholders, stats.new_placeholders, stats.attempts);
 	return set_var(ps, tok[1], req.addr);
 }
 
@@ -1178,6 +1196,44 @@ out:
 	return ret;
 }
 
+/*
+ * May the step run with placeholders kept in the task?  Those that map
+ * or unmap nothing may, and those whose mapping takes the kernel's choice
+ * (mmap(NULL), scratch memory) or unmaps what is not a placeholder; any
+ * other step gets an address space without placeholders (a MAP_FIXED
+ * over one would be unmapped with it).
+ */
+static bool keeps_placeholders(struct plan_state *ps, char **tok, int n)
+{
+	static const char *const safe[] = { "task", "place", "write", "store", "load",
+					    "expect", "alloc", "free", "advance" };
+	unsigned long nr, a[6];
+	size_t i;
+
+	for (i = 0; i < sizeof(safe) / sizeof(safe[0]); i++)
+		if (!strcmp(tok[0], safe[i]))
+			return true;
+	if (strcmp(tok[0], "sys") || n != 9 || eval(ps, tok[2], &nr))
+		return false;
+	for (i = 0; i < 6; i++)
+		if (eval(ps, tok[3 + i], &a[i]))
+			return false;
+	switch (nr) {
+	case SYS_io_uring_setup:
+	case SYS_io_uring_enter:
+	case SYS_io_uring_register:
+	case SYS_close:
+	case SYS_dup3:
+	case SYS_fcntl:
+		return true;
+	case SYS_mmap:
+		return !a[0] && !(a[3] & (MAP_FIXED | MAP_FIXED_NOREPLACE));
+	case SYS_munmap:
+		return !place_keep_overlaps(&ps->keep, a[0], a[0] + a[1]);
+	}
+	return false;
+}
+
 static int run_step(struct plan_state *ps, char *line)
 {
 	char *tok[MAX_ARGS + MAX_PARTS];
@@ -1186,6 +1242,8 @@ static int run_step(struct plan_state *ps, char *line)
 
 	if (n <= 0)
 		return fail(ps, "empty or overlong step");
+	if (ps->keep.nr && !keeps_placeholders(ps, tok, n) && release_placeholders(ps))
+		return -1;
 	if (!strcmp(tok[0], "task"))
 		return step_task(ps, tok, n);
 	if (!strcmp(tok[0], "alloc"))
@@ -1308,6 +1366,12 @@ int plan_run(int pid, const char *doing, char *(*next_line)(void *arg), void *ar
 			continue;
 		}
 		pr_err("%s of %d, step %d: %s\n", doing, pid, ps.step, ps.err);
+		failed = true;
+		if (ps.task_open && release_placeholders(&ps))
+			pr_err("%s of %d: %s\n", doing, pid, ps.err);
+	}
+	if (ps.task_open && release_placeholders(&ps)) {
+		pr_err("%s of %d: %s\n", doing, pid, ps.err);
 		failed = true;
 	}
 	if (ps.task_open && !failed && check_ranges(&ps)) {

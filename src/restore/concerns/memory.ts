@@ -19,6 +19,18 @@ export function planMemory(p: RingPlan): void {
 	const user = userRegions(p);
 	if (user) return planUserMemory(p, user);
 	const { rings, sqes } = p.ring;
+	/*
+	 * The application's own mappings, just placed, when they show both
+	 * regions whole, shared and writable: the advance and the write-back
+	 * go through them, saving four system calls a ring.
+	 */
+	const appRings = placedView(p, OFF.SQ_RING, rings.length);
+	const appSqes = placedView(p, OFF.SQES, sqes.length);
+	if (appRings && appSqes) {
+		advance(p, { op: 'advance', fd: p.fd, sq: 0, cq: 0, rings: appRings, sqes: appSqes, params: p.params, what: 'advance the kernel indices' });
+		writeBack(p, appRings, appSqes);
+		return;
+	}
 	const tr = p.v('tr');
 	const ts = p.v('ts');
 	p.add('memory',
@@ -31,6 +43,19 @@ export function planMemory(p: RingPlan): void {
 	const steps = [unmap(tr, rings.length, 'unmap the ring region scratch mapping'), unmap(ts, sqes.length, 'unmap the SQE region scratch mapping')];
 	if (phase === 'release') p.release.push(...steps);
 	else p.add('memory', ...steps);
+}
+
+/*
+ * The variable of a place step (concerns/mappings.ts) that maps the
+ * region at @pgoff whole from its base, shared and read-write, over at
+ * least @len bytes; nothing unmaps it before the task runs again.
+ */
+function placedView(p: RingPlan, pgoff: bigint, len: number): string | undefined {
+	for (const s of p.steps.get('map')!) {
+		if (s.op === 'place' && s.pgoff === pgoff && s.flags === MAP_SHARED && s.prot === PROT_RW && !s.parts?.length && s.len >= len)
+			return `$${s.v}`;
+	}
+	return undefined;
 }
 
 /*
