@@ -262,6 +262,33 @@ static int step_write(struct plan_state *ps, char **tok, int n)
 	return 0;
 }
 
+static int (*plan_files)(const char *name, const uint8_t **data, size_t *len);
+
+void plan_set_files(int (*get)(const char *name, const uint8_t **data, size_t *len))
+{
+	plan_files = get;
+}
+
+/* "writeimg ADDR NAME OFF LEN": LEN bytes at OFF of file NAME into the task. */
+static int step_writeimg(struct plan_state *ps, char **tok, int n)
+{
+	unsigned long addr, off, len;
+	const uint8_t *data;
+	size_t size;
+
+	if (n != 5 || eval(ps, tok[1], &addr) || eval(ps, tok[3], &off) ||
+	    eval(ps, tok[4], &len) || need_task(ps))
+		return fail(ps, "writeimg: bad arguments");
+	if (!plan_files || plan_files(tok[2], &data, &size))
+		return fail(ps, "writeimg: no file %s", tok[2]);
+	if (off > size || len > size - off)
+		return fail(ps, "writeimg: %lu bytes at %lu are beyond the %zu of %s", len, off,
+			    size, tok[2]);
+	if (remote_write(&ps->task, addr, data + off, len))
+		return fail(ps, "writing %lu bytes at %#lx: %s", len, addr, remote_error(&ps->task));
+	return 0;
+}
+
 static int step_sys(struct plan_state *ps, char **tok, int n, const char *what)
 {
 	unsigned long nr, a[6];
@@ -1205,7 +1232,7 @@ out:
  */
 static bool keeps_placeholders(struct plan_state *ps, char **tok, int n)
 {
-	static const char *const safe[] = { "task", "place", "write", "store", "load",
+	static const char *const safe[] = { "task", "place", "write", "writeimg", "store", "load",
 					    "expect", "alloc", "free", "advance" };
 	unsigned long nr, a[6];
 	size_t i;
@@ -1252,6 +1279,8 @@ static int run_step(struct plan_state *ps, char *line)
 		return step_free(ps, tok, n);
 	if (!strcmp(tok[0], "write"))
 		return step_write(ps, tok, n);
+	if (!strcmp(tok[0], "writeimg"))
+		return step_writeimg(ps, tok, n);
 	if (!strcmp(tok[0], "store"))
 		return step_store(ps, tok, n);
 	if (!strcmp(tok[0], "timens"))

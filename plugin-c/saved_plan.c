@@ -39,7 +39,6 @@
 #include "saved_plan.h"
 
 #define SAVED_PLAN	"io_uring-restore.plan"
-#define MAGIC		"criu-uring saved plan 1"
 #define MAX_PLAN_BYTES	(1UL << 30)
 
 struct saved_process {
@@ -52,6 +51,15 @@ struct saved_process {
 static char *plan_text;
 static struct saved_process *procs;
 static int nr_procs;
+
+/* the images, as hashed: "writeimg" steps copy ring bytes from them */
+struct saved_file {
+	char name[64];
+	uint8_t *data;
+	size_t len;
+};
+static struct saved_file *files;
+static int nr_files;
 
 /* namespace tid -> host tid of every thread of the restored tree (when it is in a pid namespace of its own) */
 struct tid_map {
@@ -71,6 +79,23 @@ static void forget(void)
 	procs = NULL;
 	plan_text = NULL;
 	nr_procs = 0;
+	for (int i = 0; i < nr_files; i++)
+		free(files[i].data);
+	free(files);
+	files = NULL;
+	nr_files = 0;
+}
+
+static int file_bytes(const char *name, const uint8_t **data, size_t *len)
+{
+	for (int i = 0; i < nr_files; i++) {
+		if (!strcmp(files[i].name, name)) {
+			*data = files[i].data;
+			*len = files[i].len;
+			return 0;
+		}
+	}
+	return -1;
 }
 
 static bool is_image_name(const char *name)
@@ -87,23 +112,77 @@ static bool is_image_name(const char *name)
 	return true;
 }
 
-static int hash_file(int dirfd, const char *name, char out[SHA256_DIGEST_STRING_LENGTH])
-{
-	static uint8_t chunk[1 << 16];
-	SHA2_CTX ctx;
-	ssize_t n;
-	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+/* The envelope of an io_uring image (src/image/envelope.ts): 56 bytes, the payload's length at 16, its SHA-256 at 24. */
+#define ENVELOPE_SIZE		56
+#define ENVELOPE_LENGTH		16
+#define ENVELOPE_DIGEST		24
 
-	if (fd < 0)
+static int unhex_into(const char *hex, uint8_t *out, size_t len)
+{
+	if (strlen(hex) != 2 * len)
 		return -1;
-	SHA256Init(&ctx);
-	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
-		SHA256Update(&ctx, chunk, n);
-	close(fd);
-	if (n < 0)
-		return -1;
-	SHA256End(&ctx, out);
+	for (size_t i = 0; i < len; i++) {
+		unsigned int b;
+
+		if (sscanf(hex + 2 * i, "%2x", &b) != 1)
+			return -1;
+		out[i] = b;
+	}
 	return 0;
+}
+
+/*
+ * Read image @name whole and keep it (file_bytes()): true if it is the
+ * file the plan was made from, whose envelope header was @header (hex):
+ * the same header, the payload as long as it says, with the SHA-256 it
+ * records.
+ */
+static bool image_is(int dirfd, const char *name, const char *header)
+{
+	uint8_t want[ENVELOPE_SIZE], digest[SHA256_DIGEST_LENGTH];
+	struct saved_file *grown, *f;
+	SHA2_CTX ctx;
+	uint64_t payload;
+	struct stat st;
+	size_t got = 0;
+	int fd;
+
+	if (unhex_into(header, want, sizeof(want)) || strlen(name) >= sizeof(f->name))
+		return false;
+	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	grown = realloc(files, (nr_files + 1) * sizeof(*files));
+	if (grown)
+		files = grown;
+	if (!grown || fstat(fd, &st) || !S_ISREG(st.st_mode) || (size_t)st.st_size > MAX_PLAN_BYTES) {
+		close(fd);
+		return false;
+	}
+	f = &files[nr_files];
+	*f = (struct saved_file){ .data = malloc(st.st_size ? st.st_size : 1), .len = st.st_size };
+	strcpy(f->name, name);
+	while (f->data && got < f->len) {
+		ssize_t n = read(fd, f->data + got, f->len - got);
+
+		if (n <= 0)
+			break;
+		got += n;
+	}
+	close(fd);
+	if (!f->data || got != f->len) {
+		free(f->data);
+		return false;
+	}
+	nr_files++;
+	memcpy(&payload, want + ENVELOPE_LENGTH, sizeof(payload));	/* little endian, as x86_64 */
+	if (f->len < ENVELOPE_SIZE || memcmp(f->data, want, ENVELOPE_SIZE) ||
+	    payload != f->len - ENVELOPE_SIZE)
+		return false;
+	SHA256Init(&ctx);
+	SHA256Update(&ctx, f->data + ENVELOPE_SIZE, payload);
+	SHA256Final(digest, &ctx);
+	return !memcmp(digest, want + ENVELOPE_DIGEST, sizeof(digest));
 }
 
 /* The whole plan file, NUL-terminated; NULL (with @why) if there is none or it cannot be read. */
@@ -187,7 +266,7 @@ static void uring_disabled(char *out, size_t size)
 /* Check the images named in the plan against the directory: same set, same contents. */
 static bool images_match(int dirfd, char **at, const char **why)
 {
-	char digest[SHA256_DIGEST_STRING_LENGTH], *line;
+	char *line;
 	int named = 0, present = 0;
 	struct dirent *de;
 	DIR *d;
@@ -204,11 +283,11 @@ static bool images_match(int dirfd, char **at, const char **why)
 			return false;
 		}
 		*sum++ = '\0';
-		if (!is_image_name(name) || hash_file(dirfd, name, digest)) {
+		if (!is_image_name(name) || faccessat(dirfd, name, F_OK, 0)) {
 			*why = "an image it was made from is missing";
 			return false;
 		}
-		if (strcmp(digest, sum)) {
+		if (!image_is(dirfd, name, sum)) {
 			*why = "an image differs from the one it was made from";
 			return false;
 		}
@@ -317,7 +396,8 @@ int saved_plan_load(int dirfd, int *ids, int max_ids, int *nr_ids)
 		goto unused;
 	snprintf(cpus, sizeof(cpus), "%ld", sysconf(_SC_NPROCESSORS_ONLN));
 	uring_disabled(disabled, sizeof(disabled));
-	if (!key_line(&at, "criu-uring", "saved plan 1", &why) ||
+	/* 2: "writeimg" steps; older plans are not used (the helper plans) */
+	if (!key_line(&at, "criu-uring", "saved plan 2", &why) ||
 	    !key_line(&at, "protocol", HELPER_PROTOCOL, &why) ||
 	    !key_line(&at, "kernel", u.release, &why) ||
 	    !key_line(&at, "kversion", u.version, &why) ||
@@ -331,7 +411,9 @@ int saved_plan_load(int dirfd, int *ids, int max_ids, int *nr_ids)
 	return 0;
 unused:
 	/* key_line() names the key that differs */
-	if (!strcmp(why, "protocol"))
+	if (!strcmp(why, "criu-uring"))
+		why = "it is in another format (another version of criu-uring made it)";
+	else if (!strcmp(why, "protocol"))
 		why = "another build of criu-uring made it";
 	else if (!strcmp(why, "kernel") || !strcmp(why, "kversion"))
 		why = "it was made on another kernel";
@@ -536,7 +618,9 @@ int saved_plan_execute(int pid)
 		pr_info("process %d of the images was restored as host pid %d\n", ns, pid);
 	pr_info("rebuilding the rings of %d (%d steps, saved by the dump)\n", pid, p->nr_lines);
 	r.p = p;
+	plan_set_files(file_bytes);
 	ret = plan_run(pid, "restoring the rings", read_step, &r);
+	plan_set_files(NULL);
 	free(r.buf);
 	return ret;
 }

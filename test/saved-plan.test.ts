@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { RestoreSession } from '../src/plugin/restore';
+import { fileRef } from '../src/plugin/saved-plan';
 import { criuDump, criuRestore, describeRun, finishVerified, isAlive, scratch, startWithTruth, waitForExit, type Scratch } from './lib/criu';
 
 const PLAN = 'io_uring-restore.plan';
@@ -48,8 +49,17 @@ t.test('the dump saves the plan the helper would make, and the restore runs it w
 	if (!d) return;
 	const text = readFileSync(path.join(d.dir, PLAN), 'utf8');
 	const session = new RestoreSession(d.dir, true, true);
-	const steps = session.namespacePlans().get(d.pid)!;
+	const steps = session.namespacePlans(fileRef(session.imageFiles)).get(d.pid)!;
 	t.match(text, `\nprocess ${d.pid} ${steps.length}\n${steps.join('\n')}\nend\n`, 'the saved steps are the restore planner\'s own');
+	/* the ring and SQE bytes are named by where they lie in the image: the very bytes of the planner's hex writes */
+	const hex = session.namespacePlans().get(d.pid)!;
+	const refs = steps.flatMap((line, i) => (line.startsWith('writeimg ') ? [[line, hex[i]]] : []));
+	t.ok(refs.length >= 2, `the ring and SQE regions are writeimg steps (${refs.length})`);
+	for (const [line, want] of refs) {
+		const [, addr, name, off, len] = line.split(' ');
+		const bytes = readFileSync(path.join(d.dir, name)).subarray(Number(off), Number(off) + Number(len));
+		t.equal(`write ${addr} ${bytes.toString('hex')}`, want, `${line}: the bytes the helper's plan writes`);
+	}
 	t.match(text, `\nextfiles ${session.ringFileIds().join(' ')}\n`, 'with the ring fds CRIU hands over');
 	const log = await restoredWhole(t, s, d.pid, d.dir);
 	t.match(log, USED, 'the restore used the saved plan');
@@ -66,6 +76,8 @@ const MISFITS: [string, (dir: string, pid: number) => void, RegExp][] = [
 		/not used \(it was made on another kernel\)/],
 	['a plan made with another CPU count', (dir) => rewritePlan(dir, (b) => b.replace(/^cpus \d+$/m, 'cpus 977')),
 		/not used \(it was made with another number of CPUs\)/],
+	['a plan in the older format (hex bytes only)', (dir) => rewritePlan(dir, (b) => b.replace(/^criu-uring saved plan \d+$/m, 'criu-uring saved plan 1')),
+		/not used \(it is in another format/],
 	['a plan of another build', (dir) => rewritePlan(dir, (b) => b.replace(/^protocol .*$/m, 'protocol criu-uring-0')),
 		/not used \(another build of criu-uring made it\)/],
 	['an image that is not the one the plan was made from', (dir, pid) => rewritePlan(dir, (b) =>

@@ -60,8 +60,8 @@ export function syncFiles(paths: Iterable<string>): void {
 	}
 }
 
-/** Reads and validates one image file. */
-export function readImage(file: string): Image {
+/** Reads and validates one image file; @files, if given, gets its bytes by file name. */
+export function readImage(file: string, files?: Map<string, Buffer>): Image {
 	const name = path.basename(file);
 	let data: Buffer;
 	try {
@@ -69,6 +69,7 @@ export function readImage(file: string): Image {
 	} catch (e) {
 		throw new ImageError(name, `cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
 	}
+	files?.set(name, data);
 	const img = decodeImage(data, name);
 	validateImage(img, name);
 	const m = IMAGE_RE.exec(name);
@@ -90,9 +91,12 @@ export function imagePids(dir: string): number[] {
 /**
  * Reads every io_uring-*.img of a CRIU image directory, validates each
  * and the set as a whole, and returns them in ascending pid order.
+ * @files, if given, gets each file's bytes by name: the images' bytes
+ * fields are views into them (saved-plan.ts refers to ring bytes by
+ * their offset in the file).
  */
-export function readImages(dir: string): Image[] {
-	const images = imagePids(dir).map((pid) => readImage(path.join(dir, imageName(pid))));
+export function readImages(dir: string, files?: Map<string, Buffer>): Image[] {
+	const images = imagePids(dir).map((pid) => readImage(path.join(dir, imageName(pid)), files));
 	validateImageSet(images);
 	return images;
 }

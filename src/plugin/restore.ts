@@ -19,7 +19,7 @@
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { imageName, readImages } from '../image';
-import { serialize, type Step } from '../restore/plan';
+import { serialize, type ByteRef, type Step } from '../restore/plan';
 import { planImages } from '../restore/planner';
 import { nsPid, RestoredTree } from './pids';
 import { LOG_INFO, log } from './protocol';
@@ -29,6 +29,8 @@ export class RestoreSession {
 	private readonly plans: Map<number, Step[]>; /* namespace pid -> its rings' plan */
 	private readonly extFiles: Map<number, number>;
 	private readonly imaged: number[]; /* namespace pids with an image */
+	/** The bytes of every io_uring-<pid>.img read, by file name; the images' bytes fields are views into them. */
+	readonly imageFiles = new Map<string, Buffer>();
 	private tree: RestoredTree | null = null;
 
 	/** @required: CRIU's inventory says the dump captured rings, so their images must be here. */
@@ -38,7 +40,7 @@ export class RestoreSession {
 			throw new Error(`io_uring-files.img is missing in ${dir}, but the dump captured io_uring rings (CRIU's inventory names the io_uring plugin)`);
 		for (const pid of ext?.processes ?? [])
 			if (!existsSync(path.join(dir, imageName(pid)))) throw new Error(`${imageName(pid)} is missing in ${dir}: process ${pid} had io_uring rings at dump`);
-		const images = readImages(dir); /* each image and the set validated: nothing is restored if one is bad */
+		const images = readImages(dir, this.imageFiles); /* each image and the set validated: nothing is restored if one is bad */
 		this.imaged = images.map((img) => img.process!.pid);
 		this.extFiles = ext?.ids ?? new Map();
 		/* plan now, so an image the planner cannot handle fails the restore before it starts */
@@ -51,9 +53,12 @@ export class RestoreSession {
 		return [...this.extFiles.keys()];
 	}
 
-	/** Every process's plan with its threads as namespace tids, by namespace pid (saved-plan.ts). */
-	namespacePlans(): Map<number, string[]> {
-		return new Map([...this.plans].sort(([a], [b]) => a - b).map(([pid, steps]) => [pid, serialize(steps)]));
+	/**
+	 * Every process's plan with its threads as namespace tids, by namespace
+	 * pid (saved-plan.ts); @ref: where write steps' bytes lie in a file (plan.ts).
+	 */
+	namespacePlans(ref?: ByteRef): Map<number, string[]> {
+		return new Map([...this.plans].sort(([a], [b]) => a - b).map(([pid, steps]) => [pid, serialize(steps, ref)]));
 	}
 
 	/** The plan of the task CRIU restored as host pid @hostPid, its threads in host tids; null: it had no rings. */

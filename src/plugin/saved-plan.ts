@@ -16,28 +16,35 @@
  * as without a saved plan.
  *
  * Format (text, one item per line):
- *   criu-uring saved plan 1
+ *   criu-uring saved plan 2
  *   protocol PROTOCOL              plugin-c/helper.h HELPER_PROTOCOL
  *   kernel RELEASE                 uname -r
  *   kversion VERSION               uname -v
  *   cpus N                         online CPUs (io-wq affinity masks)
  *   uring_disabled V               /proc/sys/kernel/io_uring_disabled, "-": none
- *   image NAME SHA256              every io_uring-files.img and io_uring-<pid>.img
+ *   image NAME HEADER              every io_uring-files.img and io_uring-<pid>.img:
+ *                                  its envelope header (src/image/envelope.ts) in
+ *                                  hex, which holds the payload's length and SHA-256
  *   extfiles ID...                 CRIU file ids that are ring fds
  *   process PID N                  namespace pid, then N step lines (threads as
- *                                  namespace tids) and "end"
+ *                                  namespace tids) and "end"; ring and SQE
+ *                                  bytes as writeimg steps naming where they
+ *                                  lie in an image above (src/restore/plan.ts)
  *   sha256 SHA256                  of every byte before this line
  */
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, release, version } from 'node:os';
 import * as path from 'node:path';
 import { writeAtomic } from '../image';
+import { HEADER_SIZE, unwrapPayload } from '../image/envelope';
 import { PROTOCOL_VERSION } from './protocol';
 import { sha256 as digest } from '../util/sha256';
 import type { RestoreSession } from './restore';
+import type { ByteRef } from '../restore/plan';
 
 export const SAVED_PLAN = 'io_uring-restore.plan';
-const MAGIC = 'criu-uring saved plan 1';
+/* 2: writeimg steps (format 1 carried every write's bytes as hex) */
+const MAGIC = 'criu-uring saved plan 2';
 const IMAGE_RE = /^io_uring-(\d+|files)\.img$/;
 
 /**
@@ -45,7 +52,7 @@ const IMAGE_RE = /^io_uring-(\d+|files)\.img$/;
  * 0.4 ms per ring, while what it saves the restore (one Node start, about
  * 0.1 s) does not grow with them (docs/saved-plan.md).
  */
-export const SAVED_PLAN_MAX_RINGS = 64;
+export const SAVED_PLAN_MAX_RINGS = 4096;
 
 /** CRIU_URING_SAVED_PLAN=0: the dump saves no plan and the restore uses none. */
 export const savedPlanWanted = (): boolean => process.env.CRIU_URING_SAVED_PLAN !== '0';
@@ -71,13 +78,43 @@ export function removeSavedPlan(dir: string): void {
 	rmSync(path.join(dir, SAVED_PLAN), { force: true });
 }
 
+/*
+ * Where bytes lie in one of @files: the images' bytes fields are views
+ * into the file buffers they were decoded from (readImages()), so a
+ * write's bytes are at their view's offset in that file.
+ */
+export function fileRef(files: Map<string, Buffer>): ByteRef {
+	const byBuffer = new Map<ArrayBufferLike, [string, Buffer][]>();
+	for (const [name, buf] of files) {
+		const list = byBuffer.get(buf.buffer) ?? [];
+		list.push([name, buf]);
+		byBuffer.set(buf.buffer, list);
+	}
+	return (data) => {
+		for (const [name, buf] of byBuffer.get(data.buffer) ?? []) {
+			const off = data.byteOffset - buf.byteOffset;
+			if (off >= 0 && off + data.length <= buf.length) return [name, off];
+		}
+		return undefined;
+	};
+}
+
 /** Write the plan of the images in @dir, as @session (a restore session on them) made it; returns its size. */
 export function writeSavedPlan(dir: string, session: RestoreSession): number {
 	const lines = [MAGIC, ...keyLines()];
-	for (const name of readdirSync(dir).filter((f) => IMAGE_RE.test(f)).sort())
-		lines.push(`image ${name} ${sha256(readFileSync(path.join(dir, name)))}`);
+	/*
+	 * Each file as the session read (and checked) it, named by its
+	 * envelope header: its payload's length and SHA-256, which the restore
+	 * checks on the whole file (the file's own digest would hash it twice).
+	 */
+	const files = session.imageFiles;
+	for (const name of readdirSync(dir).filter((f) => IMAGE_RE.test(f)).sort()) {
+		let buf = files.get(name);
+		if (!buf) unwrapPayload((buf = readFileSync(path.join(dir, name))), name); /* io_uring-files.img, small */
+		lines.push(`image ${name} ${buf.subarray(0, HEADER_SIZE).toString('hex')}`);
+	}
 	lines.push(`extfiles${session.ringFileIds().map((id) => ` ${id}`).join('')}`);
-	for (const [pid, steps] of session.namespacePlans()) lines.push(`process ${pid} ${steps.length}`, ...steps, 'end');
+	for (const [pid, steps] of session.namespacePlans(fileRef(files))) lines.push(`process ${pid} ${steps.length}`, ...steps, 'end');
 	const body = lines.join('\n') + '\n';
 	const text = body + `sha256 ${sha256(body)}\n`;
 	writeAtomic(path.join(dir, SAVED_PLAN), Buffer.from(text), false);

@@ -8,6 +8,11 @@
  *   task TID                       inject into thread TID from now on
  *   alloc VAR LEN                  scratch memory in the task -> $VAR
  *   write ADDR HEX                 copy bytes into the task
+ *   writeimg ADDR NAME OFF LEN     copy LEN bytes at offset OFF of image file
+ *                                  NAME into the task: a write whose bytes are
+ *                                  in an io_uring image, in plans the dump
+ *                                  saves (docs/saved-plan.md), whose loader
+ *                                  checks that file's SHA-256 and keeps it
  *   sys VAR NR A1..A6 -- WHAT      system call; result -> $VAR; <0 fails with WHAT
  *   place VAR FD ADDR LEN PROT FLAGS PGOFF [START-END:PROT...] -- WHAT
  *                                  mmap(FD, PGOFF) exactly at ADDR (io_uring
@@ -124,8 +129,22 @@ const what = (w: string): string => w.replace(/\s+/g, ' ').trim();
 /** The same step as a cleanup step: run whatever failed before it. */
 export const always = (s: Step): Step => ({ ...s, always: true });
 
-export function serialize(steps: Step[]): string[] {
-	return steps.map((s) => (s.always ? 'always ' : '') + line(s));
+/** Where some bytes lie in a file: [file name, offset], or undefined if in none known. */
+export type ByteRef = (data: Buffer) => [string, number] | undefined;
+
+/* Writes shorter than this stay hex even when their bytes are in an image. */
+const REF_MIN_BYTES = 64;
+
+/** The steps' lines; with @ref, a write whose bytes lie in a file it knows becomes a writeimg. */
+export function serialize(steps: Step[], ref?: ByteRef): string[] {
+	return steps.map((s) => (s.always ? 'always ' : '') + (ref && s.op === 'write' ? writeLine(s, ref) : line(s)));
+}
+
+function writeLine(s: Extract<Step, { op: 'write' }>, ref: ByteRef): string {
+	const at = s.data.length >= REF_MIN_BYTES ? ref(s.data) : undefined;
+	if (!at) return line(s);
+	if (!/^[\w.-]+$/.test(at[0])) throw new Error(`bad file name ${at[0]} in a writeimg step`);
+	return `writeimg ${expr(s.addr)} ${at[0]} ${at[1]} ${s.data.length}`;
 }
 
 function line(s: Step): string {
