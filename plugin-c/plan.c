@@ -43,7 +43,11 @@
 struct plan_var {
 	char name[32];
 	unsigned long value;
+	int next;	/* next variable in the same hash bucket, -1: none */
 };
+
+/* a power of two: a few buckets per ring of a large process */
+#define VAR_BUCKETS	4096
 
 struct plan_state {
 	struct remote task;
@@ -52,6 +56,7 @@ struct plan_state {
 	struct place_keep keep;
 	struct plan_var vars[MAX_VARS];
 	int nr_vars;
+	int bucket[VAR_BUCKETS];	/* first variable of each bucket + 1, 0: none */
 	int step;
 	char err[512];
 };
@@ -69,23 +74,38 @@ static int fail(struct plan_state *ps, const char *fmt, ...)
 	return -1;
 }
 
+static unsigned int var_hash(const char *name, size_t len)
+{
+	unsigned int h = 2166136261u;	/* FNV-1a */
+
+	while (len--)
+		h = (h ^ (unsigned char)*name++) * 16777619u;
+	return h & (VAR_BUCKETS - 1);
+}
+
+/* Variables are looked up by hash: a plan of hundreds of rings sets thousands. */
 static struct plan_var *find_var(struct plan_state *ps, const char *name, size_t len)
 {
-	for (int i = ps->nr_vars - 1; i >= 0; i--) /* recent ones first */
-		if (strlen(ps->vars[i].name) == len && !strncmp(ps->vars[i].name, name, len))
+	for (int i = ps->bucket[var_hash(name, len)] - 1; i >= 0; i = ps->vars[i].next)
+		if (!strncmp(ps->vars[i].name, name, len) && !ps->vars[i].name[len])
 			return &ps->vars[i];
 	return NULL;
 }
 
 static int set_var(struct plan_state *ps, const char *name, unsigned long value)
 {
-	struct plan_var *v = find_var(ps, name, strlen(name));
+	size_t len = strlen(name);
+	struct plan_var *v = find_var(ps, name, len);
+	unsigned int h;
 
 	if (!v) {
-		if (ps->nr_vars == MAX_VARS || strlen(name) >= sizeof(v->name))
+		if (ps->nr_vars == MAX_VARS || len >= sizeof(v->name))
 			return fail(ps, "too many plan variables");
-		v = &ps->vars[ps->nr_vars++];
+		h = var_hash(name, len);
+		v = &ps->vars[ps->nr_vars];
 		strcpy(v->name, name);
+		v->next = ps->bucket[h] - 1;
+		ps->bucket[h] = ++ps->nr_vars;
 	}
 	v->value = value;
 	return 0;
