@@ -580,6 +580,14 @@ static void injection_regs(struct remote *r, struct user_regs_struct *regs)
 	regs->eflags &= ~(X86_EFLAGS_TF | X86_EFLAGS_DF);
 }
 
+/* Scratch areas whose protection changed are unmapped when freed, never reused. */
+static void no_spare(struct remote *r, unsigned long start, unsigned long end)
+{
+	for (int i = 0; i < r->nr_allocs; i++)
+		if (r->allocs[i].start < end && start < r->allocs[i].end)
+			r->alloc_prot[i] = -1;
+}
+
 long remote_syscall(struct remote *r, long nr, unsigned long a1,
 		    unsigned long a2, unsigned long a3, unsigned long a4,
 		    unsigned long a5, unsigned long a6)
@@ -611,6 +619,8 @@ long remote_syscall(struct remote *r, long nr, unsigned long a1,
 		/* interrupted before it did anything: just run it again */
 		if (!is_restart_code(out.rax)) {
 			ranges_after_syscall(r, nr, a1, a2, (long)out.rax);
+			if (nr == SYS_mprotect)
+				no_spare(r, a1, a1 + a2);
 			return (long)out.rax;
 		}
 	}
@@ -729,6 +739,8 @@ int remote_open(struct remote *r, pid_t tid)
 	return 0;
 }
 
+static int unmap_scratch(struct remote *r, unsigned long start, unsigned long end);
+
 /*
  * Undo everything: unmap leftover scratch memory (needs injection, so it
  * comes first), then registers, FPU state and signal mask.  Every step
@@ -742,13 +754,22 @@ int remote_close(struct remote *r)
 	if (!r->opened)
 		return 0;
 	while (r->nr_allocs > 0) {
-		err = remote_free(r, r->allocs[r->nr_allocs - 1].start);
-		if (err) {
-			if (!ret)
-				snprintf(first_err, sizeof(first_err), "%s", r->err);
-			ret = ret ? ret : err;
-			r->nr_allocs--;	/* do not loop on a stuck entry */
+		err = unmap_scratch(r, r->allocs[r->nr_allocs - 1].start,
+				    r->allocs[r->nr_allocs - 1].end);
+		if (err && !ret) {
+			snprintf(first_err, sizeof(first_err), "%s", r->err);
+			ret = err;
 		}
+		r->nr_allocs--;
+	}
+	while (r->nr_spare > 0) {
+		err = unmap_scratch(r, r->spare[r->nr_spare - 1].start,
+				    r->spare[r->nr_spare - 1].end);
+		if (err && !ret) {
+			snprintf(first_err, sizeof(first_err), "%s", r->err);
+			ret = err;
+		}
+		r->nr_spare--;
 	}
 	err = set_regs(r, &r->saved_regs);
 	if (err && !ret) {
@@ -847,15 +868,56 @@ static int pick_scratch_addr(struct remote *r, size_t len, unsigned long *addr)
 		    r->tgid);
 }
 
+static int unmap_scratch(struct remote *r, unsigned long start, unsigned long end)
+{
+	long ret = remote_syscall(r, SYS_munmap, start, end - start, 0, 0, 0, 0);
+
+	if (ret)
+		return fail(r, ret, "injected munmap of scratch %#lx failed: %s", start,
+			    strerror((int)-ret));
+	return 0;
+}
+
+/* A spare area of at least @len bytes, zeroed as a new one would be; 0: none. */
+static unsigned long take_spare(struct remote *r, size_t len, unsigned long *end)
+{
+	static const uint8_t zeros[PAGE_SZ];
+	unsigned long a, p;
+	int best = -1, i;
+
+	for (i = 0; i < r->nr_spare; i++)
+		if (r->spare[i].end - r->spare[i].start >= len &&
+		    (best < 0 || r->spare[i].end - r->spare[i].start <
+				 r->spare[best].end - r->spare[best].start))
+			best = i;
+	if (best < 0)
+		return 0;
+	a = r->spare[best].start;
+	*end = r->spare[best].end;
+	r->spare[best] = r->spare[--r->nr_spare];
+	for (p = a; p < *end; p += PAGE_SZ) {
+		if (remote_write(r, p, zeros, PAGE_SZ)) {
+			/* not writable any more: a fresh area instead */
+			unmap_scratch(r, a, *end);
+			r->err[0] = '\0';
+			return 0;
+		}
+	}
+	return a;
+}
+
 int remote_alloc(struct remote *r, size_t len, int prot, unsigned long *addr)
 {
-	unsigned long at = 0;
+	unsigned long at = 0, end;
 	long ret;
 	int err;
 
 	if (r->nr_allocs >= REMOTE_MAX_ALLOCS)
 		return fail(r, ENOSPC, "more than %d scratch areas", REMOTE_MAX_ALLOCS);
 	len = (len + PAGE_SZ - 1) & ~(PAGE_SZ - 1);
+	at = prot ? 0 : take_spare(r, len, &end);
+	if (at)
+		goto found;
 	err = pick_scratch_addr(r, len, &at);
 	if (err)
 		return err;
@@ -869,27 +931,35 @@ int remote_alloc(struct remote *r, size_t len, int prot, unsigned long *addr)
 		remote_syscall(r, SYS_munmap, ret, len, 0, 0, 0, 0);
 		return fail(r, EEXIST, "scratch mmap landed at %#lx instead of %#lx", ret, at);
 	}
+	end = at + len;
+found:
 	r->allocs[r->nr_allocs].start = at;
-	r->allocs[r->nr_allocs].end = at + len;
+	r->allocs[r->nr_allocs].end = end;
+	r->alloc_prot[r->nr_allocs] = prot;
 	r->nr_allocs++;
 	*addr = at;
 	return 0;
 }
 
+/* Scratch memory is kept mapped for the next remote_alloc() (a few of them), or unmapped. */
 int remote_free(struct remote *r, unsigned long addr)
 {
-	int i;
-	long ret;
+	int i, err;
 
 	for (i = 0; i < r->nr_allocs; i++)
 		if (r->allocs[i].start == addr)
 			break;
 	if (i == r->nr_allocs)
 		return fail(r, EINVAL, "%#lx is not a scratch area", addr);
-	ret = remote_syscall(r, SYS_munmap, addr, r->allocs[i].end - addr, 0, 0, 0, 0);
-	if (ret)
-		return fail(r, ret, "injected munmap of scratch %#lx failed: %s", addr,
-			    strerror((int)-ret));
-	r->allocs[i] = r->allocs[--r->nr_allocs];
+	if (!r->alloc_prot[i] && r->nr_spare < REMOTE_MAX_SPARE) {
+		r->spare[r->nr_spare++] = r->allocs[i];
+	} else {
+		err = unmap_scratch(r, addr, r->allocs[i].end);
+		if (err)
+			return err;
+	}
+	r->nr_allocs--;
+	r->allocs[i] = r->allocs[r->nr_allocs];
+	r->alloc_prot[i] = r->alloc_prot[r->nr_allocs];
 	return 0;
 }

@@ -21,6 +21,7 @@
 #include <sys/user.h>
 
 #define REMOTE_MAX_ALLOCS	16
+#define REMOTE_MAX_SPARE	4
 #define REMOTE_MAX_AVOID	64
 #define REMOTE_ERR_LEN		256
 
@@ -53,7 +54,16 @@ struct remote {
 	int mem_fd;			/* /proc/PID/mem, opened on demand */
 	int deferred_sig;		/* unblockable signal seen while injecting */
 	struct remote_range allocs[REMOTE_MAX_ALLOCS];
+	int alloc_prot[REMOTE_MAX_ALLOCS];	/* the extra_prot of each */
 	int nr_allocs;
+	/*
+	 * Scratch areas freed but still mapped: the next remote_alloc() that
+	 * fits takes one (zeroed) instead of an injected mmap, and
+	 * remote_close() unmaps them.  A plan allocates and frees a few
+	 * bytes per ring.
+	 */
+	struct remote_range spare[REMOTE_MAX_SPARE];
+	int nr_spare;
 	struct remote_range avoid[REMOTE_MAX_AVOID];
 	int nr_avoid;
 	/*

@@ -426,6 +426,51 @@ static int step_advance(struct plan_state *ps, char **tok, int n, const char *wh
 	return 0;
 }
 
+/* The close-on-exec flag of fd @fd of the task (its fdinfo "flags", octal): 1, 0 or -errno. */
+static int fd_cloexec(const struct remote *r, unsigned long fd)
+{
+	char path[96], line[128];
+	int ret = -ENOENT;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/fdinfo/%lu", r->tgid, r->tid, fd);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "flags:", 6)) {
+			ret = !!(strtoul(line + 6, NULL, 8) & O_CLOEXEC);
+			break;
+		}
+	}
+	fclose(f);
+	return ret;
+}
+
+/*
+ * "movefd VAR RING FD -- WHAT": the ring onto fd FD, which keeps the
+ * close-on-exec flag CRIU gave the placeholder there; one injected dup3
+ * (the flag is read from /proc, not with fcntl in the task).
+ */
+static int step_movefd(struct plan_state *ps, char **tok, int n, const char *what)
+{
+	unsigned long ring, fd;
+	long ret;
+	int cloexec;
+
+	if (n != 4 || eval(ps, tok[2], &ring) || eval(ps, tok[3], &fd) || need_task(ps))
+		return fail(ps, "movefd: bad arguments");
+	cloexec = fd_cloexec(&ps->task, fd);
+	if (cloexec < 0)
+		return fail(ps, "%s: reading the flags of fd %lu in %d: %s", what, fd, ps->task.tid,
+			    strerror(-cloexec));
+	ret = remote_syscall(&ps->task, SYS_dup3, ring, fd, cloexec ? O_CLOEXEC : 0, 0, 0, 0);
+	if (ret < 0)
+		return fail(ps, "%s: %s%s%s", what, strerror(-ret),
+			    remote_error(&ps->task)[0] ? ": " : "", remote_error(&ps->task));
+	return set_var(ps, tok[1], ret);
+}
+
 /*
  * "expect VALUE N -- WHAT": a check between steps, for results the next
  * steps rely on (the registered-ring slot io_uring_setup chose).
@@ -1252,7 +1297,7 @@ out:
  */
 static bool keeps_placeholders(struct plan_state *ps, char **tok, int n)
 {
-	static const char *const safe[] = { "task", "place", "write", "writeimg", "store", "load",
+	static const char *const safe[] = { "task", "place", "write", "writeimg", "movefd", "store", "load",
 					    "expect", "alloc", "free", "advance" };
 	unsigned long nr, a[6];
 	size_t i;
@@ -1319,6 +1364,8 @@ static int run_step(struct plan_state *ps, char *line)
 		return step_personality(ps, tok, n, what);
 	if (!strcmp(tok[0], "expect"))
 		return step_expect(ps, tok, n, what);
+	if (!strcmp(tok[0], "movefd"))
+		return step_movefd(ps, tok, n, what);
 	if (!strcmp(tok[0], "post"))
 		return step_post(ps, tok, n, what);
 	if (!strcmp(tok[0], "load"))

@@ -74,6 +74,9 @@
  *                                  (src/restore/concerns/rearm.ts); RINGS SQES:
  *                                  a NO_MMAP ring's memory; "registered": FD is
  *                                  a registered-ring index
+ *   movefd VAR RING FD -- WHAT     dup3 RING onto fd FD with the close-on-exec flag
+ *                                  of the fd there now (CRIU's placeholder; the
+ *                                  plugin reads it from /proc); -> $VAR
  *   expect VALUE N -- WHAT         fail with WHAT unless VALUE (a $VAR) is N
  *   free $VAR                      release scratch memory $VAR
  * Arguments are decimal, 0x-hex, $VAR or $VAR+N.  A line starting
@@ -112,6 +115,7 @@ type StepBody =
 	| { op: 'save'; fd: Expr; len: number; name: string; offset: number; what: string }
 	| { op: 'arm'; fd: Expr; params: Expr; src: Expr; count: number; rings?: Expr; sqes?: Expr; registered?: boolean; what: string }
 	| { op: 'expect'; value: Expr; equals: number; what: string }
+	| { op: 'movefd'; v: string; ring: Expr; fd: number; what: string }
 	| { op: 'free'; v: string };
 
 function expr(e: Expr): string {
@@ -167,6 +171,7 @@ function line(s: Step): string {
 	case 'timens': return `timens ${expr(s.addr)} ${s.clock}`;
 	case 'wait': return `wait ${expr(s.addr)} ${s.value >>> 0} ${s.ms} -- ${what(s.what)}`;
 	case 'expect': return `expect ${expr(s.value)} ${s.equals} -- ${what(s.what)}`;
+	case 'movefd': return `movefd ${s.v} ${expr(s.ring)} ${s.fd} -- ${what(s.what)}`;
 	case 'post':
 		return `post ${expr(s.fd)} ${expr(s.scratch)} ${s.count} ${expr(s.user_data)} ${s.res >>> 0} ${s.flags >>> 0} ${s.runTw ? 1 : 0} -- ${what(s.what)}`;
 	case 'postnop':

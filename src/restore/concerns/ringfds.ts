@@ -6,25 +6,16 @@
  *
  * Also the move of a ring onto recorded fd numbers, keeping each fd's
  * close-on-exec flag: CRIU restored it on the placeholder, and dup3
- * would replace it, so it is read first and set again after.
+ * would replace it, so the movefd step (plugin-c/plan.c) reads it from
+ * /proc and gives it to dup3: one system call in the task.
  */
 import type { Expr, Step } from '../plan';
 import { RingPlan } from '../ring-plan';
 import { NR, REGISTER } from '../../uring/abi';
 
-const F_GETFD = 1;
-const F_SETFD = 2;
-
 /** Steps moving `ring` onto each of `fds`, keeping the placeholder's FD_CLOEXEC. */
 export function moveOntoFds(tag: string, ring: Expr, fds: number[]): Step[] {
-	return fds.flatMap((fd): Step[] => {
-		const flags = `$cf${tag}_${fd}`;
-		return [
-			{ op: 'sys', v: flags.slice(1), nr: NR.fcntl, args: [fd, F_GETFD], what: `read the fd flags of placeholder ${fd}` },
-			{ op: 'sys', v: `x${tag}`, nr: NR.dup3, args: [ring, fd, 0], what: `move the ring to fd ${fd}` },
-			{ op: 'sys', v: `x${tag}`, nr: NR.fcntl, args: [fd, F_SETFD, flags], what: `restore the fd flags of fd ${fd}` },
-		];
-	});
+	return fds.map((fd): Step => ({ op: 'movefd', v: `x${tag}`, ring, fd, what: `move the ring to fd ${fd}` }));
 }
 
 /* struct io_uring_rsrc_update { __u32 offset; __u32 resv; __u64 data; } */
