@@ -10,9 +10,11 @@
  *
  * What a plan depends on and is checked here: the plugin/helper protocol
  * (the step language), uname's release and version, the online CPU count,
- * /proc/sys/kernel/io_uring_disabled, the SHA-256 of every io_uring image
- * (and that no other one is there), and the SHA-256 of the plan file
- * itself.  What depends on the restore itself is not in the plan: the host
+ * /proc/sys/kernel/io_uring_disabled, every io_uring image (its envelope
+ * header as the plan names it, and its payload's SHA-256 as that header
+ * says; no other image there), and the SHA-256 of the plan file itself.
+ * The images are kept: the plan's "writeimg" steps copy the ring bytes
+ * from them.  What depends on the restore itself is not in the plan: the host
  * tids of the restored threads are looked up here as the helper would
  * (src/plugin/pids.ts), and steps such as "timens" read the restored
  * task's state when they run.

@@ -8,7 +8,7 @@
  */
 import t, { type Test } from 'tap';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { RestoreSession } from '../src/plugin/restore';
 import { fileRef } from '../src/plugin/saved-plan';
@@ -86,6 +86,12 @@ const MISFITS: [string, (dir: string, pid: number) => void, RegExp][] = [
 	['an io_uring image the plan does not name', (dir, pid) => writeFileSync(path.join(dir, `io_uring-${pid + 100000}.img`),
 		readFileSync(path.join(dir, `io_uring-${pid}.img`))), /not used \(the directory holds io_uring images it was not made from\)/],
 	['no plan', (dir) => writeFileSync(path.join(dir, PLAN), ''), /not used \(it is damaged\)/],
+	['a damaged image (its envelope header as the plan names it)', (dir, pid) => {
+		const file = path.join(dir, `io_uring-${pid}.img`);
+		const bytes = readFileSync(file);
+		bytes[bytes.length - 1] ^= 1;
+		writeFileSync(file, bytes);
+	}, /not used \(an image differs from the one it was made from\)/],
 ];
 
 for (const [what, spoil, why] of MISFITS) {
@@ -94,8 +100,8 @@ for (const [what, spoil, why] of MISFITS) {
 		const d = await dumped(t, s);
 		if (!d) return;
 		spoil(d.dir, d.pid);
-		if (what.startsWith('an io_uring image the plan')) {
-			/* the helper refuses that set (an image without a process): the fallback itself is what is checked */
+		if (what.startsWith('an io_uring image the plan') || what.startsWith('a damaged image')) {
+			/* the helper refuses those images (an image without a process, a checksum mismatch): the fallback itself is what is checked */
 			const r = await criuRestore({ imagesDir: d.dir, plugins: true });
 			t.match(r.log, why, 'the log says why the saved plan is not used');
 			t.match(r.log, HELPER, 'the helper was started');
@@ -125,17 +131,21 @@ t.test('CRIU_URING_SAVED_PLAN=0: the dump saves none, and a restore with it set 
 	t.match(log2, HELPER, 'the helper planned the restore');
 });
 
-t.test('a dump of more than 64 rings saves no plan: the restore plans with the helper', async (t) => {
+t.test('a dump of 100 rings saves a plan, and the restore runs it', async (t) => {
 	const s = scratch(t);
-	const { pid } = await startWithTruth(s, 'bench_rings', ['65', '0']);
+	const { pid } = await startWithTruth(s, 'bench_rings', ['100', '0']);
 	const dir = s.dir('img');
 	const d = await criuDump({ pid, imagesDir: dir, plugins: true });
 	if (!t.equal(d.code, 0, describeRun('dump', d))) return;
-	t.match(d.log, /no restore plan saved: 65 rings, more than 64/, 'the dump says why it saved none');
-	t.notOk(existsSync(path.join(dir, PLAN)), 'no plan saved');
+	t.match(d.log, /restore plan saved in io_uring-restore\.plan/, 'the dump saved a plan');
+	const text = readFileSync(path.join(dir, PLAN), 'utf8');
+	t.equal(text.match(/^writeimg /gm)?.length, 200, 'each ring\'s ring and SQE bytes named in the image, not copied into the plan');
 	await waitForExit(pid);
 	const r = await criuRestore({ imagesDir: dir, plugins: true });
 	t.equal(r.code, 0, describeRun('restore', r));
-	t.match(r.log, HELPER, 'the helper planned the restore');
+	t.match(r.log, USED, 'the restore used the saved plan');
+	t.notMatch(r.log, HELPER, 'and started no helper');
 	t.ok(isAlive(pid), 'the process runs again');
+	t.equal(readdirSync(`/proc/${pid}/fd`).map((fd) => readlinkSync(`/proc/${pid}/fd/${fd}`)).filter((l) => l === 'anon_inode:[io_uring]').length, 100,
+		'with its 100 rings');
 });

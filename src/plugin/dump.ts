@@ -24,7 +24,7 @@ import { nsProcess } from './pids';
 import { LOG_INFO, log } from './protocol';
 import { unsupported } from './support';
 import { ImageStore } from './store';
-import { removeSavedPlan, SAVED_PLAN, SAVED_PLAN_MAX_RINGS, savedPlanWanted, writeSavedPlan } from './saved-plan';
+import { removeSavedPlan, SAVED_PLAN, savedPlanWanted, writeSavedPlan } from './saved-plan';
 import { SETUP } from '../uring/abi';
 
 /* A ring without DEFER_TASKRUN with requests in flight: their poll wakeups may have queued task work (checkpoint()). */
@@ -282,18 +282,12 @@ export class DumpSession {
 	 * just written (saved-plan.ts): a restore on this kernel then starts no
 	 * helper.  Whatever prevents it only costs that restore the helper.  It
 	 * is made while the tree is still frozen (CRIU has no later hook), at
-	 * about 0.4 ms per ring, and saves the restore one Node start whatever
-	 * the number of rings: above SAVED_PLAN_MAX_RINGS it would lengthen the
-	 * application's pause more than it shortens the restore.
+	 * about 0.3 ms per ring, and saves the restore one Node start and the
+	 * helper's planning, which costs it more per ring (docs/saved-plan.md).
 	 */
 
 	private savePlan(): void {
 		const t0 = performance.now();
-		const rings = [...this.captured.values()].reduce((n, p) => n + p.rings.length, 0);
-		if (rings > SAVED_PLAN_MAX_RINGS) {
-			log(LOG_INFO, `no restore plan saved: ${rings} rings, more than ${SAVED_PLAN_MAX_RINGS} (the restore will plan with the helper; docs/saved-plan.md)`);
-			return;
-		}
 		try {
 			const bytes = writeSavedPlan(this.dir, new (require('./restore') as typeof import('./restore')).RestoreSession(this.dir, true, true));
 			log(LOG_INFO, `restore plan saved in ${SAVED_PLAN} (${bytes} bytes, ${(performance.now() - t0).toFixed(1)} ms)`);

@@ -47,13 +47,6 @@ export const SAVED_PLAN = 'io_uring-restore.plan';
 const MAGIC = 'criu-uring saved plan 2';
 const IMAGE_RE = /^io_uring-(\d+|files)\.img$/;
 
-/**
- * A dump of more rings saves no plan: making it costs the frozen tree about
- * 0.4 ms per ring, while what it saves the restore (one Node start, about
- * 0.1 s) does not grow with them (docs/saved-plan.md).
- */
-export const SAVED_PLAN_MAX_RINGS = 4096;
-
 /** CRIU_URING_SAVED_PLAN=0: the dump saves no plan and the restore uses none. */
 export const savedPlanWanted = (): boolean => process.env.CRIU_URING_SAVED_PLAN !== '0';
 
