@@ -18,7 +18,8 @@
  *    in the host's namespace would break other users' dumps of trees in
  *    new mount namespaces while it is there.
  *
- * Medians over BENCH_RUNS runs (default 5).  The "added" columns subtract
+ * Medians over BENCH_RUNS runs (default 5); BENCH_CASES=REGEX runs only
+ * the cases whose label matches, beside the baseline.  The "added" columns subtract
  * the baseline's medians.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -203,7 +204,10 @@ async function main(): Promise<void> {
 		console.log('| process | dump ms | restore ms | added dump + restore ms | frozen ms (CRIU) | pause the app saw ms |');
 		console.log('|---|---|---|---|---|---|');
 		let base: Cycle | null = null;
+		/* BENCH_CASES=REGEX: only the cases whose label matches (the baseline always runs) */
+		const only = process.env.BENCH_CASES ? new RegExp(process.env.BENCH_CASES) : null;
 		for (const [label, subject, plugin, env] of cases) {
+			if (only && plugin && !only.test(label)) continue;
 			const r: Cycle[] = [];
 			for (let i = 0; i < RUNS; i++) r.push(await cycle(subject, plugin, env));
 			const m: Cycle = {
@@ -222,7 +226,8 @@ async function main(): Promise<void> {
 		rmdirSync(bpffs);
 	}
 	console.log();
-	const perRing = (one: string, sixteen: string): string => ((added.get(sixteen)! - added.get(one)!) / 15).toFixed(2);
+	const perRing = (one: string, sixteen: string): string =>
+		(added.has(one) && added.has(sixteen) ? ((added.get(sixteen)! - added.get(one)!) / 15).toFixed(2) : '-');
 	console.log(`per additional ring (16 rings vs 1): ${perRing('1 ring', '16 rings')} ms per dump + restore, ` +
 		`${perRing('1 ring, BPF pinned', '16 rings, BPF pinned')} ms with the programs pinned, ` +
 		`${perRing('1 ring, BPF pinned, no saved plan', '16 rings, BPF pinned, no saved plan')} ms pinned without the saved plan`);

@@ -32,12 +32,27 @@ constexpr long kBpfFsMagic = 0xcafe4a11;
 constexpr const char *kDefaultRoot = "/sys/fs/bpf/criu-uring";
 const char *const kMaps[] = { "events", "seen", "bss" };
 
+/*
+ * FNV-1a over 64-bit words (then the tail bytes): it names the pinned set
+ * after the programs' ELF (about 1 MB), and every dump's helper computes
+ * it before its first capture.  Byte by byte it took 2 ms here; a word at
+ * a time an eighth of that.  Not a defence against forgery (the pin
+ * directory must be private, private_dir()), only against a stale set.
+ */
 uint64_t fnv1a(const void *data, size_t n)
 {
 	const auto *p = static_cast<const uint8_t *>(data);
 	uint64_t h = 0xcbf29ce484222325ull;
+	size_t i = 0;
 
-	for (size_t i = 0; i < n; i++) {
+	for (; i + sizeof(uint64_t) <= n; i += sizeof(uint64_t)) {
+		uint64_t w;
+
+		memcpy(&w, p + i, sizeof(w));
+		h ^= w;
+		h *= 0x100000001b3ull;
+	}
+	for (; i < n; i++) {
 		h ^= p[i];
 		h *= 0x100000001b3ull;
 	}

@@ -87,8 +87,21 @@ npx tsc -p . --incremental --tsBuildInfoFile dist/.tsbuildinfo || die "tsc faile
 node scripts/proto-json.js proto/io_uring.proto dist/src/image/schema-compiled.js || die "proto-json.js failed"
 # Its encoder and decoder as static code, instead of generated at every helper start.
 node scripts/proto-static.js proto/io_uring.proto dist/src/image/schema-static.js || die "proto-static.js failed"
-# The helper as one file with a V8 code cache: it starts on every dump and restore.
-node scripts/bundle-helper.js || die "bundle-helper.js failed"
+# The helper as one file with a V8 code cache: it starts on every dump and
+# restore.  Remade only when something it is made of changed: making the
+# cache runs a training dump (src/plugin/train.ts), which loads the BPF
+# programs (1-2 s).
+helper_stale() {
+	local cache=dist/src/plugin/helper.bundle.cache f
+	[[ -f $cache ]] || return 0
+	for f in node_modules/.package-lock.json build/addon/Release/criu_uring.node "$(realpath "$(command -v node)")"; do
+		[[ $f -nt $cache ]] && return 0
+	done
+	[[ -n $(find dist/src -name '*.js' ! -name helper.bundle.js -newer "$cache" -print -quit) ]]
+}
+if helper_stale; then
+	node scripts/bundle-helper.js || die "bundle-helper.js failed"
+fi
 # tsc never deletes: drop compiled tests whose source is gone, so tap does
 # not run stale ones.
 while IFS= read -r js; do

@@ -6,7 +6,9 @@
  * dist/src/plugin/serve.js and everything it requires (dist/src,
  * protobufjs) become dist/src/plugin/helper.bundle.js (esbuild), which
  * dist/src/plugin/helper.js loads; then the bundle's start-up code runs
- * once and V8's code cache of it is saved as helper.bundle.cache.  Every
+ * once, and one training dump and restore where the machine allows it
+ * (src/plugin/train.ts), and V8's code cache of all it compiled is saved
+ * as helper.bundle.cache.  Every
  * dump and restore starts the helper: one file and a code cache instead
  * of ~60 modules resolved, read and compiled (docs/benchmarks.md).
  * Both files are generated: never committed.
@@ -31,5 +33,9 @@ esbuild.buildSync({
 	logOverride: { 'unsupported-require-call': 'silent' },
 });
 require('fs').renameSync(out + '.tmp', out);
-const bytes = require(path.join(plugin, 'helper.js')).writeCodeCache();
-process.stderr.write(`build: helper bundle ${path.relative(root, out)}, code cache ${bytes} bytes\n`);
+require(path.join(plugin, 'helper.js')).writeCodeCache().then(({ bytes, trained }) => {
+	process.stderr.write(`build: helper bundle ${path.relative(root, out)}, code cache ${bytes} bytes (${trained})\n`);
+}, (e) => {
+	process.stderr.write(`build: error: the helper's code cache: ${e.message}\n`);
+	process.exit(1);
+});

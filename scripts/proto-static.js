@@ -93,5 +93,8 @@ const text = lines.join('\n');
 
 new Function('module', 'require', text); // eslint-disable-line no-new-func -- a syntax check
 fs.mkdirSync(path.dirname(out), { recursive: true });
-fs.writeFileSync(out + '.tmp', text);
-fs.renameSync(out + '.tmp', out);
+/* unchanged output keeps its time: what is built from it is not remade (scripts/build.sh) */
+if (!fs.existsSync(out) || fs.readFileSync(out, 'utf8') !== text) {
+	fs.writeFileSync(out + '.tmp', text);
+	fs.renameSync(out + '.tmp', out);
+}

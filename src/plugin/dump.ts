@@ -164,14 +164,21 @@ export class DumpSession {
 	 * published to the shared ones).
 	 */
 	private stable(pid: number, p: ProcessRings, read: RingState[]): boolean {
-		const again = new Map(captureProcess(pid).rings.map((r) => [r.inode, r]));
+		/*
+		 * Only a ring with an SQ thread or requests in flight can move while
+		 * the tree is frozen (verify.ts mayChange, which the check at the
+		 * end of the dump uses too): the others are not captured again.
+		 */
+		const again = new Map(p.rings.some(mayChange) ? captureProcess(pid).rings.map((r) => [r.inode, r]) : []);
 		const key = (r: RingState): string => JSON.stringify([r.sq, r.cq, r.inflight.length, r.overflow_cqes.length]);
 		/* the kernel publishes its cached SQ head and CQ tail at the end of a batch: a difference means half way through one */
 		const midBatch = (r: RingState): boolean =>
 			(r.sq.cached_head !== null && r.sq.cached_head !== r.sq.head) || (r.cq.cached_tail !== null && r.cq.cached_tail !== r.cq.tail);
 		for (const r of p.rings) {
+			if (midBatch(r)) return false;
+			if (!mayChange(r)) continue;
 			const a = again.get(r.inode);
-			if (!a || key(a) !== key(r) || midBatch(r)) return false;
+			if (!a || key(a) !== key(r)) return false;
 		}
 		for (const r of read) {
 			const m = this.memory.get(r.inode)!;

@@ -22,6 +22,7 @@ export const CODE_CACHE = path.join(__dirname, 'helper.bundle.cache');
 interface Serve {
 	main(): void;
 	preload(): void;
+	train(): Promise<string>;
 }
 
 /* A log line for CRIU's log (protocol.ts), written before the helper itself is loaded. */
@@ -67,16 +68,27 @@ export function start(): void {
 
 /**
  * For scripts/bundle-helper.js, at build time: run the start-up code of
- * both stages (module loading) and save what V8 compiled meanwhile.
+ * both stages (module loading) and, where this machine can and @train,
+ * one whole dump and restore (train.ts), then save what V8 compiled
+ * meanwhile as @target.  Returns the cache's size and what went into it.
  */
-export function writeCodeCache(): number {
+export async function writeCodeCache(target = CODE_CACHE, train = true): Promise<{ bytes: number; trained: string }> {
 	const script = compile();
-	load(script).preload();
+	const serve = load(script);
+	serve.preload();
+	let trained = 'module loading only';
+	if (train) {
+		try {
+			trained = await serve.train();
+		} catch (e) {
+			trained = `module loading only: no training dump (${(e as Error).message})`;
+		}
+	}
 	const data = script.createCachedData();
-	const tmp = `${CODE_CACHE}.tmp-${process.pid}`;
+	const tmp = `${target}.tmp-${process.pid}`;
 	fs.writeFileSync(tmp, data);
-	fs.renameSync(tmp, CODE_CACHE);
-	return data.length;
+	fs.renameSync(tmp, target);
+	return { bytes: data.length, trained };
 }
 
 if (require.main === module) start();

@@ -74,8 +74,18 @@ async function* inputLines(fd: number): AsyncGenerator<string> {
 	if (pending) yield pending;
 }
 
+/* Where log lines go instead of the plugin (train.ts, at build time); null: to the plugin. */
+let logSink: ((line: string) => void) | null = null;
+
+export function setLogSink(sink: ((line: string) => void) | null): void {
+	logSink = sink;
+}
+
 export function log(level: number, text: string): void {
-	for (const l of text.split('\n')) writeOut(`log ${level} ${oneLine(l)}\n`);
+	for (const l of text.split('\n')) {
+		if (logSink) logSink(oneLine(l));
+		else writeOut(`log ${level} ${oneLine(l)}\n`);
+	}
 }
 
 export type Handler = (verb: string, args: string[]) => Promise<Reply>;

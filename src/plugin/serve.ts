@@ -89,10 +89,20 @@ export function main(): void {
 	});
 }
 
-/* Both stages' modules loaded: what the code cache of the bundle is made from (helper.ts writeCodeCache). */
+/* Both stages' modules loaded: the least the code cache of the bundle is made from (helper.ts writeCodeCache). */
 export function preload(): void {
 	dumpModule();
 	restoreModule();
+}
+
+/* One dump and restore run through handle() before the code cache is made (train.ts); throws why it could not. */
+export async function train(): Promise<string> {
+	try {
+		return await (require('./train') as typeof import('./train')).train(handle);
+	} finally {
+		dump = restore = null;
+		restoreDir = null;
+	}
 }
 
 if (require.main === module) main();

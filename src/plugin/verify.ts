@@ -36,8 +36,11 @@ function stable(q: InflightRequest): unknown {
 	return { ...rest, arm: a, links: links?.map(stable) };
 }
 
-const requests = (r: RingState, skip: Set<string>): string[] =>
-	r.inflight.filter((q) => !isTimeout(q) && !skip.has(q.user_data)).map((q) => JSON.stringify(stable(q)));
+/* The requests whose progress would lose something: not timers, not receives of datagrams (@skip) */
+const compared = (r: RingState, skip: Set<string>): InflightRequest[] =>
+	r.inflight.filter((q) => !isTimeout(q) && !skip.has(q.user_data));
+
+const requests = (r: RingState, skip: Set<string>): string[] => compared(r, skip).map((q) => JSON.stringify(stable(q)));
 
 const show = (c: Cqe): string => `a completion (user_data ${c.user_data}, res ${c.res}) was posted`;
 
@@ -60,7 +63,7 @@ export function changedSince(then: RingState, now: RingState | undefined, datagr
 	if (now.cq.overflow !== then.cq.overflow) return `its CQ overflow counter went from ${then.cq.overflow} to ${now.cq.overflow}`;
 	const a = requests(then, datagrams), b = requests(now, datagrams);
 	if (a.length !== b.length || a.some((x, i) => x !== b[i])) {
-		const gone = then.inflight.find((q) => !isTimeout(q) && !datagrams.has(q.user_data) && !b.includes(JSON.stringify(stable(q))));
+		const gone = compared(then, datagrams).find((q) => !b.includes(JSON.stringify(stable(q))));
 		return gone ? `its request ${gone.opcode} user_data ${gone.user_data} progressed or completed` : 'a request was added';
 	}
 	/* a datagram's receive takes its buffer; any other taker posted a completion, refused above */
