@@ -14,7 +14,7 @@
  * (src/plugin/protocol.ts PROTOCOL_VERSION): a plugin and a helper from
  * different builds refuse each other instead of misreading each other.
  */
-#define HELPER_PROTOCOL "criu-uring-7"
+#define HELPER_PROTOCOL "criu-uring-8"
 
 /*
  * Start the helper and send "hello"; its reply is read by the first

@@ -293,6 +293,7 @@ int place_release(struct remote *r, struct place_keep *keep)
 	free(keep->r);
 	keep->r = NULL;
 	keep->cap = 0;
+	keep->below = false;
 	return ret;
 }
 
@@ -308,7 +309,7 @@ int place_mapping_keep(struct remote *r, const struct place_req *req,
 	struct place_keep own = { 0 };
 	struct place_keep *fl = keep ? keep : &own;
 	unsigned long got = 0;
-	int ret, attempt, cleanup = 0, first, kept;
+	int ret, attempt, cleanup = 0, first;
 
 	ret = check_req(r, req);
 	if (ret) {
@@ -318,11 +319,8 @@ int place_mapping_keep(struct remote *r, const struct place_req *req,
 	}
 	ret = uncover(r, fl, req->addr, req->addr + req->len);
 	first = fl->nr;
-	kept = fl->nr;
 	for (attempt = 1; !ret && attempt <= 2; attempt++) {
-		if (attempt == 2)
-			kept = fl->nr;	/* the first attempt's, which may stay */
-		ret = try_place(r, req, attempt == 2, fl, &got);
+		ret = try_place(r, req, attempt == 2 || fl->below, fl, &got);
 		if (ret || got == req->addr)
 			break;
 	}
@@ -334,7 +332,7 @@ int place_mapping_keep(struct remote *r, const struct place_req *req,
 	if (!keep || ret || got != req->addr)
 		cleanup = place_release(r, fl);
 	else if (attempt > 1)
-		cleanup = unfill(r, fl, kept);
+		fl->below = true;
 	if (ret == -EEXIST) {
 		snprintf(r->err, sizeof(r->err),
 			 "cannot place ring at %#lx+%#lx: the range is not free in task %d",

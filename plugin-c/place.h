@@ -55,15 +55,16 @@ int place_mapping(struct remote *r, const struct place_req *req,
  * mappings in a row keeps them (place_mapping_keep()) and removes them
  * with place_release() before anything that may map or unmap runs in
  * the task, and always before the task resumes.  A later target inside a
- * kept placeholder is cut out of it first.  Only the first attempt's
- * placeholders (the gaps at and above a target) are kept: the second
- * attempt fills every gap that could hold the region, which would leave
- * an mmap(NULL) of the task no room.
+ * kept placeholder is cut out of it first.  After a second attempt, which
+ * fills every gap that could hold the region (an mmap(NULL) or a scratch
+ * area of the task may then find no room), @below is set: the caller
+ * keeps them only for the placements that come next.
  */
 struct place_keep {
 	struct remote_range *r;
 	int nr;
 	int cap;
+	bool below;	/* a second attempt's placeholders too: release before anything but a placement */
 };
 
 int place_mapping_keep(struct remote *r, const struct place_req *req,

@@ -30,6 +30,7 @@
 #include "inject.h"
 #include "place.h"
 #include "plan.h"
+#include "saved_plan.h"
 
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
@@ -282,11 +283,23 @@ static int step_write(struct plan_state *ps, char **tok, int n)
 	return 0;
 }
 
-static int (*plan_files)(const char *name, const uint8_t **data, size_t *len);
-
-void plan_set_files(int (*get)(const char *name, const uint8_t **data, size_t *len))
+/*
+ * "file NAME HEADER": image NAME of CRIU's image directory, as the helper
+ * read it (its envelope header), for the writeimg steps after it
+ * (saved_plan.c keeps it).
+ */
+static int step_file(struct plan_state *ps, char **tok, int n)
 {
-	plan_files = get;
+	int err;
+
+	if (n != 3)
+		return fail(ps, "file: bad arguments");
+	err = saved_plan_add_file(criu_get_image_dir(), tok[1], tok[2]);
+	if (err)
+		return fail(ps, "image %s: %s", tok[1], err == -ESTALE ?
+			    "not the file the plan was made from (changed or damaged since)" :
+			    "bad file step");
+	return 0;
 }
 
 /* "writeimg ADDR NAME OFF LEN": LEN bytes at OFF of file NAME into the task. */
@@ -299,7 +312,7 @@ static int step_writeimg(struct plan_state *ps, char **tok, int n)
 	if (n != 5 || eval(ps, tok[1], &addr) || eval(ps, tok[3], &off) ||
 	    eval(ps, tok[4], &len) || need_task(ps))
 		return fail(ps, "writeimg: bad arguments");
-	if (!plan_files || plan_files(tok[2], &data, &size))
+	if (saved_plan_file_bytes(tok[2], &data, &size))
 		return fail(ps, "writeimg: no file %s", tok[2]);
 	if (off > size || len > size - off)
 		return fail(ps, "writeimg: %lu bytes at %lu are beyond the %zu of %s", len, off,
@@ -1297,11 +1310,14 @@ out:
  */
 static bool keeps_placeholders(struct plan_state *ps, char **tok, int n)
 {
-	static const char *const safe[] = { "task", "place", "write", "writeimg", "movefd", "store", "load",
+	static const char *const safe[] = { "task", "place", "write", "writeimg", "file", "movefd", "store", "load",
 					    "expect", "alloc", "free", "advance" };
 	unsigned long nr, a[6];
 	size_t i;
 
+	/* every gap filled (place.h): only the next placements may use them */
+	if (ps->keep.below)
+		return !strcmp(tok[0], "place") || !strcmp(tok[0], "task");
 	for (i = 0; i < sizeof(safe) / sizeof(safe[0]); i++)
 		if (!strcmp(tok[0], safe[i]))
 			return true;
@@ -1346,6 +1362,8 @@ static int run_step(struct plan_state *ps, char *line)
 		return step_write(ps, tok, n);
 	if (!strcmp(tok[0], "writeimg"))
 		return step_writeimg(ps, tok, n);
+	if (!strcmp(tok[0], "file"))
+		return step_file(ps, tok, n);
 	if (!strcmp(tok[0], "store"))
 		return step_store(ps, tok, n);
 	if (!strcmp(tok[0], "timens"))

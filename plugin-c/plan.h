@@ -19,14 +19,5 @@ int plan_execute(int pid, const char *doing);
  */
 int plan_run(int pid, const char *doing, char *(*next_line)(void *arg), void *arg);
 
-/*
- * The files "writeimg" steps copy from (a saved plan's images, whose
- * SHA-256 its loader checked on these very bytes): @get gives the
- * contents of file @name, or returns -1.  NULL: none (the helper's plans
- * have no such steps).
- */
-#include <stddef.h>
-#include <stdint.h>
-void plan_set_files(int (*get)(const char *name, const uint8_t **data, size_t *len));
 
 #endif

@@ -57,6 +57,7 @@ static int nr_procs;
 /* the images, as hashed: "writeimg" steps copy ring bytes from them */
 struct saved_file {
 	char name[64];
+	uint8_t header[56];	/* ENVELOPE_SIZE */
 	uint8_t *data;
 	size_t len;
 };
@@ -88,7 +89,7 @@ static void forget(void)
 	nr_files = 0;
 }
 
-static int file_bytes(const char *name, const uint8_t **data, size_t *len)
+int saved_plan_file_bytes(const char *name, const uint8_t **data, size_t *len)
 {
 	for (int i = 0; i < nr_files; i++) {
 		if (!strcmp(files[i].name, name)) {
@@ -164,6 +165,7 @@ static bool image_is(int dirfd, const char *name, const char *header)
 	f = &files[nr_files];
 	*f = (struct saved_file){ .data = malloc(st.st_size ? st.st_size : 1), .len = st.st_size };
 	strcpy(f->name, name);
+	memcpy(f->header, want, sizeof(want));
 	while (f->data && got < f->len) {
 		ssize_t n = read(fd, f->data + got, f->len - got);
 
@@ -172,19 +174,31 @@ static bool image_is(int dirfd, const char *name, const char *header)
 		got += n;
 	}
 	close(fd);
-	if (!f->data || got != f->len) {
-		free(f->data);
-		return false;
-	}
-	nr_files++;
 	memcpy(&payload, want + ENVELOPE_LENGTH, sizeof(payload));	/* little endian, as x86_64 */
-	if (f->len < ENVELOPE_SIZE || memcmp(f->data, want, ENVELOPE_SIZE) ||
-	    payload != f->len - ENVELOPE_SIZE)
-		return false;
-	SHA256Init(&ctx);
-	SHA256Update(&ctx, f->data + ENVELOPE_SIZE, payload);
-	SHA256Final(digest, &ctx);
-	return !memcmp(digest, want + ENVELOPE_DIGEST, sizeof(digest));
+	if (f->data && got == f->len && f->len >= ENVELOPE_SIZE &&
+	    !memcmp(f->data, want, ENVELOPE_SIZE) && payload == f->len - ENVELOPE_SIZE) {
+		SHA256Init(&ctx);
+		SHA256Update(&ctx, f->data + ENVELOPE_SIZE, payload);
+		SHA256Final(digest, &ctx);
+		if (!memcmp(digest, want + ENVELOPE_DIGEST, sizeof(digest))) {
+			nr_files++;	/* kept only once checked */
+			return true;
+		}
+	}
+	free(f->data);
+	return false;
+}
+
+int saved_plan_add_file(int dirfd, const char *name, const char *header)
+{
+	uint8_t want[ENVELOPE_SIZE];
+
+	if (!is_image_name(name) || unhex_into(header, want, sizeof(want)))
+		return -EINVAL;
+	for (int i = 0; i < nr_files; i++)
+		if (!strcmp(files[i].name, name))
+			return memcmp(files[i].header, want, sizeof(want)) ? -ESTALE : 0;
+	return image_is(dirfd, name, header) ? 0 : -ESTALE;
 }
 
 /* The whole plan file, NUL-terminated; NULL (with @why) if there is none or it cannot be read. */
@@ -620,9 +634,7 @@ int saved_plan_execute(int pid)
 		pr_info("process %d of the images was restored as host pid %d\n", ns, pid);
 	pr_info("rebuilding the rings of %d (%d steps, saved by the dump)\n", pid, p->nr_lines);
 	r.p = p;
-	plan_set_files(file_bytes);
 	ret = plan_run(pid, "restoring the rings", read_step, &r);
-	plan_set_files(NULL);
 	free(r.buf);
 	return ret;
 }

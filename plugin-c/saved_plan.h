@@ -18,4 +18,17 @@ int saved_plan_load(int dirfd, int *ids, int max_ids, int *nr_ids);
  */
 int saved_plan_execute(int pid);
 
+/*
+ * The io_uring images "writeimg" steps copy ring bytes from: those the
+ * saved plan names (checked by saved_plan_load()), or those a "file"
+ * step of the helper's plan names.  saved_plan_add_file(): image @name of
+ * @dirfd, kept if its envelope header is @header (hex) and its payload
+ * has the length and SHA-256 the header records: 0, or -ESTALE (another
+ * file, or damaged), -EINVAL.  saved_plan_file_bytes(): its bytes, 0 or -1.
+ */
+#include <stddef.h>
+#include <stdint.h>
+int saved_plan_add_file(int dirfd, const char *name, const char *header);
+int saved_plan_file_bytes(const char *name, const uint8_t **data, size_t *len);
+
 #endif

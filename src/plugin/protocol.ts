@@ -12,7 +12,7 @@ import { StringDecoder } from 'node:string_decoder';
  * HELPER_PROTOCOL): a .so and a helper from different builds refuse each
  * other.  Change both when the protocol changes.
  */
-export const PROTOCOL_VERSION = 'criu-uring-7';
+export const PROTOCOL_VERSION = 'criu-uring-8';
 
 /* CRIU's log levels (1 error, 2 warning): the helper reports info and debug; errors are "err" replies */
 export const LOG_INFO = 3;

@@ -24,6 +24,8 @@ import { planImages } from '../restore/planner';
 import { nsPid, RestoredTree } from './pids';
 import { LOG_INFO, log } from './protocol';
 import { ImageStore } from './store';
+import { fileRef } from './saved-plan';
+import { HEADER_SIZE } from '../image/envelope';
 
 export class RestoreSession {
 	private readonly plans: Map<number, Step[]>; /* namespace pid -> its rings' plan */
@@ -68,7 +70,15 @@ export class RestoreSession {
 		const steps = this.plans.get(pid);
 		if (!steps) return null;
 		if (pid !== hostPid) log(LOG_INFO, `process ${pid} of the images was restored as host pid ${hostPid}`);
-		return serialize(steps.map((s) => (s.op === 'task' ? { ...s, tid: tree.hostTid(s.tid) } : s)));
+		/* ring bytes by their place in the images read (writeimg), each image named first with its envelope header (file) */
+		const used = new Set<string>();
+		const ref = fileRef(this.imageFiles);
+		const lines = serialize(steps.map((s) => (s.op === 'task' ? { ...s, tid: tree.hostTid(s.tid) } : s)), (data) => {
+			const at = ref(data);
+			if (at) used.add(at[0]);
+			return at;
+		});
+		return [...[...used].sort().map((name) => `file ${name} ${this.imageFiles.get(name)!.subarray(0, HEADER_SIZE).toString('hex')}`), ...lines];
 	}
 
 	/* The restored tree, once every imaged process is found in it. */

@@ -10,9 +10,13 @@
  *   write ADDR HEX                 copy bytes into the task
  *   writeimg ADDR NAME OFF LEN     copy LEN bytes at offset OFF of image file
  *                                  NAME into the task: a write whose bytes are
- *                                  in an io_uring image, in plans the dump
- *                                  saves (docs/saved-plan.md), whose loader
- *                                  checks that file's SHA-256 and keeps it
+ *                                  in an io_uring image that the plan named
+ *                                  before (the saved plan's image lines,
+ *                                  docs/saved-plan.md, or a file step)
+ *   file NAME HEADER               image NAME of CRIU's image directory, which
+ *                                  must still have that envelope header (hex)
+ *                                  and the payload it describes: the plugin
+ *                                  reads and keeps it for writeimg steps
  *   sys VAR NR A1..A6 -- WHAT      system call; result -> $VAR; <0 fails with WHAT
  *   place VAR FD ADDR LEN PROT FLAGS PGOFF [START-END:PROT...] -- WHAT
  *                                  mmap(FD, PGOFF) exactly at ADDR (io_uring
