@@ -49,32 +49,42 @@ export function placeLayout(layout: Layout): { fields: Placed[]; size: number } 
 	return { fields, size: Math.ceil(off / maxAlign) * maxAlign };
 }
 
-function readScalar(buf: Buffer, off: number, t: Scalar): number | bigint {
-	switch (t) {
-		case 'u8': return buf.readUInt8(off);
-		case 'u16': return buf.readUInt16LE(off);
-		case 'u32': return buf.readUInt32LE(off);
-		case 's32': return buf.readInt32LE(off);
-		case 'u64': return buf.readBigUInt64LE(off);
-		case 's64': return buf.readBigInt64LE(off);
-	}
-}
+type Reader = (buf: Buffer, off: number) => unknown;
 
-function readField(buf: Buffer, base: number, f: Placed): unknown {
-	const off = base + f.offset;
-	const m = /^(\w+)\[(\d+)\]$/.exec(f.type);
-	if (!m) return readScalar(buf, off, f.type as Scalar);
+const SCALAR_READER: Record<Scalar, (buf: Buffer, off: number) => number | bigint> = {
+	u8: (b, o) => b.readUInt8(o),
+	u16: (b, o) => b.readUInt16LE(o),
+	u32: (b, o) => b.readUInt32LE(o),
+	s32: (b, o) => b.readInt32LE(o),
+	u64: (b, o) => b.readBigUInt64LE(o),
+	s64: (b, o) => b.readBigInt64LE(o),
+};
+
+/*
+ * The function that reads a field of this type at an offset, made once
+ * per field of each layout: parsing the type (a regular expression) for
+ * every field of every record was most of a capture's decoding time.
+ */
+function fieldReader(type: FieldType): Reader {
+	const m = /^(\w+)\[(\d+)\]$/.exec(type);
+	if (!m) return SCALAR_READER[type as Scalar];
 	const n = Number(m[2]);
-	if (m[1] === 'bytes') return Buffer.from(buf.subarray(off, off + n));
+	if (m[1] === 'bytes') return (buf, off) => Buffer.from(buf.subarray(off, off + n));
 	if (m[1] === 'char') {
-		const raw = buf.subarray(off, off + n);
-		const nul = raw.indexOf(0);
-		return raw.subarray(0, nul < 0 ? n : nul).toString('utf8');
+		return (buf, off) => {
+			const raw = buf.subarray(off, off + n);
+			const nul = raw.indexOf(0);
+			return raw.subarray(0, nul < 0 ? n : nul).toString('utf8');
+		};
 	}
 	const t = m[1] as Scalar;
-	const out: (number | bigint)[] = [];
-	for (let i = 0; i < n; i++) out.push(readScalar(buf, off + i * SCALAR_SIZE[t], t));
-	return out;
+	const read = SCALAR_READER[t];
+	const step = SCALAR_SIZE[t];
+	return (buf, off) => {
+		const out: (number | bigint)[] = [];
+		for (let i = 0; i < n; i++) out.push(read(buf, off + i * step));
+		return out;
+	};
 }
 
 const LAYOUTS = {
@@ -172,8 +182,14 @@ const LAYOUTS = {
 	],
 } satisfies Record<number, Layout>;
 
-const PLACED = new Map<number, { fields: Placed[]; size: number }>(
-	Object.entries(LAYOUTS).map(([t, l]) => [Number(t), placeLayout(l)]),
+/* Each record type's placed fields, and a reader per field it keeps (padding is skipped) */
+const PLACED = new Map<number, { fields: Placed[]; size: number; readers: { name: string; offset: number; read: Reader }[] }>(
+	Object.entries(LAYOUTS).map(([t, l]) => {
+		const placed = placeLayout(l);
+		const readers = placed.fields.filter((f) => !f.name.startsWith('pad'))
+			.map((f) => ({ name: f.name, offset: f.offset, read: fieldReader(f.type) }));
+		return [Number(t), { ...placed, readers }];
+	}),
 );
 
 /** The C struct behind each record type (bpf/uring_records.h). */
@@ -314,7 +330,7 @@ export function decodeRecords(buf: Buffer): Records {
 			if (size !== placed.size)
 				throw new RecordError(`BPF record type ${type} is ${size} bytes, decoder expects ${placed.size}: bpf/ and src/ out of sync`);
 			const rec: Record<string, unknown> = {};
-			for (const f of placed.fields) if (!f.name.startsWith('pad')) rec[f.name] = readField(buf, off, f);
+			for (const f of placed.readers) rec[f.name] = f.read(buf, off + f.offset);
 			(out[BUCKET[type]] as unknown[]).push(rec);
 		}
 		off += size;

@@ -1,8 +1,9 @@
 /*
  * The bytes of a ring's shared regions (io_rings header + CQEs + SQ array,
- * and the SQE array), read without perturbing the ring: through a
- * pidfd_getfd() copy of one of its fds mapped read-only into this helper,
- * or through the process's own mapping with process_vm_readv().
+ * and the SQE array), read without perturbing the ring: through the
+ * process's own shared mappings with process_vm_readv() when it has them
+ * all, else through a pidfd_getfd() copy of one of its fds mapped
+ * read-only into this helper.
  */
 import type { RingState } from './model';
 import { loadNative } from '../native';
@@ -84,13 +85,43 @@ function probeGeometry(ring: RingState): Params {
 	return out;
 }
 
-function mappingOf(ring: RingState, kind: 'rings' | 'sqes'): { start: bigint; len: number } | null {
+function mappingOf(ring: RingState, kind: 'rings' | 'sqes', shared = false): { start: bigint; len: number } | null {
 	for (const m of ring.mappings) {
 		const off = BigInt(m.offset);
-		if (m.kind === kind && (off & 0x7ffffffn) === 0n)
+		if (m.kind === kind && (off & 0x7ffffffn) === 0n && (!shared || m.prot[3] === 's'))
 			return { start: BigInt(m.start), len: Number(BigInt(m.end) - BigInt(m.start)) };
 	}
 	return null;
+}
+
+/*
+ * Both regions, and every buffer ring and memory region, through the
+ * process's own shared mappings, each read once; null when one is not
+ * mapped so, or not readable whole (a PROT_NONE mapping, a hole).  The
+ * same pages as through a copy of the fd, without the pidfd_getfd, the
+ * mmap and the munmap of each region (about 0.35 ms a ring, paid while
+ * the tree is frozen).  A private mapping is never used: its pages may
+ * be the application's copies, not the ring's.
+ */
+function fromMappings(pid: number, ring: RingState, params: Params, size: { rings: number; sqes: number }): RingMemory | null {
+	const r = mappingOf(ring, 'rings', true);
+	const s = mappingOf(ring, 'sqes', true);
+	if (!r || !s || r.len < size.rings || s.len < size.sqes) return null;
+	if (ring.mappings.some((m) => m.kind === 'pbuf_ring' && m.prot[3] !== 's')) return null;
+	const whole = (b: Buffer, len: number): boolean => b.length === len;
+	try {
+		const n = loadNative();
+		const rings = n.processVmReadv(pid, r.start, size.rings);
+		const sqes = n.processVmReadv(pid, s.start, size.sqes);
+		const pbuf = kernelPbufRings(ring).map((b) => ({ ...b, data: pbufFromMapping(pid, ring, b.bgid, b.len) }));
+		const regions = readRegions(pid, ring, null);
+		if (!whole(rings, size.rings) || !whole(sqes, size.sqes) || pbuf.some((b) => !whole(b.data, b.len)) ||
+			regions.some((b, i) => !whole(b, ring.mem_regions[i].size)))
+			return null;
+		return { params, rings, sqes, pbufRings: new Map(pbuf.map((b) => [b.bgid, b.data])), regions };
+	} catch {
+		return null;
+	}
 }
 
 /** Read both regions of `ring`, held by process `pid`. */
@@ -106,6 +137,8 @@ export function readRingMemory(pid: number, ring: RingState): RingMemory {
 			pbufRings: new Map(kernelPbufRings(ring).map((b) => [b.bgid, pbufFromMapping(pid, ring, b.bgid, b.len)])),
 			regions: readRegions(pid, ring, null) };
 	}
+	const mapped = fromMappings(pid, ring, params, size);
+	if (mapped) return mapped;
 	if (ring.fds.length > 0) {
 		const pidfd = n.pidfdOpen(pid);
 		try {
